@@ -1,0 +1,251 @@
+"""SQLAlchemy 2.0 models for every table in DESIGN.md.
+
+These models are the schema contract between issues. Alembic migrations under
+``shared/db/migrations`` create them; a change here needs a new migration.
+
+Money, prices and counts are ``NUMERIC`` and map to :class:`~decimal.Decimal`: exact in the
+database and in Python, floats only when rendered. Column names keep their units
+(``*_dollars``, ``*_fp``) so nobody has to guess.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names so Alembic autogenerate and downgrades stay predictable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Price = Numeric(10, 4)
+"""A price in dollars: Kalshi quotes to 1/10,000 of a dollar (sub-cent levels exist)."""
+Money = Numeric(18, 6)
+"""An amount of dollars: portfolio fields carry 6 decimal places."""
+Count = Numeric(18, 2)
+"""A contract count: Kalshi's ``*_fp`` strings carry 2 decimal places."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class Market(Base):
+    """One Kalshi market's metadata and, once known, its settlement result."""
+
+    __tablename__ = "markets"
+
+    ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_ticker: Mapped[str] = mapped_column(String(128), index=True)
+    series_ticker: Mapped[str | None] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    event_title: Mapped[str | None] = mapped_column(Text)
+    yes_sub_title: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    market_type: Mapped[str] = mapped_column(String(16), default="binary")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    open_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # "yes", "no", "scalar", "void" or None while undetermined.
+    result: Mapped[str | None] = mapped_column(String(16))
+    settlement_value_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    determined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class MarketSnapshot(Base):
+    """One observation of a market's prices: the history backtests replay."""
+
+    __tablename__ = "market_snapshots"
+    __table_args__ = (
+        UniqueConstraint("ticker", "ts", "source", name="uq_market_snapshots_ticker_ts_source"),
+        Index("ix_market_snapshots_ticker_ts", "ticker", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "poll" (the scheduled poller) or "ws" (the streamer's ticker channel).
+    source: Mapped[str] = mapped_column(String(16))
+    # Monotonic per source: the poll number, or the WebSocket seq when there is one.
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    yes_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    yes_ask_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    no_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    no_ask_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    last_price_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    volume_fp: Mapped[Decimal | None] = mapped_column(Count)
+    open_interest_fp: Mapped[Decimal | None] = mapped_column(Count)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class BacktestRun(TimestampMixin, Base):
+    __tablename__ = "backtest_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    # queued, running, completed, failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    strategy_version: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    grid: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    market_filter: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    start_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float] = mapped_column(default=0.0)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    equity_curve: Mapped[list[Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BacktestTrade(Base):
+    __tablename__ = "backtest_trades"
+    __table_args__ = (Index("ix_backtest_trades_run_id_variant", "run_id", "variant"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("backtest_runs.id", ondelete="CASCADE")
+    )
+    # Index of the parameter set within a sweep; 0 for a single run.
+    variant: Mapped[int] = mapped_column(Integer, default=0)
+    ticker: Mapped[str] = mapped_column(String(128))
+    side: Mapped[str] = mapped_column(String(8))  # "yes" or "no"
+    count_fp: Mapped[Decimal] = mapped_column(Count)
+    entry_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entry_price_dollars: Mapped[Decimal] = mapped_column(Price)
+    entry_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    exit_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_price_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    exit_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    fees_dollars: Mapped[Decimal] = mapped_column(Money)
+    pnl_dollars: Mapped[Decimal] = mapped_column(Money)
+    entry_reason: Mapped[str] = mapped_column(Text, default="")
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class User(TimestampMixin, Base):
+    """A dashboard account, identified by the Kalshi API key it signed in with."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("kalshi_key_id", "environment"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    kalshi_key_id: Mapped[str] = mapped_column(String(64))
+    # "production", "demo" or "custom" (any base URL, e.g. the simulator).
+    environment: Mapped[str] = mapped_column(String(16))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserCredential(TimestampMixin, Base):
+    """A Kalshi private key, envelope-encrypted. Only ciphertext is ever stored."""
+
+    __tablename__ = "user_credentials"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kalshi_key_id: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which version of the key-encryption key (in Secret Manager) wrapped the data key.
+    kek_version: Mapped[str] = mapped_column(String(64))
+
+
+class RevokedToken(Base):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PositionCache(Base):
+    """The streamer's write-through copy of each account's live positions."""
+
+    __tablename__ = "position_cache"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position_fp: Mapped[Decimal] = mapped_column(Count)
+    market_exposure_dollars: Mapped[Decimal] = mapped_column(Money)
+    realized_pnl_dollars: Mapped[Decimal] = mapped_column(Money)
+    fees_paid_dollars: Mapped[Decimal] = mapped_column(Money)
+    total_traded_dollars: Mapped[Decimal] = mapped_column(Money)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+    __table_args__ = (Index("ix_fills_user_id_created_time", "user_id", "created_time"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    fill_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    ticker: Mapped[str] = mapped_column(String(128))
+    outcome_side: Mapped[str] = mapped_column(String(8))
+    book_side: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str | None] = mapped_column(String(8))
+    count_fp: Mapped[Decimal] = mapped_column(Count)
+    yes_price_dollars: Mapped[Decimal] = mapped_column(Price)
+    no_price_dollars: Mapped[Decimal] = mapped_column(Price)
+    fee_cost_dollars: Mapped[Decimal] = mapped_column(Money)
+    is_taker: Mapped[bool] = mapped_column(Boolean)
+    created_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ProcessedMessage(Base):
+    """Idempotency ledger: a (consumer, message id) pair is processed at most once.
+
+    Consumers insert their row in the same transaction as their writes, so a redelivered
+    Pub/Sub message or a retried Cloud Task changes nothing.
+    """
+
+    __tablename__ = "processed_messages"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
