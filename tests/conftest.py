@@ -10,6 +10,8 @@ import pytest
 
 from devstack.postgres import LocalPostgres, free_port
 
+pytest_plugins = ["tests.plugins.gcp_emulators", "tests.plugins.kalshi_sim"]
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:

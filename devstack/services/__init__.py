@@ -1,0 +1,1 @@
+"""Services that ``kalshi-insights up`` starts, one module each, in dependency order."""
