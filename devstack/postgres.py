@@ -80,7 +80,7 @@ class LocalPostgres:
         data_dir = state_dir / "postgres"
         if _is_root() and not _postgres_user_can_reach(state_dir):
             digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-            data_dir = Path("/var/tmp") / f"kalshi-insights-pg-{digest}"
+            data_dir = Path("/var/tmp") / f"kalshi-insights-pg-{digest}"  # noqa: S108 (fixed, keyed name)
         return cls(data_dir=data_dir, port=port, log_file=state_dir / "logs" / "postgres.log")
 
     @property
@@ -110,8 +110,16 @@ class LocalPostgres:
             shutil.chown(self.log_file, "postgres", "postgres")
         # Trust auth on loopback only: a private development cluster, never exposed.
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--no-locale",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
         )
 
     def start(self, timeout: float = 30.0) -> None:
@@ -126,11 +134,22 @@ class LocalPostgres:
             "-c shared_buffers=256MB -c max_connections=200"
         )
         result = self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
-            "-w", "-t", str(int(timeout)), "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+            check=False,
         )
         if result.returncode != 0:
-            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            log = self.log_file
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"Postgres did not start: {result.stderr.strip()}\n{tail}")
         self._wait_ready(timeout)
         self.create_database(self.database)

@@ -18,9 +18,7 @@ def postgres() -> Iterator[LocalPostgres]:
     """A throwaway Postgres cluster for the whole test session (fsync off: fast)."""
     base = Path(tempfile.mkdtemp(prefix="ki-test-pg-"))
     base.chmod(0o755)
-    server = LocalPostgres(
-        data_dir=base / "data", port=free_port(), log_file=base / "postgres.log"
-    )
+    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "postgres.log")
     server.start()
     try:
         yield server

@@ -56,7 +56,8 @@ def _to_decimal(value: object, field: str) -> Decimal:
         except InvalidOperation:
             raise MoneyFormatError(f"{field}: {value[:32]!r} is not a fixed-point number") from None
     else:
-        raise MoneyFormatError(f"{field}: expected a fixed-point string, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise MoneyFormatError(f"{field}: expected a fixed-point string, got {kind}")
     if not result.is_finite():
         raise MoneyFormatError(f"{field}: {value!r} is not finite")
     return result

@@ -1,1 +1,1 @@
-"""Fixtures that run the Kalshi exchange simulator over loopback (filled in by the simulator work)."""
+"""Fixtures that run the Kalshi exchange simulator over loopback."""
