@@ -67,21 +67,31 @@ class LocalPostgres:
     log_file: Path
     database: str = DEFAULT_DATABASE
     bin_dir: Path = field(default_factory=find_pg_bin_dir)
+    # Tests trade crash safety for speed (fsync off); the local stack keeps its data safe.
+    durable: bool = False
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, port: int) -> LocalPostgres:
         """The cluster of ``kalshi-insights up``: data under ``state_dir/postgres``.
 
         As root, the ``postgres`` user must be able to reach that directory; when a parent is
-        private (a home directory with mode 0700) the data lives under /var/tmp instead, keyed
-        by the state directory so reruns find it again.
+        private (a home directory with mode 0700) the data and the server log live under
+        /var/tmp instead, keyed by the state directory so reruns find them again, and
+        ``state_dir/logs/postgres.log`` links to that log.
         """
         state_dir = state_dir.resolve()
         data_dir = state_dir / "postgres"
+        log_file = state_dir / "logs" / "postgres.log"
         if _is_root() and not _postgres_user_can_reach(state_dir):
             digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-            data_dir = Path("/var/tmp") / f"kalshi-insights-pg-{digest}"  # noqa: S108 (fixed, keyed name)
-        return cls(data_dir=data_dir, port=port, log_file=state_dir / "logs" / "postgres.log")
+            outside = Path("/var/tmp") / f"kalshi-insights-pg-{digest}"  # noqa: S108 (fixed, keyed name)
+            data_dir, log_file = outside / "data", outside / "postgres.log"
+            link = state_dir / "logs" / "postgres.log"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.unlink(missing_ok=True)
+                link.symlink_to(log_file)
+        return cls(data_dir=data_dir, port=port, log_file=log_file, durable=True)
 
     @property
     def url(self) -> str:
@@ -122,16 +132,30 @@ class LocalPostgres:
             "--no-locale",
         )
 
+    def is_running(self) -> bool:
+        """Whether a server runs on this data directory (``pg_ctl status``)."""
+        if not self.initialized():
+            return False
+        return self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False).returncode == 0
+
     def start(self, timeout: float = 30.0) -> None:
         if not self.initialized():
             self.init()
+        elif self.is_running():
+            # Left over from a launcher that was killed outright (SIGKILL, a crash): stop it,
+            # so this run's port and settings apply. Its data is kept.
+            self.stop()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        if _is_root() and self.log_file.exists():
+        if _is_root():
+            self.log_file.touch(exist_ok=True)
             shutil.chown(self.log_file, "postgres", "postgres")
+        # synchronous_commit=off may lose the last moments of commits on a crash but never
+        # corrupts; fsync/full_page_writes off can corrupt, so only throwaway clusters use them.
+        safety = "" if self.durable else "-c fsync=off -c full_page_writes=off "
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c shared_buffers=256MB -c max_connections=200"
+            f"-c synchronous_commit=off {safety}"
+            "-c shared_buffers=128MB -c max_connections=200"
         )
         result = self._run(
             "pg_ctl",

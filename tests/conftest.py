@@ -1,7 +1,16 @@
-"""Session-wide fixtures: a real Postgres the tests start and stop themselves."""
+"""Session-wide fixtures: a real Postgres the tests start and stop themselves.
+
+- ``postgres``: one throwaway cluster per session (fsync off: fast). As root it runs as the
+  ``postgres`` user through ``runuser`` (see devstack/postgres.py); as anyone else, directly.
+- ``fresh_database``: an empty database of its own for one test.
+- ``migrated_database``: a database of its own already at the newest schema. It is copied
+  from a template migrated once per session, so it costs a ``CREATE DATABASE``, not a
+  migration run.
+"""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +26,7 @@ pytest_plugins = ["tests.plugins.gcp_emulators", "tests.plugins.kalshi_sim"]
 def postgres() -> Iterator[LocalPostgres]:
     """A throwaway Postgres cluster for the whole test session (fsync off: fast)."""
     base = Path(tempfile.mkdtemp(prefix="ki-test-pg-"))
+    # The postgres system user (root runs) must reach the data directory.
     base.chmod(0o755)
     server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "postgres.log")
     server.start()
@@ -24,24 +34,58 @@ def postgres() -> Iterator[LocalPostgres]:
         yield server
     finally:
         server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _admin_run(postgres: LocalPostgres, *statements: str) -> None:
+    import pg8000.native
+
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+    try:
+        for statement in statements:
+            admin.run(statement)
+    finally:
+        admin.close()
+
+
+def _database_name(request: pytest.FixtureRequest) -> str:
+    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
 
 
 @pytest.fixture
 def fresh_database(postgres: LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database of its own for one test; yields its SQLAlchemy URL."""
-    import pg8000.native
-
-    name = "t_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
-    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-    try:
-        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.run(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
+    name = _database_name(request)
+    _admin_run(
+        postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
     yield postgres.url_for(name)
-    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-    try:
-        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    _admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(postgres: LocalPostgres) -> str:
+    from shared.db.migrate import upgrade
+
+    name = "ki_template_head"
+    _admin_run(
+        postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
+    upgrade(postgres.url_for(name))
+    return name
+
+
+@pytest.fixture
+def migrated_database(
+    postgres: LocalPostgres, _migrated_template: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A database of its own at the newest schema (``alembic upgrade head``); yields its URL."""
+    name = _database_name(request)
+    _admin_run(
+        postgres,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"',
+    )
+    yield postgres.url_for(name)
+    _admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -22,6 +22,11 @@ class StackContext:
     env: dict[str, str] = field(default_factory=dict)
     # Gateway routes: path prefix (e.g. "/api/v1/markets") -> upstream origin.
     gateway_routes: dict[str, str] = field(default_factory=dict)
+    # (service name, its describe() lines) for every service started so far, in order; the
+    # launcher fills it, the gateway's fallback page shows it.
+    summary: list[tuple[str, list[str]]] = field(default_factory=list)
+    # The origin a person opens; the gateway sets it, the launcher prints it last.
+    dashboard_url: str | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -31,6 +36,19 @@ class StackContext:
 
 
 class Service(Protocol):
+    """A piece of the local stack. Listed, in start order, in ``devstack.stack.SERVICES``.
+
+    Optional extras the launcher uses when a service class defines them:
+
+    - ``add_arguments(parser)`` (static or class method): add ``kalshi-insights up`` options;
+      they arrive in ``ctx.options``.
+    - ``check() -> str | None``: called about once a second while the stack runs; a string
+      means the service has failed (for example its process exited), and the launcher stops
+      everything and exits non-zero with that message.
+
+    Services are constructed with no arguments.
+    """
+
     name: str
 
     def start(self, ctx: StackContext) -> None:

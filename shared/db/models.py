@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -48,6 +49,10 @@ Money = Numeric(18, 6)
 """An amount of dollars: portfolio fields carry 6 decimal places."""
 Count = Numeric(18, 2)
 """A contract count: Kalshi's ``*_fp`` strings carry 2 decimal places."""
+
+# Server defaults mirror the Python defaults, so rows written by plain SQL (psql, other
+# tools, later migrations) get the same values as rows written through the ORM.
+_EMPTY_JSON = text("'{}'::jsonb")
 
 
 class Base(DeclarativeBase):
@@ -69,11 +74,11 @@ class Market(Base):
     ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
     event_ticker: Mapped[str] = mapped_column(String(128), index=True)
     series_ticker: Mapped[str | None] = mapped_column(String(64), index=True)
-    title: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
     event_title: Mapped[str | None] = mapped_column(Text)
     yes_sub_title: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(64))
-    market_type: Mapped[str] = mapped_column(String(16), default="binary")
+    market_type: Mapped[str] = mapped_column(String(16), default="binary", server_default="binary")
     status: Mapped[str] = mapped_column(String(16), index=True)
     open_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -121,16 +126,18 @@ class BacktestRun(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     strategy: Mapped[str] = mapped_column(String(64))
     strategy_version: Mapped[str] = mapped_column(String(32))
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=_EMPTY_JSON)
     grid: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    market_filter: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    market_filter: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=_EMPTY_JSON
+    )
     start_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    progress: Mapped[float] = mapped_column(default=0.0)
+    progress: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     equity_curve: Mapped[list[Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -144,7 +151,7 @@ class BacktestTrade(Base):
         UUID(as_uuid=True), ForeignKey("backtest_runs.id", ondelete="CASCADE")
     )
     # Index of the parameter set within a sweep; 0 for a single run.
-    variant: Mapped[int] = mapped_column(Integer, default=0)
+    variant: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     ticker: Mapped[str] = mapped_column(String(128))
     side: Mapped[str] = mapped_column(String(8))  # "yes" or "no"
     count_fp: Mapped[Decimal] = mapped_column(Count)
@@ -156,7 +163,7 @@ class BacktestTrade(Base):
     exit_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
     fees_dollars: Mapped[Decimal] = mapped_column(Money)
     pnl_dollars: Mapped[Decimal] = mapped_column(Money)
-    entry_reason: Mapped[str] = mapped_column(Text, default="")
+    entry_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     exit_reason: Mapped[str | None] = mapped_column(Text)
 
 
@@ -164,7 +171,9 @@ class User(TimestampMixin, Base):
     """A dashboard account, identified by the Kalshi API key it signed in with."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("kalshi_key_id", "environment"),)
+    __table_args__ = (
+        UniqueConstraint("kalshi_key_id", "environment", name="uq_users_kalshi_key_id_environment"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kalshi_key_id: Mapped[str] = mapped_column(String(64))

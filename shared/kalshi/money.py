@@ -51,6 +51,8 @@ def _to_decimal(value: object, field: str) -> Decimal:
         text = value.strip()
         if not text:
             raise MoneyFormatError(f"{field}: empty string is not a number")
+        if "_" in text:  # Decimal() accepts "1_000"; no wire format writes numbers that way
+            raise MoneyFormatError(f"{field}: {value[:32]!r} is not a fixed-point number")
         try:
             result = Decimal(text)
         except InvalidOperation:
@@ -92,5 +94,15 @@ def format_count(value: Decimal) -> str:
 
 
 def ceil_to(value: Decimal, quantum: Decimal) -> Decimal:
-    """Round up to a multiple of ``quantum``: Kalshi rounds fees up, never to nearest."""
-    return value.quantize(quantum, rounding=ROUND_CEILING)
+    """Round up to a multiple of ``quantum``: Kalshi rounds fees up, never to nearest.
+
+    ``quantize`` alone only honours the quantum's exponent, so it is exact for powers of ten
+    (``CENT``, ``CENTI_CENT``) but would leave 0.12 unchanged for a 0.05 grid; other quanta
+    go through the number of whole steps instead.
+    """
+    if quantum <= 0:
+        raise ValueError("quantum must be positive")
+    if quantum.as_tuple().digits == (1,):  # a power of ten written as one digit
+        return value.quantize(quantum, rounding=ROUND_CEILING)
+    steps = (value / quantum).to_integral_value(rounding=ROUND_CEILING)
+    return (steps * quantum).quantize(quantum)

@@ -1,0 +1,48 @@
+"""What ``kalshi-insights up`` remembers between runs, under the state directory.
+
+Ports are chosen once and written to ``state_dir/ports.json``, so a rerun finds its
+services where they were (a browser tab, a ``psql`` command line, a ``.env`` still work),
+unless that port is taken by then.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from devstack.postgres import free_port
+
+__all__ = ["port_is_free", "remembered_port"]
+
+PORTS_FILE = "ports.json"
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def remembered_port(state_dir: Path, name: str, explicit: int | None = None) -> int:
+    """The port for service ``name``: ``explicit`` if given, else last run's if still free,
+    else a new free one; the answer is saved for the next run."""
+    path = state_dir / PORTS_FILE
+    try:
+        ports = json.loads(path.read_text())
+        if not isinstance(ports, dict):
+            ports = {}
+    except (OSError, ValueError):
+        ports = {}
+    port = explicit
+    if port is None:
+        previous = ports.get(name)
+        port = previous if isinstance(previous, int) and port_is_free(previous) else free_port()
+    if ports.get(name) != port:
+        ports[name] = port
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+    return port

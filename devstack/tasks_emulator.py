@@ -1,0 +1,203 @@
+"""A local Cloud Tasks emulator (PyPI ``gcloud-tasks-emulator`` 0.6.2) as a process.
+
+Google ships no Cloud Tasks emulator. The PyPI one is small, pure Python and speaks the
+real gRPC API, but it needs protobuf < 5 while the project venv holds protobuf 7, so it
+lives in a virtual environment of its own (``.venv-tasks`` in the repo root, created on
+first use from ``devstack/tasks-emulator-requirements.txt``) and is started through our
+``devstack/tasks_emulator_main.py``, which patches the few places where 0.6.2 differs from
+Cloud Tasks in ways our code relies on (task-name deduplication, retry backoff, dispatch
+deadline, loopback-only binding). See docs/decisions/0042-cloud-tasks-emulator.md.
+
+How it dispatches (verified against 0.6.2's source and by tests/integration/messaging):
+HTTP-target tasks are POSTed (or the task's method) to ``http_request.url`` exactly as
+given, with the task's headers plus ``X-CloudTasks-QueueName`` (the FULL queue path
+``projects/P/locations/L/queues/Q``; real Cloud Tasks sends only ``Q``),
+``X-CloudTasks-TaskName`` (the short task id), ``X-CloudTasks-TaskRetryCount``,
+``X-CloudTasks-TaskExecutionCount`` and ``X-CloudTasks-TaskETA``. No OIDC token is sent
+(no ``Authorization`` header). A 2xx answer completes the task; 4xx/5xx or a connection
+error retries it with exponential backoff until ``max_attempts`` dispatches were made.
+Tasks of one queue are dispatched one at a time. State is in memory only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from devstack.process import ManagedProcess, all_of, log_line, tcp_port
+
+__all__ = [
+    "DEFAULT_QUEUE_PATH",
+    "REQUIREMENTS_FILE",
+    "CloudTasksEmulator",
+    "TasksEmulatorSetupError",
+    "ensure_tasks_venv",
+]
+
+DEVSTACK_DIR = Path(__file__).resolve().parent
+REPO_ROOT = DEVSTACK_DIR.parent
+REQUIREMENTS_FILE = DEVSTACK_DIR / "tasks-emulator-requirements.txt"
+ENTRY_POINT = DEVSTACK_DIR / "tasks_emulator_main.py"
+DEFAULT_VENV_DIR = REPO_ROOT / ".venv-tasks"
+DEFAULT_QUEUE_PATH = "projects/kalshi-insights-local/locations/us-central1/queues/backtests"
+_MARKER = ".requirements-sha256"
+
+
+class TasksEmulatorSetupError(RuntimeError):
+    """The emulator's virtual environment could not be created or installed."""
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Several test sessions may start at once on a shared machine: one builds the venv."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_tasks_venv(venv_dir: Path = DEFAULT_VENV_DIR, *, timeout: float = 600) -> Path:
+    """Create or update the emulator's venv when the pinned requirements changed.
+
+    Returns the venv's Python. A marker file holds the hash of the requirements it was
+    built from, so an unchanged venv costs one file read.
+    """
+    venv_dir = Path(venv_dir)
+    python = venv_dir / "bin" / "python"
+    digest = hashlib.sha256(REQUIREMENTS_FILE.read_bytes()).hexdigest()
+    marker = venv_dir / _MARKER
+
+    def up_to_date() -> bool:
+        return python.exists() and marker.exists() and marker.read_text().strip() == digest
+
+    if up_to_date():
+        return python
+    with _exclusive(venv_dir.parent / f".{venv_dir.name}.lock"):
+        if up_to_date():
+            return python
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CONSTRAINT")}
+        env.pop("VIRTUAL_ENV", None)
+        steps = []
+        if not python.exists():
+            steps.append([sys.executable, "-m", "venv", str(venv_dir)])
+        steps.append(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(REQUIREMENTS_FILE),
+            ]
+        )
+        for step in steps:
+            result = subprocess.run(
+                step, capture_output=True, text=True, env=env, timeout=timeout, check=False
+            )
+            if result.returncode != 0:
+                raise TasksEmulatorSetupError(
+                    f"Setting up the Cloud Tasks emulator venv {venv_dir} failed "
+                    f"({' '.join(step[:4])} ...):\n{result.stderr[-3000:]}"
+                )
+        marker.write_text(digest + "\n")
+    return python
+
+
+class CloudTasksEmulator:
+    """The patched emulator on ``127.0.0.1:port`` with one queue, ``queue_path``."""
+
+    def __init__(
+        self,
+        port: int,
+        venv_dir: Path | str = DEFAULT_VENV_DIR,
+        log_path: Path | str | None = None,
+        queue_path: str = DEFAULT_QUEUE_PATH,
+        *,
+        max_attempts: int = 5,
+        min_backoff: float = 1.0,
+        max_backoff: float = 10.0,
+        dispatch_deadline: float = 600.0,
+    ) -> None:
+        if queue_path.count("/") != 5 or not queue_path.startswith("projects/"):
+            raise ValueError(
+                f"queue_path must look like projects/P/locations/L/queues/Q, got {queue_path!r}"
+            )
+        self.port = port
+        self.venv_dir = Path(venv_dir)
+        if log_path is None:
+            log_path = Path(tempfile.mkdtemp(prefix="ki-tasks-")) / "tasks-emulator.log"
+        self.log_path = Path(log_path)
+        self.queue_path = queue_path
+        self.max_attempts = max_attempts
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.dispatch_deadline = dispatch_deadline
+        self._process: ManagedProcess | None = None
+
+    @property
+    def host(self) -> str:
+        """The value for ``CLOUD_TASKS_EMULATOR_HOST``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"CLOUD_TASKS_EMULATOR_HOST": self.host, "CLOUD_TASKS_QUEUE": self.queue_path}
+
+    def start(self, timeout: float = 60) -> CloudTasksEmulator:
+        python = ensure_tasks_venv(self.venv_dir)
+        argv = [
+            str(python),
+            str(ENTRY_POINT),
+            f"--min-backoff={self.min_backoff}",
+            f"--max-backoff={self.max_backoff}",
+            f"--dispatch-deadline={self.dispatch_deadline}",
+            "start",
+            f"--port={self.port}",
+            f"--default-queue={self.queue_path}",
+            # 0.6.2 counts retries after the first dispatch.
+            f"--max-retries={max(self.max_attempts - 1, 0)}",
+        ]
+        self._process = ManagedProcess(
+            "cloud-tasks-emulator",
+            argv,
+            # Unbuffered: the readiness line must reach the log as soon as it is printed.
+            env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": None, "VIRTUAL_ENV": None},
+            log_path=self.log_path,
+            ready=all_of(log_line(r"All services started"), tcp_port(self.port)),
+        )
+        self._process.start(timeout=timeout)
+        return self
+
+    def stop(self, grace: float = 5) -> None:
+        if self._process is not None:
+            self._process.stop(grace=grace)
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.is_running()
+
+    def log_text(self) -> str:
+        return self._process.log_text() if self._process else ""
+
+    def __enter__(self) -> CloudTasksEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,131 @@
+"""Tables the market-data ingest maintains beside the DESIGN tables (migration 0002).
+
+``market_snapshots`` is the history; these three exist so the read side never has to scan
+it (see docs/decisions/0050-market-data-read-models.md):
+
+- ``market_latest``: one row per market with its newest prices, rewritten by every poll,
+  so "latest snapshot per market" is an index scan instead of a DISTINCT ON over millions.
+- ``market_candles``: OHLC rollups of each market's prices at a few fixed resolutions,
+  folded in as snapshots arrive, so a history chart reads a few thousand rows at most.
+- ``market_polls``: one row per poll (its number is the snapshots' ``sequence``), which
+  also remembers whether the poll's ``market-snapshots`` message went out.
+
+They share :data:`shared.db.models.Base` so Alembic sees one metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Computed,
+    DateTime,
+    Double,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.models import Base, Count, Price
+
+__all__ = ["CANDLE_RESOLUTIONS_S", "MarketCandle", "MarketLatest", "MarketPoll", "MidPrice"]
+
+MidPrice = Numeric(11, 5)
+"""The mid of two 4-decimal prices needs a fifth decimal place to stay exact."""
+
+CANDLE_RESOLUTIONS_S: tuple[int, ...] = (60, 900, 14_400)
+"""Rollup resolutions kept in ``market_candles``: 1 minute, 15 minutes, 4 hours.
+
+Every interval the history API offers is a multiple of one of these, and the coarsest
+usable one keeps any ~2,000-candle request under ~12,000 rollup rows.
+"""
+
+# Kalshi reports "no price a day ago" and "never traded" as 0.0000; a change against zero
+# would be noise, so the change is NULL then.
+CHANGE_24H_SQL = (
+    "CASE WHEN previous_price_dollars > 0 AND last_price_dollars > 0 "
+    "THEN last_price_dollars - previous_price_dollars END"
+)
+
+
+class MarketLatest(Base):
+    """The newest poll snapshot of one market (a read model kept by the ingest)."""
+
+    __tablename__ = "market_latest"
+    __table_args__ = (
+        Index("ix_market_latest_volume_ticker", text("volume_fp DESC"), "ticker"),
+        Index("ix_market_latest_change_ticker", text("change_24h_dollars DESC NULLS LAST"), "ticker"),
+    )
+
+    ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    yes_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    yes_ask_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    no_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    no_ask_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    last_price_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    # Kalshi's own "a day ago" last price (``previous_price_dollars``).
+    previous_price_dollars: Mapped[Decimal | None] = mapped_column(Price)
+    change_24h_dollars: Mapped[Decimal | None] = mapped_column(
+        Price, Computed(CHANGE_24H_SQL, persisted=True)
+    )
+    volume_fp: Mapped[Decimal] = mapped_column(Count, server_default=text("0"))
+    volume_24h_fp: Mapped[Decimal | None] = mapped_column(Count)
+    open_interest_fp: Mapped[Decimal | None] = mapped_column(Count)
+
+
+class MarketCandle(Base):
+    """OHLC of one market over one bucket at one resolution, folded in at ingest.
+
+    Two price series: ``mid_*`` (the YES bid/ask midpoint, NULL without a two-sided quote)
+    and ``last_*`` (the last trade). Volume is kept as the cumulative ``volume_fp`` at the
+    bucket's first and last observation; a candle's traded volume is the difference from
+    the previous candle's close.
+    """
+
+    __tablename__ = "market_candles"
+
+    ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resolution_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    first_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    mid_open: Mapped[Decimal | None] = mapped_column(MidPrice)
+    mid_high: Mapped[Decimal | None] = mapped_column(MidPrice)
+    mid_low: Mapped[Decimal | None] = mapped_column(MidPrice)
+    mid_close: Mapped[Decimal | None] = mapped_column(MidPrice)
+    last_open: Mapped[Decimal | None] = mapped_column(Price)
+    last_high: Mapped[Decimal | None] = mapped_column(Price)
+    last_low: Mapped[Decimal | None] = mapped_column(Price)
+    last_close: Mapped[Decimal | None] = mapped_column(Price)
+    volume_open_fp: Mapped[Decimal | None] = mapped_column(Count)
+    volume_close_fp: Mapped[Decimal | None] = mapped_column(Count)
+    samples: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class MarketPoll(Base):
+    """One run of the poller; its ``id`` is the ``sequence`` of the snapshots it wrote."""
+
+    __tablename__ = "market_polls"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(256), unique=True)
+    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    market_count: Mapped[int] = mapped_column(Integer)
+    settled_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    fetch_seconds: Mapped[float | None] = mapped_column(Double)
+    write_seconds: Mapped[float | None] = mapped_column(Double)
+    # Set once the poll's market-snapshots chunks are published; a redelivered trigger
+    # whose poll is written but unpublished publishes them (again) from the snapshots.
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

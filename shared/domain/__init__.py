@@ -1,0 +1,1 @@
+"""Trading domain rules that hold independently of storage or transport (fees, P&L)."""

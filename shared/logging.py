@@ -1,0 +1,219 @@
+"""Structured JSON logs on stdout, in the shape Cloud Logging parses, with secrets scrubbed.
+
+Cloud Run and Cloud Functions turn each stdout line that is a JSON object into a log entry:
+``severity`` and ``message`` become the entry's level and text, and the
+``logging.googleapis.com/trace`` / ``spanId`` / ``sourceLocation`` keys link it to a request
+trace and a line of code. Everything else lands in ``jsonPayload``. So::
+
+    configure_logging()                       # once, at cold start
+    with log_context(event_id=cloud_event["id"], **trace_fields(request_header)):
+        logger.info("stored snapshots", extra={"json_fields": {"count": 120}})
+
+:class:`RedactingFilter` runs before anything is written: text that looks like a PEM key,
+an RSA-PSS signature, a JWT or a bearer token, and values under sensitive keys
+(``password``, ``private_key``, ``authorization`` ...), are replaced by ``[REDACTED]``. It is
+a net, not a licence: code still must not log secrets on purpose.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO, Any
+
+__all__ = [
+    "REDACTED",
+    "CloudLoggingFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "log_context",
+    "redact",
+    "trace_fields",
+]
+
+REDACTED = "[REDACTED]"
+TRACE_KEY = "logging.googleapis.com/trace"
+SPAN_KEY = "logging.googleapis.com/spanId"
+SOURCE_KEY = "logging.googleapis.com/sourceLocation"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PEM blocks, including a truncated one with no END line.
+    (
+        re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S),
+        REDACTED,
+    ),
+    # Authorization: Bearer <token>
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + REDACTED),
+    # JWTs (header.payload.signature, base64url, header starts with '{"').
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    # key=value / "key": "value" pairs whose key names a secret.
+    (
+        re.compile(
+            r"(?i)((?:password|passwd|secret|private[_-]?key|api[_-]?key|token|authorization|"
+            r"signature|kalshi-access-signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # Long base64 runs: RSA-PSS signatures (344 chars for 2048-bit keys), key bodies.
+    (re.compile(r"[A-Za-z0-9+/]{100,}={0,2}"), REDACTED),
+)
+
+_SENSITIVE_KEY = re.compile(
+    r"(?i)(password|passwd|secret|private_?key|api_?key|token|authorization|signature|"
+    r"ciphertext|credential|db_pass)"
+)
+
+_SEVERITY = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+_context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "kalshi_insights_log_context", default=None
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything that looks like key material or a credential replaced."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if _SENSITIVE_KEY.search(key) and value is not None:
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Mapping):
+        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(key, v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs a record's message, structured fields and traceback before any handler writes.
+
+    Install it on handlers (``configure_logging`` does): a filter on a handler sees records
+    from every logger, while a logger's own filter does not see its children's records.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        fields = getattr(record, "json_fields", None)
+        if isinstance(fields, Mapping):
+            record.json_fields = {str(k): _redact_value(str(k), v) for k, v in fields.items()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """One JSON object per line with Cloud Logging's special keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            message = f"{message}\n{record.exc_text}"
+        if record.stack_info:
+            message = f"{message}\n{record.stack_info}"
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelno, record.levelname),
+            "message": message,
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+            SOURCE_KEY: {
+                "file": record.pathname,
+                "line": str(record.lineno),
+                "function": record.funcName,
+            },
+        }
+        context = _context.get()
+        if context:
+            entry.update(context)
+        fields = getattr(record, "json_fields", None)
+        if isinstance(fields, Mapping):
+            entry.update(fields)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_HANDLER_MARK = "_kalshi_insights_handler"
+
+
+def configure_logging(level: int | str | None = None, *, stream: IO[str] | None = None) -> None:
+    """Send every log record to ``stream`` (stdout) as redacted Cloud Logging JSON.
+
+    Idempotent: calling it again replaces the handler it installed before, leaving other
+    handlers (pytest's, for example) alone. ``level`` defaults to ``LOG_LEVEL`` or INFO.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(CloudLoggingFormatter())
+    root.addHandler(handler)
+    chosen = level if level is not None else os.environ.get("LOG_LEVEL", "INFO")
+    root.setLevel(chosen.upper() if isinstance(chosen, str) else chosen)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (``event_id=...``, trace keys) to every record logged inside the block."""
+    merged = {**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def trace_fields(
+    cloud_trace_context: str | None = None,
+    *,
+    traceparent: str | None = None,
+    project: str | None = None,
+) -> dict[str, str]:
+    """Cloud Logging trace keys from ``X-Cloud-Trace-Context`` or a W3C ``traceparent``.
+
+    ``X-Cloud-Trace-Context`` is ``TRACE_ID/SPAN_ID;o=1``; ``traceparent`` is
+    ``00-TRACE_ID-SPAN_ID-01``. Without a project (``GOOGLE_CLOUD_PROJECT``) Cloud Logging
+    cannot link the trace, so nothing is returned.
+    """
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    trace_id = span_id = None
+    if cloud_trace_context:
+        head = cloud_trace_context.split(";", 1)[0]
+        trace_id, _, span_id = head.partition("/")
+    elif traceparent:
+        parts = traceparent.split("-")
+        if len(parts) >= 3:
+            trace_id, span_id = parts[1], parts[2]
+    if not project or not trace_id or not re.fullmatch(r"[0-9a-fA-F]{1,32}", trace_id):
+        return {}
+    fields = {TRACE_KEY: f"projects/{project}/traces/{trace_id}"}
+    if span_id and re.fullmatch(r"[0-9a-fA-F]{1,16}|[0-9]{1,20}", span_id):
+        fields[SPAN_KEY] = span_id
+    return fields

@@ -1,0 +1,73 @@
+"""Postgres ``COPY ... FROM STDIN`` text format, and running it through SQLAlchemy on pg8000.
+
+COPY is the fastest way into Postgres from Python: one statement, one round trip, no
+per-row parse/plan (about 100x a row-at-a-time INSERT, 5x a 1,000-row multi-VALUES batch).
+The text format is simple enough to write by hand: tab-separated columns, ``\\N`` for NULL,
+and backslash escapes for backslash, tab, newline and carriage return.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+__all__ = ["copy_rows", "encode_copy_rows", "encode_copy_value"]
+
+_NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def encode_copy_value(value: object) -> str:
+    """One column value in COPY text format (the caller joins columns with tabs)."""
+    if value is None:
+        return _NULL
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("COPY refuses naive datetimes: the column is timestamptz")
+        return value.isoformat()
+    if isinstance(value, bytes):
+        # JSON documents arrive as UTF-8 bytes; they may contain escaped control chars.
+        return value.decode("utf-8").translate(_ESCAPES)
+    raise TypeError(f"cannot COPY a {type(value).__name__}")
+
+
+def encode_copy_rows(rows: Iterable[Sequence[object]]) -> bytes:
+    """Rows as one COPY text payload, UTF-8 encoded."""
+    enc = encode_copy_value
+    return "".join("\t".join([enc(v) for v in row]) + "\n" for row in rows).encode("utf-8")
+
+
+def copy_rows(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+) -> int:
+    """``COPY table (columns) FROM STDIN`` inside ``connection``'s current transaction.
+
+    Goes through the raw pg8000 DBAPI connection under the SQLAlchemy ``Connection``, so the
+    COPY commits or rolls back with everything else the caller does on that connection.
+    ``table`` and ``columns`` are identifiers from our own code, never user input.
+    """
+    payload = encode_copy_rows(rows)
+    dbapi: Any = connection.connection.dbapi_connection
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN",
+            stream=io.BytesIO(payload),
+        )
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()

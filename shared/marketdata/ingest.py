@@ -1,0 +1,405 @@
+"""Write one poll: snapshots, market upserts, the latest-price table and candle rollups.
+
+Everything happens in ONE transaction, the caller's, that starts by claiming the
+``processed_messages`` row for the triggering message: a redelivered trigger finds the row
+taken and writes nothing, and a poll that fails half-way leaves nothing behind.
+
+The bulk path: the poll's rows go to Postgres once, with ``COPY`` into a temporary staging
+table, and every table is then written by one set-based statement reading from it:
+
+1. ``market_snapshots``: ``INSERT ... SELECT`` (history, one row per market per poll);
+2. ``markets``: upsert that skips unchanged rows and records results and settlement;
+3. ``market_latest``: upsert of each market's newest prices (the list API reads this);
+4. ``market_candles``: fold the new price into the 1m/15m/4h OHLC buckets it falls in.
+
+For 10,000 markets that is ~0.1-0.2 s of database time (docs/performance.md, "Market data").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
+from shared.marketdata.copy_text import copy_rows
+from shared.marketdata.observation import FINAL_STATUS, MarketObservation
+
+__all__ = [
+    "LAST_SQL",
+    "MID_SQL",
+    "POLL_SOURCE",
+    "PollWrite",
+    "claim_message",
+    "rebuild_candles",
+    "write_poll",
+]
+
+POLL_SOURCE = "poll"
+
+# A midpoint only exists with a real two-sided quote: Kalshi shows an empty side as a
+# 0.0000 bid or a 1.0000 ask (kalshi-api.md §4.3). Shared by ingest and rebuild so both
+# fold exactly the same numbers.
+MID_SQL = (
+    "CASE WHEN {p}yes_bid_dollars > 0 AND {p}yes_ask_dollars < 1 "
+    "AND {p}yes_ask_dollars >= {p}yes_bid_dollars "
+    "THEN ({p}yes_bid_dollars + {p}yes_ask_dollars) / 2 END"
+)
+# 0.0000 means "never traded".
+LAST_SQL = "NULLIF({p}last_price_dollars, 0)"
+
+_STAGING_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "event_ticker",
+    "series_ticker",
+    "title",
+    "event_title",
+    "yes_sub_title",
+    "category",
+    "market_type",
+    "status",
+    "open_time",
+    "close_time",
+    "result",
+    "settlement_value_dollars",
+    "settlement_ts",
+    "yes_bid_dollars",
+    "yes_ask_dollars",
+    "no_bid_dollars",
+    "no_ask_dollars",
+    "last_price_dollars",
+    "previous_price_dollars",
+    "volume_fp",
+    "volume_24h_fp",
+    "open_interest_fp",
+    "raw",
+)
+
+_CREATE_STAGING = """
+CREATE TEMPORARY TABLE poll_staging (
+    ticker varchar(128) NOT NULL,
+    event_ticker varchar(128) NOT NULL,
+    series_ticker varchar(64),
+    title text NOT NULL,
+    event_title text,
+    yes_sub_title text,
+    category varchar(64),
+    market_type varchar(16) NOT NULL,
+    status varchar(16) NOT NULL,
+    open_time timestamptz,
+    close_time timestamptz,
+    result varchar(16),
+    settlement_value_dollars numeric(10, 4),
+    settlement_ts timestamptz,
+    yes_bid_dollars numeric(10, 4),
+    yes_ask_dollars numeric(10, 4),
+    no_bid_dollars numeric(10, 4),
+    no_ask_dollars numeric(10, 4),
+    last_price_dollars numeric(10, 4),
+    previous_price_dollars numeric(10, 4),
+    volume_fp numeric(18, 2),
+    volume_24h_fp numeric(18, 2),
+    open_interest_fp numeric(18, 2),
+    raw jsonb
+) ON COMMIT DROP
+"""
+
+_INSERT_SNAPSHOTS = """
+INSERT INTO market_snapshots (
+    ticker, ts, source, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
+    no_ask_dollars, last_price_dollars, volume_fp, open_interest_fp, raw
+)
+SELECT ticker, :ts, :source, :sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
+       no_ask_dollars, last_price_dollars, volume_fp, open_interest_fp, raw
+FROM poll_staging
+ON CONFLICT ON CONSTRAINT uq_market_snapshots_ticker_ts_source DO NOTHING
+"""
+
+# Newly known results, counted before the upsert overwrites them.
+_NEW_RESULTS = """
+SELECT count(*) FROM poll_staging s LEFT JOIN markets m ON m.ticker = s.ticker
+WHERE s.result IS NOT NULL AND m.result IS DISTINCT FROM s.result
+"""
+
+# Metadata follows Kalshi; fields only the event carries (series, event title, category)
+# keep their old value when this poll did not fetch the event. Results are recorded once
+# known (and follow an amendment); determined_at / settled_at keep their first value.
+# The WHERE clause skips rows that did not change, which is most of them on most polls.
+_UPSERT_MARKETS = f"""
+INSERT INTO markets AS m (
+    ticker, event_ticker, series_ticker, title, event_title, yes_sub_title, category,
+    market_type, status, open_time, close_time, result, settlement_value_dollars,
+    determined_at, settled_at, updated_at
+)
+SELECT ticker, event_ticker, series_ticker, title, event_title, yes_sub_title, category,
+       market_type, status, open_time, close_time, result, settlement_value_dollars,
+       CASE WHEN result IS NOT NULL THEN CAST(:ts AS timestamptz) END,
+       CASE WHEN status = '{FINAL_STATUS}' THEN coalesce(settlement_ts, :ts) END,
+       :ts
+FROM poll_staging
+ON CONFLICT (ticker) DO UPDATE SET
+    event_ticker = excluded.event_ticker,
+    series_ticker = coalesce(excluded.series_ticker, m.series_ticker),
+    title = excluded.title,
+    event_title = coalesce(excluded.event_title, m.event_title),
+    yes_sub_title = excluded.yes_sub_title,
+    category = coalesce(excluded.category, m.category),
+    market_type = excluded.market_type,
+    status = excluded.status,
+    open_time = excluded.open_time,
+    close_time = excluded.close_time,
+    result = coalesce(excluded.result, m.result),
+    settlement_value_dollars = coalesce(
+        excluded.settlement_value_dollars, m.settlement_value_dollars
+    ),
+    determined_at = coalesce(m.determined_at, excluded.determined_at),
+    settled_at = coalesce(m.settled_at, excluded.settled_at),
+    updated_at = excluded.updated_at
+WHERE (m.event_ticker, m.title, m.yes_sub_title, m.market_type, m.status, m.open_time,
+       m.close_time)
+      IS DISTINCT FROM
+      (excluded.event_ticker, excluded.title, excluded.yes_sub_title, excluded.market_type,
+       excluded.status, excluded.open_time, excluded.close_time)
+   OR (excluded.series_ticker IS NOT NULL AND excluded.series_ticker
+       IS DISTINCT FROM m.series_ticker)
+   OR (excluded.event_title IS NOT NULL AND excluded.event_title IS DISTINCT FROM m.event_title)
+   OR (excluded.category IS NOT NULL AND excluded.category IS DISTINCT FROM m.category)
+   OR (excluded.result IS NOT NULL AND excluded.result IS DISTINCT FROM m.result)
+   OR (excluded.settlement_value_dollars IS NOT NULL
+       AND excluded.settlement_value_dollars IS DISTINCT FROM m.settlement_value_dollars)
+   OR (m.settled_at IS NULL AND excluded.settled_at IS NOT NULL)
+"""
+
+_UPSERT_LATEST = """
+INSERT INTO market_latest AS l (
+    ticker, ts, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars, no_ask_dollars,
+    last_price_dollars, previous_price_dollars, volume_fp, volume_24h_fp, open_interest_fp
+)
+SELECT ticker, :ts, :sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
+       no_ask_dollars, last_price_dollars, previous_price_dollars, coalesce(volume_fp, 0),
+       volume_24h_fp, open_interest_fp
+FROM poll_staging
+ON CONFLICT (ticker) DO UPDATE SET
+    ts = excluded.ts,
+    sequence = excluded.sequence,
+    yes_bid_dollars = excluded.yes_bid_dollars,
+    yes_ask_dollars = excluded.yes_ask_dollars,
+    no_bid_dollars = excluded.no_bid_dollars,
+    no_ask_dollars = excluded.no_ask_dollars,
+    last_price_dollars = excluded.last_price_dollars,
+    previous_price_dollars = excluded.previous_price_dollars,
+    volume_fp = excluded.volume_fp,
+    volume_24h_fp = excluded.volume_24h_fp,
+    open_interest_fp = excluded.open_interest_fp
+WHERE l.ts <= excluded.ts
+"""
+
+_RESOLUTIONS_VALUES = ", ".join(f"({r})" for r in CANDLE_RESOLUTIONS_S)
+
+
+def _bucket_sql(ts: str) -> str:
+    return f"to_timestamp(floor(extract(epoch FROM {ts}) / r.res) * r.res)"
+
+
+# Fold one observation per market into its bucket at every resolution. Open and close are
+# the first and last non-NULL values by observation time, so a late, out-of-order write
+# still lands where it belongs (the rebuild below computes the same thing from scratch).
+_UPSERT_CANDLES = f"""
+INSERT INTO market_candles AS c (
+    ticker, resolution_s, bucket_start, first_ts, last_ts,
+    mid_open, mid_high, mid_low, mid_close,
+    last_open, last_high, last_low, last_close,
+    volume_open_fp, volume_close_fp, samples
+)
+SELECT s.ticker, r.res, {_bucket_sql("CAST(:ts AS timestamptz)")}, :ts, :ts,
+       s.mid, s.mid, s.mid, s.mid, s.last, s.last, s.last, s.last,
+       s.volume_fp, s.volume_fp, 1
+FROM (
+    SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
+    FROM poll_staging
+) s CROSS JOIN (VALUES {_RESOLUTIONS_VALUES}) AS r(res)
+ON CONFLICT (ticker, resolution_s, bucket_start) DO UPDATE SET
+    first_ts = least(c.first_ts, excluded.first_ts),
+    last_ts = greatest(c.last_ts, excluded.last_ts),
+    mid_open = CASE WHEN excluded.first_ts < c.first_ts
+        THEN coalesce(excluded.mid_open, c.mid_open) ELSE coalesce(c.mid_open, excluded.mid_open)
+        END,
+    mid_high = greatest(c.mid_high, excluded.mid_high),
+    mid_low = least(c.mid_low, excluded.mid_low),
+    mid_close = CASE WHEN excluded.last_ts >= c.last_ts
+        THEN coalesce(excluded.mid_close, c.mid_close)
+        ELSE coalesce(c.mid_close, excluded.mid_close) END,
+    last_open = CASE WHEN excluded.first_ts < c.first_ts
+        THEN coalesce(excluded.last_open, c.last_open)
+        ELSE coalesce(c.last_open, excluded.last_open) END,
+    last_high = greatest(c.last_high, excluded.last_high),
+    last_low = least(c.last_low, excluded.last_low),
+    last_close = CASE WHEN excluded.last_ts >= c.last_ts
+        THEN coalesce(excluded.last_close, c.last_close)
+        ELSE coalesce(c.last_close, excluded.last_close) END,
+    volume_open_fp = CASE WHEN excluded.first_ts < c.first_ts
+        THEN coalesce(excluded.volume_open_fp, c.volume_open_fp)
+        ELSE coalesce(c.volume_open_fp, excluded.volume_open_fp) END,
+    volume_close_fp = CASE WHEN excluded.last_ts >= c.last_ts
+        THEN coalesce(excluded.volume_close_fp, c.volume_close_fp)
+        ELSE coalesce(c.volume_close_fp, excluded.volume_close_fp) END,
+    samples = c.samples + 1
+"""
+
+
+@dataclass(frozen=True)
+class PollWrite:
+    """What one poll wrote. ``sequence`` is the poll number stamped on its snapshots."""
+
+    sequence: int
+    polled_at: datetime
+    snapshots: int
+    markets_changed: int
+    newly_determined: int
+    seconds: float
+
+
+def claim_message(connection: Connection, consumer: str, message_id: str) -> bool:
+    """Insert the ``processed_messages`` row; False when another delivery already did.
+
+    Must run first in the transaction that does the work: a concurrent duplicate waits on
+    the row lock and then sees the conflict once the first commits.
+    """
+    claimed = connection.execute(
+        text(
+            "INSERT INTO processed_messages (consumer, message_id) VALUES (:c, :m) "
+            "ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"c": consumer, "m": message_id},
+    ).first()
+    return claimed is not None
+
+
+def _staging_row(o: MarketObservation) -> tuple[object, ...]:
+    return (
+        o.ticker,
+        o.event_ticker,
+        o.series_ticker,
+        o.title,
+        o.event_title,
+        o.yes_sub_title,
+        o.category,
+        o.market_type,
+        o.status,
+        o.open_time,
+        o.close_time,
+        o.result,
+        o.settlement_value_dollars,
+        o.settlement_ts,
+        o.yes_bid_dollars,
+        o.yes_ask_dollars,
+        o.no_bid_dollars,
+        o.no_ask_dollars,
+        o.last_price_dollars,
+        o.previous_price_dollars,
+        o.volume_fp,
+        o.volume_24h_fp,
+        o.open_interest_fp,
+        o.raw,
+    )
+
+
+def write_poll(
+    connection: Connection,
+    *,
+    message_id: str,
+    polled_at: datetime,
+    observations: Sequence[MarketObservation],
+    consumer: str = "poll_markets",
+    fetch_seconds: float | None = None,
+) -> PollWrite | None:
+    """Write one poll in ``connection``'s transaction; None if ``message_id`` was processed.
+
+    The caller owns the transaction (``with engine.begin() as connection``) and commits it;
+    nothing here commits. ``polled_at`` must be timezone-aware. Duplicate tickers in
+    ``observations`` are an error (Kalshi pages never repeat a market; a caller that merges
+    sources must dedupe first).
+    """
+    if polled_at.tzinfo is None:
+        raise ValueError("polled_at must be timezone-aware")
+    started = time.perf_counter()
+    if not claim_message(connection, consumer, message_id):
+        return None
+    if len({o.ticker for o in observations}) != len(observations):
+        raise ValueError("observations contain the same ticker twice")
+
+    sequence = int(
+        connection.execute(
+            text(
+                "INSERT INTO market_polls (message_id, polled_at, market_count, fetch_seconds) "
+                "VALUES (:m, :ts, :n, :f) RETURNING id"
+            ),
+            {"m": message_id, "ts": polled_at, "n": len(observations), "f": fetch_seconds},
+        ).scalar_one()
+    )
+    if not observations:
+        return PollWrite(sequence, polled_at, 0, 0, 0, time.perf_counter() - started)
+
+    connection.execute(text(_CREATE_STAGING))
+    copy_rows(connection, "poll_staging", _STAGING_COLUMNS, map(_staging_row, observations))
+    params: dict[str, Any] = {"ts": polled_at, "sequence": sequence, "source": POLL_SOURCE}
+    snapshots = connection.execute(text(_INSERT_SNAPSHOTS), params).rowcount
+    newly_determined = int(connection.execute(text(_NEW_RESULTS)).scalar_one())
+    changed = connection.execute(text(_UPSERT_MARKETS), {"ts": polled_at}).rowcount
+    connection.execute(text(_UPSERT_LATEST), {"ts": polled_at, "sequence": sequence})
+    connection.execute(text(_UPSERT_CANDLES), {"ts": polled_at})
+    seconds = time.perf_counter() - started
+    connection.execute(
+        text("UPDATE market_polls SET settled_count = :d, write_seconds = :w WHERE id = :id"),
+        {"d": newly_determined, "w": seconds, "id": sequence},
+    )
+    return PollWrite(sequence, polled_at, snapshots, changed, newly_determined, seconds)
+
+
+def _first_sql(expr: str, descending: bool = False) -> str:
+    order = "ts DESC" if descending else "ts"
+    return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
+
+
+_REBUILD_CANDLES = f"""
+INSERT INTO market_candles (
+    ticker, resolution_s, bucket_start, first_ts, last_ts,
+    mid_open, mid_high, mid_low, mid_close,
+    last_open, last_high, last_low, last_close,
+    volume_open_fp, volume_close_fp, samples
+)
+SELECT s.ticker, r.res, {_bucket_sql("s.ts")} AS bucket, min(s.ts), max(s.ts),
+       {_first_sql("mid")}, max(mid), min(mid), {_first_sql("mid", True)},
+       {_first_sql("last")}, max(last), min(last), {_first_sql("last", True)},
+       {_first_sql("volume_fp")}, {_first_sql("volume_fp", True)}, count(*)
+FROM (
+    SELECT ticker, ts, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
+    FROM market_snapshots
+    WHERE source = :source AND (CAST(:tickers AS text[]) IS NULL OR ticker = ANY(:tickers))
+) s CROSS JOIN (VALUES {_RESOLUTIONS_VALUES}) AS r(res)
+GROUP BY s.ticker, r.res, bucket
+"""
+
+
+def rebuild_candles(connection: Connection, tickers: Sequence[str] | None = None) -> int:
+    """Recompute ``market_candles`` from ``market_snapshots`` (all markets, or ``tickers``).
+
+    For backfills (snapshots written by other means) and for checking that the incremental
+    fold at ingest agrees with a from-scratch computation. Returns the rows written.
+    """
+    ticker_list = list(tickers) if tickers is not None else None
+    connection.execute(
+        text(
+            "DELETE FROM market_candles "
+            "WHERE CAST(:tickers AS text[]) IS NULL OR ticker = ANY(:tickers)"
+        ),
+        {"tickers": ticker_list},
+    )
+    result = connection.execute(
+        text(_REBUILD_CANDLES), {"tickers": ticker_list, "source": POLL_SOURCE}
+    )
+    return int(result.rowcount)
