@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -58,16 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (pytest swaps it per test)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(verbose: bool) -> None:
     # Human-readable on stderr: stdout belongs to the command's own output (the launcher's
-    # "Dashboard:" line that scripts wait for). Secrets are scrubbed here too.
+    # "Dashboard:" line that scripts wait for). Secrets are scrubbed here too. Other handlers
+    # (pytest's) are left alone; ours is installed once.
     from shared.logging import RedactingFilter
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+        handler = _StderrHandler()
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 

@@ -1,11 +1,14 @@
-"""Child processes of the local stack: started in their own process group, logged to a file,
-waited on until ready, and stopped as a group.
+"""Run a long-lived helper process (emulator, function, server) and know when it is usable.
 
-A process group matters because many servers we run are wrappers (``gcloud`` starts Java,
-``functions-framework`` starts gunicorn workers): SIGTERM to the group reaches every
-descendant, so Ctrl-C on ``kalshi-insights up`` leaves nothing behind.
+The local stack and the integration tests start the same processes: the Pub/Sub emulator
+(a JVM behind gcloud's wrapper), the Cloud Tasks emulator, functions-framework servers
+(gunicorn workers), the gateway (uvicorn). Each of those forks children, so a process is
+started in its own process group and stopped by signalling the whole group; killing only
+the leader would leave an orphaned JVM holding a port on a machine several people share.
 
-Readiness is a small predicate over the running process, composable with :func:`all_of`::
+"Started" means "answers": :meth:`ManagedProcess.start` blocks until a readiness check
+passes and, when the process dies or the wait times out, raises with the tail of its log
+so the reason is in the error rather than in a file nobody opens::
 
     ManagedProcess(
         "pubsub-emulator",
@@ -14,47 +17,67 @@ Readiness is a small predicate over the running process, composable with :func:`
         env={"PUBSUB_EMULATOR_HOST": None},          # None removes a variable
         ready=all_of(log_line(r"Server started"), tcp_port(8681)),
     ).start(timeout=120)
+
+A readiness check is any callable taking the :class:`ManagedProcess` and returning a bool
+(:class:`Ready`); :func:`tcp_port`, :func:`http_ok` (alias :func:`http_url`),
+:func:`log_line` and :func:`all_of` build the usual ones. :class:`ReadyCheck` exposes the
+same builders as static methods.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from types import TracebackType
+from typing import Protocol
 
 __all__ = [
     "ManagedProcess",
     "ProcessFailed",
+    "ProcessStartError",
     "Ready",
+    "ReadyCheck",
     "all_of",
+    "http_ok",
     "http_url",
     "log_line",
     "tail",
     "tcp_port",
 ]
 
+_POLL_INTERVAL = 0.1
+_LOG_TAIL_CHARS = 4000
 
-class ProcessFailed(RuntimeError):
-    """A child did not become ready (exited, or timed out); the message quotes its log."""
+
+class ProcessStartError(RuntimeError):
+    """The process exited before it was ready, or did not become ready in time.
+
+    The message names the readiness check and quotes the end of the process's log.
+    """
+
+
+ProcessFailed = ProcessStartError  # the name the gateway service uses
 
 
 def tail(path: Path, max_chars: int = 2000) -> str:
     """The end of a log file, for error messages."""
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")[-max_chars:]
     except OSError:
         return ""
-    return text[-max_chars:]
 
 
 class Ready(Protocol):
@@ -64,201 +87,292 @@ class Ready(Protocol):
 
 
 @dataclass(frozen=True)
-class _Check:
+class ReadyCheck:
+    """A described readiness predicate; network errors while probing count as "not yet"."""
+
     description: str
-    predicate: Callable[[ManagedProcess], bool]
+    probe: Callable[[ManagedProcess], bool]
 
     def __call__(self, process: ManagedProcess) -> bool:
-        return self.predicate(process)
+        try:
+            return self.probe(process)
+        except OSError:
+            return False
 
     def __str__(self) -> str:
         return self.description
 
+    # Spellings as options of ReadyCheck: ReadyCheck.tcp_port(8080) etc.
+    @staticmethod
+    def tcp_port(port: int, host: str = "127.0.0.1") -> ReadyCheck:
+        return tcp_port(port, host)
 
-def tcp_port(port: int, host: str = "127.0.0.1") -> Ready:
-    """Ready once ``host:port`` accepts a TCP connection."""
+    @staticmethod
+    def http_ok(url: str, *, accept: Callable[[int], bool] | None = None) -> ReadyCheck:
+        return http_ok(url, accept=accept)
 
-    def check(_: ManagedProcess) -> bool:
+    @staticmethod
+    def log_line(regex: str) -> ReadyCheck:
+        return log_line(regex)
+
+    @staticmethod
+    def all_of(*checks: Ready) -> ReadyCheck:
+        return all_of(*checks)
+
+
+def tcp_port(port: int, host: str = "127.0.0.1") -> ReadyCheck:
+    """Ready when something accepts TCP connections on ``host:port``."""
+
+    def probe(_: ManagedProcess) -> bool:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+
+    return ReadyCheck(f"TCP {host}:{port} accepting connections", probe)
+
+
+def http_ok(url: str, *, accept: Callable[[int], bool] | None = None) -> ReadyCheck:
+    """Ready when ``GET url`` answers with an accepted status (default: below 500, since a
+    404 or 405 still proves the server is up)."""
+    accepted = accept or (lambda status: status < 500)
+
+    def probe(_: ManagedProcess) -> bool:
         try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL)
+                return accepted(int(response.status))
+        except urllib.error.HTTPError as exc:
+            return accepted(int(exc.code))
+        except (urllib.error.URLError, ValueError):
             return False
 
-    return _Check(f"TCP {host}:{port}", check)
+    return ReadyCheck(f"HTTP {url} answering", probe)
 
 
-def http_url(url: str) -> Ready:
-    """Ready once ``url`` answers HTTP below 500 (a 404 counts: the server is up)."""
-
-    def check(_: ManagedProcess) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 (loopback)
-                return int(response.status) < 500
-        except urllib.error.HTTPError as error:
-            return error.code < 500
-        except (OSError, ValueError):
-            return False
-
-    return _Check(f"HTTP {url}", check)
+def http_url(url: str) -> ReadyCheck:
+    """Alias of :func:`http_ok` (status below 500)."""
+    return http_ok(url)
 
 
-def log_line(pattern: str) -> Ready:
-    """Ready once this run of the process has logged a line matching regex ``pattern``."""
-    compiled = re.compile(pattern, re.M)
+def log_line(regex: str) -> ReadyCheck:
+    """Ready when this run of the process logged a line matching ``regex`` (lines of a
+    previous run in the same log file never count)."""
+    pattern = re.compile(regex, re.MULTILINE)
+    return ReadyCheck(
+        f"a log line matching {regex!r}",
+        lambda process: pattern.search(process.log_text()) is not None,
+    )
 
-    def check(process: ManagedProcess) -> bool:
-        return compiled.search(process.log_text()) is not None
 
-    return _Check(f"a log line matching {pattern!r}", check)
-
-
-def all_of(*checks: Ready) -> Ready:
-    """Ready once every check passes (checked in order, stopping at the first that fails)."""
-    return _Check(
+def all_of(*checks: Ready) -> ReadyCheck:
+    """Ready when every check passes (in order, stopping at the first that fails)."""
+    return ReadyCheck(
         " and ".join(str(check) for check in checks),
         lambda process: all(check(process) for check in checks),
     )
 
 
-class ManagedProcess:
-    """One child process of the local stack.
+# Processes still running when the interpreter exits (a test run interrupted with Ctrl-C, a
+# crashed launcher) are stopped so no emulator outlives its owner.
+_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
 
-    ``env`` is applied on top of the launcher's environment (a ``None`` value removes the
-    variable). Stdout and stderr both go to ``log_path``, appended, so a rerun keeps the
-    previous run's lines above a ``=====`` marker; readiness only reads this run's part.
+
+def _stop_leftovers() -> None:
+    with _LIVE_LOCK:
+        leftovers = list(_LIVE)
+    for process in leftovers:
+        process.stop(grace=3)
+
+
+atexit.register(_stop_leftovers)
+
+
+class ManagedProcess:
+    """One child process in its own process group, with readiness and group-wide stop.
+
+    ``env`` is laid over ``os.environ`` (a value of None removes a variable). Stdout and
+    stderr both go to ``log_path``, appended, under a ``=====`` marker line per run.
     """
 
     def __init__(
         self,
         name: str,
-        command: Sequence[str],
+        argv: Sequence[str],
         *,
-        log_path: Path | str,
         env: Mapping[str, str | None] | None = None,
         cwd: Path | str | None = None,
+        log_path: Path | str,
         ready: Ready | None = None,
         stop_grace: float = 10.0,
     ) -> None:
         self.name = name
-        self.command = [str(part) for part in command]
-        self.log_path = Path(log_path)
+        self.argv = [str(arg) for arg in argv]
         self.env = dict(env or {})
         self.cwd = Path(cwd) if cwd is not None else None
+        self.log_path = Path(log_path)
         self.ready = ready
         self.stop_grace = stop_grace
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_handle: IO[bytes] | None = None
-        self._log_start = 0
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
-    def __repr__(self) -> str:
-        return f"ManagedProcess({self.name!r}, pid={self.pid})"
+    @property
+    def command(self) -> list[str]:
+        return self.argv
+
+    # -- state -----------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._popen.pid if self._popen else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen else None
+
+    def poll(self) -> int | None:
+        """The exit code if the process has exited, else None."""
+        return self.returncode
+
+    def is_running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def log_text(self) -> str:
+        """What the process wrote to its log since the last start."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, chars: int = _LOG_TAIL_CHARS) -> str:
+        return self.log_text()[-chars:]
 
     def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        merged = dict(os.environ)
         for key, value in self.env.items():
             if value is None:
-                env.pop(key, None)
+                merged.pop(key, None)
             else:
-                env[key] = value
-        return env
+                merged[key] = value
+        return merged
 
-    def start(self, timeout: float = 60.0) -> ManagedProcess:
-        """Start, then block until ready; raises :class:`ProcessFailed` quoting the log."""
-        if self._process is not None:
-            raise RuntimeError(f"{self.name} is already started")
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> ManagedProcess:
+        """Start the process and block until it is ready; raise with its log tail otherwise.
+
+        Starting a process that is already running is a no-op.
+        """
+        if self.is_running():
+            return self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_handle = self.log_path.open("ab")
-        self._log_handle.write(f"\n===== {self.name}: {' '.join(self.command)}\n".encode())
-        self._log_handle.flush()
-        self._log_start = self._log_handle.tell()
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== {self.name}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self._log_offset = log.tell()
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.child_env(),
+                    cwd=self.cwd,
+                    start_new_session=True,  # own process group: stop() reaches every child
+                )
+            except OSError as exc:
+                raise ProcessStartError(
+                    f"{self.name} could not start ({self.argv[0]}): {exc}"
+                ) from None
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         try:
-            self._process = subprocess.Popen(
-                self.command,
-                stdout=self._log_handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.child_env(),
-                cwd=self.cwd,
-                start_new_session=True,  # its own session, hence its own process group
-            )
-        except OSError as error:
-            self._close_log()
-            raise ProcessFailed(
-                f"{self.name} could not start ({self.command[0]}): {error}"
-            ) from None
-        if self.ready is not None:
             self.wait_ready(timeout)
+        except BaseException:
+            self.stop(grace=3)
+            raise
         return self
 
     def wait_ready(self, timeout: float) -> None:
         """Poll the readiness check until it passes, the process exits, or time runs out."""
-        if self._process is None or self.ready is None:
+        if self._popen is None or self.ready is None:
             return
         deadline = time.monotonic() + timeout
         while not self.ready(self):
-            code = self._process.poll()
+            code = self.returncode
             if code is not None:
-                self._close_log()
-                raise ProcessFailed(
-                    f"{self.name} exited with code {code} before it was ready (waiting for "
-                    f"{self.ready}). Its log {self.log_path} ends with:\n{self._tail()}"
+                raise ProcessStartError(
+                    f"{self.name} exited with status {code} before it was ready (waiting for "
+                    f"{self.ready}). Its log {self.log_path} ends with:\n{self.log_tail()}"
                 )
             if time.monotonic() >= deadline:
-                self.stop()
-                raise ProcessFailed(
+                raise ProcessStartError(
                     f"{self.name} was not ready after {timeout:g}s (waiting for {self.ready}). "
-                    f"Its log {self.log_path} ends with:\n{self._tail()}"
+                    f"Its log {self.log_path} ends with:\n{self.log_tail()}"
                 )
-            time.sleep(0.1)
-
-    def log_text(self) -> str:
-        """What this run of the process has written so far."""
-        try:
-            with self.log_path.open("rb") as handle:
-                handle.seek(self._log_start)
-                return handle.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def _tail(self, max_chars: int = 2000) -> str:
-        return self.log_text()[-max_chars:]
-
-    def poll(self) -> int | None:
-        """The exit code if the process has exited, else ``None``."""
-        return self._process.poll() if self._process is not None else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+            time.sleep(_POLL_INTERVAL)
 
     def stop(self, grace: float | None = None) -> int | None:
-        """SIGTERM the process group, SIGKILL it after ``grace`` seconds; idempotent."""
-        process = self._process
-        if process is None:
+        """SIGTERM the whole process group, SIGKILL whatever is left after ``grace`` seconds.
+
+        Idempotent; returns the leader's exit code.
+        """
+        popen = self._popen
+        if popen is None:
             return None
         grace = self.stop_grace if grace is None else grace
-        if process.poll() is None:
-            self._signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self._signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        # The leader may be gone while others in its group linger (a wrapper's children).
-        self._signal_group(process.pid, signal.SIGKILL)
-        self._close_log()
-        return process.returncode
+        pgid = popen.pid  # start_new_session: the leader's pid is the group id
+        if _group_alive(pgid) or popen.poll() is None:
+            _signal_group(pgid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=grace)
+            # Children may outlive the leader (gcloud -> java): give them the same grace.
+            deadline = time.monotonic() + grace
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(_POLL_INTERVAL)
+        _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=5)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+        return popen.returncode
 
-    @staticmethod
-    def _signal_group(pgid: int, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
 
-    def _close_log(self) -> None:
-        if self._log_handle is not None:
-            self._log_handle.close()
-            self._log_handle = None
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"ManagedProcess({self.name!r}, pid={self.pid}, {state})"
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a member of the group still runs (zombies awaiting a reaper do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After "(comm)": state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False

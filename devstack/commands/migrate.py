@@ -56,6 +56,7 @@ def _describe(url: str | None) -> str:
 
 
 def run(args: Any) -> int:
+    import logging
     import sys
 
     from shared.config import ConfigError
@@ -79,7 +80,9 @@ def run(args: Any) -> int:
         print(f"kalshi-insights migrate: {error}", file=sys.stderr)
         return 2
     except Exception as error:
-        # One line a person can act on; the traceback adds nothing for a connection error.
+        # One line a person can act on; the traceback adds nothing for a connection error
+        # (run with -v to see it anyway).
+        logging.getLogger("devstack.migrate").debug("migration failed", exc_info=True)
         print(
             f"kalshi-insights migrate: failed on {where}: {type(error).__name__}: {error}",
             file=sys.stderr,

@@ -427,9 +427,9 @@ class Exchange:
                 }
                 specs.append((f"T{strike:.2f}", static, 100))
         elif t.kind == "game":
-            left, right = event.title.split(" vs ")
-            for name in (left, right):
-                code = name[:3].upper().replace(" ", "")
+            names = event.title.split(" vs ")
+            codes = event.sub_title.split(" (")[0].split(" vs ")
+            for name, code in zip(names, codes, strict=True):
                 static = {
                     "strike_type": "structured",
                     "custom_strike": {f"{t.subject}_competitor": self.new_uuid()},
@@ -489,6 +489,8 @@ class Exchange:
     ) -> Market:
         rng = self.rng
         ticker = f"{event.event_ticker}-{suffix}"
+        while ticker in self.markets:  # never list two markets under one ticker
+            ticker += "X"
         kind = event.series.template.kind
         latest = close_us + (14 * DAY_US if kind == "game" else 0)
         static = dict(static)

@@ -147,7 +147,6 @@ def balance_dict(account: Account, markets: dict[str, Market]) -> dict[str, Any]
 def position_dict(p: Position) -> dict[str, Any]:
     return {
         "ticker": p.ticker,
-        "exchange_index": 0,
         "total_traded_dollars": wire.micro(p.total_traded_micro),
         "position_fp": wire.count(p.position),
         "market_exposure_dollars": wire.micro(p.cost_micro),

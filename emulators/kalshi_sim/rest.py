@@ -11,7 +11,7 @@ import base64
 import binascii
 import bisect
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -86,9 +86,9 @@ def _limit(request: Request, op: str, default: int, maximum: int, minimum: int =
     if value == 0 and minimum <= 1:
         return default
     if value > maximum:
-        raise ParamError(errors.limit_violation(op, f"{op[3:]}Params", "lte"))
+        raise ParamError(errors.limit_violation(op, f"{op}Params", "lte"))
     if value < minimum:
-        raise ParamError(errors.limit_violation(op, f"{op[3:]}Params", "gte"))
+        raise ParamError(errors.limit_violation(op, f"{op}Params", "gte"))
     return value
 
 
@@ -129,11 +129,6 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-
-
-def _page(items: Iterable[bytes], kind: str, limit: int, positions: Iterator[int]) -> tuple[list[bytes], str]:
-    del items, kind, limit, positions
-    raise NotImplementedError
 
 
 def _join(key: str, parts: list[bytes], cursor: str, extra: bytes = b"") -> bytes:
@@ -418,12 +413,12 @@ def _candle_params(request: Request, op: str) -> tuple[int, int, int]:
     for name, value in (("StartTs", start), ("EndTs", end), ("PeriodInterval", period)):
         if value is None:
             raise ParamError(errors.bare_validation(
-                op, f"Key: '{op[3:]}Params.{name}' Error:Field validation for '{name}' failed on the 'required' tag"
+                op, f"Key: '{op}Params.{name}' Error:Field validation for '{name}' failed on the 'required' tag"
             ))
     assert start is not None and end is not None and period is not None
     if period not in (1, 60, 1440):
         raise ParamError(errors.bare_validation(
-            op, f"Key: '{op[3:]}Params.PeriodInterval' Error:Field validation for 'PeriodInterval' failed on the 'oneof' tag"
+            op, f"Key: '{op}Params.PeriodInterval' Error:Field validation for 'PeriodInterval' failed on the 'oneof' tag"
         ))
     return start, end, period
 

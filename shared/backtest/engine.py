@@ -733,11 +733,16 @@ def _exposure(entry_ts: I64, exit_ts: I64, span: int) -> float:
 
 
 def _peak_capital(entry_ts: I64, exit_ts: I64, committed: I64) -> int:
-    """Peak total cost (incl. entry fees) of positions open at once; exits free cash first."""
+    """Peak total cost (incl. entry fees) of positions open at once.
+
+    At equal times an exit frees its cash before another position's entry, but a position
+    that opens and settles at the same instant is still counted while it is open.
+    """
     if len(entry_ts) == 0:
         return 0
     times = np.concatenate((exit_ts, entry_ts))
-    kinds = np.concatenate((np.zeros(len(exit_ts)), np.ones(len(entry_ts))))
+    same_instant = exit_ts == entry_ts
+    kinds = np.concatenate((np.where(same_instant, 2, 0), np.ones(len(entry_ts), np.int64)))
     amounts = np.concatenate((-committed, committed))
     order = np.lexsort((kinds, times))
     return int(max(0, np.cumsum(amounts[order]).max()))

@@ -9,9 +9,9 @@ environment says" (``DATABASE_URL`` or ``INSTANCE_CONNECTION_NAME``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-import threading
 from pathlib import Path
 
 from alembic import command

@@ -24,7 +24,6 @@ from sqlalchemy import (
     DateTime,
     Double,
     Identity,
-    Index,
     Integer,
     Numeric,
     String,
@@ -40,11 +39,13 @@ __all__ = ["CANDLE_RESOLUTIONS_S", "MarketCandle", "MarketLatest", "MarketPoll",
 MidPrice = Numeric(11, 5)
 """The mid of two 4-decimal prices needs a fifth decimal place to stay exact."""
 
-CANDLE_RESOLUTIONS_S: tuple[int, ...] = (60, 900, 14_400)
-"""Rollup resolutions kept in ``market_candles``: 1 minute, 15 minutes, 4 hours.
+CANDLE_RESOLUTIONS_S: tuple[int, ...] = (3_600,)
+"""Rollup resolutions the ingest keeps in ``market_candles``: one hour.
 
-Every interval the history API offers is a multiple of one of these, and the coarsest
-usable one keeps any ~2,000-candle request under ~12,000 rollup rows.
+Each resolution costs one 10,000-row upsert per poll (~50 ms), so there is one: hourly
+rollups serve the 1h/4h/1d intervals (any ~2,000-candle range reads at most ~12,000 rows
+when it spans under a year and a half), and the 1m/5m intervals, whose ranges are short,
+read the snapshots themselves (ADR 0051).
 """
 
 # Kalshi reports "no price a day ago" and "never traded" as 0.0000; a change against zero
@@ -59,10 +60,9 @@ class MarketLatest(Base):
     """The newest poll snapshot of one market (a read model kept by the ingest)."""
 
     __tablename__ = "market_latest"
-    __table_args__ = (
-        Index("ix_market_latest_volume_ticker", text("volume_fp DESC"), "ticker"),
-        Index("ix_market_latest_change_ticker", text("change_24h_dollars DESC NULLS LAST"), "ticker"),
-    )
+    # Rewritten by every poll: free space on each page lets those updates stay HOT (no
+    # index writes), which is also why no index covers the price or volume columns.
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
 
     ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -80,6 +80,9 @@ class MarketLatest(Base):
     volume_fp: Mapped[Decimal] = mapped_column(Count, server_default=text("0"))
     volume_24h_fp: Mapped[Decimal | None] = mapped_column(Count)
     open_interest_fp: Mapped[Decimal | None] = mapped_column(Count)
+    # Fingerprint of the metadata last written to ``markets`` for this ticker: a poll
+    # only rewrites markets whose metadata (status, result, titles, times) changed.
+    meta_hash: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MarketCandle(Base):
@@ -92,6 +95,7 @@ class MarketCandle(Base):
     """
 
     __tablename__ = "market_candles"
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
 
     ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
     resolution_s: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -22,6 +22,8 @@ Decode with :func:`decode`, which caches one msgspec decoder per type.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
@@ -92,30 +94,48 @@ Count: TypeAlias = Decimal
 Level: TypeAlias = tuple[Decimal, Decimal]
 
 _M = TypeVar("_M")
-_DECIMAL_FIELDS: dict[type, tuple[str, ...]] = {}
+_NO_DECIMALS: Callable[[Any], tuple[Any, ...]] = lambda _: ()  # noqa: E731
+_DECIMAL_GETTERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def _decimal_fields(cls: type[KalshiModel]) -> tuple[str, ...]:
-    names = _DECIMAL_FIELDS.get(cls)
-    if names is None:
+def _decimal_getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The Decimal-typed field names of ``cls`` and one C-level getter for all of them."""
+    cached = _DECIMAL_GETTERS.get(cls)
+    if cached is None:
         names = tuple(
             f.name
             for f in msgspec.structs.fields(cls)
             if f.type is Decimal or f.type == (Decimal | None)
         )
-        _DECIMAL_FIELDS[cls] = names
-    return names
+        if not names:
+            getter = _NO_DECIMALS
+        elif len(names) == 1:
+            single = operator.attrgetter(names[0])
+            getter = lambda obj: (single(obj),)  # noqa: E731
+        else:
+            getter = operator.attrgetter(*names)
+        cached = _DECIMAL_GETTERS[cls] = (names, getter)
+    return cached
 
 
-class KalshiModel(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every response model: immutable, keyword-only, unknown fields ignored."""
+def _check_finite(obj: object) -> None:
+    names, getter = _decimal_getter(type(obj))
+    for value in getter(obj):
+        if value is not None and not value.is_finite():
+            bad = [(n, v) for n, v in zip(names, getter(obj), strict=True) if v is value]
+            raise ValueError(f"{bad[0][0]}: {value} is not a finite fixed-point number")
+
+
+class KalshiModel(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of every response model: immutable, keyword-only, unknown fields ignored.
+
+    ``gc=False``: models are immutable trees without reference cycles, so the cycle
+    collector need not track the thousands of them a market page creates (ADR 0010).
+    """
 
     def __post_init__(self) -> None:
         # msgspec accepts "NaN"/"Infinity" as Decimals; an exact money value never is one.
-        for name in _decimal_fields(type(self)):
-            value = getattr(self, name)
-            if value is not None and not value.is_finite():
-                raise ValueError(f"{name}: {value} is not a finite fixed-point number")
+        _check_finite(self)
 
 
 class MarketStatus(StrEnum):
@@ -359,6 +379,12 @@ class Orderbook(KalshiModel, frozen=True, kw_only=True):
 
     yes_dollars: list[Level] | None = None
     no_dollars: list[Level] | None = None
+
+    def __post_init__(self) -> None:
+        for side in (self.yes_dollars, self.no_dollars):
+            for price, count in side or ():
+                if not (price.is_finite() and count.is_finite()):
+                    raise ValueError(f"order book level {price}, {count} is not finite")
 
     @property
     def yes_bids(self) -> list[Level]:

@@ -236,6 +236,14 @@ class _EventBuffer(Generic[_T]):
             self._writable.set()
         return item
 
+    def pop_nowait(self) -> _T | None:
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if len(self._items) < self._limit:
+            self._writable.set()
+        return item
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -393,11 +401,12 @@ class KalshiWebSocket:
         """
         if isinstance(channels, str):
             raise TypeError("channels must be a list of channel names, not a string")
-        body: dict[str, Any] = {"channels": list(channels), **params}
+        body: dict[str, Any] = {"channels": list(channels)}
         if market_tickers is not None:
             body["market_tickers"] = list(market_tickers)
         if market_ticker is not None:
             body["market_ticker"] = market_ticker
+        body.update(params)  # the key order of the recorded demo command
         expected = max(1, len(set(channels)))
         replies = await self._command("subscribe", body, expected, timeout=timeout)
         result: list[Subscription] = []
@@ -528,6 +537,18 @@ class KalshiWebSocket:
                 return book
         return None
 
+    def take_received(self) -> list[WsEvent]:
+        """Every message already received, without waiting (state applied as usual).
+
+        Awaiting any command first makes this "everything the server sent before it": Kalshi
+        answers on the same ordered socket, and the reader queues frames in arrival order.
+        """
+        events = list(self._ready)
+        self._ready.clear()
+        while (item := self._events.pop_nowait()) is not None:
+            events.extend(self._apply(item))
+        return events
+
     def last_seq(self, sid: int) -> int | None:
         return self._seq.last(sid)
 
@@ -541,13 +562,14 @@ class KalshiWebSocket:
         self._closing = True
         error = KalshiWSConnectionClosed(1000, "closed by client", by_client=True)
         self._fail_pending(error)
+        # End the queue first: a reader blocked on a full queue must not hold up the close.
+        self._events.end(None)
         with contextlib.suppress(Exception):
             await self._conn.close(code=1000)
         try:
             await asyncio.wait_for(asyncio.shield(self._reader), timeout=5.0)
         except (TimeoutError, asyncio.CancelledError):
             self._reader.cancel()
-        self._events.end(None)
 
     async def __aenter__(self) -> KalshiWebSocket:
         return self

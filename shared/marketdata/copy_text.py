@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["copy_rows", "encode_copy_rows", "encode_copy_value"]
+__all__ = ["copy_payload", "copy_rows", "encode_copy_rows", "encode_copy_value"]
 
 _NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -60,7 +60,13 @@ def copy_rows(
     COPY commits or rolls back with everything else the caller does on that connection.
     ``table`` and ``columns`` are identifiers from our own code, never user input.
     """
-    payload = encode_copy_rows(rows)
+    return copy_payload(connection, table, columns, encode_copy_rows(rows))
+
+
+def copy_payload(
+    connection: Connection, table: str, columns: Sequence[str], payload: bytes
+) -> int:
+    """Like :func:`copy_rows` with rows already encoded by :func:`encode_copy_rows`."""
     dbapi: Any = connection.connection.dbapi_connection
     cursor = dbapi.cursor()
     try:

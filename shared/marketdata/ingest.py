@@ -4,21 +4,24 @@ Everything happens in ONE transaction, the caller's, that starts by claiming the
 ``processed_messages`` row for the triggering message: a redelivered trigger finds the row
 taken and writes nothing, and a poll that fails half-way leaves nothing behind.
 
-The bulk path: the poll's rows go to Postgres once, with ``COPY`` into a temporary staging
-table, and every table is then written by one set-based statement reading from it:
+The bulk path (ADR 0051): rows go to Postgres with ``COPY``, never row by row, and every
+other table is written by one set-based statement:
 
-1. ``market_snapshots``: ``INSERT ... SELECT`` (history, one row per market per poll);
-2. ``markets``: upsert that skips unchanged rows and records results and settlement;
-3. ``market_latest``: upsert of each market's newest prices (the list API reads this);
-4. ``market_candles``: fold the new price into the 1m/15m/4h OHLC buckets it falls in.
+1. ``market_snapshots``: ``COPY`` straight into the table (one row per market per poll);
+2. a temporary staging table: ``COPY`` of the prices, plus metadata for only the markets
+   whose metadata fingerprint changed since the last poll (usually a handful);
+3. ``markets``: upsert of those changed markets, recording results and settlement;
+4. ``market_latest``: upsert of every market's newest prices (HOT updates, no index churn);
+5. ``market_candles``: fold the new prices into each market's hourly OHLC bucket.
 
-For 10,000 markets that is ~0.1-0.2 s of database time (docs/performance.md, "Market data").
+For 10,000 markets that is about 0.2 s of database time (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
-from shared.marketdata.copy_text import copy_rows
+from shared.marketdata.copy_text import copy_payload, encode_copy_rows
 from shared.marketdata.observation import FINAL_STATUS, MarketObservation
 
 __all__ = [
@@ -34,7 +37,9 @@ __all__ = [
     "MID_SQL",
     "POLL_SOURCE",
     "PollWrite",
+    "WriteTimings",
     "claim_message",
+    "metadata_hash",
     "rebuild_candles",
     "write_poll",
 ]
@@ -42,8 +47,8 @@ __all__ = [
 POLL_SOURCE = "poll"
 
 # A midpoint only exists with a real two-sided quote: Kalshi shows an empty side as a
-# 0.0000 bid or a 1.0000 ask (kalshi-api.md §4.3). Shared by ingest and rebuild so both
-# fold exactly the same numbers.
+# 0.0000 bid or a 1.0000 ask (kalshi-api.md §4.3). Shared by the ingest, the rebuild and
+# the history queries so all of them fold exactly the same numbers.
 MID_SQL = (
     "CASE WHEN {p}yes_bid_dollars > 0 AND {p}yes_ask_dollars < 1 "
     "AND {p}yes_ask_dollars >= {p}yes_bid_dollars "
@@ -52,8 +57,35 @@ MID_SQL = (
 # 0.0000 means "never traded".
 LAST_SQL = "NULLIF({p}last_price_dollars, 0)"
 
+_SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "ts",
+    "source",
+    "sequence",
+    "yes_bid_dollars",
+    "yes_ask_dollars",
+    "no_bid_dollars",
+    "no_ask_dollars",
+    "last_price_dollars",
+    "volume_fp",
+    "open_interest_fp",
+    "raw",
+)
+
 _STAGING_COLUMNS: tuple[str, ...] = (
     "ticker",
+    "yes_bid_dollars",
+    "yes_ask_dollars",
+    "no_bid_dollars",
+    "no_ask_dollars",
+    "last_price_dollars",
+    "previous_price_dollars",
+    "volume_fp",
+    "volume_24h_fp",
+    "open_interest_fp",
+    "meta_hash",
+)
+_META_COLUMNS: tuple[str, ...] = (
     "event_ticker",
     "series_ticker",
     "title",
@@ -67,20 +99,26 @@ _STAGING_COLUMNS: tuple[str, ...] = (
     "result",
     "settlement_value_dollars",
     "settlement_ts",
-    "yes_bid_dollars",
-    "yes_ask_dollars",
-    "no_bid_dollars",
-    "no_ask_dollars",
-    "last_price_dollars",
-    "previous_price_dollars",
-    "volume_fp",
-    "volume_24h_fp",
-    "open_interest_fp",
-    "raw",
 )
 
 _CREATE_STAGING = """
 CREATE TEMPORARY TABLE poll_staging (
+    ticker varchar(128) NOT NULL,
+    yes_bid_dollars numeric(10, 4),
+    yes_ask_dollars numeric(10, 4),
+    no_bid_dollars numeric(10, 4),
+    no_ask_dollars numeric(10, 4),
+    last_price_dollars numeric(10, 4),
+    previous_price_dollars numeric(10, 4),
+    volume_fp numeric(18, 2),
+    volume_24h_fp numeric(18, 2),
+    open_interest_fp numeric(18, 2),
+    meta_hash bigint NOT NULL
+) ON COMMIT DROP
+"""
+
+_CREATE_META_STAGING = """
+CREATE TEMPORARY TABLE poll_meta_staging (
     ticker varchar(128) NOT NULL,
     event_ticker varchar(128) NOT NULL,
     series_ticker varchar(64),
@@ -94,41 +132,26 @@ CREATE TEMPORARY TABLE poll_staging (
     close_time timestamptz,
     result varchar(16),
     settlement_value_dollars numeric(10, 4),
-    settlement_ts timestamptz,
-    yes_bid_dollars numeric(10, 4),
-    yes_ask_dollars numeric(10, 4),
-    no_bid_dollars numeric(10, 4),
-    no_ask_dollars numeric(10, 4),
-    last_price_dollars numeric(10, 4),
-    previous_price_dollars numeric(10, 4),
-    volume_fp numeric(18, 2),
-    volume_24h_fp numeric(18, 2),
-    open_interest_fp numeric(18, 2),
-    raw jsonb
+    settlement_ts timestamptz
 ) ON COMMIT DROP
 """
 
-_INSERT_SNAPSHOTS = """
-INSERT INTO market_snapshots (
-    ticker, ts, source, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
-    no_ask_dollars, last_price_dollars, volume_fp, open_interest_fp, raw
-)
-SELECT ticker, :ts, :source, :sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
-       no_ask_dollars, last_price_dollars, volume_fp, open_interest_fp, raw
-FROM poll_staging
-ON CONFLICT ON CONSTRAINT uq_market_snapshots_ticker_ts_source DO NOTHING
+# Markets whose metadata differs from what the last poll wrote (or that are new): only
+# these get their metadata sent and upserted.
+_CHANGED = """
+SELECT s.ticker FROM poll_staging s LEFT JOIN market_latest l ON l.ticker = s.ticker
+WHERE l.meta_hash IS DISTINCT FROM s.meta_hash
 """
 
-# Newly known results, counted before the upsert overwrites them.
+# Results newly known, counted before the upsert overwrites them.
 _NEW_RESULTS = """
-SELECT count(*) FROM poll_staging s LEFT JOIN markets m ON m.ticker = s.ticker
+SELECT count(*) FROM poll_meta_staging s LEFT JOIN markets m ON m.ticker = s.ticker
 WHERE s.result IS NOT NULL AND m.result IS DISTINCT FROM s.result
 """
 
 # Metadata follows Kalshi; fields only the event carries (series, event title, category)
-# keep their old value when this poll did not fetch the event. Results are recorded once
-# known (and follow an amendment); determined_at / settled_at keep their first value.
-# The WHERE clause skips rows that did not change, which is most of them on most polls.
+# keep their old value when this poll did not learn them. A result is recorded once known
+# (and follows an amendment); determined_at / settled_at keep their first value.
 _UPSERT_MARKETS = f"""
 INSERT INTO markets AS m (
     ticker, event_ticker, series_ticker, title, event_title, yes_sub_title, category,
@@ -140,7 +163,7 @@ SELECT ticker, event_ticker, series_ticker, title, event_title, yes_sub_title, c
        CASE WHEN result IS NOT NULL THEN CAST(:ts AS timestamptz) END,
        CASE WHEN status = '{FINAL_STATUS}' THEN coalesce(settlement_ts, :ts) END,
        :ts
-FROM poll_staging
+FROM poll_meta_staging
 ON CONFLICT (ticker) DO UPDATE SET
     event_ticker = excluded.event_ticker,
     series_ticker = coalesce(excluded.series_ticker, m.series_ticker),
@@ -159,29 +182,18 @@ ON CONFLICT (ticker) DO UPDATE SET
     determined_at = coalesce(m.determined_at, excluded.determined_at),
     settled_at = coalesce(m.settled_at, excluded.settled_at),
     updated_at = excluded.updated_at
-WHERE (m.event_ticker, m.title, m.yes_sub_title, m.market_type, m.status, m.open_time,
-       m.close_time)
-      IS DISTINCT FROM
-      (excluded.event_ticker, excluded.title, excluded.yes_sub_title, excluded.market_type,
-       excluded.status, excluded.open_time, excluded.close_time)
-   OR (excluded.series_ticker IS NOT NULL AND excluded.series_ticker
-       IS DISTINCT FROM m.series_ticker)
-   OR (excluded.event_title IS NOT NULL AND excluded.event_title IS DISTINCT FROM m.event_title)
-   OR (excluded.category IS NOT NULL AND excluded.category IS DISTINCT FROM m.category)
-   OR (excluded.result IS NOT NULL AND excluded.result IS DISTINCT FROM m.result)
-   OR (excluded.settlement_value_dollars IS NOT NULL
-       AND excluded.settlement_value_dollars IS DISTINCT FROM m.settlement_value_dollars)
-   OR (m.settled_at IS NULL AND excluded.settled_at IS NOT NULL)
 """
 
+# Only a newer poll replaces a market's latest prices.
 _UPSERT_LATEST = """
 INSERT INTO market_latest AS l (
     ticker, ts, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars, no_ask_dollars,
-    last_price_dollars, previous_price_dollars, volume_fp, volume_24h_fp, open_interest_fp
+    last_price_dollars, previous_price_dollars, volume_fp, volume_24h_fp, open_interest_fp,
+    meta_hash
 )
 SELECT ticker, :ts, :sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
        no_ask_dollars, last_price_dollars, previous_price_dollars, coalesce(volume_fp, 0),
-       volume_24h_fp, open_interest_fp
+       volume_24h_fp, open_interest_fp, meta_hash
 FROM poll_staging
 ON CONFLICT (ticker) DO UPDATE SET
     ts = excluded.ts,
@@ -194,20 +206,23 @@ ON CONFLICT (ticker) DO UPDATE SET
     previous_price_dollars = excluded.previous_price_dollars,
     volume_fp = excluded.volume_fp,
     volume_24h_fp = excluded.volume_24h_fp,
-    open_interest_fp = excluded.open_interest_fp
+    open_interest_fp = excluded.open_interest_fp,
+    meta_hash = excluded.meta_hash
 WHERE l.ts <= excluded.ts
 """
 
 _RESOLUTIONS_VALUES = ", ".join(f"({r})" for r in CANDLE_RESOLUTIONS_S)
 
 
-def _bucket_sql(ts: str) -> str:
-    return f"to_timestamp(floor(extract(epoch FROM {ts}) / r.res) * r.res)"
+def bucket_sql(ts: str, seconds: str) -> str:
+    """SQL for the start of the ``seconds``-wide epoch-aligned bucket holding ``ts``."""
+    return f"to_timestamp(floor(extract(epoch FROM {ts}) / {seconds}) * {seconds})"
 
 
-# Fold one observation per market into its bucket at every resolution. Open and close are
-# the first and last non-NULL values by observation time, so a late, out-of-order write
-# still lands where it belongs (the rebuild below computes the same thing from scratch).
+# Fold one observation per market into its bucket at every rollup resolution. Open and
+# close are the first and last non-NULL values by observation time, so a late,
+# out-of-order write still lands where it belongs; rebuild_candles computes the same thing
+# from scratch (a test holds the two equal).
 _UPSERT_CANDLES = f"""
 INSERT INTO market_candles AS c (
     ticker, resolution_s, bucket_start, first_ts, last_ts,
@@ -215,7 +230,7 @@ INSERT INTO market_candles AS c (
     last_open, last_high, last_low, last_close,
     volume_open_fp, volume_close_fp, samples
 )
-SELECT s.ticker, r.res, {_bucket_sql("CAST(:ts AS timestamptz)")}, :ts, :ts,
+SELECT s.ticker, r.res, {bucket_sql("CAST(:ts AS timestamptz)", "r.res")}, :ts, :ts,
        s.mid, s.mid, s.mid, s.mid, s.last, s.last, s.last, s.last,
        s.volume_fp, s.volume_fp, 1
 FROM (
@@ -251,6 +266,26 @@ ON CONFLICT (ticker, resolution_s, bucket_start) DO UPDATE SET
 """
 
 
+@dataclass
+class WriteTimings:
+    """Where a poll's write spent its time: database round trips vs Python encoding."""
+
+    database_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    steps: dict[str, float] | None = None
+
+    def measure(self, name: str, step: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return step()
+        finally:
+            elapsed = time.perf_counter() - started
+            self.database_seconds += elapsed
+            if self.steps is None:
+                self.steps = {}
+            self.steps[name] = self.steps.get(name, 0.0) + elapsed
+
+
 @dataclass(frozen=True)
 class PollWrite:
     """What one poll wrote. ``sequence`` is the poll number stamped on its snapshots."""
@@ -261,13 +296,14 @@ class PollWrite:
     markets_changed: int
     newly_determined: int
     seconds: float
+    timings: WriteTimings
 
 
 def claim_message(connection: Connection, consumer: str, message_id: str) -> bool:
     """Insert the ``processed_messages`` row; False when another delivery already did.
 
-    Must run first in the transaction that does the work: a concurrent duplicate waits on
-    the row lock and then sees the conflict once the first commits.
+    Must run first in the transaction that does the work: a concurrent duplicate blocks on
+    the row until the first commits, then sees the conflict.
     """
     claimed = connection.execute(
         text(
@@ -279,9 +315,35 @@ def claim_message(connection: Connection, consumer: str, message_id: str) -> boo
     return claimed is not None
 
 
-def _staging_row(o: MarketObservation) -> tuple[object, ...]:
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def metadata_hash(o: MarketObservation) -> int:
+    """A stable signed 64-bit fingerprint of what ``markets`` stores for ``o``."""
+    joined = "\x1f".join(
+        [
+            o.event_ticker,
+            _text(o.series_ticker),
+            o.title,
+            _text(o.event_title),
+            _text(o.yes_sub_title),
+            _text(o.category),
+            o.market_type,
+            o.status,
+            _text(o.open_time and o.open_time.isoformat()),
+            _text(o.close_time and o.close_time.isoformat()),
+            _text(o.result),
+            _text(o.settlement_value_dollars),
+            _text(o.settlement_ts and o.settlement_ts.isoformat()),
+        ]
+    )
+    digest = hashlib.blake2b(joined.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _meta(o: MarketObservation) -> tuple[object, ...]:
     return (
-        o.ticker,
         o.event_ticker,
         o.series_ticker,
         o.title,
@@ -295,16 +357,6 @@ def _staging_row(o: MarketObservation) -> tuple[object, ...]:
         o.result,
         o.settlement_value_dollars,
         o.settlement_ts,
-        o.yes_bid_dollars,
-        o.yes_ask_dollars,
-        o.no_bid_dollars,
-        o.no_ask_dollars,
-        o.last_price_dollars,
-        o.previous_price_dollars,
-        o.volume_fp,
-        o.volume_24h_fp,
-        o.open_interest_fp,
-        o.raw,
     )
 
 
@@ -320,44 +372,116 @@ def write_poll(
     """Write one poll in ``connection``'s transaction; None if ``message_id`` was processed.
 
     The caller owns the transaction (``with engine.begin() as connection``) and commits it;
-    nothing here commits. ``polled_at`` must be timezone-aware. Duplicate tickers in
-    ``observations`` are an error (Kalshi pages never repeat a market; a caller that merges
-    sources must dedupe first).
+    nothing here commits. ``polled_at`` must be timezone-aware; it becomes every snapshot's
+    ``ts``. Tickers must be unique within ``observations``.
     """
     if polled_at.tzinfo is None:
         raise ValueError("polled_at must be timezone-aware")
-    started = time.perf_counter()
-    if not claim_message(connection, consumer, message_id):
-        return None
     if len({o.ticker for o in observations}) != len(observations):
         raise ValueError("observations contain the same ticker twice")
+    started = time.perf_counter()
+    t = WriteTimings()
+    run = connection.execute
 
+    if not t.measure("claim", lambda: claim_message(connection, consumer, message_id)):
+        return None
     sequence = int(
-        connection.execute(
-            text(
-                "INSERT INTO market_polls (message_id, polled_at, market_count, fetch_seconds) "
-                "VALUES (:m, :ts, :n, :f) RETURNING id"
-            ),
-            {"m": message_id, "ts": polled_at, "n": len(observations), "f": fetch_seconds},
-        ).scalar_one()
+        t.measure(
+            "poll_row",
+            lambda: run(
+                text(
+                    "INSERT INTO market_polls (message_id, polled_at, market_count, "
+                    "fetch_seconds) VALUES (:m, :ts, :n, :f) RETURNING id"
+                ),
+                {"m": message_id, "ts": polled_at, "n": len(observations), "f": fetch_seconds},
+            ).scalar_one(),
+        )
     )
-    if not observations:
-        return PollWrite(sequence, polled_at, 0, 0, 0, time.perf_counter() - started)
+    snapshots = changed = newly_determined = 0
+    if observations:
+        encode_started = time.perf_counter()
+        by_ticker = {o.ticker: o for o in observations}
+        snapshot_payload = encode_copy_rows(
+            (
+                o.ticker,
+                polled_at,
+                POLL_SOURCE,
+                sequence,
+                o.yes_bid_dollars,
+                o.yes_ask_dollars,
+                o.no_bid_dollars,
+                o.no_ask_dollars,
+                o.last_price_dollars,
+                o.volume_fp,
+                o.open_interest_fp,
+                o.raw,
+            )
+            for o in observations
+        )
+        staging_payload = encode_copy_rows(
+            (
+                o.ticker,
+                o.yes_bid_dollars,
+                o.yes_ask_dollars,
+                o.no_bid_dollars,
+                o.no_ask_dollars,
+                o.last_price_dollars,
+                o.previous_price_dollars,
+                o.volume_fp,
+                o.volume_24h_fp,
+                o.open_interest_fp,
+                metadata_hash(o),
+            )
+            for o in observations
+        )
+        t.encode_seconds += time.perf_counter() - encode_started
 
-    connection.execute(text(_CREATE_STAGING))
-    copy_rows(connection, "poll_staging", _STAGING_COLUMNS, map(_staging_row, observations))
-    params: dict[str, Any] = {"ts": polled_at, "sequence": sequence, "source": POLL_SOURCE}
-    snapshots = connection.execute(text(_INSERT_SNAPSHOTS), params).rowcount
-    newly_determined = int(connection.execute(text(_NEW_RESULTS)).scalar_one())
-    changed = connection.execute(text(_UPSERT_MARKETS), {"ts": polled_at}).rowcount
-    connection.execute(text(_UPSERT_LATEST), {"ts": polled_at, "sequence": sequence})
-    connection.execute(text(_UPSERT_CANDLES), {"ts": polled_at})
+        snapshots = t.measure(
+            "copy_snapshots",
+            lambda: copy_payload(
+                connection, "market_snapshots", _SNAPSHOT_COLUMNS, snapshot_payload
+            ),
+        )
+        t.measure("create_staging", lambda: run(text(_CREATE_STAGING)))
+        t.measure(
+            "copy_staging",
+            lambda: copy_payload(connection, "poll_staging", _STAGING_COLUMNS, staging_payload),
+        )
+        changed_tickers = [
+            row[0] for row in t.measure("diff_metadata", lambda: run(text(_CHANGED)).all())
+        ]
+        changed = len(changed_tickers)
+        if changed_tickers:
+            encode_started = time.perf_counter()
+            meta_payload = encode_copy_rows(
+                (ticker, *_meta(by_ticker[ticker])) for ticker in changed_tickers
+            )
+            t.encode_seconds += time.perf_counter() - encode_started
+            t.measure("create_meta_staging", lambda: run(text(_CREATE_META_STAGING)))
+            t.measure(
+                "copy_meta_staging",
+                lambda: copy_payload(
+                    connection, "poll_meta_staging", ("ticker", *_META_COLUMNS), meta_payload
+                ),
+            )
+            newly_determined = int(
+                t.measure("new_results", lambda: run(text(_NEW_RESULTS)).scalar_one())
+            )
+            t.measure("upsert_markets", lambda: run(text(_UPSERT_MARKETS), {"ts": polled_at}))
+        t.measure(
+            "upsert_latest",
+            lambda: run(text(_UPSERT_LATEST), {"ts": polled_at, "sequence": sequence}),
+        )
+        t.measure("upsert_candles", lambda: run(text(_UPSERT_CANDLES), {"ts": polled_at}))
     seconds = time.perf_counter() - started
-    connection.execute(
-        text("UPDATE market_polls SET settled_count = :d, write_seconds = :w WHERE id = :id"),
-        {"d": newly_determined, "w": seconds, "id": sequence},
+    t.measure(
+        "finish_poll_row",
+        lambda: run(
+            text("UPDATE market_polls SET settled_count = :d, write_seconds = :w WHERE id = :id"),
+            {"d": newly_determined, "w": seconds, "id": sequence},
+        ),
     )
-    return PollWrite(sequence, polled_at, snapshots, changed, newly_determined, seconds)
+    return PollWrite(sequence, polled_at, snapshots, changed, newly_determined, seconds, t)
 
 
 def _first_sql(expr: str, descending: bool = False) -> str:
@@ -372,7 +496,7 @@ INSERT INTO market_candles (
     last_open, last_high, last_low, last_close,
     volume_open_fp, volume_close_fp, samples
 )
-SELECT s.ticker, r.res, {_bucket_sql("s.ts")} AS bucket, min(s.ts), max(s.ts),
+SELECT s.ticker, r.res, {bucket_sql("s.ts", "r.res")} AS bucket, min(s.ts), max(s.ts),
        {_first_sql("mid")}, max(mid), min(mid), {_first_sql("mid", True)},
        {_first_sql("last")}, max(last), min(last), {_first_sql("last", True)},
        {_first_sql("volume_fp")}, {_first_sql("volume_fp", True)}, count(*)
@@ -388,7 +512,7 @@ GROUP BY s.ticker, r.res, bucket
 def rebuild_candles(connection: Connection, tickers: Sequence[str] | None = None) -> int:
     """Recompute ``market_candles`` from ``market_snapshots`` (all markets, or ``tickers``).
 
-    For backfills (snapshots written by other means) and for checking that the incremental
+    For backfills (snapshots written by other means) and to check that the incremental
     fold at ingest agrees with a from-scratch computation. Returns the rows written.
     """
     ticker_list = list(tickers) if tickers is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,9 @@ def tables(engine: sa.Engine) -> set[str]:
 
 def schema_diff(engine: sa.Engine) -> list[Any]:
     migrate.load_models()
-    with engine.connect() as connection:
+    with engine.connect() as connection, warnings.catch_warnings():
+        # Alembic notes it cannot compare computed columns (market_latest has one).
+        warnings.filterwarnings("ignore", "Computed default", UserWarning)
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
@@ -90,14 +93,14 @@ def test_downgrade_to_base_drops_everything_and_upgrade_works_again(
     fresh_database: str, engine: sa.Engine
 ) -> None:
     migrate.upgrade(fresh_database)
-    assert DESIGN_TABLES <= tables(engine)
+    assert tables(engine) >= DESIGN_TABLES
 
     migrate.downgrade(fresh_database, "base")
     assert tables(engine) == set()
     assert migrate.current_revision(fresh_database) is None
 
     migrate.upgrade(fresh_database)
-    assert DESIGN_TABLES <= tables(engine)
+    assert tables(engine) >= DESIGN_TABLES
     assert schema_diff(engine) == []
 
 
@@ -133,9 +136,7 @@ def test_concurrent_upgrades_in_threads_serialise(fresh_database: str, engine: s
     assert schema_diff(engine) == []
 
 
-def test_concurrent_upgrades_in_processes_serialise(
-    fresh_database: str, engine: sa.Engine
-) -> None:
+def test_concurrent_upgrades_in_processes_serialise(fresh_database: str, engine: sa.Engine) -> None:
     """Two deploy jobs (or launchers) migrating at once: the advisory lock makes the second
     wait and then find nothing to do, instead of failing on "relation already exists"."""
     command = [sys.executable, "-m", "devstack.cli", "migrate", "--database-url", fresh_database]
@@ -153,7 +154,7 @@ def test_cli_migrate_upgrade_current_downgrade(
 ) -> None:
     assert cli.main(["migrate", "--database-url", fresh_database]) == 0
     assert f"at revision {migrate.head_revision()}" in capsys.readouterr().out
-    assert DESIGN_TABLES <= tables(engine)
+    assert tables(engine) >= DESIGN_TABLES
 
     assert cli.main(["migrate", "current", "--database-url", fresh_database]) == 0
     assert migrate.head_revision() in capsys.readouterr().out
@@ -168,7 +169,7 @@ def test_cli_migrate_reads_database_url_from_the_environment(
     monkeypatch.delenv("INSTANCE_CONNECTION_NAME", raising=False)
     monkeypatch.setenv("DATABASE_URL", fresh_database)
     assert cli.main(["migrate"]) == 0
-    assert DESIGN_TABLES <= tables(engine)
+    assert tables(engine) >= DESIGN_TABLES
 
 
 def test_cli_migrate_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:

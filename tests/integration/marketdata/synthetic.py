@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from shared.marketdata.observation import MarketObservation
+from shared.marketdata.observation import MarketObservation, snapshot_raw
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
 _TEMPLATE: dict[str, object] = json.loads((RECORDED / "markets__single.json").read_text())[
@@ -68,7 +68,7 @@ def synthetic_market(i: int, rng: random.Random, poll: int = 0) -> MarketObserva
         volume_fp=volume,
         volume_24h_fp=Decimal(i % 50).quantize(CENT),
         open_interest_fp=oi,
-        raw=json.dumps(raw, separators=(",", ":")).encode(),
+        raw=snapshot_raw(raw),
     )
 
 

@@ -84,7 +84,9 @@ def test_every_rest_recording_is_covered() -> None:
     assert not unmapped, f"recorded bodies without meta or test: {sorted(unmapped)}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, meta in RECORDINGS.items() if meta["status"] < 400))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, meta in RECORDINGS.items() if meta["status"] < 400)
+)
 def test_success_body_parses_with_its_model(name: str) -> None:
     meta = RECORDINGS[name]
     body = (FIXTURES / f"{name}.json").read_bytes()
@@ -94,7 +96,9 @@ def test_success_body_parses_with_its_model(name: str) -> None:
     _assert_money_exact(json.loads(body), msgspec.to_builtins(parsed), name)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, meta in RECORDINGS.items() if meta["status"] >= 400))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, meta in RECORDINGS.items() if meta["status"] >= 400)
+)
 def test_error_body_becomes_the_right_typed_error(name: str) -> None:
     meta = RECORDINGS[name]
     body = (FIXTURES / f"{name}.json").read_bytes()
@@ -135,9 +139,7 @@ def test_high_temp_capture_parses_exactly() -> None:
 
 
 def test_single_market_fields_and_units() -> None:
-    market = m.decode(
-        (FIXTURES / "markets__single.json").read_bytes(), m.GetMarketResponse
-    ).market
+    market = m.decode((FIXTURES / "markets__single.json").read_bytes(), m.GetMarketResponse).market
     assert market.status == m.MarketStatus.ACTIVE
     assert (market.yes_bid_dollars, market.yes_ask_dollars) == (Decimal("0.47"), Decimal("0.52"))
     assert str(market.yes_bid_dollars) == "0.4700"
@@ -160,9 +162,7 @@ def test_orderbook_helpers_match_the_market_quote() -> None:
 
 
 def test_positions_fills_balance_units() -> None:
-    positions = m.decode(
-        (FIXTURES / "portfolio__positions.json").read_bytes(), m.PositionsResponse
-    )
+    positions = m.decode((FIXTURES / "portfolio__positions.json").read_bytes(), m.PositionsResponse)
     position = positions.market_positions[0]
     assert position.position_fp == Decimal("3.00")
     assert position.last_updated_ts is not None and position.last_updated_ts.year == 2026

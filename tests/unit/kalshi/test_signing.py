@@ -48,7 +48,11 @@ def kalshi_verify(public_key: rsa.RSAPublicKey, signature_b64: str, message: byt
 
 def test_headers_are_exactly_the_three_kalshi_headers(signer: KalshiSigner) -> None:
     headers = signer.headers("GET", "/trade-api/v2/portfolio/balance")
-    assert set(headers) == {"KALSHI-ACCESS-KEY", "KALSHI-ACCESS-TIMESTAMP", "KALSHI-ACCESS-SIGNATURE"}
+    assert set(headers) == {
+        "KALSHI-ACCESS-KEY",
+        "KALSHI-ACCESS-TIMESTAMP",
+        "KALSHI-ACCESS-SIGNATURE",
+    }
     assert (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE) == (
         "KALSHI-ACCESS-KEY",
         "KALSHI-ACCESS-TIMESTAMP",
@@ -87,7 +91,7 @@ def test_signature_uses_digest_length_salt_exactly(
         public.verify(signature, message, wrong_salt, hashes.SHA256())
     with pytest.raises(InvalidSignature):
         public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    wrong_mgf = padding.PSS(mgf=padding.MGF1(hashes.SHA1()), salt_length=32)  # noqa: S303
+    wrong_mgf = padding.PSS(mgf=padding.MGF1(hashes.SHA1()), salt_length=32)
     with pytest.raises(InvalidSignature):
         public.verify(signature, message, wrong_mgf, hashes.SHA256())
 
@@ -97,7 +101,9 @@ def test_query_string_is_not_signed(signer: KalshiSigner, private_key: rsa.RSAPr
     stamp = headers["KALSHI-ACCESS-TIMESTAMP"]
     public = private_key.public_key()
     kalshi_verify(
-        public, headers["KALSHI-ACCESS-SIGNATURE"], f"{stamp}GET/trade-api/v2/portfolio/orders".encode()
+        public,
+        headers["KALSHI-ACCESS-SIGNATURE"],
+        f"{stamp}GET/trade-api/v2/portfolio/orders".encode(),
     )
     with pytest.raises(InvalidSignature):
         kalshi_verify(
@@ -121,7 +127,9 @@ def test_signed_message_and_signing_path() -> None:
     )
 
 
-def test_websocket_handshake_signature(signer: KalshiSigner, private_key: rsa.RSAPrivateKey) -> None:
+def test_websocket_handshake_signature(
+    signer: KalshiSigner, private_key: rsa.RSAPrivateKey
+) -> None:
     headers = signer.headers("GET", "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2")
     message = f"{headers['KALSHI-ACCESS-TIMESTAMP']}GET/trade-api/ws/v2".encode()
     kalshi_verify(private_key.public_key(), headers["KALSHI-ACCESS-SIGNATURE"], message)
@@ -151,9 +159,7 @@ def test_verify_signature_accepts_good_and_rejects_bad(
     assert not verify_signature(public, "1", "GET", "/x", "")
 
 
-def test_key_material_never_in_repr_or_errors(
-    signer: KalshiSigner, private_key_pem: str
-) -> None:
+def test_key_material_never_in_repr_or_errors(signer: KalshiSigner, private_key_pem: str) -> None:
     body = private_key_pem.splitlines()[1]
     assert body not in repr(signer)
     assert "PRIVATE" not in repr(signer)
@@ -217,9 +223,7 @@ def test_client_without_signer_sends_no_auth_headers() -> None:
         seen.append(request)
         return httpx.Response(200, json={"exchange_active": True, "trading_active": True})
 
-    with KalshiClient(
-        "demo", transport=httpx.MockTransport(handler), rate_limit=False
-    ) as client:
+    with KalshiClient("demo", transport=httpx.MockTransport(handler), rate_limit=False) as client:
         client.get_exchange_status()
     assert not [h for h in seen[0].headers if h.lower().startswith("kalshi-access")]
     assert str(seen[0].url) == "https://external-api.demo.kalshi.co/trade-api/v2/exchange/status"

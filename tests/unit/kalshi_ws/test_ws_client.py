@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +52,7 @@ from tests.unit.kalshi_ws.scripted_server import (
 )
 
 M = "KXTEST-26JUN11-T1"
+RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
 D = Decimal
 
 
@@ -93,8 +96,9 @@ def test_handshake_is_signed_over_get_and_the_ws_path_without_origin() -> None:
 
     async def body() -> ScriptedServer:
         async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, signer) as ws:
-                assert not ws.closed
+            ws = await KalshiWebSocket.connect(server.url, signer)
+            assert not ws.closed
+            await ws.close()
             await asyncio.wait_for(server.done.wait(), WAIT)
             return server
 
@@ -180,13 +184,15 @@ def test_subscribe_gets_one_sid_per_channel_and_ids_increment() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                subs = await ws.subscribe(["orderbook_delta", "trade"], [M], use_yes_price=False)
-                assert subs == [Subscription("orderbook_delta", 1), Subscription("trade", 2)]
-                assert await ws.subscribe(["fill"]) == [Subscription("fill", 3)]
-                listed = await ws.list_subscriptions()
-                assert [s.sid for s in listed] == [1, 2, 3]
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            subs = await ws.subscribe(["orderbook_delta", "trade"], [M], use_yes_price=False)
+            assert subs == [Subscription("orderbook_delta", 1), Subscription("trade", 2)]
+            assert await ws.subscribe(["fill"]) == [Subscription("fill", 3)]
+            listed = await ws.list_subscriptions()
+            assert [s.sid for s in listed] == [1, 2, 3]
 
     run(body())
     assert [c["id"] for c in seen] == [1, 2, 3]
@@ -230,15 +236,17 @@ def test_concurrent_commands_are_matched_by_id_even_when_answered_out_of_order()
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                a, b = await asyncio.gather(
-                    ws.add_markets(7, ["A"]), ws.update_subscription(8, "add_markets", ["C"])
-                )
-                assert (a, b) == (["A"], ["B", "C"])
-                ticker = await ws.next_message(WAIT)
-                assert isinstance(ticker, TickerMessage)
-                assert ticker.msg.price_dollars == D("0.5100")
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            a, b = await asyncio.gather(
+                ws.add_markets(7, ["A"]), ws.update_subscription(8, "add_markets", ["C"])
+            )
+            assert (a, b) == (["A"], ["B", "C"])
+            ticker = await ws.next_message(WAIT)
+            assert isinstance(ticker, TickerMessage)
+            assert ticker.msg.price_dollars == D("0.5100")
 
     run(body())
 
@@ -261,14 +269,16 @@ def test_error_reply_raises_command_error_with_code_and_name(code: int, name: st
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                with pytest.raises(KalshiWSCommandError) as caught:
-                    await ws.subscribe(["bogus_channel"])
-                assert caught.value.code == code
-                assert caught.value.name == name
-                assert caught.value.command_id == 1
-                assert caught.value.cmd == "subscribe"
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            with pytest.raises(KalshiWSCommandError) as caught:
+                await ws.subscribe(["bogus_channel"])
+            assert caught.value.code == code
+            assert caught.value.name == name
+            assert caught.value.command_id == 1
+            assert caught.value.cmd == "subscribe"
 
     run(body())
 
@@ -279,9 +289,10 @@ def test_command_timeout() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server, KalshiWebSocket.connect(
-            server.url, test_signer(), command_timeout=0.2
-        ) as ws:
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer(), command_timeout=0.2) as ws,
+        ):
             with pytest.raises(KalshiWSTimeout, match="unsubscribe #1"):
                 await ws.unsubscribe([4])
             assert isinstance(KalshiWSTimeout("x"), TimeoutError)
@@ -303,14 +314,16 @@ def test_unsolicited_errors_reach_the_stream_and_terminal_ones_become_events() -
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                await ws.send_raw("{not json")
-                error, terminated = await take(ws, 2)
-                assert isinstance(error, ErrorReply)
-                assert error.code == WsErrorCode.UNABLE_TO_PROCESS_MESSAGE
-                assert isinstance(terminated, SubscriptionTerminated)
-                assert (terminated.code, terminated.sid) == (25, 4)
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            await ws.send_raw("{not json")
+            error, terminated = await take(ws, 2)
+            assert isinstance(error, ErrorReply)
+            assert error.code == WsErrorCode.UNABLE_TO_PROCESS_MESSAGE
+            assert isinstance(terminated, SubscriptionTerminated)
+            assert (terminated.code, terminated.sid) == (25, 4)
 
     run(body())
 
@@ -348,35 +361,37 @@ def test_gap_is_reported_book_invalidated_and_resync_recovers() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                [sub] = await ws.subscribe(["orderbook_delta"], [M])
-                events = await take(ws, 3)
-                assert [type(e) for e in events] == [
-                    OrderbookSnapshot,
-                    OrderbookDelta,
-                    OrderbookDelta,
-                ]
-                book = ws.order_book(M)
-                assert book is not None and book.valid
-                assert book.yes_levels() == [(D("0.4600"), D("2.50")), (D("0.4700"), D("2.00"))]
-                gap, skipped, after = await take(ws, 3)
-                assert gap == SequenceGap(sid=1, expected=4, got=5, market_tickers=(M,))
-                assert isinstance(skipped, OrderbookDelta) and skipped.seq == 5
-                assert isinstance(after, OrderbookDelta) and after.seq == 6  # no second gap
-                assert not book.valid
-                assert book.no_levels() == [(D("0.4800"), D("2.00"))]  # deltas not applied
-                assert await ws.resync(sub.sid) == [M]
-                snap = await ws.next_message(WAIT)
-                assert isinstance(snap, OrderbookSnapshot) and snap.seq == 7
-                assert book.valid
-                assert book.to_rest_orderbook() == {
-                    "yes_dollars": [["0.4600", "2.50"]],
-                    "no_dollars": [["0.4800", "4.00"]],
-                }
-                last = await ws.next_message(WAIT)
-                assert isinstance(last, OrderbookDelta) and last.seq == 8
-                assert book.no_levels() == [] and ws.last_seq(1) == 8
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            [sub] = await ws.subscribe(["orderbook_delta"], [M])
+            events = await take(ws, 3)
+            assert [type(e) for e in events] == [
+                OrderbookSnapshot,
+                OrderbookDelta,
+                OrderbookDelta,
+            ]
+            book = ws.order_book(M)
+            assert book is not None and book.valid
+            assert book.yes_levels() == [(D("0.4600"), D("2.50")), (D("0.4700"), D("2.00"))]
+            gap, skipped, after = await take(ws, 3)
+            assert gap == SequenceGap(sid=1, expected=4, got=5, market_tickers=(M,))
+            assert isinstance(skipped, OrderbookDelta) and skipped.seq == 5
+            assert isinstance(after, OrderbookDelta) and after.seq == 6  # no second gap
+            assert not book.valid
+            assert book.no_levels() == [(D("0.4800"), D("2.00"))]  # deltas not applied
+            assert await ws.resync(sub.sid) == [M]
+            snap = await ws.next_message(WAIT)
+            assert isinstance(snap, OrderbookSnapshot) and snap.seq == 7
+            assert book.valid
+            assert book.to_rest_orderbook() == {
+                "yes_dollars": [["0.4600", "2.50"]],
+                "no_dollars": [["0.4800", "4.00"]],
+            }
+            last = await ws.next_message(WAIT)
+            assert isinstance(last, OrderbookDelta) and last.seq == 8
+            assert book.no_levels() == [] and ws.last_seq(1) == 8
 
     run(body())
     assert commands == [
@@ -396,21 +411,23 @@ def test_delta_that_would_go_negative_and_delta_before_snapshot_invalidate() -> 
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                events = await take(ws, 5)
-                kinds = [type(e) for e in events]
-                assert kinds == [
-                    BookInvalidated,
-                    OrderbookDelta,
-                    OrderbookSnapshot,
-                    BookInvalidated,
-                    OrderbookDelta,
-                ]
-                assert "before any snapshot" in events[0].reason
-                assert "negative" in events[3].reason
-                book = ws.order_book(M, sid=3)
-                assert book is not None and not book.valid
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            events = await take(ws, 5)
+            kinds = [type(e) for e in events]
+            assert kinds == [
+                BookInvalidated,
+                OrderbookDelta,
+                OrderbookSnapshot,
+                BookInvalidated,
+                OrderbookDelta,
+            ]
+            assert "before any snapshot" in events[0].reason
+            assert "negative" in events[3].reason
+            book = ws.order_book(M, sid=3)
+            assert book is not None and not book.valid
 
     run(body())
 
@@ -449,23 +466,25 @@ def test_unknown_and_malformed_frames_do_not_stop_the_stream() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                events = await take(ws, 7)
-                assert [type(e) for e in events] == [
-                    OrderbookSnapshot,
-                    UnknownMessage,
-                    UnknownMessage,
-                    BookInvalidated,
-                    UnknownMessage,
-                    OrderbookDelta,
-                    FillMessage,
-                ]
-                assert events[1].type == "rfq_created" and events[1].error is None
-                assert events[2].error is not None
-                book = ws.order_book(M)
-                assert book is not None and not book.valid
-                assert events[6].msg.fee_cost == D("0.0150")
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            events = await take(ws, 7)
+            assert [type(e) for e in events] == [
+                OrderbookSnapshot,
+                UnknownMessage,
+                UnknownMessage,
+                BookInvalidated,
+                UnknownMessage,
+                OrderbookDelta,
+                FillMessage,
+            ]
+            assert events[1].type == "rfq_created" and events[1].error is None
+            assert events[2].error is not None
+            book = ws.order_book(M)
+            assert book is not None and not book.valid
+            assert events[6].msg.fee_cost == D("0.0150")
 
     run(body())
 
@@ -532,10 +551,12 @@ def test_server_pings_are_answered() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, test_signer()) as ws:
-                message = await ws.next_message(WAIT)
-                assert isinstance(message, TickerMessage) and message.market_ticker == "PONGED"
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            message = await ws.next_message(WAIT)
+            assert isinstance(message, TickerMessage) and message.market_ticker == "PONGED"
 
     run(body())
 
@@ -547,10 +568,12 @@ def test_repr_has_no_key_material() -> None:
         await conn.wait_closed()
 
     async def body() -> None:
-        async with ScriptedServer(script) as server:
-            async with KalshiWebSocket.connect(server.url, signer) as ws:
-                text = repr(ws)
-                assert "PRIVATE" not in text and signer.key_id not in text
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, signer) as ws,
+        ):
+            text = repr(ws)
+            assert "PRIVATE" not in text and signer.key_id not in text
 
     run(body())
     assert "PRIVATE" not in repr(signer)
@@ -568,3 +591,63 @@ def test_backoff_grows_caps_and_jitters_down() -> None:
     assert all(0 < d <= 30.0 for d in rolled)
     with pytest.raises(ValueError):
         next(backoff_delays(initial=0))
+
+
+def test_subscribe_frame_equals_the_one_recorded_against_kalshi_demo() -> None:
+    meta_path = RECORDED / "ws__orderbook_trade_noleg.meta.json"
+    recorded = json.loads(meta_path.read_text())["subscribe_cmd"]
+    frames: list[dict[str, Any]] = []
+
+    async def script(conn: ServerConnection) -> None:
+        cmd = await recv_json(conn)
+        frames.append(cmd)
+        for line in (RECORDED / "ws__orderbook_trade_noleg.jsonl").read_text().splitlines():
+            if line.strip():
+                await conn.send(line)  # replay the demo session verbatim
+        await conn.wait_closed()
+
+    async def body() -> None:
+        async with (
+            ScriptedServer(script) as server,
+            KalshiWebSocket.connect(server.url, test_signer()) as ws,
+        ):
+            subs = await ws.subscribe(
+                ["orderbook_delta", "trade"],
+                recorded["params"]["market_tickers"],
+                use_yes_price=False,
+            )
+            assert subs == [Subscription("orderbook_delta", 1), Subscription("trade", 2)]
+            events = await take(ws, 5)
+            assert [type(e) for e in events] == [OrderbookSnapshot] + [OrderbookDelta] * 4
+            book = ws.order_book(recorded["params"]["market_tickers"][0])
+            assert book is not None and book.valid
+            assert book.to_rest_orderbook() == {
+                "yes_dollars": [["0.4700", "3.00"]],
+                "no_dollars": [["0.4800", "1.00"]],
+            }
+            assert ws.take_received() == []
+
+    run(body())
+    assert frames == [recorded]
+
+
+def test_close_is_prompt_even_when_nobody_reads_and_the_queue_is_full() -> None:
+    async def script(conn: ServerConnection) -> None:
+        for i in range(200):
+            await send_json(conn, {"type": "ticker", "sid": 1, "msg": {"market_ticker": f"M{i}"}})
+        await conn.wait_closed()
+
+    async def body() -> float:
+        async with ScriptedServer(script) as server:
+            ws = await KalshiWebSocket.connect(server.url, test_signer(), max_queue=2)
+            await asyncio.sleep(0.3)  # the reader fills the queue and blocks
+            started = asyncio.get_running_loop().time()
+            await ws.close()
+            elapsed = asyncio.get_running_loop().time() - started
+            first = [m async for m in ws]
+            assert [m.market_ticker for m in first] == ["M0", "M1"]  # type: ignore[union-attr]
+            await asyncio.wait_for(server.done.wait(), WAIT)
+            assert server.close_codes == [1000]
+            return elapsed
+
+    assert run(body()) < 2.0

@@ -41,7 +41,9 @@ def entries(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_one_json_object_per_line_with_cloud_logging_keys(stream: io.StringIO) -> None:
-    logging.getLogger("ki.test").warning("stored %d snapshots", 12, extra={"json_fields": {"n": 12}})
+    logging.getLogger("ki.test").warning(
+        "stored %d snapshots", 12, extra={"json_fields": {"n": 12}}
+    )
     (entry,) = entries(stream)
     assert entry["severity"] == "WARNING"
     assert entry["message"] == "stored 12 snapshots"

@@ -48,19 +48,9 @@ def upgrade() -> None:
         sa.Column("volume_fp", COUNT, server_default=sa.text("0"), nullable=False),
         sa.Column("volume_24h_fp", COUNT, nullable=True),
         sa.Column("open_interest_fp", COUNT, nullable=True),
+        sa.Column("meta_hash", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("ticker", name=op.f("pk_market_latest")),
-    )
-    op.create_index(
-        "ix_market_latest_volume_ticker",
-        "market_latest",
-        [sa.text("volume_fp DESC"), "ticker"],
-        unique=False,
-    )
-    op.create_index(
-        "ix_market_latest_change_ticker",
-        "market_latest",
-        [sa.text("change_24h_dollars DESC NULLS LAST"), "ticker"],
-        unique=False,
+        postgresql_with={"fillfactor": 50},
     )
     op.create_table(
         "market_candles",
@@ -83,6 +73,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "ticker", "resolution_s", "bucket_start", name=op.f("pk_market_candles")
         ),
+        postgresql_with={"fillfactor": 50},
     )
     op.create_table(
         "market_polls",
@@ -105,6 +96,4 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_market_polls_polled_at"), table_name="market_polls")
     op.drop_table("market_polls")
     op.drop_table("market_candles")
-    op.drop_index("ix_market_latest_change_ticker", table_name="market_latest")
-    op.drop_index("ix_market_latest_volume_ticker", table_name="market_latest")
     op.drop_table("market_latest")

@@ -1,0 +1,108 @@
+"""The local stack's Kalshi: the exchange simulator as a child process.
+
+Runs ``python -m emulators.kalshi_sim`` (what ``kalshi-insights sim`` runs) with a demo
+account whose credentials land in ``STATE_DIR/demo-account.json`` (mode 0600; reused on
+the next run, so the same key keeps working). Publishes ``KALSHI_BASE_URL``,
+``KALSHI_WS_URL``, ``KALSHI_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH`` for later services.
+A child process rather than a thread: the exchange ticks and fans out WebSocket frames on
+its own interpreter, never competing with the launcher's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from devstack.process import ManagedProcess, http_ok
+from devstack.services.base import StackContext
+from devstack.state import remembered_port
+
+__all__ = ["SimulatorService"]
+
+DEMO_ACCOUNT_FILE = "demo-account.json"
+
+
+class SimulatorService:
+    name = "simulator"
+
+    def __init__(self) -> None:
+        self.process: ManagedProcess | None = None
+        self.port: int | None = None
+        self.account_file: Path | None = None
+        self.key_id: str | None = None
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--sim-port",
+            type=int,
+            default=None,
+            help="Kalshi simulator port (default: a free port, remembered between runs)",
+        )
+        parser.add_argument("--sim-seed", type=int, default=1, help="simulator seed (default: 1)")
+        parser.add_argument(
+            "--sim-markets", type=int, default=300, help="markets the simulator lists (default: 300)"
+        )
+
+    def start(self, ctx: StackContext) -> None:
+        port = remembered_port(ctx.state_dir, "simulator", getattr(ctx.options, "sim_port", None))
+        self.port = port
+        self.account_file = ctx.state_dir / DEMO_ACCOUNT_FILE
+        argv = [
+            sys.executable, "-m", "emulators.kalshi_sim",
+            "--port", str(port),
+            "--seed", str(getattr(ctx.options, "sim_seed", 1) or 1),
+            "--markets", str(getattr(ctx.options, "sim_markets", 300) or 300),
+            "--demo-account-out", str(self.account_file),
+        ]
+        self.process = ManagedProcess(
+            "kalshi-simulator",
+            argv,
+            log_path=ctx.logs_dir / "simulator.log",
+            ready=http_ok(f"http://127.0.0.1:{port}/trade-api/v2/exchange/status"),
+        )
+        self.process.start(timeout=60)
+        self.key_id = json.loads(self.account_file.read_text())["key_id"]
+        self.account_file.chmod(0o600)
+        base = f"http://127.0.0.1:{port}"
+        ctx.env.update({
+            "KALSHI_BASE_URL": f"{base}/trade-api/v2",
+            "KALSHI_WS_URL": f"ws://127.0.0.1:{port}/trade-api/ws/v2",
+            "KALSHI_KEY_ID": self.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": str(self.account_file.with_suffix(".pem")),
+        })
+        self._write_pem()
+
+    def _write_pem(self) -> None:
+        """The private key alone as a PEM file, for tools that want a key path."""
+        import os
+
+        assert self.account_file is not None
+        pem = json.loads(self.account_file.read_text())["private_key_pem"]
+        path = self.account_file.with_suffix(".pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pem)
+        path.chmod(0o600)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def check(self) -> str | None:
+        if self.process is None or self.process.is_running():
+            return None
+        return f"the Kalshi simulator exited; see {self.process.log_path}"
+
+    def describe(self) -> list[str]:
+        if self.process is None or self.port is None:
+            return []
+        return [
+            f"Kalshi sim   http://127.0.0.1:{self.port}/trade-api/v2  "
+            f"ws://127.0.0.1:{self.port}/trade-api/ws/v2",
+            f"             demo account key id {self.key_id}",
+            f"             sign in: paste the key id and the private key from {self.account_file}",
+            f"             (admin: http://127.0.0.1:{self.port}/_sim/state, log {self.process.log_path})",
+        ]

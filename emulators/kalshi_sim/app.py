@@ -1,0 +1,287 @@
+"""``create_app(config)``: the simulator as one ASGI app (REST, WebSocket, admin).
+
+All state lives in one :class:`SimState` owned by the server's event loop. In ticking
+mode a background task advances the exchange every ``tick_interval_s``; with a manual
+clock only ``POST /_sim/tick`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from emulators.kalshi_sim import errors, rest
+from emulators.kalshi_sim.accounts import Account
+from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
+from emulators.kalshi_sim.exchange import Exchange, Happening
+from emulators.kalshi_sim.faults import FaultError, Faults
+from emulators.kalshi_sim.ws import Hub, websocket_endpoint
+from shared.kalshi.signing import (
+    generate_private_key_pem,
+    load_private_key,
+    load_public_key,
+)
+
+log = logging.getLogger("kalshi_sim")
+
+
+class SimState:
+    """The exchange, its accounts, the WebSocket hub and the fault switches."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.exchange = Exchange(config)
+        self.faults = Faults()
+        self.faults.seed(config.seed)
+        self.hub = Hub(self)
+
+    @staticmethod
+    def wall_ms() -> int:
+        """Signature timestamps are checked against the real clock, like Kalshi does."""
+        return int(time.time() * 1000)
+
+    def advance(self, steps: int = 1) -> list[Happening]:
+        happenings = self.exchange.tick(steps)
+        self.hub.dispatch(happenings)
+        return happenings
+
+    def create_account(
+        self, balance_dollars: Decimal | int | str, public_key_pem: str | None = None, key_id: str | None = None
+    ) -> tuple[Account, str | None]:
+        """Register an account; generates a key pair when no public key is given."""
+        private_pem = None
+        if public_key_pem is None:
+            private_pem = generate_private_key_pem()
+            public_key = load_private_key(private_pem).public_key()
+        else:
+            public_key = load_public_key(public_key_pem)
+        micro = int(Decimal(str(balance_dollars)) * 1_000_000)
+        if micro < 0:
+            raise ValueError("balance must not be negative")
+        account = self.exchange.accounts.register(public_key, micro, self.exchange.now_us, key_id)
+        return account, private_pem
+
+    def force_fill(self, account: Account, ticker: str | None) -> dict[str, Any] | None:
+        out: list[Happening] = []
+        market = self.exchange.markets.get(ticker) if ticker else None
+        if ticker and market is None:
+            raise KeyError(ticker)
+        fill = self.exchange.account_fill(account, out, market)
+        self.hub.dispatch(out)
+        if fill is None:
+            return None
+        return {"fill_id": fill.fill_id, "ticker": fill.ticker}
+
+
+# ---------------------------------------------------------------- admin endpoints
+
+
+def _admin_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": "bad_request" if status == 400 else "not_found", "message": message}, status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    import json
+
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+async def admin_faults(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    if request.method == "POST":
+        try:
+            body = await _json_body(request)
+            if body.get("reset"):
+                state.faults.reset()
+                body = {k: v for k, v in body.items() if k != "reset"}
+            state.faults.update(body)
+        except (ValueError, FaultError) as exc:
+            return _admin_error(400, str(exc))
+        if state.faults.ws_drop:
+            state.faults.ws_drop = False
+            state.hub.drop_all()
+    return JSONResponse(state.faults.as_dict())
+
+
+async def admin_accounts(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    try:
+        body = await _json_body(request)
+        account, private_pem = state.create_account(
+            body.get("balance_dollars", "1000"), body.get("public_key_pem"), body.get("key_id")
+        )
+    except (ValueError, InvalidOperation) as exc:
+        return _admin_error(400, str(exc) or "invalid account request")
+    result: dict[str, Any] = {"key_id": account.key_id, "user_id": account.user_id}
+    if private_pem is not None:
+        result["private_key_pem"] = private_pem
+    return JSONResponse(result, 201)
+
+
+async def admin_fill(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    account = state.exchange.accounts.by_key(request.path_params["key_id"])
+    if account is None:
+        return _admin_error(404, "unknown account")
+    try:
+        body = await _json_body(request)
+        result = state.force_fill(account, body.get("ticker"))
+    except KeyError:
+        return _admin_error(404, "unknown market")
+    except ValueError as exc:
+        return _admin_error(400, str(exc))
+    if result is None:
+        return _admin_error(400, "no fill possible (market not active or book empty)")
+    return JSONResponse(result, 201)
+
+
+async def admin_tick(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    try:
+        body = await _json_body(request)
+        steps = int(body.get("steps", 1))
+    except ValueError as exc:
+        return _admin_error(400, str(exc))
+    if not 0 <= steps <= 100_000:
+        return _admin_error(400, "steps must be between 0 and 100000")
+    happenings = state.advance(steps) if steps else []
+    return JSONResponse(_clock(state) | {"happenings": len(happenings)})
+
+
+async def admin_settings(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    if request.method == "POST":
+        try:
+            body = await _json_body(request)
+            for name in ("account_fill_rate", "market_activity", "trade_probability"):
+                if name in body:
+                    value = float(body[name])
+                    if not 0 <= value <= 1:
+                        raise ValueError(f"{name} must be between 0 and 1")
+                    setattr(state.config, name, value)
+        except (ValueError, TypeError) as exc:
+            return _admin_error(400, str(exc))
+    c = state.config
+    return JSONResponse({
+        "account_fill_rate": c.account_fill_rate,
+        "market_activity": c.market_activity,
+        "trade_probability": c.trade_probability,
+    })
+
+
+async def admin_state(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    ex = state.exchange
+    statuses: dict[str, int] = {}
+    for m in ex.market_list:
+        statuses[m.status] = statuses.get(m.status, 0) + 1
+    return JSONResponse(_clock(state) | {
+        "seed": state.config.seed,
+        "markets": len(ex.market_list),
+        "statuses": statuses,
+        "accounts": len(ex.accounts),
+        "ws_connections": len(state.hub.connections),
+        "faults": state.faults.as_dict(),
+    })
+
+
+def _clock(state: SimState) -> dict[str, Any]:
+    return {"tick": state.exchange.tick_count, "now_ms": state.exchange.now_ms}
+
+
+# ---------------------------------------------------------------- the app
+
+
+async def _ticker_loop(state: SimState, interval: float) -> None:
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    while True:
+        next_at += interval
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        try:
+            state.advance(1)
+        except Exception:
+            log.exception("exchange tick failed")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        return errors.nested(405, "method_not_allowed", "method not allowed")
+    return errors.not_found()
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled simulator error")
+    return errors.nested(500, "internal_server_error", "internal server error")
+
+
+def create_app(config: SimConfig | None = None) -> RawSendCapture:
+    config = config or SimConfig()
+    state = SimState(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = None
+        if config.tick_interval_s is not None:
+            task = asyncio.create_task(_ticker_loop(state, config.tick_interval_s))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            state.hub.drop_all()
+
+    app = Starlette(
+        routes=[
+            Mount(REST_PREFIX, routes=rest.routes()),
+            WebSocketRoute(WS_PATH, websocket_endpoint),
+            Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "POST"]),
+            Route(f"{ADMIN_PREFIX}/accounts", admin_accounts, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/accounts/{{key_id}}/fill", admin_fill, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/tick", admin_tick, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/settings", admin_settings, methods=["GET", "POST"]),
+            Route(f"{ADMIN_PREFIX}/state", admin_state, methods=["GET"]),
+        ],
+        exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.sim = state
+    return RawSendCapture(app, state)
+
+
+class RawSendCapture:
+    """Outermost ASGI layer: hands the server's own ``send`` to the WebSocket endpoint.
+
+    ASGI has no way to send a Ping with a chosen payload or to drop a connection without
+    a closing handshake; uvicorn's protocol object (the ``send`` method's owner) can, so
+    the endpoint keeps a reference to it. Starlette wraps ``send`` before endpoints see it.
+    """
+
+    def __init__(self, app: Starlette, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope["sim.raw_send"] = send
+        await self.app(scope, receive, send)

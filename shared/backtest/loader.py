@@ -1,0 +1,343 @@
+"""Loading snapshots into a :class:`SnapshotSet`: binary COPY straight into numpy.
+
+Fetching a million rows as Python objects costs seconds in any driver. Postgres's fastest
+hand-over is ``COPY (SELECT ...) TO STDOUT``; in binary format, when every column is a
+fixed-width integer and never NULL, every row has the same byte layout, so the whole
+stream *is* a packed array of records that :func:`numpy.frombuffer` reads without parsing.
+The query therefore casts prices to integer ticks (``-1`` for NULL), sends a market index
+instead of the ticker text, and timestamps stay Postgres's native int64 microseconds since
+2000-01-01. See docs/decisions/0062-backtest-loader-binary-copy.md.
+
+:func:`copy_floor` is the same hand-over for the four columns the benchmark's floor names
+(ticker, time, bid, ask); the loader adds the snapshot id and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.backtest.data import (
+    NO_TIME,
+    MarketInfo,
+    Settlements,
+    SnapshotSet,
+    to_micros,
+)
+from shared.backtest.errors import InvalidBacktestRequest
+
+__all__ = [
+    "DataRange",
+    "MarketFilter",
+    "copy_floor",
+    "data_range",
+    "load_snapshots",
+    "resolve_markets",
+]
+
+PG_EPOCH_US = 946_684_800 * 1_000_000
+"""Postgres timestamps count microseconds from 2000-01-01; ours from 1970-01-01."""
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+MAX_FILTER_ITEMS = 1_000
+
+
+class Cursor(Protocol):
+    """The DB-API cursor surface we use (pg8000's, which also takes ``stream``)."""
+
+    def execute(self, operation: str, args: Any = ..., stream: Any = ...) -> Any: ...
+
+    def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+    def fetchone(self) -> Sequence[Any] | None: ...
+
+
+class Connection(Protocol):
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class MarketFilter:
+    """Which markets a backtest covers: any of these tickers, series or events (OR)."""
+
+    tickers: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+
+    @property
+    def is_all(self) -> bool:
+        return not (self.tickers or self.series or self.events)
+
+    @classmethod
+    def from_json(cls, data: object) -> MarketFilter:
+        """``{"tickers": [...], "series": [...] | "X", "event": "E" | "events": [...]}``."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise InvalidBacktestRequest("markets must be an object", code="invalid_markets")
+        unknown = set(data) - {"tickers", "series", "event", "events"}
+        if unknown:
+            raise InvalidBacktestRequest(
+                f"markets: unknown field(s) {', '.join(sorted(unknown))}; "
+                "use tickers, series or event",
+                code="invalid_markets",
+            )
+        events = [*_names(data, "events"), *_names(data, "event")]
+        return cls(
+            tickers=tuple(_names(data, "tickers")),
+            series=tuple(_names(data, "series")),
+            events=tuple(events),
+        )
+
+    def to_json(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if self.tickers:
+            out["tickers"] = list(self.tickers)
+        if self.series:
+            out["series"] = list(self.series)
+        if self.events:
+            out["events"] = list(self.events)
+        return out
+
+
+def _names(data: Mapping[str, Any], key: str) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise InvalidBacktestRequest(
+            f"markets.{key} must be a string or a list of non-empty strings",
+            code="invalid_markets",
+        )
+    if len(items) > MAX_FILTER_ITEMS:
+        raise InvalidBacktestRequest(
+            f"markets.{key} may list at most {MAX_FILTER_ITEMS} names", code="too_large"
+        )
+    return [v[:128] for v in items]
+
+
+def resolve_markets(cursor: Cursor, market_filter: MarketFilter) -> list[MarketInfo]:
+    """The markets a filter selects, ordered by ticker, with their recorded results."""
+    sql = (
+        "SELECT ticker, series_ticker, event_ticker, close_time, result, "
+        "settlement_value_dollars, COALESCE(settled_at, determined_at) FROM markets"
+    )
+    args: tuple[Any, ...] = ()
+    if not market_filter.is_all:
+        sql += (
+            " WHERE ticker = ANY(%s::text[]) OR series_ticker = ANY(%s::text[])"
+            " OR event_ticker = ANY(%s::text[])"
+        )
+        args = (
+            list(market_filter.tickers),
+            list(market_filter.series),
+            list(market_filter.events),
+        )
+    sql += " ORDER BY ticker"
+    cursor.execute(sql, args)
+    return [
+        MarketInfo(
+            ticker=row[0],
+            series_ticker=row[1],
+            event_ticker=row[2],
+            close_time=row[3],
+            result=(row[4] or None),
+            settlement_value_dollars=None if row[5] is None else Decimal(row[5]),
+            settled_at=row[6],
+        )
+        for row in cursor.fetchall()
+    ]
+
+
+@dataclass(frozen=True)
+class DataRange:
+    snapshots: int
+    first: datetime | None
+    last: datetime | None
+
+
+def _select_markets(cursor: Cursor, tickers: Sequence[str]) -> None:
+    """Put the selected tickers (with their index) in a transaction-scoped temp table."""
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS bt_selected (idx int4 PRIMARY KEY, ticker text) "
+        "ON COMMIT DROP"
+    )
+    cursor.execute("TRUNCATE bt_selected")
+    cursor.execute(
+        "INSERT INTO bt_selected (idx, ticker) "
+        "SELECT i - 1, t FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i)",
+        (list(tickers),),
+    )
+    cursor.execute("ANALYZE bt_selected")
+
+
+def data_range(
+    connection: Connection,
+    tickers: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> DataRange:
+    """How many snapshots of ``tickers`` lie in ``[start, end]`` (all time when omitted)."""
+    cursor = connection.cursor()
+    try:
+        _select_markets(cursor, tickers)
+        where, args = _window_sql(start, end)
+        cursor.execute(
+            "SELECT count(*), min(s.ts), max(s.ts) FROM market_snapshots s "
+            f"JOIN bt_selected m ON m.ticker = s.ticker{where}",
+            args,
+        )
+        row = cursor.fetchone()
+    finally:
+        connection.rollback()
+    assert row is not None
+    return DataRange(snapshots=int(row[0]), first=row[1], last=row[2])
+
+
+def _window_sql(start: datetime | None, end: datetime | None) -> tuple[str, tuple[Any, ...]]:
+    clauses, args = [], []
+    if start is not None:
+        clauses.append("s.ts >= %s")
+        args.append(start)
+    if end is not None:
+        clauses.append("s.ts <= %s")
+        args.append(end)
+    return ((" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args))
+
+
+def _literal_ts(moment: datetime) -> str:
+    """A timestamp literal for COPY (which takes no bind parameters); ours, never user text."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return "'" + moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00") + "'::timestamptz"
+
+
+def _record_dtype(fields: Sequence[tuple[str, str]]) -> np.dtype[Any]:
+    parts: list[tuple[str, str]] = [("nfields", ">i2")]
+    for name, kind in fields:
+        parts.append((f"{name}_len", ">i4"))
+        parts.append((name, kind))
+    return np.dtype(parts)
+
+
+def _parse_binary_copy(raw: bytes, fields: Sequence[tuple[str, str]]) -> npt.NDArray[Any]:
+    """Records of a binary COPY whose columns are all fixed-width and NOT NULL."""
+    if not raw.startswith(_SIGNATURE):
+        raise ValueError("not a binary COPY stream")
+    extension = int.from_bytes(raw[15:19], "big")
+    offset = 19 + extension
+    dtype = _record_dtype(fields)
+    body = len(raw) - offset - 2  # the trailer is int16 -1
+    if body % dtype.itemsize:
+        raise ValueError("binary COPY body is not a whole number of fixed-width records")
+    records = np.frombuffer(raw, dtype=dtype, count=body // dtype.itemsize, offset=offset)
+    if len(records):
+        expected = np.dtype(dtype[f"{fields[0][0]}"]).itemsize
+        if np.any(records["nfields"] != len(fields)) or np.any(
+            records[f"{fields[0][0]}_len"] != expected
+        ):
+            raise ValueError("binary COPY rows have an unexpected layout (a NULL slipped in?)")
+    return records
+
+
+def _copy_out(cursor: Cursor, sql: str) -> bytes:
+    sink = io.BytesIO()
+    cursor.execute(sql, stream=sink)
+    return sink.getvalue()
+
+
+_SNAPSHOT_FIELDS = (
+    ("market", ">i4"),
+    ("ts", ">i8"),
+    ("id", ">i8"),
+    ("bid", ">i4"),
+    ("ask", ">i4"),
+)
+
+
+def _copy_sql(columns: str, start: datetime, end: datetime) -> str:
+    return (
+        f"COPY (SELECT {columns} FROM market_snapshots s "
+        "JOIN bt_selected m ON m.ticker = s.ticker "
+        f"WHERE s.ts >= {_literal_ts(start)} AND s.ts <= {_literal_ts(end)} "
+        "ORDER BY m.idx, s.ts, s.id) TO STDOUT (FORMAT binary)"
+    )
+
+
+_TICKS = "COALESCE(round(s.{col} * 10000)::int4, -1)"
+
+
+def load_snapshots(
+    connection: Connection, markets: Sequence[MarketInfo], start: datetime, end: datetime
+) -> SnapshotSet:
+    """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`."""
+    cursor = connection.cursor()
+    try:
+        _select_markets(cursor, [m.ticker for m in markets])
+        columns = ", ".join(
+            (
+                "m.idx",
+                "s.ts",
+                "s.id",
+                _TICKS.format(col="yes_bid_dollars"),
+                _TICKS.format(col="yes_ask_dollars"),
+            )
+        )
+        raw = _copy_out(cursor, _copy_sql(columns, start, end))
+    finally:
+        connection.rollback()
+    records = _parse_binary_copy(raw, _SNAPSHOT_FIELDS)
+    del raw
+    return SnapshotSet(
+        tickers=tuple(m.ticker for m in markets),
+        series=tuple(m.series_ticker for m in markets),
+        close_ts=np.array(
+            [NO_TIME if m.close_time is None else to_micros(m.close_time) for m in markets],
+            dtype=np.int64,
+        ),
+        settlements=Settlements.from_markets(markets),
+        market=records["market"].astype(np.int32),
+        ts=records["ts"].astype(np.int64) + PG_EPOCH_US,
+        snapshot_id=records["id"].astype(np.int64),
+        yes_bid=records["bid"].astype(np.int32),
+        yes_ask=records["ask"].astype(np.int32),
+    )
+
+
+def copy_floor(
+    connection: Connection, tickers: Sequence[str], start: datetime, end: datetime
+) -> dict[str, npt.NDArray[Any]]:
+    """The benchmark floor: ticker (as index), time, bid and ask via the same binary COPY."""
+    cursor = connection.cursor()
+    try:
+        _select_markets(cursor, tickers)
+        columns = ", ".join(
+            (
+                "m.idx",
+                "s.ts",
+                _TICKS.format(col="yes_bid_dollars"),
+                _TICKS.format(col="yes_ask_dollars"),
+            )
+        )
+        fields = (("market", ">i4"), ("ts", ">i8"), ("bid", ">i4"), ("ask", ">i4"))
+        raw = _copy_out(cursor, _copy_sql(columns, start, end))
+    finally:
+        connection.rollback()
+    records = _parse_binary_copy(raw, fields)
+    return {
+        "market": records["market"].astype(np.int32),
+        "ts": records["ts"].astype(np.int64) + PG_EPOCH_US,
+        "bid": records["bid"].astype(np.int32),
+        "ask": records["ask"].astype(np.int32),
+    }

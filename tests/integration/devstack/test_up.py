@@ -1,0 +1,200 @@
+"""``kalshi-insights up`` end to end: the real launcher as a subprocess, run twice.
+
+Starts whatever the stack holds today (Postgres, the emulators, the gateway ...), so this is
+also the smoke test of every service's start and stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pg8000.native
+import pytest
+
+from devstack.postgres import DEFAULT_DATABASE, LocalPostgres, free_port
+from shared.db.migrate import head_revision
+
+pytestmark = pytest.mark.integration
+
+READY_TIMEOUT = 240.0
+STOP_TIMEOUT = 90.0
+
+
+def launcher_command() -> list[str]:
+    script = Path(sys.executable).with_name("kalshi-insights")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "devstack.cli"]
+
+
+class Launcher:
+    """One ``kalshi-insights up`` run; its output is read line by line in a thread."""
+
+    def __init__(self, port: int, state_dir: Path) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.process = subprocess.Popen(
+            [*launcher_command(), "up", "--port", str(port), "--state-dir", str(state_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # so a failed test can stop its whole group
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {prefix!r} line after {timeout}s:\n{self.output}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"launcher exited before {prefix!r}:\n{self.output}")
+            self.lines.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def finish(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        while True:
+            try:
+                line = self._queue.get(timeout=5)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="ki-test-up-"))
+    base.chmod(0o755)  # as root, the postgres user must reach the data directory
+    state = base / "state"
+    yield state
+    # Whatever happened, leave no server behind.
+    ports = state / "ports.json"
+    if ports.exists():
+        port = json.loads(ports.read_text()).get("postgres")
+        if port:
+            LocalPostgres.in_state_dir(state, int(port)).stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run_until_ready(state_dir: Path) -> Launcher:
+    launcher = Launcher(free_port(), state_dir)
+    try:
+        line = launcher.wait_for_line("Dashboard:", READY_TIMEOUT)
+    except BaseException:
+        launcher.kill()
+        raise
+    assert line == f"Dashboard: http://127.0.0.1:{launcher.port}"
+    return launcher
+
+
+def stop(launcher: Launcher, sig: signal.Signals) -> None:
+    launcher.process.send_signal(sig)
+    try:
+        code = launcher.finish(STOP_TIMEOUT)
+    finally:
+        launcher.kill()
+    assert code == 0, launcher.output
+    assert launcher.lines[-1] == "Stopped."
+    assert launcher.output.count("Dashboard:") == 1
+
+
+def test_up_serves_migrates_stops_and_keeps_data(state_dir: Path) -> None:
+    # First run: everything comes up, Postgres is migrated, the gateway answers.
+    first = run_until_ready(state_dir)
+    try:
+        origin = f"http://127.0.0.1:{first.port}"
+        page = httpx.get(origin + "/", timeout=10)
+        assert page.status_code == 200
+        missing = httpx.get(origin + "/api/v1/no-such-thing", timeout=10)
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "not_found"
+
+        pg_port = json.loads((state_dir / "ports.json").read_text())["postgres"]
+        assert f"127.0.0.1:{pg_port}/{DEFAULT_DATABASE}" in first.output
+        conn = pg8000.native.Connection(
+            "postgres", host="127.0.0.1", port=pg_port, database=DEFAULT_DATABASE
+        )
+        try:
+            assert conn.run("SELECT version_num FROM alembic_version") == [[head_revision()]]
+            tables = {row[0] for row in conn.run("SELECT tablename FROM pg_tables")}
+            assert {"markets", "market_snapshots", "users", "processed_messages"} <= tables
+            conn.run(
+                "INSERT INTO markets (ticker, event_ticker, status) "
+                "VALUES ('KXTEST-1', 'KXTEST', 'active')"
+            )
+        finally:
+            conn.close()
+    except BaseException:
+        first.kill()
+        raise
+    stop(first, signal.SIGTERM)
+    assert not port_open(pg_port), "Postgres still runs after the launcher stopped"
+    assert not port_open(first.port), "the gateway still runs after the launcher stopped"
+    assert (state_dir / "logs" / "postgres.log").exists()
+
+    # Second run: same state directory, same Postgres port, the row is still there.
+    second = run_until_ready(state_dir)
+    try:
+        assert json.loads((state_dir / "ports.json").read_text())["postgres"] == pg_port
+        conn = pg8000.native.Connection(
+            "postgres", host="127.0.0.1", port=pg_port, database=DEFAULT_DATABASE
+        )
+        try:
+            assert conn.run("SELECT status FROM markets WHERE ticker = 'KXTEST-1'") == [["active"]]
+        finally:
+            conn.close()
+    except BaseException:
+        second.kill()
+        raise
+    stop(second, signal.SIGINT)  # Ctrl-C
+    assert not port_open(pg_port)
