@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Extra launcher options, e.g. `make up UP_ARGS='--port 9000'`.
+UP_ARGS ?=
+
 up: install
-	$(BIN)/kalshi-insights up
+	$(BIN)/kalshi-insights up $(UP_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -46,6 +46,21 @@ class SimState:
         self.faults = Faults()
         self.faults.seed(config.seed)
         self.hub = Hub(self)
+        self._cache: dict[str, bytes] = {}
+        self._cache_version = -1
+
+    def cached_response(self, key: str) -> bytes | None:
+        """A market-list body rendered since the exchange last changed, if any."""
+        if self._cache_version != self.exchange.version:
+            return None
+        return self._cache.get(key)
+
+    def cache_response(self, key: str, body: bytes) -> None:
+        if self._cache_version != self.exchange.version:
+            self._cache.clear()
+            self._cache_version = self.exchange.version
+        if len(self._cache) < 256:
+            self._cache[key] = body
 
     @staticmethod
     def wall_ms() -> int:

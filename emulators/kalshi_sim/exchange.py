@@ -258,6 +258,8 @@ class Exchange:
         self.tick_us = int(config.tick_seconds * 1_000_000)
         self.now_us = self.start_us
         self.tick_count = 0
+        # Bumped on every change to market state; response caches key on it.
+        self.version = 0
         self.accounts = AccountBook(config.seed)
         self.series: dict[str, Series] = {}
         self.events: dict[str, Event] = {}
@@ -679,6 +681,7 @@ class Exchange:
 
     def account_fill(self, account: Account, out: list[Happening], market: Market | None = None) -> Fill | None:
         """Trade once on ``account``'s behalf (a taker order against the book)."""
+        self.version += 1
         rng = account.rng
         if market is None:
             active = self.active_markets()
@@ -848,6 +851,7 @@ class Exchange:
         return self._active
 
     def tick(self, steps: int = 1) -> list[Happening]:
+        self.version += 1
         out: list[Happening] = []
         for _ in range(steps):
             self._tick_once(out)

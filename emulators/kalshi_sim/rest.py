@@ -132,9 +132,15 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
 
 
 def _join(key: str, parts: list[bytes], cursor: str, extra: bytes = b"") -> bytes:
-    return (
-        b'{"cursor":' + wire.encode(cursor) + extra + b',"' + key.encode() + b'":[' + b",".join(parts) + b"]}"
-    )
+    """One copy of the pre-rendered parts into the body (a 1,000-market page is ~1.6 MB)."""
+    pieces = [b'{"cursor":' + wire.encode(cursor) + extra + b',"' + key.encode() + b'":[']
+    for part in parts:
+        pieces.append(part)
+        pieces.append(b",")
+    if parts:
+        pieces.pop()
+    pieces.append(b"]}")
+    return b"".join(pieces)
 
 
 def _not_found() -> Response:
@@ -286,6 +292,9 @@ def _market_filter(request: Request, op: str) -> Callable[[Market], bool] | None
 @endpoint(auth_required=False)
 async def markets_list(request: Request, state: SimState, account: Account | None) -> Response:
     op = "GetMarkets"
+    cached = state.cached_response(request.url.query)
+    if cached is not None:
+        return errors.json_response(cached)
     limit = _limit(request, op, 100, 1000)
     keep = _market_filter(request, op)
     start = decode_cursor("m", request.query_params.get("cursor"))
@@ -307,7 +316,9 @@ async def markets_list(request: Request, state: SimState, account: Account | Non
         i < n if keep is None else any(keep(markets[j]) for j in range(i, n))
     )
     cursor = encode_cursor("m", i - 1) if more else ""
-    return errors.json_response(_join("markets", parts, cursor))
+    body = _join("markets", parts, cursor)
+    state.cache_response(request.url.query, body)
+    return errors.json_response(body)
 
 
 @endpoint(auth_required=False)

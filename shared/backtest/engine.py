@@ -23,6 +23,7 @@ How a run goes (docs/decisions/0060-backtest-engine-design.md):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -269,13 +270,13 @@ def _audit_masks(data: SnapshotSet) -> list[tuple[str, BoolArray]]:
     seg_start, seg_end = data.segments()
     masks: list[tuple[str, BoolArray]] = []
     if data.n_rows >= 2:
-        moment = int(np.partition(data.ts, data.n_rows // 2)[data.n_rows // 2])
+        moment = (int(data.ts.min()) + int(data.ts.max())) // 2
         masks.append((f"after {from_micros(moment).isoformat()}", data.ts <= moment))
         rng = np.random.default_rng(20260611)
         lengths = seg_end - seg_start
-        cut = seg_start + np.floor(rng.uniform(0.25, 1.0, len(lengths)) * lengths).astype(np.int64)
-        row = np.arange(data.n_rows, dtype=np.int64)
-        masks.append(("after a per-market cut", row < cut[data.market]))
+        cut = np.floor(rng.uniform(0.25, 1.0, len(lengths)) * lengths).astype(np.int64)
+        row_in_market = np.arange(data.n_rows, dtype=np.int64) - seg_start[data.market]
+        masks.append(("after a per-market cut", row_in_market < cut[data.market]))
     return masks
 
 
@@ -415,12 +416,16 @@ def _walk_positions(
     before_us = None if rules.exit_before_close_s is None else int(rules.exit_before_close_s * 1e6)
     tp, sl = rules.take_profit_ticks, rules.stop_loss_ticks
     raw = _Raw()
-    k, total = 0, len(candidates)
+    # Python lists and bisect: per-trade scalar work is cheaper on lists than on arrays.
+    rows = candidates.tolist()
+    sides = entry[candidates].tolist()
+    row_market = market[candidates].tolist()
+    k, total = 0, len(rows)
     while k < total:
-        i = int(candidates[k])
-        m = int(market[i])
+        i = rows[k]
+        m = row_market[k]
         end = int(seg_end[m])
-        side = int(entry[i])
+        side = sides[k]
         ask = book.ask[side]
         if limits is None:
             price = int(ask[i])
@@ -437,7 +442,7 @@ def _walk_positions(
             window = ask[i + 1 : expiry]
             hits = (window >= 0) & (window <= limit)
             if not hits.any():
-                k = int(np.searchsorted(candidates, max(expiry, i + 1), "left"))
+                k = bisect.bisect_left(rows, max(expiry, i + 1), k + 1)
                 continue
             fill, price, maker = i + 1 + int(np.argmax(hits)), limit, True
 
@@ -479,7 +484,7 @@ def _walk_positions(
         raw.entry_reasons.append(strategy.describe_entry(view, i, side) or signals.entry_reason)
         raw.exit_reasons.append(signals.exit_reason if kind == EXIT_SIGNAL else EXIT_KINDS[kind])
         resume = exit_row + 1 if exit_row >= 0 else end
-        k = int(np.searchsorted(candidates, resume, "left"))
+        k = bisect.bisect_left(rows, resume, k + 1)
     return raw
 
 

@@ -2,14 +2,19 @@
 
 Fetching a million rows as Python objects costs seconds in any driver. Postgres's fastest
 hand-over is ``COPY (SELECT ...) TO STDOUT``; in binary format, when every column is a
-fixed-width integer and never NULL, every row has the same byte layout, so the whole
-stream *is* a packed array of records that :func:`numpy.frombuffer` reads without parsing.
-The query therefore casts prices to integer ticks (``-1`` for NULL), sends a market index
-instead of the ticker text, and timestamps stay Postgres's native int64 microseconds since
-2000-01-01. See docs/decisions/0062-backtest-loader-binary-copy.md.
+fixed-width integer and never NULL, every row has the same byte layout, so the stream is
+an array of records that :func:`numpy.frombuffer` reads without parsing. Prices are cast
+to integer ticks (``-1`` for NULL), the ticker becomes a market index, and timestamps stay
+Postgres's native int64 microseconds since 2000-01-01.
 
-:func:`copy_floor` is the same hand-over for the four columns the benchmark's floor names
-(ticker, time, bid, ask); the loader adds the snapshot id and nothing else.
+Row by row, pg8000 still handles one protocol message per snapshot (~1.6 µs each), so
+:func:`load_snapshots` goes one step further: Postgres packs each market's snapshots into
+one ``bytea`` of fixed-width records (``string_agg`` of the binary send functions) and the
+driver sees one message per market. See docs/decisions/0062-backtest-loader-binary-copy.md.
+
+:func:`copy_floor` is the benchmark's floor as the issue defines it (row-wise binary COPY of
+ticker, time, bid and ask into numpy); :func:`copy_floor_packed` is the same four columns
+packed per market, a stricter floor reported beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "DataRange",
     "MarketFilter",
     "copy_floor",
+    "copy_floor_packed",
     "data_range",
     "load_snapshots",
     "resolve_markets",
@@ -127,7 +133,7 @@ def _names(data: Mapping[str, Any], key: str) -> list[str]:
     return [v[:128] for v in items]
 
 
-def resolve_markets(cursor: Cursor, market_filter: MarketFilter) -> list[MarketInfo]:
+def resolve_markets(cursor: Any, market_filter: MarketFilter) -> list[MarketInfo]:
     """The markets a filter selects, ordered by ticker, with their recorded results."""
     sql = (
         "SELECT ticker, series_ticker, event_ticker, close_time, result, "
@@ -257,15 +263,6 @@ def _copy_out(cursor: Cursor, sql: str) -> bytes:
     return sink.getvalue()
 
 
-_SNAPSHOT_FIELDS = (
-    ("market", ">i4"),
-    ("ts", ">i8"),
-    ("id", ">i8"),
-    ("bid", ">i4"),
-    ("ask", ">i4"),
-)
-
-
 def _copy_sql(columns: str, start: datetime, end: datetime) -> str:
     return (
         f"COPY (SELECT {columns} FROM market_snapshots s "
@@ -277,28 +274,71 @@ def _copy_sql(columns: str, start: datetime, end: datetime) -> str:
 
 _TICKS = "COALESCE(round(s.{col} * 10000)::int4, -1)"
 
+# One COPY row per market whose second column is a bytea of packed fixed-width records,
+# built by Postgres with the types' own binary send functions (big-endian).
+_PACKED_RECORD = np.dtype([("ts", ">i8"), ("id", ">i8"), ("bid", ">i4"), ("ask", ">i4")])
+_PACKED_SQL = (
+    "COPY (SELECT m.idx, string_agg("
+    "timestamptz_send(s.ts) || int8send(s.id) || "
+    "int4send(COALESCE(round(s.yes_bid_dollars * 10000)::int4, -1)) || "
+    "int4send(COALESCE(round(s.yes_ask_dollars * 10000)::int4, -1)), "
+    "''::bytea ORDER BY s.ts, s.id) "
+    "FROM market_snapshots s JOIN bt_selected m ON m.ticker = s.ticker "
+    "WHERE s.ts >= {start} AND s.ts <= {end} "
+    "GROUP BY m.idx ORDER BY m.idx) TO STDOUT (FORMAT binary)"
+)
+
+
+def _parse_packed(
+    raw: bytes, record: np.dtype[Any]
+) -> tuple[npt.NDArray[Any], list[int], list[int]]:
+    """Records of every market and, per market, its index and record count."""
+    if not raw.startswith(_SIGNATURE):
+        raise ValueError("not a binary COPY stream")
+    offset = 19 + int.from_bytes(raw[15:19], "big")
+    parts: list[npt.NDArray[Any]] = []
+    markets: list[int] = []
+    counts: list[int] = []
+    size = record.itemsize
+    while True:
+        nfields = int.from_bytes(raw[offset : offset + 2], "big", signed=True)
+        offset += 2
+        if nfields == -1:
+            break
+        if nfields != 2 or int.from_bytes(raw[offset : offset + 4], "big") != 4:
+            raise ValueError("unexpected row layout in the packed COPY stream")
+        market = int.from_bytes(raw[offset + 4 : offset + 8], "big", signed=True)
+        length = int.from_bytes(raw[offset + 8 : offset + 12], "big", signed=True)
+        offset += 12
+        if length < 0 or length % size:
+            raise ValueError("packed snapshots are not a whole number of records")
+        parts.append(np.frombuffer(raw, dtype=record, count=length // size, offset=offset))
+        markets.append(market)
+        counts.append(length // size)
+        offset += length
+    records = np.concatenate(parts) if parts else np.zeros(0, dtype=record)
+    return records, markets, counts
+
 
 def load_snapshots(
     connection: Connection, markets: Sequence[MarketInfo], start: datetime, end: datetime
 ) -> SnapshotSet:
-    """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`."""
+    """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`.
+
+    Postgres packs each market's snapshots into one bytea of fixed-width big-endian records
+    (``string_agg`` of the binary send functions), so the driver handles one message per
+    market instead of one per snapshot; numpy reads the records without parsing.
+    """
     cursor = connection.cursor()
     try:
         _select_markets(cursor, [m.ticker for m in markets])
-        columns = ", ".join(
-            (
-                "m.idx",
-                "s.ts",
-                "s.id",
-                _TICKS.format(col="yes_bid_dollars"),
-                _TICKS.format(col="yes_ask_dollars"),
-            )
-        )
-        raw = _copy_out(cursor, _copy_sql(columns, start, end))
+        sql = _PACKED_SQL.format(start=_literal_ts(start), end=_literal_ts(end))
+        raw = _copy_out(cursor, sql)
     finally:
         connection.rollback()
-    records = _parse_binary_copy(raw, _SNAPSHOT_FIELDS)
+    records, market_ids, counts = _parse_packed(raw, _PACKED_RECORD)
     del raw
+    market = np.repeat(np.array(market_ids, dtype=np.int32), np.array(counts, dtype=np.int64))
     return SnapshotSet(
         tickers=tuple(m.ticker for m in markets),
         series=tuple(m.series_ticker for m in markets),
@@ -307,7 +347,7 @@ def load_snapshots(
             dtype=np.int64,
         ),
         settlements=Settlements.from_markets(markets),
-        market=records["market"].astype(np.int32),
+        market=market,
         ts=records["ts"].astype(np.int64) + PG_EPOCH_US,
         snapshot_id=records["id"].astype(np.int64),
         yes_bid=records["bid"].astype(np.int32),
@@ -337,6 +377,37 @@ def copy_floor(
     records = _parse_binary_copy(raw, fields)
     return {
         "market": records["market"].astype(np.int32),
+        "ts": records["ts"].astype(np.int64) + PG_EPOCH_US,
+        "bid": records["bid"].astype(np.int32),
+        "ask": records["ask"].astype(np.int32),
+    }
+
+
+_FLOOR_PACKED_RECORD = np.dtype([("ts", ">i8"), ("bid", ">i4"), ("ask", ">i4")])
+
+
+def copy_floor_packed(
+    connection: Connection, tickers: Sequence[str], start: datetime, end: datetime
+) -> dict[str, npt.NDArray[Any]]:
+    """A stricter floor: the same four columns through the loader's per-market packing."""
+    cursor = connection.cursor()
+    try:
+        _select_markets(cursor, tickers)
+        sql = (
+            "COPY (SELECT m.idx, string_agg(timestamptz_send(s.ts) || "
+            "int4send(COALESCE(round(s.yes_bid_dollars * 10000)::int4, -1)) || "
+            "int4send(COALESCE(round(s.yes_ask_dollars * 10000)::int4, -1)), "
+            "''::bytea ORDER BY s.ts, s.id) "
+            "FROM market_snapshots s JOIN bt_selected m ON m.ticker = s.ticker "
+            f"WHERE s.ts >= {_literal_ts(start)} AND s.ts <= {_literal_ts(end)} "
+            "GROUP BY m.idx ORDER BY m.idx) TO STDOUT (FORMAT binary)"
+        )
+        raw = _copy_out(cursor, sql)
+    finally:
+        connection.rollback()
+    records, market_ids, counts = _parse_packed(raw, _FLOOR_PACKED_RECORD)
+    return {
+        "market": np.repeat(np.array(market_ids, dtype=np.int32), np.array(counts)),
         "ts": records["ts"].astype(np.int64) + PG_EPOCH_US,
         "bid": records["bid"].astype(np.int32),
         "ask": records["ask"].astype(np.int32),

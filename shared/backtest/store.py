@@ -170,8 +170,7 @@ def save_results(
             ),
         )
         cursor.execute(
-            "UPDATE backtest_run_details SET stage = 'done', updated_at = now() "
-            "WHERE run_id = %s",
+            "UPDATE backtest_run_details SET stage = 'done', updated_at = now() WHERE run_id = %s",
             (str(run_id),),
         )
         connection.commit()
@@ -181,9 +180,7 @@ def save_results(
     return StoreOutcome(True, "stored", total)
 
 
-def update_progress(
-    connection: Connection, run_id: uuid.UUID, progress: float, stage: str
-) -> bool:
+def update_progress(connection: Connection, run_id: uuid.UUID, progress: float, stage: str) -> bool:
     """Record progress of a running run; False when the run is gone or no longer running."""
     cursor = connection.cursor()
     try:

@@ -69,6 +69,7 @@ __all__ = [
     "QueryValue",
     "RetryPolicy",
     "api_path",
+    "signer_from_env",
 ]
 
 log = logging.getLogger(__name__)
@@ -364,6 +365,7 @@ class _Core:
             if isinstance(outcome, httpx.RequestError):
                 self.stats.add(transport_errors=1)
                 error = self._transport_error(outcome, method, where)
+                error.__cause__ = outcome
                 retryable = self._retryable_transport(outcome, method)
             elif isinstance(outcome, httpx.Response):
                 status = outcome.status_code
@@ -754,6 +756,12 @@ class KalshiClient(_ClientBase):
             follow_redirects=False,
         )
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> KalshiClient:
+        """A client for ``KALSHI_BASE_URL``/``KALSHI_ENV``, signed with ``KALSHI_KEY_ID`` and
+        ``KALSHI_PRIVATE_KEY_PATH`` when set (what the local stack and deployments export)."""
+        return cls(environment_from_env(env), signer=signer_from_env(env), **options)
+
     def close(self) -> None:
         self._http.close()
 
@@ -1000,6 +1008,11 @@ class AsyncKalshiClient(_ClientBase):
             headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
         )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> AsyncKalshiClient:
+        """See :meth:`KalshiClient.from_env`."""
+        return cls(environment_from_env(env), signer=signer_from_env(env), **options)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -63,9 +63,7 @@ def copy_rows(
     return copy_payload(connection, table, columns, encode_copy_rows(rows))
 
 
-def copy_payload(
-    connection: Connection, table: str, columns: Sequence[str], payload: bytes
-) -> int:
+def copy_payload(connection: Connection, table: str, columns: Sequence[str], payload: bytes) -> int:
     """Like :func:`copy_rows` with rows already encoded by :func:`encode_copy_rows`."""
     dbapi: Any = connection.connection.dbapi_connection
     cursor = dbapi.cursor()

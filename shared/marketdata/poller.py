@@ -289,9 +289,7 @@ class PollMarkets:
             )
         if written is None:  # a concurrent delivery of the same message won the race
             return PollOutcome("duplicate", markets=len(observations), fetch_seconds=fetch_seconds)
-        published = self._publish(
-            written.sequence, polled_at, [_compact(o) for o in observations]
-        )
+        published = self._publish(written.sequence, polled_at, [_compact(o) for o in observations])
         return PollOutcome(
             "written",
             write=written,
@@ -409,9 +407,7 @@ class PollMarkets:
         """A redelivery: publish again only if the first delivery wrote but never published."""
         with self.engine.connect() as connection:
             poll = connection.execute(
-                text(
-                    "SELECT id, polled_at, published_at FROM market_polls WHERE message_id = :m"
-                ),
+                text("SELECT id, polled_at, published_at FROM market_polls WHERE message_id = :m"),
                 {"m": message_id},
             ).first()
             if poll is None or poll.published_at is not None:

@@ -69,6 +69,7 @@ class StrategyView:
         self._first: BoolArray | None = None
         self._mid: F64 | None = None
         self._to_close: F64 | None = None
+        self._row: npt.NDArray[np.int64] | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name in _HIDDEN:
@@ -104,8 +105,11 @@ class StrategyView:
         return self._first
 
     def row_in_market(self) -> npt.NDArray[np.int64]:
-        """Position of each row within its market (0 for the first snapshot)."""
-        return np.arange(self.n_rows, dtype=np.int64) - self.seg_start[self.market]
+        """Position of each row within its market (0 for the first snapshot; cached)."""
+        if self._row is None:
+            row: npt.NDArray[np.int64] = np.arange(self.n_rows, dtype=np.int64)
+            self._row = row - self.seg_start[self.market]
+        return self._row
 
     # -- causal helpers -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ def random_walk_set(
     n = n_markets * per_market
     market = np.repeat(np.arange(n_markets, dtype=np.int32), per_market)
     steps = rng.integers(-150, 151, size=n).astype(np.int64)
-    steps[:: per_market] = 0
+    steps[::per_market] = 0
     start = rng.integers(1500, 8500, size=n_markets)
     walk = np.cumsum(steps.reshape(n_markets, per_market), axis=1) + start[:, None]
     mid = np.clip(walk.reshape(-1), 300, 9700)

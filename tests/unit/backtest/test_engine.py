@@ -25,7 +25,14 @@ def two_trade_scenario(result: str = "yes") -> tuple[object, ...]:
     market = MarketInfo("KXA-1", series_ticker="KXA", result=result)
     data = book(
         [market],
-        {"KXA-1": [(1, "0.40", "0.42"), (2, "0.45", "0.47"), (3, "0.50", "0.52"), (4, "0.48", "0.50")]},
+        {
+            "KXA-1": [
+                (1, "0.40", "0.42"),
+                (2, "0.45", "0.47"),
+                (3, "0.50", "0.52"),
+                (4, "0.48", "0.50"),
+            ]
+        },
     )
     strategy = Scripted(yes_at=(1,), no_at=(4,), exit_at=(3,), contracts=10)
     return data, strategy

@@ -72,9 +72,7 @@ def test_integer_fee_equals_decimal_fee(
 
 
 def test_fee_model_per_series_override_and_parsing() -> None:
-    model = FeeModel.from_json(
-        {"quantum": "0.0001", "series": {"KXHALF": {"taker_rate": "0.035"}}}
-    )
+    model = FeeModel.from_json({"quantum": "0.0001", "series": {"KXHALF": {"taker_rate": "0.035"}}})
     assert model.for_series("KXOTHER").quantum == CENTI_CENT
     assert model.for_series("KXHALF").taker_rate == Decimal("0.035")
     assert model.for_series("KXHALF").quantum == CENTI_CENT  # inherits the default quantum

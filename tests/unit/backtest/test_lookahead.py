@@ -105,5 +105,5 @@ def test_a_crashing_strategy_is_a_strategy_error(data: Any) -> None:
         def signals(self, view: StrategyView) -> Signals:
             raise ZeroDivisionError("oops")
 
-    with pytest.raises(StrategyError, match="broken.*ZeroDivisionError: oops"):
+    with pytest.raises(StrategyError, match=r"broken.*ZeroDivisionError: oops"):
         run_backtest(data, Broken())

@@ -147,3 +147,19 @@ def test_a_busy_port_is_reported_before_anything_starts(
         assert stack.run_stack(opts, [StubService("db", recorder)], out=io.StringIO()) == 1
     assert recorder.events == []
     assert "already in use" in capsys.readouterr().err
+
+
+def test_missing_postgres_binaries_name_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devstack import postgres
+    from devstack.services.postgres import PostgresService
+
+    monkeypatch.delenv("PG_BIN_DIR", raising=False)
+    monkeypatch.setattr(postgres, "_SEARCH_DIRS", ())
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    code = stack.run_stack(options(tmp_path), [PostgresService()], out=io.StringIO())
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "postgres failed to start" in err
+    assert "apt-get install postgresql" in err

@@ -358,6 +358,18 @@ def test_signer_from_env(tmp_path: object, private_key_pem: str) -> None:
     assert isinstance(signer, KalshiSigner) and signer.key_id == "k1"
     with pytest.raises(ValueError, match="KALSHI_PRIVATE_KEY_PATH"):
         signer_from_env({"KALSHI_KEY_ID": "k1"})
+    env = {
+        "KALSHI_BASE_URL": "http://127.0.0.1:9/trade-api/v2",
+        "KALSHI_KEY_ID": "k2",
+        "KALSHI_PRIVATE_KEY_PATH": str(key_file),
+    }
+    with KalshiClient.from_env(env, rate_limit=False) as client:
+        assert client.environment.rest_base_url == "http://127.0.0.1:9/trade-api/v2"
+        assert "key_id='k2'" in repr(client)
+        assert client.rate_limiter is None
+    async_client = AsyncKalshiClient.from_env({"KALSHI_ENV": "production"})
+    assert async_client.environment is PRODUCTION
+    asyncio.run(async_client.aclose())
 
 
 def test_client_repr_shows_no_key_material(signer: KalshiSigner) -> None:

@@ -1,0 +1,78 @@
+"""HTTP function ``backtest_worker``: runs one queued backtest per Cloud Task.
+
+Only the queue may call it (OIDC token + queue header in the cloud, the queue header under
+the emulator). Answers 2xx when the task is done for good (completed, failed for a reason
+a retry cannot fix, or the run was deleted) and 5xx to make Cloud Tasks retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from typing import Any
+
+import functions_framework
+
+from shared.api.http import dumps
+from shared.backtest.service import BacktestService
+
+logger = logging.getLogger("functions.backtest_worker")
+MAX_ATTEMPTS = int(os.environ.get("BACKTEST_MAX_ATTEMPTS", "5"))
+
+_service: BacktestService | None = None
+_lock = threading.Lock()
+
+
+def service() -> BacktestService:
+    global _service
+    with _lock:
+        if _service is None:
+            from shared.backtest.adapters import service_from_env
+
+            _service = service_from_env(dispatch=False)
+        return _service
+
+
+def _answer(status: int, body: dict[str, Any]) -> tuple[bytes, int, dict[str, str]]:
+    return dumps(body), status, {"Content-Type": "application/json"}
+
+
+def _from_queue(request: Any) -> bool:
+    from shared.messaging.tasks import Forbidden, task_auth_mode_from_env, verify_task_request
+
+    queue = os.environ.get("CLOUD_TASKS_QUEUE", "")
+    try:
+        return verify_task_request(
+            dict(request.headers),
+            expected_queue=queue,
+            audience=os.environ.get("BACKTEST_WORKER_AUDIENCE")
+            or os.environ.get("BACKTEST_WORKER_URL"),
+            mode=task_auth_mode_from_env(),
+            service_account_email=os.environ.get("TASKS_INVOKER_SA") or None,
+        )
+    except Forbidden:
+        return False
+
+
+@functions_framework.http
+def backtest_worker(request: Any) -> tuple[bytes, int, dict[str, str]]:
+    if request.method != "POST":
+        return _answer(405, {"error": "method_not_allowed", "message": "use POST"})
+    if not os.environ.get("CLOUD_TASKS_QUEUE") or not _from_queue(request):
+        return _answer(403, {"error": "forbidden", "message": "only the task queue may call this"})
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+        run_id = uuid.UUID(str(body["run_id"]))
+    except (ValueError, KeyError, TypeError):
+        # A malformed task can never succeed: acknowledge it so the queue drops it.
+        return _answer(200, {"status": "ignored", "reason": "malformed task body"})
+    retries = int(request.headers.get("X-CloudTasks-TaskRetryCount") or 0)
+    try:
+        outcome = service().execute(run_id, final_attempt=retries + 1 >= MAX_ATTEMPTS)
+    except Exception as exc:
+        logger.error("backtest %s attempt %d failed", run_id, retries + 1, exc_info=exc)
+        return _answer(503, {"error": "retry", "message": "temporary failure; will retry"})
+    return _answer(200, {"run_id": str(run_id), "status": outcome.status})

@@ -1,0 +1,146 @@
+"""HTTP function ``backtests``: the /api/v1/backtests API (thin adapter over the service).
+
+Routes: ``GET /api/v1/backtests/strategies``, ``POST /api/v1/backtests`` (202 + Cloud
+Task), ``GET /api/v1/backtests`` (paged), ``GET /api/v1/backtests/{id}``,
+``DELETE /api/v1/backtests/{id}``. Every error is ``{"error", "message"}`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import functions_framework
+
+from shared.api.errors import ApiError
+from shared.api.http import JsonResponse, json_response
+from shared.api.routing import HttpRequest, Router, handle
+from shared.backtest.errors import BacktestError, BacktestNotFound
+from shared.backtest.service import BacktestService, QueueUnavailable
+
+logger = logging.getLogger("functions.backtests")
+PREFIX = "/api/v1/backtests"
+MAX_BODY_BYTES = 64_000
+
+_service: BacktestService | None = None
+_lock = threading.Lock()
+
+
+def service() -> BacktestService:
+    """Lazy global: built on the first request, reused by every later one on this instance."""
+    global _service
+    with _lock:
+        if _service is None:
+            from shared.backtest.adapters import service_from_env
+
+            _service = service_from_env(dispatch=True)
+        return _service
+
+
+_STATUS = {
+    "not_found": 404,
+    "queue_unavailable": 503,
+    "too_large": 413,
+    "no_markets": 422,
+    "no_data": 422,
+}
+
+
+def _api_error(exc: BacktestError) -> ApiError:
+    return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc))
+
+
+def _run_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, "not_found", f"no backtest {raw[:64]}") from None
+
+
+def _int_arg(request: HttpRequest, name: str, default: int | None) -> int | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
+
+
+router = Router()
+
+
+@router.route("GET", PREFIX + "/strategies")
+def list_strategies(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+    return json_response(BacktestService.strategies(), request_headers=request.headers)
+
+
+@router.route("POST", PREFIX)
+def submit(request: Any, _: Mapping[str, str]) -> JsonResponse:
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    try:
+        created = service().submit(body)
+    except BacktestError as exc:
+        raise _api_error(exc) from None
+    return json_response(
+        created,
+        202,
+        etag=False,
+        extra_headers={"Location": f"{PREFIX}/{created['id']}"},
+    )
+
+
+@router.route("GET", PREFIX)
+def list_runs(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+    try:
+        page = service().list_runs(
+            limit=_int_arg(request, "limit", 20) or 20, cursor=request.args.get("cursor")
+        )
+    except BacktestError as exc:
+        raise _api_error(exc) from None
+    return json_response(page, request_headers=request.headers)
+
+
+@router.route("GET", PREFIX + "/{run_id}")
+def get_run(request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+    try:
+        run = service().get_run(
+            _run_id(params["run_id"]),
+            variant=_int_arg(request, "variant", None),
+            trades_limit=_int_arg(request, "trades_limit", 500) or 0,
+            trades_cursor=request.args.get("trades_cursor"),
+        )
+    except BacktestError as exc:
+        raise _api_error(exc) from None
+    return json_response(run, request_headers=request.headers)
+
+
+@router.route("DELETE", PREFIX + "/{run_id}")
+def delete_run(request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+    try:
+        service().delete_run(_run_id(params["run_id"]))
+    except BacktestNotFound as exc:
+        raise _api_error(exc) from None
+    return JsonResponse(204, b"", {"Cache-Control": "no-store"})
+
+
+def _unexpected(exc: BaseException) -> ApiError:
+    if isinstance(exc, QueueUnavailable):
+        return ApiError(503, exc.code, str(exc))
+    logger.error("backtests request failed: %s", type(exc).__name__, exc_info=exc)
+    return ApiError(503, "unavailable", "the backtest service is unavailable; try again")
+
+
+@functions_framework.http
+def backtests(request: Any) -> tuple[bytes, int, dict[str, str]]:
+    return handle(router, request, on_unexpected=_unexpected).as_flask()

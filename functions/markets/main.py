@@ -1,0 +1,65 @@
+"""HTTP function ``markets``: ``/api/v1/markets...``, ``/api/v1/health`` and the OpenAPI doc.
+
+A thin adapter in the style of Google's function samples: lazy globals built on first
+use (no connection at import, so cold starts stay short), one ``handle`` call per request.
+All logic, validation and SQL live in :mod:`shared.marketdata.http_api`.
+
+Routes (documented in ``openapi/markets.json``, served at ``/api/v1/openapi/markets.json``):
+``GET /api/v1/markets``, ``GET /api/v1/markets/{ticker}``,
+``GET /api/v1/markets/{ticker}/history``, ``GET /api/v1/markets/{ticker}/orderbook``,
+``GET /api/v1/health``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import functions_framework
+
+from shared.api.routing import Router, handle
+from shared.kalshi.client import KalshiClient
+from shared.marketdata.http_api import MarketsApi, build_router, unexpected_error
+from shared.marketdata.settings import MarketDataSettings
+
+_lock = threading.Lock()
+_router: Router | None = None
+_kalshi: KalshiClient | None = None
+
+
+def _engine() -> Any:
+    from shared.db.engine import get_database
+
+    return get_database().engine
+
+
+def _kalshi_client() -> KalshiClient:
+    global _kalshi
+    with _lock:
+        if _kalshi is None:
+            from shared.kalshi.client import signer_from_env
+
+            _kalshi = KalshiClient(signer=signer_from_env())
+        return _kalshi
+
+
+def router() -> Router:
+    global _router
+    with _lock:
+        if _router is None:
+            from shared.logging import configure_logging
+
+            configure_logging()
+            settings = MarketDataSettings.from_env()
+            api = MarketsApi(
+                _engine,
+                _kalshi_client,
+                orderbook_cache_seconds=settings.orderbook_cache_seconds,
+            )
+            _router = build_router(api)
+        return _router
+
+
+@functions_framework.http
+def markets(request: Any) -> Any:
+    return handle(router(), request, on_unexpected=unexpected_error).as_flask()

@@ -1,0 +1,119 @@
+"""CloudEvent function ``poll_markets``: one Kalshi poll per ``poll-trigger`` message.
+
+Cloud Scheduler publishes to ``poll-trigger``; the push subscription delivers here. The
+contract with Pub/Sub, as in Google's samples: return to acknowledge, raise to have the
+message redelivered. So:
+
+- a malformed trigger, an unknown version, or an event older than
+  ``POLL_MAX_EVENT_AGE_SECONDS``: log and return (redelivery cannot help);
+- Kalshi 429/5xx/transport failures after the client's retries, or the database being
+  unreachable: raise (Pub/Sub redelivers with backoff, then dead-letters);
+- any other failure the poller classifies as permanent: log with context and return.
+
+The Pub/Sub message id is the idempotency key; :mod:`shared.marketdata.poller` records it
+in the same transaction as the writes, so a duplicate delivery writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import functions_framework
+
+from shared.marketdata.poller import (
+    POLL_TRIGGER_TYPE,
+    PollMarkets,
+    is_transient_failure,
+)
+
+log = logging.getLogger("functions.poll_markets")
+_lock = threading.Lock()
+_poller: PollMarkets | None = None
+
+
+def poller() -> PollMarkets:
+    """Lazy global: database pool, Kalshi client and publisher are built once per instance."""
+    global _poller
+    with _lock:
+        if _poller is None:
+            from shared.db.engine import get_database
+            from shared.kalshi.client import KalshiClient, signer_from_env
+            from shared.logging import configure_logging
+            from shared.marketdata.settings import MarketDataSettings
+            from shared.messaging.pubsub import Publisher
+
+            configure_logging()
+            settings = MarketDataSettings.from_env()
+            publisher = Publisher(settings.project_id) if settings.project_id else None
+            _poller = PollMarkets(
+                get_database().engine,
+                KalshiClient(signer=signer_from_env()),
+                publisher,
+                settings,
+            )
+        return _poller
+
+
+def _event_time(cloud_event: Any) -> datetime | None:
+    try:
+        raw = cloud_event["time"]
+    except KeyError:
+        return None
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@functions_framework.cloud_event
+def poll_markets(cloud_event: Any) -> None:
+    from shared.logging import log_context
+    from shared.messaging.envelope import InvalidMessage
+    from shared.messaging.pubsub import cloud_event_message
+
+    with log_context(event_id=cloud_event["id"], consumer="poll_markets"):
+        try:
+            envelope, _attributes, message_id = cloud_event_message(cloud_event)
+        except InvalidMessage as exc:
+            log.error("poll trigger is not a valid message; acknowledged: %s", exc)
+            return
+        if envelope.type != POLL_TRIGGER_TYPE or envelope.version != 1:
+            log.error(
+                "unexpected message %s v%s on poll-trigger; acknowledged",
+                envelope.type,
+                envelope.version,
+            )
+            return
+        published_at = _event_time(cloud_event)
+        try:
+            outcome = poller().run(message_id, published_at=published_at)
+        except Exception as exc:
+            context = {"message_id": message_id, "error": type(exc).__name__}
+            if is_transient_failure(exc):
+                log.warning(
+                    "poll failed transiently; raising for redelivery: %s",
+                    exc,
+                    extra={"json_fields": context},
+                )
+                raise
+            log.exception("poll failed permanently; acknowledged", extra={"json_fields": context})
+            return
+        if outcome.status == "stale":
+            log.warning(
+                "poll trigger older than the configured maximum age; acknowledged",
+                extra={
+                    "json_fields": {"message_id": message_id, "published_at": str(published_at)}
+                },
+            )
+            return
+        log.info(
+            "poll %s",
+            outcome.status,
+            extra={"json_fields": {"message_id": message_id, **outcome.log_fields()}},
+        )

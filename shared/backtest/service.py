@@ -1,0 +1,634 @@
+"""Backtest use cases for the HTTP API, the Cloud Tasks worker and the CLI.
+
+* :func:`parse_request` checks a request body without touching the database.
+* :meth:`BacktestService.submit` checks it against the stored data (markets resolve, the
+  range overlaps snapshots, size limits), stores the run as ``queued`` and hands it to a
+  :class:`TaskDispatcher` (Cloud Tasks in the cloud and locally; none in the CLI).
+* :meth:`BacktestService.execute` is the worker: idempotent (a completed run is left alone,
+  a retried attempt replaces the previous attempt's results in one transaction), records
+  progress, and announces progress/completed/failed on ``backtest-events``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.orm import Session
+
+from shared.backtest import store
+from shared.backtest.engine import EngineConfig
+from shared.backtest.errors import (
+    BacktestError,
+    BacktestNotFound,
+    InvalidBacktestRequest,
+)
+from shared.backtest.loader import MarketFilter, data_range, load_snapshots, resolve_markets
+from shared.backtest.metrics import RANKABLE
+from shared.backtest.strategies import available, get
+from shared.backtest.sweep import DEFAULT_RANK_BY, expand_grid, run_sweep
+from shared.db.engine import Database
+from shared.db.models import BacktestRun, BacktestTrade
+from shared.db.models_backtest import BacktestRunDetail, BacktestVariant
+from shared.domain.fees import FeeModel
+
+__all__ = [
+    "MAX_SNAPSHOTS",
+    "BacktestRequest",
+    "BacktestService",
+    "EventSink",
+    "ExecuteOutcome",
+    "TaskDispatcher",
+    "parse_request",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_SNAPSHOTS = 20_000_000
+"""Snapshots one run may load (x variants bounded by MAX_WORK)."""
+MAX_WORK = 200_000_000
+"""Snapshots x variants one run may compute."""
+MAX_TRADES_PAGE = 1_000
+_FIELDS = {
+    "strategy",
+    "params",
+    "markets",
+    "start",
+    "end",
+    "grid",
+    "rank_by",
+    "fees",
+    "slippage",
+    "capital",
+}
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    strategy: str
+    params: dict[str, Any]
+    grid: dict[str, list[Any]] | None
+    variants: list[dict[str, Any]]
+    markets: MarketFilter
+    start: datetime
+    end: datetime
+    rank_by: str
+    config: EngineConfig = field(default_factory=EngineConfig)
+
+    def config_json(self) -> dict[str, Any]:
+        return self.config.to_json()
+
+
+def _parse_time(body: Mapping[str, Any], key: str) -> datetime:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise InvalidBacktestRequest(f"{key} must be an ISO 8601 date-time string")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidBacktestRequest(f"{key}: {value[:40]!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _parse_dollars(value: Any, key: str, *, low: Decimal, high: Decimal) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidBacktestRequest(f"{key} must be a decimal string of dollars")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidBacktestRequest(f"{key} is not a number") from None
+    if not amount.is_finite() or not low <= amount <= high:
+        raise InvalidBacktestRequest(f"{key} must be between {low} and {high} dollars")
+    return amount
+
+
+def parse_request(body: Any) -> BacktestRequest:
+    """Validate a request body's shape, strategy and parameters (no database access)."""
+    if not isinstance(body, Mapping):
+        raise InvalidBacktestRequest("the request body must be a JSON object")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise InvalidBacktestRequest(f"unknown field(s): {', '.join(unknown)}")
+    name = body.get("strategy")
+    if not isinstance(name, str) or not name:
+        raise InvalidBacktestRequest("strategy is required (see GET /api/v1/backtests/strategies)")
+    cls = get(name)
+    params = body.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise InvalidBacktestRequest("params must be an object", code="invalid_params")
+    grid = body.get("grid")
+    if grid is not None and not isinstance(grid, Mapping):
+        raise InvalidBacktestRequest("grid must be an object of parameter -> list of values")
+    variants = expand_grid(cls, params, grid)
+    start, end = _parse_time(body, "start"), _parse_time(body, "end")
+    if start >= end:
+        raise InvalidBacktestRequest("start must be before end", code="invalid_range")
+    rank_by = body.get("rank_by") or DEFAULT_RANK_BY
+    if rank_by not in RANKABLE:
+        raise InvalidBacktestRequest(
+            f"rank_by must be one of {', '.join(RANKABLE)}", code="invalid_rank_by"
+        )
+    try:
+        fees = FeeModel.from_json(body.get("fees"))
+    except ValueError as exc:
+        raise InvalidBacktestRequest(str(exc), code="invalid_fees") from None
+    slippage_ticks = 0
+    if body.get("slippage") is not None:
+        slippage = _parse_dollars(
+            body["slippage"], "slippage", low=Decimal(0), high=Decimal("0.10")
+        )
+        ticks = slippage * 10_000
+        if ticks != ticks.to_integral_value():
+            raise InvalidBacktestRequest("slippage must be a multiple of $0.0001")
+        slippage_ticks = int(ticks)
+    capital_micro = None
+    if body.get("capital") is not None:
+        capital = _parse_dollars(
+            body["capital"], "capital", low=Decimal("0.01"), high=Decimal(10) ** 9
+        )
+        capital_micro = int(capital * 1_000_000)
+    return BacktestRequest(
+        strategy=name,
+        params=dict(params),
+        grid=None if grid is None else {k: list(v) for k, v in grid.items()},
+        variants=variants,
+        markets=MarketFilter.from_json(body.get("markets")),
+        start=start,
+        end=end,
+        rank_by=rank_by,
+        config=EngineConfig(fees=fees, slippage_ticks=slippage_ticks, capital_micro=capital_micro),
+    )
+
+
+class TaskDispatcher(Protocol):
+    """Hands a queued run to the worker (Cloud Tasks); must be idempotent per run id."""
+
+    def dispatch(self, run_id: uuid.UUID) -> None: ...
+
+
+class EventSink(Protocol):
+    """Publishes a ``backtest-events`` message (type, idempotency key, payload)."""
+
+    def publish(self, event_type: str, key: str, payload: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecuteOutcome:
+    status: str  # completed, failed, gone, already_completed, already_failed
+    error: str | None = None
+    trades: int = 0
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _encode_cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidBacktestRequest("cursor is not valid", code="invalid_cursor") from None
+    if not isinstance(value, list):
+        raise InvalidBacktestRequest("cursor is not valid", code="invalid_cursor")
+    return value
+
+
+def _config_from_json(data: Mapping[str, Any]) -> EngineConfig:
+    fees = FeeModel.from_json(
+        {
+            **{k: v for k, v in (data.get("fees") or {}).items() if k != "series"},
+            "series": (data.get("fees") or {}).get("series") or {},
+        }
+    )
+    slippage = Decimal(str(data.get("slippage_dollars") or "0"))
+    capital = data.get("capital_dollars")
+    return EngineConfig(
+        fees=fees,
+        slippage_ticks=int(slippage * 10_000),
+        capital_micro=None if capital is None else int(Decimal(str(capital)) * 1_000_000),
+        refund_fees_on_void=bool(data.get("refund_fees_on_void", False)),
+    )
+
+
+class BacktestService:
+    """The use cases; one instance per process (holds the database and the adapters)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        dispatcher: TaskDispatcher | None = None,
+        events: EventSink | None = None,
+    ) -> None:
+        self.database = database
+        self.dispatcher = dispatcher
+        self.events = events
+
+    # -- catalogue ------------------------------------------------------------------------
+
+    @staticmethod
+    def strategies() -> dict[str, Any]:
+        return {"strategies": [cls.describe() for cls in available()]}
+
+    # -- submit ---------------------------------------------------------------------------
+
+    def submit(self, body: Any, *, user_id: uuid.UUID | None = None) -> dict[str, Any]:
+        """Validate against stored data, store the run as queued and dispatch it."""
+        request = parse_request(body)
+        raw = self.database.engine.raw_connection()
+        try:
+            markets = resolve_markets(raw.cursor(), request.markets)
+            raw.rollback()
+            if not markets:
+                raise InvalidBacktestRequest(
+                    "the market filter matches no stored market", code="no_markets"
+                )
+            window = data_range(raw, [m.ticker for m in markets], request.start, request.end)
+            if window.snapshots == 0:
+                stored = data_range(raw, [m.ticker for m in markets])
+                where = (
+                    f"stored snapshots of these markets span {_iso(stored.first)} to "
+                    f"{_iso(stored.last)}"
+                    if stored.snapshots
+                    else "these markets have no stored snapshots"
+                )
+                raise InvalidBacktestRequest(
+                    f"no snapshots between start and end: {where}", code="no_data"
+                )
+        finally:
+            raw.close()
+        if window.snapshots > MAX_SNAPSHOTS:
+            raise InvalidBacktestRequest(
+                f"the request covers {window.snapshots:,} snapshots; at most "
+                f"{MAX_SNAPSHOTS:,} per run (narrow the markets or the range)",
+                code="too_large",
+            )
+        if window.snapshots * len(request.variants) > MAX_WORK:
+            raise InvalidBacktestRequest(
+                f"{window.snapshots:,} snapshots x {len(request.variants)} variants is more "
+                f"than {MAX_WORK:,}; use a smaller grid or range",
+                code="too_large",
+            )
+        run_id = self.create_run(request, user_id=user_id, snapshots=window.snapshots)
+        if self.dispatcher is not None:
+            try:
+                self.dispatcher.dispatch(run_id)
+            except Exception as exc:
+                logger.exception("could not enqueue backtest %s", run_id)
+                raw = self.database.engine.raw_connection()
+                try:
+                    store.mark_failed(raw, run_id, "could not be queued; submit it again")
+                finally:
+                    raw.close()
+                raise QueueUnavailable("the backtest queue is unavailable; try again") from exc
+        return {"id": str(run_id), "status": "queued"}
+
+    def create_run(
+        self, request: BacktestRequest, *, user_id: uuid.UUID | None = None, snapshots: int = 0
+    ) -> uuid.UUID:
+        cls = get(request.strategy)
+        run_id = uuid.uuid4()
+        with self.database.sessions.begin() as session:
+            session.add(
+                BacktestRun(
+                    id=run_id,
+                    status="queued",
+                    strategy=cls.name,
+                    strategy_version=cls.version,
+                    params=request.variants[0] if request.grid is None else request.params,
+                    grid=request.grid,
+                    market_filter=request.markets.to_json(),
+                    start_ts=request.start,
+                    end_ts=request.end,
+                    progress=0.0,
+                    user_id=user_id,
+                )
+            )
+            session.flush()
+            session.add(
+                BacktestRunDetail(
+                    run_id=run_id,
+                    config=request.config_json(),
+                    rank_by=request.rank_by,
+                    variants=len(request.variants),
+                    stage="queued",
+                    attempts=0,
+                    snapshots=snapshots,
+                )
+            )
+        return run_id
+
+    # -- read / delete --------------------------------------------------------------------
+
+    def list_runs(
+        self, *, limit: int = 20, cursor: str | None = None, user_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        limit = max(1, min(int(limit), 100))
+        with self.database.sessions() as session:
+            query = select(BacktestRun).order_by(
+                BacktestRun.created_at.desc(), BacktestRun.id.desc()
+            )
+            if user_id is not None:
+                query = query.where(BacktestRun.user_id == user_id)
+            if cursor:
+                created, ident = _decode_cursor(cursor)
+                query = query.where(
+                    tuple_(BacktestRun.created_at, BacktestRun.id)
+                    < tuple_(datetime.fromisoformat(created), uuid.UUID(ident))
+                )
+            runs = list(session.scalars(query.limit(limit + 1)))
+        more = len(runs) > limit
+        runs = runs[:limit]
+        return {
+            "items": [self._summary(run) for run in runs],
+            "next_cursor": (
+                _encode_cursor(runs[-1].created_at.isoformat(), str(runs[-1].id)) if more else None
+            ),
+        }
+
+    @staticmethod
+    def _summary(run: BacktestRun) -> dict[str, Any]:
+        return {
+            "id": str(run.id),
+            "status": run.status,
+            "strategy": run.strategy,
+            "strategy_version": run.strategy_version,
+            "params": run.params,
+            "grid": run.grid,
+            "markets": run.market_filter,
+            "start": _iso(run.start_ts),
+            "end": _iso(run.end_ts),
+            "progress": run.progress,
+            "created_at": _iso(run.created_at),
+            "finished_at": _iso(run.finished_at),
+            "total_pnl_dollars": (run.metrics or {}).get("total_pnl_dollars"),
+        }
+
+    def get_run(
+        self,
+        run_id: uuid.UUID,
+        *,
+        variant: int | None = None,
+        trades_limit: int = 500,
+        trades_cursor: str | None = None,
+    ) -> dict[str, Any]:
+        trades_limit = max(0, min(int(trades_limit), MAX_TRADES_PAGE))
+        with self.database.sessions() as session:
+            run = session.get(BacktestRun, run_id)
+            if run is None:
+                raise BacktestNotFound(f"no backtest {run_id}")
+            detail = session.get(BacktestRunDetail, run_id)
+            variants = list(
+                session.scalars(
+                    select(BacktestVariant)
+                    .where(BacktestVariant.run_id == run_id)
+                    .order_by(BacktestVariant.rank)
+                )
+            )
+            best = variants[0].variant if variants else 0
+            chosen = best if variant is None else int(variant)
+            trades, next_cursor = self._trades(session, run_id, chosen, trades_limit, trades_cursor)
+        out = self._summary(run)
+        out.update(
+            {
+                "stage": detail.stage if detail else None,
+                "attempts": detail.attempts if detail else None,
+                "rank_by": detail.rank_by if detail else None,
+                "config": detail.config if detail else None,
+                "snapshots": detail.snapshots if detail else None,
+                "started_at": _iso(run.started_at),
+                "metrics": run.metrics,
+                "equity_curve": run.equity_curve,
+                "error": run.error,
+                "variants": [
+                    {"variant": v.variant, "rank": v.rank, "params": v.params, "metrics": v.metrics}
+                    for v in variants
+                ],
+                "trades_variant": chosen,
+                "trades": trades,
+                "trades_next_cursor": next_cursor,
+            }
+        )
+        if variant is not None:
+            for v in variants:
+                if v.variant == chosen:
+                    out["equity_curve"] = v.equity_curve
+        return out
+
+    @staticmethod
+    def _trades(
+        session: Session, run_id: uuid.UUID, variant: int, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        query = (
+            select(BacktestTrade)
+            .where(BacktestTrade.run_id == run_id, BacktestTrade.variant == variant)
+            .order_by(BacktestTrade.id)
+        )
+        if cursor:
+            (after,) = _decode_cursor(cursor)
+            query = query.where(BacktestTrade.id > int(after))
+        rows = list(session.scalars(query.limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        trades = [
+            {
+                "ticker": t.ticker,
+                "side": t.side,
+                "count_fp": str(t.count_fp),
+                "entry_ts": _iso(t.entry_ts),
+                "entry_price_dollars": str(t.entry_price_dollars),
+                "entry_snapshot_id": t.entry_snapshot_id,
+                "exit_ts": _iso(t.exit_ts),
+                "exit_price_dollars": (
+                    None if t.exit_price_dollars is None else str(t.exit_price_dollars)
+                ),
+                "exit_snapshot_id": t.exit_snapshot_id,
+                "fees_dollars": str(t.fees_dollars),
+                "pnl_dollars": str(t.pnl_dollars),
+                "entry_reason": t.entry_reason,
+                "exit_reason": t.exit_reason,
+            }
+            for t in rows
+        ]
+        return trades, (_encode_cursor(rows[-1].id) if more and rows else None)
+
+    def delete_run(self, run_id: uuid.UUID) -> None:
+        with self.database.sessions.begin() as session:
+            deleted = session.execute(delete(BacktestRun).where(BacktestRun.id == run_id))
+            if getattr(deleted, "rowcount", 0) == 0:
+                raise BacktestNotFound(f"no backtest {run_id}")
+
+    # -- worker ---------------------------------------------------------------------------
+
+    def _publish(self, event_type: str, key: str, payload: Mapping[str, Any]) -> None:
+        if self.events is not None:
+            self.events.publish(event_type, key, payload)
+
+    def _publish_quietly(self, event_type: str, key: str, payload: Mapping[str, Any]) -> None:
+        try:
+            self._publish(event_type, key, payload)
+        except Exception:  # progress is best effort; the stored progress is the truth
+            logger.warning("could not publish %s", event_type, exc_info=True)
+
+    def execute(
+        self,
+        run_id: uuid.UUID,
+        *,
+        final_attempt: bool = False,
+        on_progress: Callable[[float, str], None] | None = None,
+    ) -> ExecuteOutcome:
+        """Run a queued backtest to completion (the worker's job); idempotent."""
+        with self.database.sessions.begin() as session:
+            run = session.get(BacktestRun, run_id, with_for_update=True)
+            if run is None:
+                return ExecuteOutcome("gone")
+            detail = session.get(BacktestRunDetail, run_id)
+            if run.status == "completed":
+                announced = detail is not None and detail.stage == "announced"
+                if not announced:
+                    # Stored, but the completion message may not have gone out: send it
+                    # (same idempotency key as before, so consumers see it at most once).
+                    payload = self._completed_payload(run)
+                    self._publish("backtest.completed", f"backtest:{run_id}:completed", payload)
+                    if detail is not None:
+                        detail.stage = "announced"
+                return ExecuteOutcome("already_completed")
+            if run.status == "failed":
+                return ExecuteOutcome("already_failed", run.error)
+            run.status = "running"
+            run.started_at = run.started_at or datetime.now(UTC)
+            run.error = None
+            if detail is None:
+                detail = BacktestRunDetail(run_id=run_id, config={}, variants=1)
+                session.add(detail)
+            detail.attempts = (detail.attempts or 0) + 1
+            detail.stage = "loading"
+            body = {
+                "strategy": run.strategy,
+                "params": run.params or {},
+                "grid": run.grid,
+                "markets": run.market_filter or None,
+                "start": run.start_ts.isoformat(),
+                "end": run.end_ts.isoformat(),
+                "rank_by": detail.rank_by or DEFAULT_RANK_BY,
+            }
+            config_json = dict(detail.config or {})
+        base_payload = {"run_id": str(run_id), "strategy": body["strategy"]}
+        self._progress_event(run_id, base_payload, 0.0, "loading", on_progress)
+        raw = self.database.engine.raw_connection()
+        try:
+            try:
+                request = parse_request(body)
+                config = _config_from_json(config_json) if config_json else request.config
+                markets = resolve_markets(raw.cursor(), request.markets)
+                raw.rollback()
+                data = load_snapshots(raw, markets, request.start, request.end)
+                store.update_progress(raw, run_id, 0.1, "computing")
+                self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
+                last = [0.1]
+
+                def progress(fraction: float) -> None:
+                    overall = 0.1 + 0.8 * fraction
+                    if overall - last[0] >= 0.1 or fraction >= 1.0:
+                        last[0] = overall
+                        store.update_progress(raw, run_id, overall, "computing")
+                        self._progress_event(
+                            run_id, base_payload, overall, "computing", on_progress
+                        )
+
+                sweep = run_sweep(
+                    data,
+                    get(request.strategy),
+                    request.variants,
+                    config,
+                    rank_by=request.rank_by,
+                    progress=progress,
+                )
+                store.update_progress(raw, run_id, 0.95, "storing")
+                outcome = store.save_results(raw, run_id, data, sweep.variants, sweep.ranking)
+            except BacktestError as exc:
+                message = f"{exc.code}: {exc}"
+                store.mark_failed(raw, run_id, message)
+                self._announce_failure(run_id, base_payload, exc.code, str(exc))
+                return ExecuteOutcome("failed", message)
+            except Exception as exc:
+                if not final_attempt:
+                    raise  # transient (database, network): let Cloud Tasks retry
+                message = f"internal: the run failed after its last attempt ({type(exc).__name__})"
+                logger.exception("backtest %s failed on its final attempt", run_id)
+                store.mark_failed(raw, run_id, message)
+                self._announce_failure(run_id, base_payload, "internal", message)
+                return ExecuteOutcome("failed", message)
+        finally:
+            raw.close()
+        if not outcome.stored:
+            return ExecuteOutcome(outcome.reason)
+        with self.database.sessions.begin() as session:
+            run = session.get(BacktestRun, run_id)
+            if run is None:
+                return ExecuteOutcome("gone")
+            payload = self._completed_payload(run)
+            self._publish("backtest.completed", f"backtest:{run_id}:completed", payload)
+            detail = session.get(BacktestRunDetail, run_id)
+            if detail is not None:
+                detail.stage = "announced"
+        if on_progress is not None:
+            on_progress(1.0, "done")
+        return ExecuteOutcome("completed", trades=outcome.trades)
+
+    def _progress_event(
+        self,
+        run_id: uuid.UUID,
+        base: Mapping[str, Any],
+        progress: float,
+        stage: str,
+        on_progress: Callable[[float, str], None] | None,
+    ) -> None:
+        if on_progress is not None:
+            on_progress(progress, stage)
+        percent = round(progress * 100)
+        self._publish_quietly(
+            "backtest.progress",
+            f"backtest:{run_id}:progress:{percent}",
+            {**base, "status": "running", "progress": progress, "stage": stage},
+        )
+
+    def _announce_failure(
+        self, run_id: uuid.UUID, base: Mapping[str, Any], code: str, message: str
+    ) -> None:
+        self._publish_quietly(
+            "backtest.failed",
+            f"backtest:{run_id}:failed",
+            {**base, "status": "failed", "error": {"code": code, "message": message}},
+        )
+
+    @staticmethod
+    def _completed_payload(run: BacktestRun) -> dict[str, Any]:
+        return {
+            "run_id": str(run.id),
+            "strategy": run.strategy,
+            "strategy_version": run.strategy_version,
+            "status": "completed",
+            "progress": 1.0,
+            "metrics": run.metrics,
+        }
+
+
+class QueueUnavailable(BacktestError):
+    code = "queue_unavailable"

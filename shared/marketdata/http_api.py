@@ -1,0 +1,379 @@
+"""The ``/api/v1/markets`` HTTP API: routes, validation, caching headers.
+
+:func:`build_router` wires handlers to their dependencies; ``functions/markets/main.py``
+only builds them lazily and calls :func:`shared.api.routing.handle`. The OpenAPI document
+(``openapi/markets.json``) describes exactly these routes; a test holds them together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy.exc
+from sqlalchemy import Engine, text
+
+from shared.api.cursor import decode_cursor, encode_cursor
+from shared.api.errors import ApiError, bad_request, not_found
+from shared.api.http import NO_STORE, JsonResponse, json_response, public_cache
+from shared.api.routing import HttpRequest, Router
+from shared.api.validation import QueryParams, validate_path_value
+from shared.kalshi import models as km
+from shared.kalshi.errors import KalshiError, NotFoundError, is_transient
+from shared.marketdata import queries
+from shared.marketdata.queries import HISTORY_INTERVALS, SORTS, STATUS_ALIASES, MarketFilter
+
+__all__ = [
+    "API_PREFIX",
+    "OPENAPI_PATH",
+    "TICKER_PATTERN",
+    "MarketsApi",
+    "OrderbookSource",
+    "build_router",
+    "load_openapi",
+    "unexpected_error",
+]
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "markets.json"
+TICKER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,127}")
+_TICKER_WHAT = "a Kalshi ticker (letters, digits, '.', '_' or '-', at most 128)"
+_SEARCH_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+MAX_PAGE_SIZE = 500
+MAX_HISTORY_SPAN = timedelta(days=3660)
+
+LIST_CACHE = public_cache(5, 30)
+DETAIL_CACHE = public_cache(5, 30)
+HISTORY_CACHE = public_cache(30, 60)
+ORDERBOOK_CACHE = public_cache(1)
+OPENAPI_CACHE = public_cache(300)
+
+
+class OrderbookSource(Protocol):
+    def get_orderbook(self, ticker: str, depth: int | None = None) -> km.Orderbook: ...
+
+
+def load_openapi(path: Path = OPENAPI_PATH) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+@dataclass
+class _TtlCache:
+    """A tiny per-instance cache for live order books (Kalshi is asked at most ~1/s/ticker)."""
+
+    ttl: float
+    max_entries: int = 1000
+    _entries: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            return entry[1]
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                now = time.monotonic()
+                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl, value)
+
+
+def unexpected_error(error: BaseException) -> ApiError:
+    """Log an unexpected failure and choose its answer: 503 for an outage, else 500."""
+    if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        log.error("database unavailable: %s", type(error).__name__)
+        return ApiError(
+            503,
+            "database_unavailable",
+            "the market database is unreachable; retry shortly",
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error in the markets API")
+    return ApiError(500, "internal_error", "the service failed to answer this request")
+
+
+def _ticker(params: Mapping[str, str]) -> str:
+    return validate_path_value("ticker", params["ticker"], TICKER_PATTERN, _TICKER_WHAT, upper=True)
+
+
+def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return queries.row_json(row)
+
+
+class MarketsApi:
+    """The handlers; dependencies are callables so nothing connects before first use."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        orderbooks: Callable[[], OrderbookSource],
+        *,
+        orderbook_cache_seconds: float = 1.5,
+        openapi: Callable[[], dict[str, Any]] = load_openapi,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._orderbooks = orderbooks
+        self._orderbook_cache = _TtlCache(orderbook_cache_seconds)
+        self._openapi = openapi
+        self._now = now
+
+    # ---- list
+
+    def list_markets(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+        q = QueryParams(
+            request.args,
+            allowed={
+                "status",
+                "series",
+                "event",
+                "q",
+                "close_after",
+                "close_before",
+                "sort",
+                "order",
+                "limit",
+                "cursor",
+            },
+        )
+        statuses: list[str] = []
+        for word in q.list("status", choices=list(STATUS_ALIASES)):
+            statuses.extend(s for s in STATUS_ALIASES[word] if s not in statuses)
+        upper = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+        series = q.string("series", upper)
+        event = q.string("event", upper)
+        filters = MarketFilter(
+            statuses=tuple(statuses),
+            series_ticker=series.upper() if series else None,
+            event_ticker=event.upper() if event else None,
+            search=q.string("q", _SEARCH_PATTERN),
+            close_after=q.timestamp("close_after"),
+            close_before=q.timestamp("close_before"),
+        )
+        if (
+            filters.close_after
+            and filters.close_before
+            and filters.close_after >= filters.close_before
+        ):
+            raise bad_request("close_after must be earlier than close_before", "invalid_range")
+        sort = q.choice("sort", list(SORTS), "volume") or "volume"
+        order = q.choice("order", ["asc", "desc"]) or SORTS[sort].default_order
+        limit = q.integer("limit", 100, 1, MAX_PAGE_SIZE)
+        cursor = q.string("cursor")
+        fingerprint = f"{sort}|{order}|{filters.fingerprint()}"
+        after = self._position(cursor, sort, fingerprint) if cursor else None
+
+        with self._engine().connect() as connection:
+            page = queries.list_markets(
+                connection, filters=filters, sort=sort, order=order, limit=limit, after=after
+            )
+        next_cursor = None
+        if page.next_position is not None:
+            value, ticker = page.next_position
+            next_cursor = encode_cursor({"f": fingerprint, "v": _cursor_value(value), "t": ticker})
+        body = {
+            "markets": [_json_row(row) for row in page.rows],
+            "next_cursor": next_cursor,
+            "sort": sort,
+            "order": order,
+        }
+        return json_response(body, cache_control=LIST_CACHE, request_headers=request.headers)
+
+    @staticmethod
+    def _position(cursor: str, sort: str, fingerprint: str) -> tuple[Any, str]:
+        position = decode_cursor(cursor)
+        if position.get("f") != fingerprint:
+            raise ApiError(
+                400,
+                "invalid_cursor",
+                "cursor belongs to a different query (filters, sort or order changed)",
+            )
+        ticker, value = position.get("t"), position.get("v")
+        if not isinstance(ticker, str) or not isinstance(value, str):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+        try:
+            if sort == "close_time":
+                parsed: Any = datetime.fromisoformat(value)
+            else:
+                parsed = Decimal(value)
+        except (ValueError, InvalidOperation):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from None
+        return parsed, ticker
+
+    # ---- one market
+
+    def get_market(self, request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+        QueryParams(request.args, allowed=set())
+        ticker = _ticker(params)
+        with self._engine().connect() as connection:
+            row = queries.get_market(connection, ticker)
+        if row is None:
+            raise not_found(f"no market {ticker}", "market_not_found")
+        return json_response(
+            {"market": _json_row(row)}, cache_control=DETAIL_CACHE, request_headers=request.headers
+        )
+
+    # ---- history
+
+    def history(self, request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+        q = QueryParams(request.args, allowed={"start", "end", "interval", "price"})
+        ticker = _ticker(params)
+        start = q.timestamp("start")
+        end = q.timestamp("end")
+        interval = q.choice("interval", list(HISTORY_INTERVALS))
+        price = q.choice("price", ["mid", "last"], "mid") or "mid"
+        now = self._now()
+        if start is not None and end is not None and start >= end:
+            raise bad_request("start must be earlier than end", "invalid_range")
+        if start is not None and start > now:
+            raise bad_request("start is in the future", "invalid_range")
+        if start is not None and (end or now) - start > MAX_HISTORY_SPAN:
+            raise bad_request("the range may span at most 10 years", "invalid_range")
+        with self._engine().connect() as connection:
+            if queries.get_market(connection, ticker) is None:
+                raise not_found(f"no market {ticker}", "market_not_found")
+            history = queries.get_history(
+                connection,
+                queries.HistoryRequest(ticker, start, end, interval, price),
+                now=now,
+            )
+        body = {
+            "ticker": history.ticker,
+            "price": history.price,
+            "interval": history.interval,
+            "interval_seconds": history.interval_seconds,
+            "start": _iso(history.start),
+            "end": _iso(history.end),
+            "candles": queries.candles_json(history.candles),
+        }
+        # A range that ended before the last poll no longer changes: cache it longer.
+        settled = end is not None and end < now - timedelta(hours=1)
+        return json_response(
+            body,
+            cache_control=public_cache(3600) if settled else HISTORY_CACHE,
+            request_headers=request.headers,
+        )
+
+    # ---- order book
+
+    def orderbook(self, request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+        q = QueryParams(request.args, allowed={"depth"})
+        ticker = _ticker(params)
+        depth = q.integer("depth", 0, 0, 100)
+        key = f"{ticker}|{depth}"
+        body = self._orderbook_cache.get(key)
+        if body is None:
+            with self._engine().connect() as connection:
+                known = connection.execute(
+                    text("SELECT 1 FROM markets WHERE ticker = :t"), {"t": ticker}
+                ).first()
+            if known is None:
+                raise not_found(f"no market {ticker}", "market_not_found")
+            try:
+                book = self._orderbooks().get_orderbook(ticker, depth or None)
+            except NotFoundError:
+                raise not_found(
+                    f"Kalshi has no order book for {ticker}", "market_not_found"
+                ) from None
+            except KalshiError as error:
+                if is_transient(error):
+                    raise ApiError(
+                        503,
+                        "upstream_unavailable",
+                        "Kalshi did not answer; retry shortly",
+                        headers={"Retry-After": "1"},
+                    ) from None
+                log.warning("order book for %s failed: %s", ticker, error)
+                raise ApiError(
+                    502, "upstream_error", "Kalshi refused the order book request"
+                ) from None
+            body = _orderbook_json(ticker, book, self._now())
+            self._orderbook_cache.put(key, body)
+        return json_response(body, cache_control=ORDERBOOK_CACHE, request_headers=request.headers)
+
+    # ---- health and docs
+
+    def health(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+        QueryParams(request.args, allowed=set())
+        try:
+            with self._engine().connect() as connection:
+                connection.execute(text("SELECT 1"))
+                poll = queries.last_poll(connection)
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            log.error("health check: database unavailable (%s)", type(error).__name__)
+            return json_response(
+                {"status": "unavailable", "database": "unreachable"},
+                status=503,
+                cache_control=NO_STORE,
+                etag=False,
+            )
+        body: dict[str, Any] = {"status": "ok", "database": "ok", "last_poll": None}
+        if poll is not None:
+            body["last_poll"] = queries.row_json(poll)
+        return json_response(body, cache_control=NO_STORE, etag=False)
+
+    def openapi(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+        QueryParams(request.args, allowed=set())
+        return json_response(
+            self._openapi(), cache_control=OPENAPI_CACHE, request_headers=request.headers
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cursor_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _levels(levels: list[km.Level]) -> list[list[str]]:
+    return [[str(price), str(count)] for price, count in levels]
+
+
+def _orderbook_json(ticker: str, book: km.Orderbook, now: datetime) -> dict[str, Any]:
+    best_yes = book.best_yes_bid
+    best_no = book.best_no_bid if hasattr(book, "best_no_bid") else None
+    one = Decimal("1")
+    return {
+        "ticker": ticker,
+        "as_of": _iso(now),
+        "orderbook_fp": {
+            "yes_dollars": _levels(book.yes_bids),
+            "no_dollars": _levels(book.no_bids),
+        },
+        "best_yes_bid_dollars": str(best_yes[0]) if best_yes else None,
+        "best_no_bid_dollars": str(best_no[0]) if best_no else None,
+        "best_yes_ask_dollars": str(one - best_no[0]) if best_no else None,
+        "best_no_ask_dollars": str(one - best_yes[0]) if best_yes else None,
+    }
+
+
+def build_router(api: MarketsApi) -> Router:
+    router = Router()
+    router.add("GET", f"{API_PREFIX}/markets", api.list_markets)
+    router.add("GET", f"{API_PREFIX}/markets/{{ticker}}", api.get_market)
+    router.add("GET", f"{API_PREFIX}/markets/{{ticker}}/history", api.history)
+    router.add("GET", f"{API_PREFIX}/markets/{{ticker}}/orderbook", api.orderbook)
+    router.add("GET", f"{API_PREFIX}/health", api.health)
+    router.add("GET", f"{API_PREFIX}/openapi/markets.json", api.openapi)
+    return router

@@ -1,0 +1,421 @@
+"""Read side of market data: the market list, one market, price history as candles.
+
+All reads go to the read models the ingest maintains (ADR 0050, 0051):
+
+- the list and detail read ``market_latest`` joined to ``markets``: one row per market,
+  never a DISTINCT ON over the snapshot history;
+- history at 1h/4h/1d reads the hourly rollups in ``market_candles`` (at most ~12,000
+  rows for any ~2,000-candle answer), and at 1m/5m reads the poll snapshots of the (short)
+  range itself. Either way the candles are computed in SQL by one GROUP BY.
+
+Every function takes an open SQLAlchemy ``Connection`` and only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from shared.marketdata.ingest import LAST_SQL, MID_SQL, POLL_SOURCE
+
+__all__ = [
+    "HISTORY_INTERVALS",
+    "MAX_CANDLES",
+    "ROLLUP_RESOLUTION_S",
+    "SORTS",
+    "STATUS_ALIASES",
+    "Candle",
+    "History",
+    "HistoryRequest",
+    "ListPage",
+    "MarketFilter",
+    "choose_interval",
+    "get_history",
+    "get_market",
+    "last_poll",
+    "list_markets",
+]
+
+MAX_CANDLES = 2000
+ROLLUP_RESOLUTION_S = 3600
+HISTORY_INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "1h": 3600, "4h": 14_400, "1d": 86_400}
+"""Intervals the history endpoint offers. 1m and 5m read snapshots, the rest rollups."""
+_INTERVAL_NAMES = {seconds: name for name, seconds in HISTORY_INTERVALS.items()}
+
+STATUS_ALIASES: dict[str, tuple[str, ...]] = {
+    # Kalshi's GET /markets?status= filter words (kalshi-api.md §4.2) ...
+    "unopened": ("initialized",),
+    "open": ("active",),
+    "paused": ("inactive",),
+    "closed": ("closed", "determined", "disputed", "amended"),
+    "settled": ("finalized",),
+    # ... and its response words, each meaning itself.
+    "initialized": ("initialized",),
+    "active": ("active",),
+    "inactive": ("inactive",),
+    "determined": ("determined",),
+    "disputed": ("disputed",),
+    "amended": ("amended",),
+    "finalized": ("finalized",),
+}
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    expression: str
+    default_order: str
+    # Stands in for NULL so keyset pagination compares plain values; sorts last both ways.
+    null_last_desc: str | None = None
+    null_last_asc: str | None = None
+
+    def key(self, order: str) -> str:
+        sentinel = self.null_last_desc if order == "desc" else self.null_last_asc
+        return f"coalesce({self.expression}, {sentinel})" if sentinel else self.expression
+
+
+SORTS: dict[str, SortSpec] = {
+    "volume": SortSpec("l.volume_fp", "desc"),
+    "close_time": SortSpec(
+        "m.close_time",
+        "asc",
+        "CAST('-infinity' AS timestamptz)",
+        "CAST('infinity' AS timestamptz)",
+    ),
+    "change_24h": SortSpec(
+        "l.change_24h_dollars", "desc", "CAST(-1000 AS numeric)", "CAST(1000 AS numeric)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MarketFilter:
+    """Filters of the market list; empty means "everything"."""
+
+    statuses: tuple[str, ...] = ()
+    series_ticker: str | None = None
+    event_ticker: str | None = None
+    search: str | None = None
+    close_after: datetime | None = None
+    close_before: datetime | None = None
+
+    def fingerprint(self) -> str:
+        """Identifies the filter in a cursor, so a cursor cannot be reused across filters."""
+        return "|".join(
+            str(v)
+            for v in (
+                ",".join(self.statuses),
+                self.series_ticker,
+                self.event_ticker,
+                self.search,
+                self.close_after and self.close_after.isoformat(),
+                self.close_before and self.close_before.isoformat(),
+            )
+        )
+
+
+_MARKET_COLUMNS = """
+    m.ticker, m.event_ticker, m.series_ticker, m.title, m.event_title, m.yes_sub_title,
+    m.category, m.market_type, m.status, m.open_time, m.close_time, m.result,
+    m.settlement_value_dollars, m.determined_at, m.settled_at,
+    l.ts AS as_of, l.sequence AS poll, l.yes_bid_dollars, l.yes_ask_dollars,
+    l.no_bid_dollars, l.no_ask_dollars, l.last_price_dollars, l.previous_price_dollars,
+    l.change_24h_dollars, l.volume_fp, l.volume_24h_fp, l.open_interest_fp
+"""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    rows: list[dict[str, Any]]
+    # (sort value, ticker) of the last row when another page follows, else None.
+    next_position: tuple[Any, str] | None
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_markets(
+    connection: Connection,
+    *,
+    filters: MarketFilter,
+    sort: str = "volume",
+    order: str | None = None,
+    limit: int = 100,
+    after: tuple[Any, str] | None = None,
+) -> ListPage:
+    """One page of markets with their latest prices, keyset-paginated.
+
+    ``after`` is the ``(sort value, ticker)`` of the previous page's last row. Ties on the
+    sort value are broken by ticker, so pages never overlap or skip.
+    """
+    spec = SORTS[sort]
+    order = order or spec.default_order
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order must be asc or desc, not {order!r}")
+    key = spec.key(order)
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit + 1}
+    if filters.statuses:
+        where.append("m.status = ANY(:statuses)")
+        params["statuses"] = list(filters.statuses)
+    if filters.series_ticker:
+        where.append("m.series_ticker = :series")
+        params["series"] = filters.series_ticker
+    if filters.event_ticker:
+        where.append("m.event_ticker = :event")
+        params["event"] = filters.event_ticker
+    if filters.search:
+        where.append("(m.ticker ILIKE :q OR m.title ILIKE :q OR m.event_title ILIKE :q)")
+        params["q"] = f"%{_escape_like(filters.search)}%"
+    if filters.close_after:
+        where.append("m.close_time >= :close_after")
+        params["close_after"] = filters.close_after
+    if filters.close_before:
+        where.append("m.close_time < :close_before")
+        params["close_before"] = filters.close_before
+    if after is not None:
+        comparison = "<" if order == "desc" else ">"
+        where.append(f"({key}, l.ticker) {comparison} (:after_value, :after_ticker)")
+        params["after_value"], params["after_ticker"] = after
+    direction = "DESC" if order == "desc" else "ASC"
+    sql = (
+        f"SELECT {_MARKET_COLUMNS}, {key} AS sort_value "
+        "FROM market_latest l JOIN markets m ON m.ticker = l.ticker "
+        + (f"WHERE {' AND '.join(where)} " if where else "")
+        + f"ORDER BY {key} {direction}, l.ticker {direction} LIMIT :limit"
+    )
+    rows = [dict(r) for r in connection.execute(text(sql), params).mappings()]
+    next_position = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_position = (rows[-1]["sort_value"], rows[-1]["ticker"])
+    for row in rows:
+        row.pop("sort_value", None)
+    return ListPage(rows, next_position)
+
+
+def get_market(connection: Connection, ticker: str) -> dict[str, Any] | None:
+    """One market's metadata and latest prices (prices None before its first poll)."""
+    row = (
+        connection.execute(
+            text(
+                f"SELECT {_MARKET_COLUMNS} FROM markets m "
+                "LEFT JOIN market_latest l ON l.ticker = m.ticker WHERE m.ticker = :t"
+            ),
+            {"t": ticker},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def last_poll(connection: Connection) -> dict[str, Any] | None:
+    row = (
+        connection.execute(
+            text(
+                "SELECT id AS poll, polled_at, market_count, write_seconds, published_at "
+                "FROM market_polls ORDER BY id DESC LIMIT 1"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+# ---------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    ticker: str
+    start: datetime | None = None
+    end: datetime | None = None
+    interval: str | None = None
+    price: str = "mid"  # "mid" (YES bid/ask midpoint) or "last" (last trade)
+
+
+@dataclass(frozen=True)
+class Candle:
+    t: datetime
+    open: Decimal | None
+    high: Decimal | None
+    low: Decimal | None
+    close: Decimal | None
+    volume: Decimal | None
+    samples: int
+
+
+@dataclass(frozen=True)
+class History:
+    ticker: str
+    price: str
+    interval: str
+    interval_seconds: int
+    start: datetime
+    end: datetime
+    candles: list[Candle] = field(default_factory=list)
+
+
+def _floor(moment: datetime, seconds: int) -> datetime:
+    epoch = math.floor(moment.timestamp() / seconds) * seconds
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def choose_interval(start: datetime, end: datetime, requested: str | None) -> str:
+    """The finest offered interval, at least ``requested``, giving at most MAX_CANDLES."""
+    names = list(HISTORY_INTERVALS)
+    first = names.index(requested) if requested else 0
+    for name in names[first:]:
+        seconds = HISTORY_INTERVALS[name]
+        span = (end - _floor(start, seconds)).total_seconds()
+        if math.ceil(span / seconds) <= MAX_CANDLES:
+            return name
+    return names[-1]
+
+
+def _first(expr: str, descending: bool = False) -> str:
+    order = "t DESC" if descending else "t"
+    return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
+
+
+_AGGREGATE = f"""
+, grouped AS (
+    SELECT floor(extract(epoch FROM t) / :i)::bigint AS g,
+           {_first("o")} AS open, max(h) AS high, min(lo) AS low, {_first("c", True)} AS close,
+           {_first("vo")} AS vol_first, {_first("vc", True)} AS vol_last, sum(n) AS samples
+    FROM src GROUP BY 1
+)
+SELECT to_timestamp(g * :i) AS bucket, open, high, low, close,
+       greatest(vol_last - coalesce(lag(vol_last) OVER (ORDER BY g),
+                                    CAST(:baseline AS numeric), vol_first), 0) AS volume,
+       samples
+FROM grouped ORDER BY g
+"""
+
+
+def _rollup_source(price: str) -> str:
+    return (
+        f"WITH src AS (SELECT bucket_start AS t, {price}_open AS o, {price}_high AS h, "
+        f"{price}_low AS lo, {price}_close AS c, volume_open_fp AS vo, "
+        "volume_close_fp AS vc, samples AS n FROM market_candles "
+        f"WHERE ticker = :ticker AND resolution_s = {ROLLUP_RESOLUTION_S} "
+        "AND bucket_start >= :start AND bucket_start < :end)"
+    )
+
+
+def _snapshot_source(price: str) -> str:
+    value = (MID_SQL if price == "mid" else LAST_SQL).format(p="")
+    return (
+        "WITH src AS (SELECT ts AS t, x AS o, x AS h, x AS lo, x AS c, volume_fp AS vo, "
+        "volume_fp AS vc, 1 AS n FROM ("
+        f"SELECT ts, {value} AS x, volume_fp FROM market_snapshots "
+        f"WHERE ticker = :ticker AND source = '{POLL_SOURCE}' AND ts >= :start AND ts < :end"
+        ") s)"
+    )
+
+
+def history_sql(price: str, from_rollups: bool) -> str:
+    """The candle query (exposed for the benchmark's naive baseline and for tests)."""
+    if price not in ("mid", "last"):
+        raise ValueError("price must be mid or last")
+    source = _rollup_source(price) if from_rollups else _snapshot_source(price)
+    return source + _AGGREGATE
+
+
+_BASELINE_ROLLUP = (
+    "SELECT volume_close_fp FROM market_candles WHERE ticker = :ticker "
+    f"AND resolution_s = {ROLLUP_RESOLUTION_S} AND bucket_start < :start "
+    "ORDER BY bucket_start DESC LIMIT 1"
+)
+_BASELINE_SNAPSHOT = (
+    "SELECT volume_fp FROM market_snapshots WHERE ticker = :ticker "
+    f"AND source = '{POLL_SOURCE}' AND ts < :start ORDER BY ts DESC LIMIT 1"
+)
+
+
+def history_bounds(connection: Connection, ticker: str) -> tuple[datetime, datetime] | None:
+    """First and last hour the rollups cover for ``ticker`` (None without any poll)."""
+    row = connection.execute(
+        text(
+            "SELECT min(bucket_start), max(last_ts) FROM market_candles "
+            f"WHERE ticker = :t AND resolution_s = {ROLLUP_RESOLUTION_S}"
+        ),
+        {"t": ticker},
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def get_history(
+    connection: Connection, request: HistoryRequest, *, now: datetime | None = None
+) -> History:
+    """Candles of ``request.ticker``: default range from its first poll to now.
+
+    The interval is the requested one, coarsened when needed so the answer has at most
+    :data:`MAX_CANDLES` candles; buckets without observations are omitted. A candle's
+    volume is the contracts traded between the previous candle's last observation (or the
+    last one before the range) and its own last observation.
+    """
+    now = now or datetime.now(UTC)
+    end = request.end or now
+    start = request.start
+    if start is None:
+        bounds = history_bounds(connection, request.ticker)
+        start = bounds[0] if bounds is not None else end - timedelta(days=1)
+        start = min(start, end - timedelta(minutes=1))
+    name = choose_interval(start, end, request.interval)
+    seconds = HISTORY_INTERVALS[name]
+    aligned = _floor(start, seconds)
+    from_rollups = seconds >= ROLLUP_RESOLUTION_S
+    params: dict[str, Any] = {"ticker": request.ticker, "start": aligned, "end": end}
+    baseline = connection.execute(
+        text(_BASELINE_ROLLUP if from_rollups else _BASELINE_SNAPSHOT), params
+    ).scalar()
+    rows = connection.execute(
+        text(history_sql(request.price, from_rollups)),
+        {**params, "i": seconds, "baseline": baseline},
+    ).all()
+    candles = [
+        Candle(r.bucket, r.open, r.high, r.low, r.close, r.volume, int(r.samples)) for r in rows
+    ]
+    return History(request.ticker, request.price, name, seconds, aligned, end, candles)
+
+
+def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A list/detail row with exact decimals as strings and times as ISO 8601."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            out[key] = str(value)
+        elif isinstance(value, datetime):
+            out[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        else:
+            out[key] = value
+    return out
+
+
+def candles_json(candles: Sequence[Candle]) -> list[dict[str, Any]]:
+    def money(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return [
+        {
+            "t": c.t.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "open_dollars": money(c.open),
+            "high_dollars": money(c.high),
+            "low_dollars": money(c.low),
+            "close_dollars": money(c.close),
+            "volume_fp": money(c.volume),
+            "samples": c.samples,
+        }
+        for c in candles
+    ]

@@ -1,0 +1,288 @@
+"""POST a backtest; the real Cloud Tasks emulator runs it on the worker; results and
+``backtest-events`` arrive; duplicates change nothing; bad requests answer 4xx JSON."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pg8000.dbapi
+import pytest
+from sqlalchemy.engine import make_url
+
+from devstack.functions_runner import FunctionServer
+from devstack.postgres import free_port
+from shared.db import migrate
+from shared.messaging.admin import ensure_topology
+from shared.messaging.tasks import TaskQueue
+from shared.messaging.topics import BACKTEST_EVENTS, subscription_path
+from tests.plugins.gcp_emulators import pull_envelopes
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+N_MARKETS, PER_MARKET = 4, 120
+
+
+def _connect(url: str) -> Any:
+    parsed = make_url(url)
+    return pg8000.dbapi.connect(
+        user=parsed.username or "postgres",
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port,
+        database=parsed.database,
+    )
+
+
+def _seed(url: str) -> None:
+    """Four markets, 120 one-minute snapshots each, prices zig-zagging by 3 cents."""
+    conn = _connect(url)
+    cur = conn.cursor()
+    markets, snaps = [], []
+    for m in range(N_MARKETS):
+        ticker = f"KXBT-{m}"
+        result = ("yes", "no", "void", "yes")[m]
+        close = (T0 + timedelta(minutes=PER_MARKET + 5)).isoformat()
+        markets.append(f"{ticker}\tKXBT-EV\tKXBT\tt\tfinalized\t{close}\t{result}\n")
+        for i in range(PER_MARKET):
+            mid = 4000 + ((i * 7 + m * 13) % 11) * 300
+            ts = (T0 + timedelta(minutes=i)).isoformat()
+            snaps.append(f"{ticker}\t{ts}\tpoll\t0.{mid - 100:04d}\t0.{mid + 100:04d}\n")
+    cur.execute(
+        "COPY markets (ticker, event_ticker, series_ticker, title, status, close_time, result) "
+        "FROM STDIN",
+        stream=io.BytesIO("".join(markets).encode()),
+    )
+    cur.execute(
+        "COPY market_snapshots (ticker, ts, source, yes_bid_dollars, yes_ask_dollars) FROM STDIN",
+        stream=io.BytesIO("".join(snaps).encode()),
+    )
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def module_database(postgres: Any) -> Iterator[str]:
+    import pg8000.native
+
+    name = "t_backtest_api_" + uuid.uuid4().hex[:8]
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+    admin.run(f'CREATE DATABASE "{name}"')
+    admin.close()
+    yield postgres.url_for(name)
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+    admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    module_database: str,
+    pubsub_emulator: Any,
+    tasks_emulator: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
+    fresh_database = module_database
+    pubsub_project = f"test-{uuid.uuid4().hex[:12]}"
+    tmp_path = tmp_path_factory.mktemp("backtest-api")
+    migrate.upgrade(fresh_database)
+    _seed(fresh_database)
+    subscription = "backtest-events-test"
+    ensure_topology(pubsub_project, pull_subscriptions=[(BACKTEST_EVENTS, subscription)])
+    api_port, worker_port = free_port(), free_port()
+    worker_url = f"http://127.0.0.1:{worker_port}"
+    import os
+
+    env = {
+        "DATABASE_URL": fresh_database,
+        "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator.host,
+        "CLOUD_TASKS_QUEUE": tasks_emulator.queue_path,
+        "BACKTEST_WORKER_URL": worker_url,
+        "PUBSUB_EMULATOR_HOST": os.environ["PUBSUB_EMULATOR_HOST"],
+        "PUBSUB_PROJECT_ID": pubsub_project,
+        "DB_POOL_SIZE": "2",
+    }
+    api = FunctionServer(
+        "backtests", ROOT / "functions" / "backtests" / "main.py", api_port, env=env,
+        log_path=tmp_path / "backtests.log",
+    )  # fmt: skip
+    worker = FunctionServer(
+        "backtest_worker", ROOT / "functions" / "backtest_worker" / "main.py", worker_port, env=env,
+        log_path=tmp_path / "worker.log",
+    )  # fmt: skip
+    api.start(timeout=60)
+    worker.start(timeout=60)
+    try:
+        yield {
+            "api": api.url + "/api/v1/backtests",
+            "worker": worker_url,
+            "queue": tasks_emulator.queue_path,
+            "subscription": subscription_path(pubsub_project, subscription),
+            "db": fresh_database,
+            "logs": (api, worker),
+        }
+    finally:
+        worker.stop()
+        api.stop()
+
+
+def _wait_for(url: str, status: str, timeout: float = 90.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = httpx.get(url, timeout=10).json()
+        if body.get("status") == status:
+            return body
+        if body.get("status") == "failed" and status != "failed":
+            raise AssertionError(f"run failed: {body.get('error')}")
+        time.sleep(0.3)
+    raise AssertionError(f"run never reached {status}: {body.get('status')}")
+
+
+def _count_trades(db: str, run_id: str) -> int:
+    conn = _connect(db)
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM backtest_trades WHERE run_id = %s", (run_id,))
+    (count,) = cur.fetchone()
+    conn.close()
+    return int(count)
+
+
+REQUEST = {
+    "strategy": "fade_large_moves",
+    "params": {"lookback": 1, "threshold": 0.05, "contracts": 5},
+    "markets": {"series": ["KXBT"]},
+    "start": T0.isoformat(),
+    "end": (T0 + timedelta(hours=3)).isoformat(),
+}
+
+
+def test_post_runs_through_the_queue_stores_results_and_announces_them(
+    stack: dict[str, Any],
+) -> None:
+    strategies = httpx.get(stack["api"] + "/strategies", timeout=10).json()["strategies"]
+    fade = next(s for s in strategies if s["name"] == "fade_large_moves")
+    assert fade["params"]["properties"]["lookback"]["default"] == 5
+
+    answer = httpx.post(stack["api"], json=REQUEST, timeout=30)
+    assert answer.status_code == 202, answer.text
+    created = answer.json()
+    assert created["status"] == "queued"
+    run_url = f"{stack['api']}/{created['id']}"
+
+    run = _wait_for(run_url, "completed")
+    assert run["strategy_version"] == "1.0.0"
+    assert run["progress"] == 1.0
+    assert run["attempts"] == 1
+    metrics = run["metrics"]
+    assert metrics["trades"] > 0 and metrics["trades"] == len(run["trades"])
+    assert run["equity_curve"][-1]["pnl_dollars"] == metrics["total_pnl_dollars"]
+    trade = run["trades"][0]
+    assert trade["entry_snapshot_id"] and trade["entry_reason"].startswith("mid moved")
+    assert {t["ticker"] for t in run["trades"]} <= {f"KXBT-{m}" for m in range(N_MARKETS)}
+
+    events = pull_envelopes(stack["subscription"], expect=3, timeout=60)
+    types = [e.type for e in events]
+    assert "backtest.progress" in types
+    completed = [e for e in events if e.type == "backtest.completed"]
+    if not completed:  # progress messages may fill the first pulls
+        completed = [
+            e
+            for e in pull_envelopes(stack["subscription"], expect=1, timeout=30)
+            if e.type == "backtest.completed"
+        ]
+    assert completed and completed[0].payload["run_id"] == created["id"]
+    assert completed[0].payload["metrics"]["total_pnl_dollars"] == metrics["total_pnl_dollars"]
+
+    listed = httpx.get(stack["api"], params={"limit": 5}, timeout=10).json()
+    assert [item["id"] for item in listed["items"]] == [created["id"]]
+
+    # A duplicated task (a second task for the same run, through the real emulator) and a
+    # direct redelivery change nothing.
+    trades_before = _count_trades(stack["db"], created["id"])
+    TaskQueue(stack["queue"]).enqueue_http(
+        stack["worker"],
+        {"run_id": created["id"]},
+        task_id=f"dup-{uuid.uuid4().hex}",
+        oidc_service_account=None,
+        audience=None,
+    )
+    again = httpx.post(
+        stack["worker"],
+        json={"run_id": created["id"]},
+        headers={"X-CloudTasks-QueueName": stack["queue"]},
+        timeout=30,
+    )
+    assert again.status_code == 200 and again.json()["status"] == "already_completed"
+    time.sleep(2)
+    after = httpx.get(run_url, timeout=10).json()
+    assert after["metrics"] == metrics and after["attempts"] == 1
+    assert _count_trades(stack["db"], created["id"]) == trades_before
+
+    # A retried attempt after a crash (the run left "running") recomputes and replaces:
+    # the same result, no duplicate trades.
+    conn = _connect(stack["db"])
+    conn.cursor().execute(
+        "UPDATE backtest_runs SET status = 'running' WHERE id = %s", (created["id"],)
+    )
+    conn.commit()
+    conn.close()
+    retried = httpx.post(
+        stack["worker"],
+        json={"run_id": created["id"]},
+        headers={"X-CloudTasks-QueueName": stack["queue"], "X-CloudTasks-TaskRetryCount": "1"},
+        timeout=60,
+    )
+    assert retried.json()["status"] == "completed"
+    final = httpx.get(run_url, timeout=10).json()
+    assert final["metrics"] == metrics and final["attempts"] == 2
+    assert _count_trades(stack["db"], created["id"]) == trades_before
+
+    # The worker refuses callers that are not the queue.
+    refused = httpx.post(stack["worker"], json={"run_id": created["id"]}, timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+
+    assert httpx.delete(run_url, timeout=10).status_code == 204
+    gone = httpx.get(run_url, timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "invalid_json"),
+        ({**REQUEST, "strategy": "astrology"}, 400, "unknown_strategy"),
+        ({**REQUEST, "params": {"lookback": 0}}, 400, "invalid_params"),
+        ({**REQUEST, "params": {"nope": 1}}, 400, "invalid_params"),
+        ({**REQUEST, "start": REQUEST["end"], "end": REQUEST["start"]}, 400, "invalid_range"),
+        ({**REQUEST, "start": "yesterday"}, 400, "invalid_request"),
+        ({**REQUEST, "markets": {"series": ["NOPE"]}}, 422, "no_markets"),
+        (
+            {**REQUEST, "start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"},
+            422,
+            "no_data",
+        ),
+        ({**REQUEST, "grid": {"lookback": list(range(1, 100))}}, 413, "too_large"),
+        ({**REQUEST, "rank_by": "vibes"}, 400, "invalid_rank_by"),
+        ({**REQUEST, "fees": {"taker_rate": "lots"}}, 400, "invalid_fees"),
+    ],
+)
+def test_malformed_requests_answer_4xx_json(
+    stack: dict[str, Any], body: Any, status: int, code: str
+) -> None:
+    if isinstance(body, str):
+        answer = httpx.post(
+            stack["api"], content=body, headers={"Content-Type": "application/json"}, timeout=30
+        )
+    else:
+        answer = httpx.post(stack["api"], json=body, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == code
+    assert answer.json()["message"]
