@@ -83,7 +83,7 @@ def ensure_tasks_venv(venv_dir: Path = DEFAULT_VENV_DIR, *, timeout: float = 600
 
     if up_to_date():
         return python
-    with _exclusive(venv_dir.parent / f".{venv_dir.name}.lock"):
+    with _exclusive(venv_dir.parent / f"{venv_dir.name}.lock"):
         if up_to_date():
             return python
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CONSTRAINT")}

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import Connection
 
 __all__ = ["copy_payload", "copy_rows", "encode_copy_rows", "encode_copy_value"]
@@ -66,12 +67,15 @@ def copy_rows(
 def copy_payload(connection: Connection, table: str, columns: Sequence[str], payload: bytes) -> int:
     """Like :func:`copy_rows` with rows already encoded by :func:`encode_copy_rows`."""
     dbapi: Any = connection.connection.dbapi_connection
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    error_class: type[Exception] = connection.dialect.loaded_dbapi.Error
     cursor = dbapi.cursor()
     try:
-        cursor.execute(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN",
-            stream=io.BytesIO(payload),
-        )
+        cursor.execute(statement, stream=io.BytesIO(payload))
         return int(cursor.rowcount)
+    except error_class as exc:
+        # The raw cursor bypasses SQLAlchemy's wrapping; wrap here so callers see the same
+        # sqlalchemy.exc.DBAPIError family as for every other statement.
+        raise sqlalchemy.exc.DBAPIError.instance(statement, None, exc, error_class) from exc
     finally:
         cursor.close()

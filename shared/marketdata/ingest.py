@@ -52,7 +52,7 @@ POLL_SOURCE = "poll"
 MID_SQL = (
     "CASE WHEN {p}yes_bid_dollars > 0 AND {p}yes_ask_dollars < 1 "
     "AND {p}yes_ask_dollars >= {p}yes_bid_dollars "
-    "THEN ({p}yes_bid_dollars + {p}yes_ask_dollars) / 2 END"
+    "THEN CAST(({p}yes_bid_dollars + {p}yes_ask_dollars) / 2 AS numeric(11, 5)) END"
 )
 # 0.0000 means "never traded".
 LAST_SQL = "NULLIF({p}last_price_dollars, 0)"

@@ -219,6 +219,20 @@ def snapshot_envelopes(
     return [envelope(chunk, i, len(chunks)) for i, chunk in enumerate(chunks)]
 
 
+# Connection exceptions, transaction rollbacks (serialization, deadlock), insufficient
+# resources, operator intervention (shutdown, crash recovery), system errors.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
+def _sqlstate(orig: BaseException | None) -> str | None:
+    """The SQLSTATE of a pg8000 error (its first argument is the server's error fields)."""
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
+
+
 def is_transient_failure(exc: BaseException) -> bool:
     """True when redelivery may succeed: Kalshi 429/5xx/transport, database unreachable.
 
@@ -231,9 +245,12 @@ def is_transient_failure(exc: BaseException) -> bool:
     if isinstance(exc, KalshiError):
         return is_transient(exc)
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError) or (
-            exc.connection_invalidated
-        )
+        if exc.connection_invalidated or isinstance(exc, sqlalchemy.exc.InterfaceError):
+            return True
+        state = _sqlstate(exc.orig)
+        if state is not None:
+            return state[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        return isinstance(exc, sqlalchemy.exc.OperationalError)
     if isinstance(exc, sqlalchemy.exc.TimeoutError | ConnectionError | TimeoutError):
         return True
     return not isinstance(exc, ValueError | TypeError)

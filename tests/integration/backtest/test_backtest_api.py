@@ -286,3 +286,54 @@ def test_malformed_requests_answer_4xx_json(
     assert answer.status_code == status, answer.text
     assert answer.json()["error"] == code
     assert answer.json()["message"]
+
+
+def test_cli_runs_a_sweep_against_the_local_database(stack: dict[str, Any]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    command = [
+        str(Path(sys.prefix) / "bin" / "kalshi-insights"),
+        "backtest",
+        "run",
+        "momentum",
+        "--start", REQUEST["start"],
+        "--end", REQUEST["end"],
+        "--series", "KXBT",
+        "--param", "lookback=2",
+        "--grid", "threshold=0.02,0.05",
+        "--rank-by", "total_pnl",
+        "--database-url", stack["db"],
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUD_TASKS", "PUBSUB"))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "100% done" in done.stderr  # the progress bar reached the end
+    assert "status: completed" in done.stdout
+    assert "variants ranked by total_pnl" in done.stdout
+    ranked = done.stdout.split("variants ranked by total_pnl:")[1]
+    assert ranked.count("  #") == 2  # two variants, best first
+    assert "'threshold': 0.02" in ranked and "'threshold': 0.05" in ranked
+
+
+def test_stack_service_starts_both_functions_and_routes_the_api(
+    stack: dict[str, Any], tasks_emulator: Any, tmp_path: Path
+) -> None:
+    import argparse
+
+    from devstack.services.backtests import BacktestsService
+    from devstack.services.base import StackContext
+
+    ctx = StackContext(state_dir=tmp_path, options=argparse.Namespace())
+    ctx.env.update({"DATABASE_URL": stack["db"], **tasks_emulator.env})
+    service = BacktestsService()
+    try:
+        service.start(ctx)
+        api = ctx.gateway_routes["/api/v1/backtests"]
+        answer = httpx.get(api + "/api/v1/backtests/strategies", timeout=10)
+        assert answer.status_code == 200 and len(answer.json()["strategies"]) >= 4
+        assert service.check() is None
+        assert any("worker" in line for line in service.describe())
+    finally:
+        service.stop()

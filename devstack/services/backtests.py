@@ -1,0 +1,79 @@
+"""The local stack's backtests: the ``backtests`` API function and the ``backtest_worker``.
+
+Both run under functions-framework like every local function. They need what earlier
+services published: ``DATABASE_URL`` (postgres), ``PUBSUB_EMULATOR_HOST``/``PUBSUB_PROJECT_ID``
+(pubsub) and ``CLOUD_TASKS_EMULATOR_HOST``/``CLOUD_TASKS_QUEUE`` (cloud-tasks). The API
+queues each run as a task whose target is the worker's local URL; the emulator dispatches it
+there with the queue header the worker checks. The gateway routes ``/api/v1/backtests`` to
+the API; the worker gets no route (only the queue calls it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devstack.functions_runner import FunctionServer
+from devstack.services.base import StackContext
+from devstack.state import remembered_port
+
+__all__ = ["BacktestsService"]
+
+ROOT = Path(__file__).resolve().parents[2]
+ROUTE = "/api/v1/backtests"
+_NEEDS = ("DATABASE_URL", "CLOUD_TASKS_EMULATOR_HOST", "CLOUD_TASKS_QUEUE")
+
+
+class BacktestsService:
+    name = "backtests"
+
+    def __init__(self) -> None:
+        self.api: FunctionServer | None = None
+        self.worker: FunctionServer | None = None
+
+    def start(self, ctx: StackContext) -> None:
+        missing = [name for name in _NEEDS if not ctx.env.get(name)]
+        if missing:
+            raise RuntimeError(
+                f"backtests need {', '.join(missing)} from the postgres and cloud-tasks services"
+            )
+        api_port = remembered_port(ctx.state_dir, "backtests", None)
+        worker_port = remembered_port(ctx.state_dir, "backtest-worker", None)
+        worker_url = f"http://127.0.0.1:{worker_port}"
+        env = {**ctx.env, "BACKTEST_WORKER_URL": worker_url}
+        self.worker = FunctionServer(
+            "backtest_worker",
+            ROOT / "functions" / "backtest_worker" / "main.py",
+            worker_port,
+            env=env,
+            log_path=ctx.logs_dir / "backtest_worker.log",
+        )
+        self.api = FunctionServer(
+            "backtests",
+            ROOT / "functions" / "backtests" / "main.py",
+            api_port,
+            env=env,
+            log_path=ctx.logs_dir / "backtests.log",
+        )
+        self.worker.start(timeout=60)
+        self.api.start(timeout=60)
+        ctx.gateway_routes[ROUTE] = self.api.url
+        ctx.env["BACKTEST_WORKER_URL"] = worker_url
+
+    def stop(self) -> None:
+        for server in (self.api, self.worker):
+            if server is not None:
+                server.stop()
+
+    def check(self) -> str | None:
+        for server in (self.api, self.worker):
+            if server is not None and not server.is_running():
+                return f"function {server.target} exited; see {server.log_path}"
+        return None
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.api is not None:
+            lines.append(f"Backtests    API {self.api.url}{ROUTE}  log {self.api.log_path}")
+        if self.worker is not None:
+            lines.append(f"             worker {self.worker.url}  log {self.worker.log_path}")
+        return lines

@@ -1,0 +1,585 @@
+# Copyright 2026 The Kalshi Insights Authors
+# SPDX-License-Identifier: Apache-2.0
+
+# The whole Kalshi Insights deployment for one environment. environments/{dev,prod} call
+# this module with their sizes; everything that differs between them is an input.
+#
+# Topics (publisher -> subscriber):
+#   poll-trigger      Cloud Scheduler      -> function poll_markets (push, OIDC)
+#   market-snapshots  poll_markets         -> streamer (pull)
+#   account-events    account              -> streamer (pull)
+#   backtest-events   backtests, worker    -> streamer (pull)
+# Each topic has <topic>-dead-letter and <topic>-dead-letter-sub (docs/decisions/0040).
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  prefix = "ki-${var.environment}"
+  labels = merge(var.labels, {
+    app         = "kalshi-insights"
+    environment = var.environment
+    managed-by  = "terraform"
+  })
+
+  apis = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "compute.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "sqladmin.googleapis.com",
+    "storage.googleapis.com",
+  ]
+
+  # Identities that touch Cloud SQL get the connector's client role and log in as IAM users.
+  db_project_roles = ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]
+
+  # Per-instance SQLAlchemy pool (shared.config.DatabaseSettings: DB_POOL_SIZE, DB_MAX_OVERFLOW).
+  db_pool_size    = 2
+  db_max_overflow = 2
+  # Every deployable's worst case, checked against max_connections (output precondition).
+  db_connections = (local.db_pool_size + local.db_max_overflow) * (
+    var.function_max_instances.poll_markets + var.function_max_instances.markets +
+    var.function_max_instances.backtests + var.function_max_instances.backtest_worker +
+    var.function_max_instances.account + 1 # the streamer: exactly one instance
+  )
+
+  # Cloud Run's deterministic URL, known before the worker exists: the OIDC audience of
+  # every task and the URL tasks are sent to (a function cannot reference its own URL).
+  backtest_worker_url = "https://backtest-worker-${data.google_project.this.number}.${var.region}.run.app"
+
+  secret_names = {
+    jwt_signing_key    = "jwt-signing-key"
+    credential_keyring = "credential-keyring"
+    db_password        = "db-password"
+  }
+
+  common_env = {
+    GOOGLE_CLOUD_PROJECT     = var.project_id
+    APP_ENVIRONMENT          = var.environment
+    INSTANCE_CONNECTION_NAME = module.sql.connection_name
+    DB_NAME                  = module.sql.database_name
+    DB_IAM_AUTH              = "true"
+    DB_IP_TYPE               = "PUBLIC"
+    DB_POOL_SIZE             = tostring(local.db_pool_size)
+    DB_MAX_OVERFLOW          = tostring(local.db_max_overflow)
+    KALSHI_ENV               = var.kalshi_env
+    LOG_EXECUTION_ID         = "true"
+    PYTHONUNBUFFERED         = "1"
+  }
+  secret_name_env = {
+    JWT_SIGNING_KEY_SECRET    = local.secret_names.jwt_signing_key
+    CREDENTIAL_KEYRING_SECRET = local.secret_names.credential_keyring
+  }
+}
+
+module "project_services" {
+  source = "../project_services"
+
+  project_id = var.project_id
+  services   = toset(local.apis)
+}
+
+# ================================================================ identities not tied to one deployable
+
+# The identity Pub/Sub puts in the OIDC token of every push delivery.
+resource "google_service_account" "push_invoker" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-push-invoker"
+  display_name = "Pub/Sub push invoker (${var.environment})"
+  description  = "OIDC identity of push subscriptions; may only invoke their consumer functions."
+}
+
+# Cloud Build builds function sources as this account, never as the default compute account.
+resource "google_service_account" "function_builder" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-fn-builder"
+  display_name = "Cloud Functions build identity (${var.environment})"
+  description  = "Builds function containers from the source bucket."
+}
+
+resource "google_project_iam_member" "function_builder" {
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.function_builder.email}"
+}
+
+# ================================================================ function source bucket
+
+resource "google_storage_bucket" "function_source" {
+  #checkov:skip=CKV_GCP_62:Only Terraform writes here and the function builder reads; Cloud Audit Logs record both, a second log bucket adds nothing.
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.environment}-function-source"
+  location                    = var.region
+  labels                      = local.labels
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.environment != "prod"
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
+resource "google_storage_bucket_iam_member" "function_builder_reads_source" {
+  bucket = google_storage_bucket.function_source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.function_builder.email}"
+}
+
+# ================================================================ Cloud SQL
+
+module "sql" {
+  source = "../sql"
+
+  project_id          = var.project_id
+  region              = var.region
+  instance_name       = "${local.prefix}-pg"
+  tier                = var.sql_tier
+  availability_type   = var.sql_availability_type
+  deletion_protection = var.sql_deletion_protection
+  max_connections     = var.sql_max_connections
+  labels              = local.labels
+
+  iam_service_accounts = {
+    poll_markets    = module.fn_poll_markets.service_account_email
+    markets         = module.fn_markets.service_account_email
+    backtests       = module.fn_backtests.service_account_email
+    backtest_worker = module.fn_backtest_worker.service_account_email
+    account         = module.fn_account.service_account_email
+    streamer        = module.streamer.service_account_email
+  }
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ secrets (containers only)
+
+module "secrets" {
+  source = "../secrets"
+
+  project_id = var.project_id
+  labels     = local.labels
+
+  secrets = {
+    (local.secret_names.jwt_signing_key) = {
+      description = "HMAC key that signs dashboard session JWTs"
+      accessors = {
+        markets   = module.fn_markets.service_account_member
+        backtests = module.fn_backtests.service_account_member
+        account   = module.fn_account.service_account_member
+        streamer  = module.streamer.service_account_member
+      }
+    }
+    (local.secret_names.credential_keyring) = {
+      description = "Key-encryption keys that wrap users' stored Kalshi API credentials"
+      accessors = {
+        account  = module.fn_account.service_account_member
+        streamer = module.streamer.service_account_member
+      }
+    }
+    # Password of the built-in postgres user, for break-glass administration only; the
+    # deployables use IAM database authentication and cannot read it.
+    (local.secret_names.db_password) = {
+      description = "Password of the built-in postgres user (operators only)"
+      accessors   = {}
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ Pub/Sub
+
+module "topic_poll_trigger" {
+  source = "../pubsub"
+
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  name           = "poll-trigger"
+  labels         = local.labels
+  # A tick older than a few minutes is worthless: keep the backlog short.
+  message_retention_duration = "3600s"
+
+  push_subscriptions = {
+    push = {
+      endpoint                   = "${module.fn_poll_markets.uri}/projects/${var.project_id}/topics/poll-trigger"
+      oidc_service_account_email = google_service_account.push_invoker.email
+      audience                   = module.fn_poll_markets.uri
+      ack_deadline_seconds       = 300
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "topic_market_snapshots" {
+  source = "../pubsub"
+
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  name           = "market-snapshots"
+  labels         = local.labels
+
+  publisher_members = {
+    poll_markets = module.fn_poll_markets.service_account_member
+  }
+  pull_subscriptions = {
+    streamer = { subscriber_members = { streamer = module.streamer.service_account_member } }
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "topic_account_events" {
+  source = "../pubsub"
+
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  name           = "account-events"
+  labels         = local.labels
+
+  publisher_members = {
+    account = module.fn_account.service_account_member
+  }
+  pull_subscriptions = {
+    streamer = { subscriber_members = { streamer = module.streamer.service_account_member } }
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "topic_backtest_events" {
+  source = "../pubsub"
+
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  name           = "backtest-events"
+  labels         = local.labels
+
+  publisher_members = {
+    backtests       = module.fn_backtests.service_account_member
+    backtest_worker = module.fn_backtest_worker.service_account_member
+  }
+  pull_subscriptions = {
+    streamer = { subscriber_members = { streamer = module.streamer.service_account_member } }
+  }
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ Cloud Scheduler -> poll-trigger
+
+module "poll_schedule" {
+  source = "../scheduler"
+
+  project_id  = var.project_id
+  region      = var.region
+  name        = "${local.prefix}-poll-markets"
+  description = "Publishes one poll-trigger message per tick; poll_markets polls Kalshi once per message."
+  schedule    = var.poll_schedule
+  time_zone   = "Etc/UTC"
+  paused      = var.poll_paused
+  topic_id    = module.topic_poll_trigger.topic_id
+  message_json = jsonencode({
+    type            = "poll_markets.trigger"
+    version         = 1
+    idempotency_key = "cloud-scheduler"
+    payload         = {}
+  })
+  attributes = {
+    type    = "poll_markets.trigger"
+    version = "1"
+  }
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ Cloud Tasks: backtests -> backtest_worker
+
+module "backtest_queue" {
+  source = "../tasks"
+
+  project_id                = var.project_id
+  region                    = var.region
+  name                      = "backtests"
+  invoker_account_id        = "${local.prefix}-tasks-invoker"
+  max_dispatches_per_second = 2
+  # At most one running backtest per worker instance (concurrency 1).
+  max_concurrent_dispatches = var.function_max_instances.backtest_worker
+  max_attempts              = 5
+  max_retry_duration        = "7200s"
+  min_backoff               = "10s"
+  max_backoff               = "600s"
+  max_doublings             = 4
+
+  enqueuer_members = {
+    backtests = module.fn_backtests.service_account_member
+  }
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ functions (gen2, Python 3.11)
+
+module "fn_poll_markets" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "poll_markets"
+  description              = "Polls every open Kalshi market once per poll-trigger message and stores snapshots."
+  entry_point              = "poll_markets"
+  source_zip_path          = "${var.function_source_dir}/poll_markets.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = "${local.prefix}-fn-poll-markets"
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  # One poll at a time: the schedule is once a minute and a poll is idempotent per message.
+  min_instance_count               = 0
+  max_instance_count               = var.function_max_instances.poll_markets
+  max_instance_request_concurrency = 1
+  available_memory                 = "1Gi"
+  timeout_seconds                  = 300
+  ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+
+  environment_variables = merge(local.common_env, {
+    DB_USER = trimsuffix(module.fn_poll_markets.service_account_email, ".gserviceaccount.com")
+  })
+
+  invoker_members = {
+    pubsub_push = "serviceAccount:${google_service_account.push_invoker.email}"
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "fn_markets" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "markets"
+  description              = "HTTP API: /api/v1/markets* and /api/v1/health."
+  entry_point              = "markets"
+  source_zip_path          = "${var.function_source_dir}/markets.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = "${local.prefix}-fn-markets"
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  min_instance_count               = var.environment == "prod" ? 1 : 0
+  max_instance_count               = var.function_max_instances.markets
+  max_instance_request_concurrency = 4
+  available_memory                 = "512Mi"
+  timeout_seconds                  = 30
+  ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
+  allow_unauthenticated            = true
+
+  environment_variables = merge(local.common_env, local.secret_name_env, {
+    DB_USER = trimsuffix(module.fn_markets.service_account_email, ".gserviceaccount.com")
+  })
+
+  depends_on = [module.project_services]
+}
+
+module "fn_backtests" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "backtests"
+  description              = "HTTP API: /api/v1/backtests*; enqueues runs on the backtests Cloud Tasks queue."
+  entry_point              = "backtests"
+  source_zip_path          = "${var.function_source_dir}/backtests.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = "${local.prefix}-fn-backtests"
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  max_instance_count               = var.function_max_instances.backtests
+  max_instance_request_concurrency = 4
+  available_memory                 = "512Mi"
+  timeout_seconds                  = 30
+  ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
+  allow_unauthenticated            = true
+
+  environment_variables = merge(local.common_env, local.secret_name_env, {
+    DB_USER             = trimsuffix(module.fn_backtests.service_account_email, ".gserviceaccount.com")
+    CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
+    BACKTEST_WORKER_URL = local.backtest_worker_url
+    TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
+  })
+
+  depends_on = [module.project_services]
+}
+
+module "fn_backtest_worker" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "backtest_worker"
+  description              = "Runs one backtest per Cloud Tasks delivery; accepts only the queue's OIDC identity."
+  entry_point              = "backtest_worker"
+  source_zip_path          = "${var.function_source_dir}/backtest_worker.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = "${local.prefix}-fn-backtest-worker"
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  max_instance_count               = var.function_max_instances.backtest_worker
+  max_instance_request_concurrency = 1
+  available_memory                 = "2Gi"
+  available_cpu                    = "1"
+  timeout_seconds                  = 1800
+  ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+
+  environment_variables = merge(local.common_env, {
+    DB_USER             = trimsuffix(module.fn_backtest_worker.service_account_email, ".gserviceaccount.com")
+    CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
+    TASKS_AUDIENCE      = local.backtest_worker_url
+    TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
+  })
+
+  # Cloud Run refuses every other caller before the handler runs; the handler checks the
+  # token's audience, issuer and e-mail again (shared.messaging.tasks.verify_task_request).
+  invoker_members = {
+    cloud_tasks = module.backtest_queue.invoker_member
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "fn_account" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "account"
+  description              = "HTTP API: /api/v1/account* (sign-in, Kalshi credentials, positions)."
+  entry_point              = "account"
+  source_zip_path          = "${var.function_source_dir}/account.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = "${local.prefix}-fn-account"
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  max_instance_count               = var.function_max_instances.account
+  max_instance_request_concurrency = 4
+  available_memory                 = "512Mi"
+  timeout_seconds                  = 30
+  ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
+  allow_unauthenticated            = true
+
+  environment_variables = merge(local.common_env, local.secret_name_env, {
+    DB_USER = trimsuffix(module.fn_account.service_account_email, ".gserviceaccount.com")
+  })
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ streamer (Cloud Run)
+
+module "streamer" {
+  source = "../run_service"
+
+  project_id         = var.project_id
+  region             = var.region
+  name               = "streamer"
+  description        = "Kalshi WebSocket sessions, position tracker and SSE at /api/v1/stream."
+  image              = var.streamer_image
+  service_account_id = "${local.prefix}-run-streamer"
+  project_roles      = toset(local.db_project_roles)
+  labels             = local.labels
+
+  # The singleton that holds every account's upstream WebSocket (DESIGN "Scale on paper").
+  min_instance_count               = 1
+  max_instance_count               = 1
+  cpu_idle                         = false
+  timeout                          = "3600s"
+  session_affinity                 = true
+  max_instance_request_concurrency = 1000
+  cpu                              = "1"
+  memory                           = "1Gi"
+  ingress                          = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  allow_unauthenticated            = true
+  deletion_protection              = var.environment == "prod"
+
+  environment_variables = merge(local.common_env, local.secret_name_env, {
+    DB_USER                       = trimsuffix(module.streamer.service_account_email, ".gserviceaccount.com")
+    DB_POOL_SIZE                  = tostring(local.db_pool_size)
+    MARKET_SNAPSHOTS_SUBSCRIPTION = "market-snapshots-streamer"
+    ACCOUNT_EVENTS_SUBSCRIPTION   = "account-events-streamer"
+    BACKTEST_EVENTS_SUBSCRIPTION  = "backtest-events-streamer"
+  })
+
+  depends_on = [module.project_services]
+}
+
+# ================================================================ HTTPS load balancer (one origin)
+
+module "lb" {
+  source = "../lb"
+
+  project_id                  = var.project_id
+  region                      = var.region
+  name                        = local.prefix
+  domains                     = var.domains
+  static_bucket_name          = "${var.project_id}-${var.environment}-dashboard"
+  static_bucket_force_destroy = var.environment != "prod"
+  labels                      = local.labels
+
+  serverless_backends = {
+    markets = {
+      cloud_run_service = module.fn_markets.service_name
+      paths             = ["/api/v1/markets", "/api/v1/markets/*", "/api/v1/health", "/api/v1/openapi.json"]
+    }
+    backtests = {
+      cloud_run_service = module.fn_backtests.service_name
+      paths             = ["/api/v1/backtests", "/api/v1/backtests/*"]
+    }
+    account = {
+      cloud_run_service = module.fn_account.service_name
+      paths             = ["/api/v1/account", "/api/v1/account/*"]
+    }
+    streamer = {
+      cloud_run_service = module.streamer.name
+      paths             = ["/api/v1/stream", "/api/v1/stream/*"]
+    }
+  }
+
+  depends_on = [module.project_services]
+}

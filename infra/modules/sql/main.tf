@@ -1,0 +1,105 @@
+# Copyright 2026 The Kalshi Insights Authors
+# SPDX-License-Identifier: Apache-2.0
+
+# Cloud SQL for PostgreSQL 15, reached only through the Cloud SQL Python connector:
+# a public IP with NO authorized networks and ssl_mode TRUSTED_CLIENT_CERTIFICATE_REQUIRED
+# means nothing but the connector (ephemeral client certificates issued to an IAM principal
+# holding roles/cloudsql.client) can open a connection. Runtime identities log in as IAM
+# database users (cloudsql.iam_authentication), so no runtime needs a password.
+# Backups with point-in-time recovery are always on. See docs/decisions/0071.
+
+locals {
+  flags = merge(
+    {
+      "cloudsql.iam_authentication" = "on"
+      "max_connections"             = tostring(var.max_connections)
+      "log_checkpoints"             = "on"
+      "log_connections"             = "on"
+      "log_disconnections"          = "on"
+      "log_lock_waits"              = "on"
+      "log_min_messages"            = "error"
+      "log_min_error_statement"     = "error"
+      "log_min_duration_statement"  = "-1"
+      "log_temp_files"              = "0"
+      "log_hostname"                = "on"
+      "log_statement"               = "ddl"
+    },
+    var.extra_database_flags,
+  )
+}
+
+resource "google_sql_database_instance" "this" {
+  #checkov:skip=CKV_GCP_60:The public IP has no authorized networks and requires trusted client certificates, so only the Cloud SQL connector (IAM-authorised mTLS) can connect; private IP needs a VPC connector per function (docs/decisions/0071).
+  #checkov:skip=CKV2_GCP_20:Postgres pgaudit is not enabled; log_statement=ddl and connection logging cover schema changes and logins at this scale (docs/decisions/0071).
+  #checkov:skip=CKV_GCP_110:pgaudit is not enabled (same reason as CKV2_GCP_20).
+  project             = var.project_id
+  region              = var.region
+  name                = var.instance_name
+  database_version    = var.database_version
+  deletion_protection = var.deletion_protection
+
+  settings {
+    tier                        = var.tier
+    edition                     = "ENTERPRISE"
+    availability_type           = var.availability_type
+    disk_type                   = "PD_SSD"
+    disk_size                   = var.disk_size_gb
+    disk_autoresize             = true
+    deletion_protection_enabled = var.deletion_protection
+    user_labels                 = var.labels
+
+    backup_configuration {
+      enabled                        = true
+      point_in_time_recovery_enabled = true
+      start_time                     = var.backup_start_time
+      transaction_log_retention_days = 7
+
+      backup_retention_settings {
+        retained_backups = var.retained_backups
+        retention_unit   = "COUNT"
+      }
+    }
+
+    ip_configuration {
+      ipv4_enabled = true
+      ssl_mode     = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+    }
+
+    dynamic "database_flags" {
+      for_each = local.flags
+      content {
+        name  = database_flags.key
+        value = database_flags.value
+      }
+    }
+
+    insights_config {
+      query_insights_enabled  = true
+      record_application_tags = false
+      record_client_address   = false
+    }
+
+    maintenance_window {
+      day          = 7
+      hour         = 4
+      update_track = "stable"
+    }
+  }
+}
+
+resource "google_sql_database" "app" {
+  project  = var.project_id
+  instance = google_sql_database_instance.this.name
+  name     = var.database_name
+}
+
+# One IAM database user per runtime service account that touches the database. Postgres
+# user names of service accounts drop the ".gserviceaccount.com" suffix.
+resource "google_sql_user" "iam_service_account" {
+  for_each = var.iam_service_accounts
+
+  project  = var.project_id
+  instance = google_sql_database_instance.this.name
+  name     = trimsuffix(each.value, ".gserviceaccount.com")
+  type     = "CLOUD_IAM_SERVICE_ACCOUNT"
+}

@@ -1,0 +1,63 @@
+"""Fixtures for market-data integration tests: a migrated database of the test's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from shared.db.migrate import upgrade
+
+
+@pytest.fixture
+def migrated_url(fresh_database: str) -> str:
+    upgrade(fresh_database)
+    return fresh_database
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(migrated_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def seeded_api(postgres, request):
+    """The real ``markets`` function (functions-framework app, in process) on a database of
+    this module's own, seeded with the hand-made universe. Yields a Flask test client."""
+    import os
+
+    import functions_framework
+    import pg8000.native
+
+    from shared.db.engine import dispose_database
+    from tests.integration.marketdata.handmade import seed
+
+    name = "md_api_" + request.module.__name__.rsplit(".", 1)[-1][:30]
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+    try:
+        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.run(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    url = postgres.url_for(name)
+    upgrade(url)
+    seeding = sa.create_engine(url, poolclass=NullPool)
+    seed(seeding)
+    seeding.dispose()
+
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    dispose_database()
+    app = functions_framework.create_app("markets", "functions/markets/main.py", "http")
+    try:
+        yield app.test_client()
+    finally:
+        dispose_database()
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
