@@ -33,7 +33,8 @@ SERVICES: tuple[str, ...] = (
     "devstack.services.simulator:SimulatorService",
     "devstack.services.pubsub:PubSubService",
     "devstack.services.tasks:CloudTasksService",
-    "devstack.services.functions:FunctionsService",
+    "devstack.services.marketdata:MarketDataService",
+    "devstack.services.backtests:BacktestsService",
     "devstack.services.gateway:GatewayService",
 )
 """Start order. Later services read what earlier ones put in ``ctx.env``; the gateway is

@@ -271,7 +271,7 @@ def bench_end_to_end(seconds: float = 5.0) -> dict[str, float]:
 
     port = _free_port()
     sim = _spawn(["-m", "emulators.kalshi_sim", "--port", str(port), "--tick-interval", "0",
-                  "--markets", "300"], port)
+                  "--markets", "1000"], port)
     try:
         admin = f"http://127.0.0.1:{port}/_sim"
         created = httpx.post(admin + "/accounts", json={"balance_dollars": "100"}).json()
@@ -281,7 +281,7 @@ def bench_end_to_end(seconds: float = 5.0) -> dict[str, float]:
         async def tick(conns: Any, stop: asyncio.Event) -> None:
             async with httpx.AsyncClient(timeout=30) as client:
                 while not stop.is_set():
-                    await client.post(admin + "/tick", json={"steps": 4})
+                    await client.post(admin + "/tick", json={"steps": 20})
 
         sim_rate = asyncio.run(_count(
             f"ws://127.0.0.1:{port}/trade-api/ws/v2",

@@ -60,6 +60,18 @@ locals {
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
   backtest_worker_url = "https://backtest-worker-${data.google_project.this.number}.${var.region}.run.app"
 
+  # Runtime account ids, fixed here so that a deployable's DB_USER (IAM database user name:
+  # the account e-mail without ".gserviceaccount.com") is known without referring to itself.
+  account_ids = {
+    poll_markets    = "${local.prefix}-fn-poll-markets"
+    markets         = "${local.prefix}-fn-markets"
+    backtests       = "${local.prefix}-fn-backtests"
+    backtest_worker = "${local.prefix}-fn-backtest-worker"
+    account         = "${local.prefix}-fn-account"
+    streamer        = "${local.prefix}-run-streamer"
+  }
+  db_users = { for k, id in local.account_ids : k => "${id}@${var.project_id}.iam" }
+
   secret_names = {
     jwt_signing_key    = "jwt-signing-key"
     credential_keyring = "credential-keyring"
@@ -359,7 +371,7 @@ module "fn_poll_markets" {
   source_zip_path          = "${var.function_source_dir}/poll_markets.zip"
   source_bucket            = google_storage_bucket.function_source.name
   build_service_account_id = google_service_account.function_builder.id
-  service_account_id       = "${local.prefix}-fn-poll-markets"
+  service_account_id       = local.account_ids.poll_markets
   project_roles            = toset(local.db_project_roles)
   labels                   = local.labels
 
@@ -372,7 +384,7 @@ module "fn_poll_markets" {
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
   environment_variables = merge(local.common_env, {
-    DB_USER = trimsuffix(module.fn_poll_markets.service_account_email, ".gserviceaccount.com")
+    DB_USER = local.db_users.poll_markets
   })
 
   invoker_members = {
@@ -393,7 +405,7 @@ module "fn_markets" {
   source_zip_path          = "${var.function_source_dir}/markets.zip"
   source_bucket            = google_storage_bucket.function_source.name
   build_service_account_id = google_service_account.function_builder.id
-  service_account_id       = "${local.prefix}-fn-markets"
+  service_account_id       = local.account_ids.markets
   project_roles            = toset(local.db_project_roles)
   labels                   = local.labels
 
@@ -406,7 +418,7 @@ module "fn_markets" {
   allow_unauthenticated            = true
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
-    DB_USER = trimsuffix(module.fn_markets.service_account_email, ".gserviceaccount.com")
+    DB_USER = local.db_users.markets
   })
 
   depends_on = [module.project_services]
@@ -423,7 +435,7 @@ module "fn_backtests" {
   source_zip_path          = "${var.function_source_dir}/backtests.zip"
   source_bucket            = google_storage_bucket.function_source.name
   build_service_account_id = google_service_account.function_builder.id
-  service_account_id       = "${local.prefix}-fn-backtests"
+  service_account_id       = local.account_ids.backtests
   project_roles            = toset(local.db_project_roles)
   labels                   = local.labels
 
@@ -435,7 +447,7 @@ module "fn_backtests" {
   allow_unauthenticated            = true
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
-    DB_USER             = trimsuffix(module.fn_backtests.service_account_email, ".gserviceaccount.com")
+    DB_USER             = local.db_users.backtests
     CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
     BACKTEST_WORKER_URL = local.backtest_worker_url
     TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
@@ -455,7 +467,7 @@ module "fn_backtest_worker" {
   source_zip_path          = "${var.function_source_dir}/backtest_worker.zip"
   source_bucket            = google_storage_bucket.function_source.name
   build_service_account_id = google_service_account.function_builder.id
-  service_account_id       = "${local.prefix}-fn-backtest-worker"
+  service_account_id       = local.account_ids.backtest_worker
   project_roles            = toset(local.db_project_roles)
   labels                   = local.labels
 
@@ -467,7 +479,7 @@ module "fn_backtest_worker" {
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
   environment_variables = merge(local.common_env, {
-    DB_USER             = trimsuffix(module.fn_backtest_worker.service_account_email, ".gserviceaccount.com")
+    DB_USER             = local.db_users.backtest_worker
     CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
     TASKS_AUDIENCE      = local.backtest_worker_url
     TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
@@ -493,7 +505,7 @@ module "fn_account" {
   source_zip_path          = "${var.function_source_dir}/account.zip"
   source_bucket            = google_storage_bucket.function_source.name
   build_service_account_id = google_service_account.function_builder.id
-  service_account_id       = "${local.prefix}-fn-account"
+  service_account_id       = local.account_ids.account
   project_roles            = toset(local.db_project_roles)
   labels                   = local.labels
 
@@ -505,7 +517,7 @@ module "fn_account" {
   allow_unauthenticated            = true
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
-    DB_USER = trimsuffix(module.fn_account.service_account_email, ".gserviceaccount.com")
+    DB_USER = local.db_users.account
   })
 
   depends_on = [module.project_services]
@@ -521,7 +533,7 @@ module "streamer" {
   name               = "streamer"
   description        = "Kalshi WebSocket sessions, position tracker and SSE at /api/v1/stream."
   image              = var.streamer_image
-  service_account_id = "${local.prefix}-run-streamer"
+  service_account_id = local.account_ids.streamer
   project_roles      = toset(local.db_project_roles)
   labels             = local.labels
 
@@ -539,8 +551,7 @@ module "streamer" {
   deletion_protection              = var.environment == "prod"
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
-    DB_USER                       = trimsuffix(module.streamer.service_account_email, ".gserviceaccount.com")
-    DB_POOL_SIZE                  = tostring(local.db_pool_size)
+    DB_USER                       = local.db_users.streamer
     MARKET_SNAPSHOTS_SUBSCRIPTION = "market-snapshots-streamer"
     ACCOUNT_EVENTS_SUBSCRIPTION   = "account-events-streamer"
     BACKTEST_EVENTS_SUBSCRIPTION  = "backtest-events-streamer"

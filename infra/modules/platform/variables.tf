@@ -1,0 +1,101 @@
+# Copyright 2026 The Kalshi Insights Authors
+# SPDX-License-Identifier: Apache-2.0
+
+variable "project_id" {
+  type        = string
+  description = "Project that hosts the environment."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid Google Cloud project id."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of every regional resource."
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name, used in resource names and labels."
+
+  validation {
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "environment must be dev or prod."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Extra labels merged into the app/environment/managed-by labels every resource gets."
+  default     = {}
+}
+
+variable "domains" {
+  type        = list(string)
+  description = "Domains served by the HTTPS load balancer (managed certificate)."
+}
+
+variable "function_source_dir" {
+  type        = string
+  description = "Directory with the packaged function zips (<name>.zip) from devstack/package_functions.py."
+}
+
+variable "function_max_instances" {
+  type = object({
+    poll_markets    = number
+    markets         = number
+    backtests       = number
+    backtest_worker = number
+    account         = number
+  })
+  description = "max_instance_count of each function; with the DB pool they must fit sql_max_connections."
+}
+
+variable "streamer_image" {
+  type        = string
+  description = "Streamer image by digest (...@sha256:...), pushed by Cloud Build."
+}
+
+variable "kalshi_env" {
+  type        = string
+  description = "Kalshi environment the deployables talk to (KALSHI_ENV)."
+
+  validation {
+    condition     = contains(["demo", "production"], var.kalshi_env)
+    error_message = "kalshi_env must be demo or production."
+  }
+}
+
+variable "poll_schedule" {
+  type        = string
+  description = "unix-cron schedule of market polling."
+  default     = "* * * * *"
+}
+
+variable "poll_paused" {
+  type        = bool
+  description = "Create the polling job paused."
+  default     = false
+}
+
+variable "sql_tier" {
+  type        = string
+  description = "Cloud SQL machine tier."
+}
+
+variable "sql_availability_type" {
+  type        = string
+  description = "ZONAL or REGIONAL."
+}
+
+variable "sql_deletion_protection" {
+  type        = bool
+  description = "Protect the Cloud SQL instance from deletion."
+}
+
+variable "sql_max_connections" {
+  type        = number
+  description = "Postgres max_connections; must exceed every deployable's max instances x (pool size + overflow)."
+}
