@@ -43,7 +43,10 @@ class SimulatorService:
         )
         parser.add_argument("--sim-seed", type=int, default=1, help="simulator seed (default: 1)")
         parser.add_argument(
-            "--sim-markets", type=int, default=300, help="markets the simulator lists (default: 300)"
+            "--sim-markets",
+            type=int,
+            default=300,
+            help="markets the simulator lists (default: 300)",
         )
 
     def start(self, ctx: StackContext) -> None:
@@ -51,11 +54,17 @@ class SimulatorService:
         self.port = port
         self.account_file = ctx.state_dir / DEMO_ACCOUNT_FILE
         argv = [
-            sys.executable, "-m", "emulators.kalshi_sim",
-            "--port", str(port),
-            "--seed", str(getattr(ctx.options, "sim_seed", 1) or 1),
-            "--markets", str(getattr(ctx.options, "sim_markets", 300) or 300),
-            "--demo-account-out", str(self.account_file),
+            sys.executable,
+            "-m",
+            "emulators.kalshi_sim",
+            "--port",
+            str(port),
+            "--seed",
+            str(getattr(ctx.options, "sim_seed", 1) or 1),
+            "--markets",
+            str(getattr(ctx.options, "sim_markets", 300) or 300),
+            "--demo-account-out",
+            str(self.account_file),
         ]
         self.process = ManagedProcess(
             "kalshi-simulator",
@@ -67,12 +76,14 @@ class SimulatorService:
         self.key_id = json.loads(self.account_file.read_text())["key_id"]
         self.account_file.chmod(0o600)
         base = f"http://127.0.0.1:{port}"
-        ctx.env.update({
-            "KALSHI_BASE_URL": f"{base}/trade-api/v2",
-            "KALSHI_WS_URL": f"ws://127.0.0.1:{port}/trade-api/ws/v2",
-            "KALSHI_KEY_ID": self.key_id,
-            "KALSHI_PRIVATE_KEY_PATH": str(self.account_file.with_suffix(".pem")),
-        })
+        ctx.env.update(
+            {
+                "KALSHI_BASE_URL": f"{base}/trade-api/v2",
+                "KALSHI_WS_URL": f"ws://127.0.0.1:{port}/trade-api/ws/v2",
+                "KALSHI_KEY_ID": self.key_id,
+                "KALSHI_PRIVATE_KEY_PATH": str(self.account_file.with_suffix(".pem")),
+            }
+        )
         self._write_pem()
 
     def _write_pem(self) -> None:
@@ -104,5 +115,6 @@ class SimulatorService:
             f"ws://127.0.0.1:{self.port}/trade-api/ws/v2",
             f"             demo account key id {self.key_id}",
             f"             sign in: paste the key id and the private key from {self.account_file}",
-            f"             (admin: http://127.0.0.1:{self.port}/_sim/state, log {self.process.log_path})",
+            f"             admin http://127.0.0.1:{self.port}/_sim/state",
+            f"             log {self.process.log_path}",
         ]

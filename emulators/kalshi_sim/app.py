@@ -73,7 +73,10 @@ class SimState:
         return happenings
 
     def create_account(
-        self, balance_dollars: Decimal | int | str, public_key_pem: str | None = None, key_id: str | None = None
+        self,
+        balance_dollars: Decimal | int | str,
+        public_key_pem: str | None = None,
+        key_id: str | None = None,
     ) -> tuple[Account, str | None]:
         """Register an account; generates a key pair when no public key is given."""
         private_pem = None
@@ -104,7 +107,9 @@ class SimState:
 
 
 def _admin_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": "bad_request" if status == 400 else "not_found", "message": message}, status)
+    return JSONResponse(
+        {"error": "bad_request" if status == 400 else "not_found", "message": message}, status
+    )
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -195,11 +200,13 @@ async def admin_settings(request: Request) -> Response:
         except (ValueError, TypeError) as exc:
             return _admin_error(400, str(exc))
     c = state.config
-    return JSONResponse({
-        "account_fill_rate": c.account_fill_rate,
-        "market_activity": c.market_activity,
-        "trade_probability": c.trade_probability,
-    })
+    return JSONResponse(
+        {
+            "account_fill_rate": c.account_fill_rate,
+            "market_activity": c.market_activity,
+            "trade_probability": c.trade_probability,
+        }
+    )
 
 
 async def admin_state(request: Request) -> Response:
@@ -208,14 +215,17 @@ async def admin_state(request: Request) -> Response:
     statuses: dict[str, int] = {}
     for m in ex.market_list:
         statuses[m.status] = statuses.get(m.status, 0) + 1
-    return JSONResponse(_clock(state) | {
-        "seed": state.config.seed,
-        "markets": len(ex.market_list),
-        "statuses": statuses,
-        "accounts": len(ex.accounts),
-        "ws_connections": len(state.hub.connections),
-        "faults": state.faults.as_dict(),
-    })
+    return JSONResponse(
+        _clock(state)
+        | {
+            "seed": state.config.seed,
+            "markets": len(ex.market_list),
+            "statuses": statuses,
+            "accounts": len(ex.accounts),
+            "ws_connections": len(state.hub.connections),
+            "faults": state.faults.as_dict(),
+        }
+    )
 
 
 def _clock(state: SimState) -> dict[str, Any]:

@@ -32,13 +32,19 @@ class AuthFailure:
         return errors.nested(401, self.code, self.message, self.details)
 
 
-SIGNATURE_MISSING = AuthFailure("signature_is_missing_from_headers", "signature is missing from headers")
+SIGNATURE_MISSING = AuthFailure(
+    "signature_is_missing_from_headers", "signature is missing from headers"
+)
 # Not recorded: by analogy with the recorded signature case.
-TIMESTAMP_MISSING = AuthFailure("timestamp_is_missing_from_headers", "timestamp is missing from headers")
+TIMESTAMP_MISSING = AuthFailure(
+    "timestamp_is_missing_from_headers", "timestamp is missing from headers"
+)
 KEY_MISSING = AuthFailure("key_id_is_missing_from_headers", "key id is missing from headers")
 TIMESTAMP_EXPIRED = AuthFailure("header_timestamp_expired", "header timestamp expired")
 UNKNOWN_KEY = AuthFailure("authentication_error", "authentication_error", "NOT_FOUND")
-BAD_SIGNATURE = AuthFailure("authentication_error", "authentication_error", "INCORRECT_API_KEY_SIGNATURE")
+BAD_SIGNATURE = AuthFailure(
+    "authentication_error", "authentication_error", "INCORRECT_API_KEY_SIGNATURE"
+)
 
 
 def has_any_auth_header(headers: Mapping[str, str]) -> bool:

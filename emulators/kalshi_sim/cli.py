@@ -20,9 +20,15 @@ DEMO_BALANCE_DOLLARS = "10000"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
-    parser.add_argument("--seed", type=int, default=1, help="seed: same seed, same exchange (default: 1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed: same seed, same exchange (default: 1)"
+    )
     parser.add_argument(
         "--markets", type=int, default=300, help=f"markets to list, 1..{MAX_MARKETS} (default: 300)"
     )
@@ -38,13 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.05,
         help="chance per tick that the simulator trades for each account (default: 0.05)",
     )
-    parser.add_argument("--demo-account-out", type=Path, default=None, help="write demo credentials here")
+    parser.add_argument(
+        "--demo-account-out", type=Path, default=None, help="write demo credentials here"
+    )
     parser.add_argument(
         "--faults",
         default=None,
-        help='initial faults as JSON, e.g. \'{"rest_429_rate": 0.1}\' (change later: POST /_sim/faults)',
+        help=(
+            "initial faults as JSON, e.g. '{\"rest_429_rate\": 0.1}' "
+            "(change later: POST /_sim/faults)"
+        ),
     )
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default: warning)")
+    parser.add_argument(
+        "--log-level", default="warning", help="uvicorn log level (default: warning)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,13 +34,23 @@ def flat(status: int, code: str, message: str, details: str) -> Response:
 
 
 def bare_validation(operation: str, detail: str) -> Response:
-    return json_response(encode({"msg": f"Parameter validation failed for {operation}: {detail}"}), 400)
+    return json_response(
+        encode({"msg": f"Parameter validation failed for {operation}: {detail}"}), 400
+    )
 
 
-def limit_violation(operation: str, params_type: str, tag: str) -> Response:
-    """The recorded shape of ``limit`` outside its bounds (``lte`` above, ``gte`` below)."""
-    detail = f"Key: '{params_type}.Limit' Error:Field validation for 'Limit' failed on the '{tag}' tag"
+def field_violation(operation: str, field: str, tag: str) -> Response:
+    """Go validator wording, as recorded for ``limit`` (``lte`` above the maximum)."""
+    detail = (
+        f"Key: '{operation}Params.{field}' Error:Field validation for '{field}' "
+        f"failed on the '{tag}' tag"
+    )
     return bare_validation(operation, detail)
+
+
+def limit_violation(operation: str, tag: str) -> Response:
+    """``limit`` outside its bounds: ``lte`` above the maximum, ``gte`` below the minimum."""
+    return field_violation(operation, "Limit", tag)
 
 
 def too_many_requests() -> Response:

@@ -30,6 +30,8 @@ SECOND_US = 1_000_000
 MINUTE_US = 60 * SECOND_US
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
+_CLOSE_AFTER_EVENT = "This market will close and expire after the event occurs."
+_CLOSE_AFTER_WINNER = "This market will close and expire after a winner is declared."
 CANDLE_PERIODS = {1: 240, 60: 24 * 14, 1440: 120}  # minutes -> buckets kept
 
 # Market response status -> the filter word that matches it (GET /markets?status=).
@@ -61,26 +63,61 @@ class SeriesTemplate:
 
 
 _TEMPLATES = [
-    SeriesTemplate("KXHIGHNY", "Highest temperature in NYC", "Climate and Weather", "daily", "temp", "New York City"),
-    SeriesTemplate("KXHIGHCHI", "Highest temperature in Chicago", "Climate and Weather", "daily", "temp", "Chicago"),
-    SeriesTemplate("KXHIGHMIA", "Highest temperature in Miami", "Climate and Weather", "daily", "temp", "Miami"),
+    SeriesTemplate(
+        "KXHIGHNY",
+        "Highest temperature in NYC",
+        "Climate and Weather",
+        "daily",
+        "temp",
+        "New York City",
+    ),
+    SeriesTemplate(
+        "KXHIGHCHI",
+        "Highest temperature in Chicago",
+        "Climate and Weather",
+        "daily",
+        "temp",
+        "Chicago",
+    ),
+    SeriesTemplate(
+        "KXHIGHMIA", "Highest temperature in Miami", "Climate and Weather", "daily", "temp", "Miami"
+    ),
     SeriesTemplate("KXBTCD", "Bitcoin price range", "Crypto", "hourly", "crypto", "Bitcoin"),
     SeriesTemplate("KXETHD", "Ethereum price range", "Crypto", "hourly", "crypto", "Ethereum"),
-    SeriesTemplate("KXNBAGAME", "Professional basketball game", "Sports", "custom", "game", "basketball"),
-    SeriesTemplate("KXMLBGAME", "Professional baseball game", "Sports", "custom", "game", "baseball"),
+    SeriesTemplate(
+        "KXNBAGAME", "Professional basketball game", "Sports", "custom", "game", "basketball"
+    ),
+    SeriesTemplate(
+        "KXMLBGAME", "Professional baseball game", "Sports", "custom", "game", "baseball"
+    ),
     SeriesTemplate("KXWTAMATCH", "WTA tennis match", "Sports", "custom", "game", "tennis"),
     SeriesTemplate("KXCPI", "CPI month over month", "Economics", "monthly", "econ", "CPI"),
     SeriesTemplate("KXPAYROLLS", "Nonfarm payrolls", "Economics", "monthly", "econ", "payrolls"),
-    SeriesTemplate("KXMVESPORTSMULTIGAMEEXTENDED", "Multi-game combos", "Sports", "custom", "combo", "combo"),
+    SeriesTemplate(
+        "KXMVESPORTSMULTIGAMEEXTENDED", "Multi-game combos", "Sports", "custom", "combo", "combo"
+    ),
 ]
 _TEAMS = [
-    ("NYK", "New York"), ("BOS", "Boston"), ("LAL", "Los Angeles L"), ("SAS", "San Antonio"),
-    ("MIA", "Miami"), ("CHI", "Chicago"), ("DEN", "Denver"), ("PHX", "Phoenix"),
-    ("HOU", "Houston"), ("LAA", "Los Angeles A"), ("SEA", "Seattle"), ("ATL", "Atlanta"),
+    ("NYK", "New York"),
+    ("BOS", "Boston"),
+    ("LAL", "Los Angeles L"),
+    ("SAS", "San Antonio"),
+    ("MIA", "Miami"),
+    ("CHI", "Chicago"),
+    ("DEN", "Denver"),
+    ("PHX", "Phoenix"),
+    ("HOU", "Houston"),
+    ("LAA", "Los Angeles A"),
+    ("SEA", "Seattle"),
+    ("ATL", "Atlanta"),
 ]
 _PLAYERS = [
-    ("LEP", "Varvara Lepchenko"), ("JIM", "Jimenez Kasintseva"), ("SWI", "Iga Swiatek"),
-    ("GAU", "Coco Gauff"), ("SAB", "Aryna Sabalenka"), ("RYB", "Elena Rybakina"),
+    ("LEP", "Varvara Lepchenko"),
+    ("JIM", "Jimenez Kasintseva"),
+    ("SWI", "Iga Swiatek"),
+    ("GAU", "Coco Gauff"),
+    ("SAB", "Aryna Sabalenka"),
+    ("RYB", "Elena Rybakina"),
 ]
 
 
@@ -349,7 +386,11 @@ class Exchange:
             open_us = created + rng.randint(0, 600) * SECOND_US
         created = created // 1000 * 1000 + rng.randint(0, 999)
         open_us = open_us // SECOND_US * SECOND_US
-        close_us = close_us // MINUTE_US * MINUTE_US if plan in ("long", "upcoming") else close_us // SECOND_US * SECOND_US
+        close_us = (
+            close_us // MINUTE_US * MINUTE_US
+            if plan in ("long", "upcoming")
+            else close_us // SECOND_US * SECOND_US
+        )
 
         n = self._event_counter.get(t.ticker, 0) + 1
         self._event_counter[t.ticker] = n
@@ -361,7 +402,9 @@ class Exchange:
             sub_title = f"{a[0]} vs {b[0]} ({code})"
             exclusive = True
         elif t.kind == "combo":
-            event_ticker = f"{t.ticker}-S{self.start_us // SECOND_US % 10000:04d}{rng.getrandbits(40):010X}"
+            event_ticker = (
+                f"{t.ticker}-S{self.start_us // SECOND_US % 10000:04d}{rng.getrandbits(40):010X}"
+            )
             title = "Multi-game combo"
             sub_title = ""
             exclusive = False
@@ -383,7 +426,9 @@ class Exchange:
         self.events[event_ticker] = event
         self.event_list.append(event)
         specs = self._market_specs(t, event, max_markets)
-        settlement_timer = rng.choice([60, 120, 300, 600]) if plan != "long" else rng.choice([300, 1800, 3600])
+        settlement_timer = (
+            rng.choice([60, 120, 300, 600]) if plan != "long" else rng.choice([300, 1800, 3600])
+        )
         for suffix, static, step in specs:
             market = self._new_market(
                 event, suffix, static, step, created, open_us, close_us, settlement_timer, plan
@@ -398,34 +443,65 @@ class Exchange:
         specs: list[tuple[str, dict[str, Any], int]] = []
         if t.kind == "temp":
             base = rng.randint(60, 92)
-            specs.append((f"T{base}", {
-                "strike_type": "less", "cap_strike": base,
-                "yes_sub_title": f"{base - 1}° or below", "no_sub_title": f"{base - 1}° or below",
-            }, 100))
+            specs.append(
+                (
+                    f"T{base}",
+                    {
+                        "strike_type": "less",
+                        "cap_strike": base,
+                        "yes_sub_title": f"{base - 1}° or below",
+                        "no_sub_title": f"{base - 1}° or below",
+                    },
+                    100,
+                )
+            )
             for j in range(4):
                 lo = base + 2 * j
-                specs.append((f"B{lo}.5", {
-                    "strike_type": "between", "floor_strike": lo, "cap_strike": lo + 1,
-                    "yes_sub_title": f"{lo}° to {lo + 1}°", "no_sub_title": f"{lo}° to {lo + 1}°",
-                }, 100))
+                specs.append(
+                    (
+                        f"B{lo}.5",
+                        {
+                            "strike_type": "between",
+                            "floor_strike": lo,
+                            "cap_strike": lo + 1,
+                            "yes_sub_title": f"{lo}° to {lo + 1}°",
+                            "no_sub_title": f"{lo}° to {lo + 1}°",
+                        },
+                        100,
+                    )
+                )
             top = base + 8
-            specs.append((f"T{top}", {
-                "strike_type": "greater", "floor_strike": top,
-                "yes_sub_title": f"{top + 1}° or above", "no_sub_title": f"{top + 1}° or above",
-            }, 100))
+            specs.append(
+                (
+                    f"T{top}",
+                    {
+                        "strike_type": "greater",
+                        "floor_strike": top,
+                        "yes_sub_title": f"{top + 1}° or above",
+                        "no_sub_title": f"{top + 1}° or above",
+                    },
+                    100,
+                )
+            )
             for _suffix, static, _step in specs:
-                static["title"] = f"Will the high temp in {t.subject} be {static['yes_sub_title']} on {event.sub_title[3:]}?"
-                static["early_close_condition"] = "This market will close and expire early if the event occurs."
+                static["title"] = (
+                    f"Will the high temp in {t.subject} be {static['yes_sub_title']} "
+                    f"on {event.sub_title[3:]}?"
+                )
+                static["early_close_condition"] = (
+                    "This market will close and expire early if the event occurs."
+                )
         elif t.kind == "crypto":
             center = rng.randint(60, 120) * 1000
             for j in range(-3, 5):
                 strike = center + j * 500 - 0.01
                 static = {
-                    "strike_type": "greater", "floor_strike": strike,
+                    "strike_type": "greater",
+                    "floor_strike": strike,
                     "yes_sub_title": f"${strike + 0.01:,.0f} or above",
                     "no_sub_title": f"${strike + 0.01:,.0f} or above",
                     "title": f"{t.subject} price on {event.sub_title[3:]}?",
-                    "early_close_condition": "This market will close and expire after the event occurs.",
+                    "early_close_condition": _CLOSE_AFTER_EVENT,
                 }
                 specs.append((f"T{strike:.2f}", static, 100))
         elif t.kind == "game":
@@ -435,29 +511,33 @@ class Exchange:
                 static = {
                     "strike_type": "structured",
                     "custom_strike": {f"{t.subject}_competitor": self.new_uuid()},
-                    "yes_sub_title": name, "no_sub_title": name,
+                    "yes_sub_title": name,
+                    "no_sub_title": name,
                     "title": f"Will {name} win the {event.title} {t.subject} game?",
-                    "early_close_condition": "This market will close and expire after a winner is declared.",
+                    "early_close_condition": _CLOSE_AFTER_WINNER,
                     "primary_participant_key": f"{t.subject}_competitor",
                 }
                 specs.append((code, static, 100))
         elif t.kind == "econ":
-            base = rng.randint(0, 4) / 10
+            base_tenths = rng.randint(0, 4)
             for j in range(5):
-                strike = round(base + j * 0.1, 1)
+                strike_pct = (base_tenths + j) / 10
                 static = {
-                    "strike_type": "greater", "floor_strike": strike,
-                    "subtitle": f"Above {strike}%",
-                    "yes_sub_title": f"Above {strike}%", "no_sub_title": f"Above {strike}%",
-                    "title": f"{t.subject} above {strike}% on {event.sub_title[3:]}?",
+                    "strike_type": "greater",
+                    "floor_strike": strike_pct,
+                    "subtitle": f"Above {strike_pct}%",
+                    "yes_sub_title": f"Above {strike_pct}%",
+                    "no_sub_title": f"Above {strike_pct}%",
+                    "title": f"{t.subject} above {strike_pct}% on {event.sub_title[3:]}?",
                     "early_close_condition": "This market will not close early.",
                 }
-                specs.append((f"T{strike}", static, 100))
+                specs.append((f"T{strike_pct}", static, 100))
         else:  # combo: legs drawn from listed game markets
             games = [m for m in self.market_list if m.event.series.template.kind == "game"]
             for _ in range(3):
                 legs = rng.sample(games, 2) if len(games) >= 2 else []
-                names = ",".join(f"yes {leg.static['yes_sub_title']}" for leg in legs) or "combo"
+                legs_title = ",".join(f"yes {leg.static['yes_sub_title']}" for leg in legs)
+                legs_title = legs_title or "combo"
                 static = {
                     "strike_type": "custom",
                     "custom_strike": {
@@ -468,11 +548,17 @@ class Exchange:
                     },
                     "mve_collection_ticker": f"{t.ticker}-R",
                     "mve_selected_legs": [
-                        {"event_ticker": leg.event_ticker, "market_ticker": leg.ticker, "side": "yes"}
+                        {
+                            "event_ticker": leg.event_ticker,
+                            "market_ticker": leg.ticker,
+                            "side": "yes",
+                        }
                         for leg in legs
                     ],
                     "is_provisional": True,
-                    "yes_sub_title": names, "no_sub_title": names, "title": names,
+                    "yes_sub_title": legs_title,
+                    "no_sub_title": legs_title,
+                    "title": legs_title,
                 }
                 specs.append((f"{rng.getrandbits(44):011X}", static, 10))
         return specs[: max(1, max_markets)]
@@ -496,7 +582,10 @@ class Exchange:
         kind = event.series.template.kind
         latest = close_us + (14 * DAY_US if kind == "game" else 0)
         static = dict(static)
-        static.setdefault("rules_primary", f"If {static['yes_sub_title']} for {event.title}, then the market resolves to Yes.")
+        static.setdefault(
+            "rules_primary",
+            f"If {static['yes_sub_title']} for {event.title}, then the market resolves to Yes.",
+        )
         static["rules_secondary"] = (
             "If the outcome cannot be determined from the settlement source, the market "
             "resolves to a fair price in accordance with the rules."
@@ -513,7 +602,9 @@ class Exchange:
         static["close_time"] = wire.rfc3339_us(close_us)
         static["expiration_time"] = wire.rfc3339_us(latest)
         static["latest_expiration_time"] = wire.rfc3339_us(latest)
-        static["expected_expiration_time"] = wire.rfc3339_us(close_us + rng.choice([0, 0, 3600]) * SECOND_US)
+        static["expected_expiration_time"] = wire.rfc3339_us(
+            close_us + rng.choice([0, 0, 3600]) * SECOND_US
+        )
         if kind != "combo":
             static["occurrence_datetime"] = static["expected_expiration_time"]
         static["settlement_timer_seconds"] = settlement_timer
@@ -632,7 +723,13 @@ class Exchange:
     # ------------------------------------------------------------------ trading
 
     def _print_trade(
-        self, market: Market, yes_price: int, count: int, outcome: str, ts: int, out: list[Happening]
+        self,
+        market: Market,
+        yes_price: int,
+        count: int,
+        outcome: str,
+        ts: int,
+        out: list[Happening],
     ) -> Trade:
         self._trade_seq += 1
         trade = Trade(
@@ -679,7 +776,9 @@ class Exchange:
         self._change_level(market, "yes", level, -count, out, ts)
         return level, count
 
-    def account_fill(self, account: Account, out: list[Happening], market: Market | None = None) -> Fill | None:
+    def account_fill(
+        self, account: Account, out: list[Happening], market: Market | None = None
+    ) -> Fill | None:
         """Trade once on ``account``'s behalf (a taker order against the book)."""
         self.version += 1
         rng = account.rng
@@ -742,27 +841,39 @@ class Exchange:
         market.updated_us = ts
         self._clear_book(market, out, ts)
         market.touch()
-        out.append(Lifecycle(market, {
-            "event_type": "determined",
-            "market_ticker": market.ticker,
-            "result": market.result,
-            "determination_ts": ts // SECOND_US,
-            "settlement_value": wire.price(market.settlement_value),
-        }))
+        out.append(
+            Lifecycle(
+                market,
+                {
+                    "event_type": "determined",
+                    "market_ticker": market.ticker,
+                    "result": market.result,
+                    "determination_ts": ts // SECOND_US,
+                    "settlement_value": wire.price(market.settlement_value),
+                },
+            )
+        )
 
     def _finalize(self, market: Market, out: list[Happening], ts: int) -> None:
         market.status = "finalized"
         market.settlement_us = ts
         market.updated_us = ts
         market.touch()
-        out.append(Lifecycle(market, {
-            "event_type": "settled",
-            "market_ticker": market.ticker,
-            "settled_ts": ts // SECOND_US,
-        }))
+        out.append(
+            Lifecycle(
+                market,
+                {
+                    "event_type": "settled",
+                    "market_ticker": market.ticker,
+                    "settled_ts": ts // SECOND_US,
+                },
+            )
+        )
         value = market.settlement_value or 0
         for account in self.accounts.all():
-            settled = account.settle(ticker=market.ticker, result=market.result, value_centi=value, now_us=ts)
+            settled = account.settle(
+                ticker=market.ticker, result=market.result, value_centi=value, now_us=ts
+            )
             if settled is not None:
                 settlement, position = settled
                 out.append(SettlementNotice(account, settlement))
@@ -793,9 +904,16 @@ class Exchange:
             market.status = "active"
             market.updated_us = now
             self._reshape(market, out, now)
-            out.append(Lifecycle(market, {
-                "event_type": "activated", "market_ticker": market.ticker, "is_deactivated": False,
-            }))
+            out.append(
+                Lifecycle(
+                    market,
+                    {
+                        "event_type": "activated",
+                        "market_ticker": market.ticker,
+                        "is_deactivated": False,
+                    },
+                )
+            )
             out.append(TickerChange(market, now))
         else:
             return
@@ -884,9 +1002,16 @@ class Exchange:
         market.updated_us = now
         market.touch()
         self._active_dirty = True
-        out.append(Lifecycle(market, {
-            "event_type": "deactivated", "market_ticker": market.ticker, "is_deactivated": True,
-        }))
+        out.append(
+            Lifecycle(
+                market,
+                {
+                    "event_type": "deactivated",
+                    "market_ticker": market.ticker,
+                    "is_deactivated": True,
+                },
+            )
+        )
         self._schedule_at(now + self.rng.randint(10, 120) * SECOND_US, market, "reactivate")
 
     def _walk(self, market: Market, out: list[Happening], ts: int) -> None:
@@ -911,7 +1036,9 @@ class Exchange:
                 self._change_level(market, side, level, rng.randint(-50, 80) * COUNT_ONE, out, ts)
         if rng.random() < self.config.trade_probability:
             outcome = rng.choice(["yes", "no"])
-            want = rng.randint(1, 40) * COUNT_ONE + (rng.randint(1, 99) if rng.random() < 0.1 else 0)
+            want = rng.randint(1, 40) * COUNT_ONE + (
+                rng.randint(1, 99) if rng.random() < 0.1 else 0
+            )
             taken = self._take(market, outcome, want, ts, out)
             if taken is not None:
                 self._print_trade(market, taken[0], taken[1], outcome, ts, out)
@@ -936,8 +1063,27 @@ class Exchange:
                 market.candles[minutes] = buckets
             if not buckets or buckets[-1][0] != end:
                 # [end, yb o h l c, ya o h l c, p o h l c sum n, volume, oi]
-                buckets.append([end, yes_bid, yes_bid, yes_bid, yes_bid, yes_ask, yes_ask, yes_ask,
-                                yes_ask, None, None, None, None, 0, 0, 0, market.open_interest])
+                buckets.append(
+                    [
+                        end,
+                        yes_bid,
+                        yes_bid,
+                        yes_bid,
+                        yes_bid,
+                        yes_ask,
+                        yes_ask,
+                        yes_ask,
+                        yes_ask,
+                        None,
+                        None,
+                        None,
+                        None,
+                        0,
+                        0,
+                        0,
+                        market.open_interest,
+                    ]
+                )
             c = buckets[-1]
             c[2] = max(c[2], yes_bid)
             c[3] = min(c[3], yes_bid)

@@ -41,7 +41,11 @@ class Faults:
             if name not in known:
                 raise FaultError(f"unknown fault {name!r}")
             if name in ("rest_429_rate", "rest_503_rate"):
-                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not 0 <= value <= 1
+                ):
                     raise FaultError(f"{name} must be a number between 0 and 1")
                 staged[name] = float(value)
             elif name == "ws_drop":

@@ -57,21 +57,25 @@ def market_json(m: Market) -> bytes:
 def series_json(s: Series) -> bytes:
     if s.json is None:
         t = s.template
-        s.json = wire.encode({
-            "ticker": t.ticker,
-            "frequency": t.frequency,
-            "title": t.title,
-            "category": t.category,
-            "tags": [t.subject],
-            "settlement_sources": [{"name": "Simulated source", "url": "https://example.invalid/source"}],
-            "contract_url": f"https://example.invalid/contracts/{t.ticker}.pdf",
-            "contract_terms_url": f"https://example.invalid/terms/{t.ticker}.pdf",
-            "fee_type": "quadratic",
-            "fee_multiplier": 1,
-            "additional_prohibitions": [],
-            "last_updated_ts": wire.rfc3339_us(s.created_us),
-            "exchange_index": 0,
-        })
+        s.json = wire.encode(
+            {
+                "ticker": t.ticker,
+                "frequency": t.frequency,
+                "title": t.title,
+                "category": t.category,
+                "tags": [t.subject],
+                "settlement_sources": [
+                    {"name": "Simulated source", "url": "https://example.invalid/source"}
+                ],
+                "contract_url": f"https://example.invalid/contracts/{t.ticker}.pdf",
+                "contract_terms_url": f"https://example.invalid/terms/{t.ticker}.pdf",
+                "fee_type": "quadratic",
+                "fee_multiplier": 1,
+                "additional_prohibitions": [],
+                "last_updated_ts": wire.rfc3339_us(s.created_us),
+                "exchange_index": 0,
+            }
+        )
     volume = wire.encode(wire.count(s.volume))
     return s.json[:-1] + b',"volume_fp":' + volume + b"}"
 
@@ -86,7 +90,9 @@ def event_dict(e: Event, nested_markets: bool = False) -> dict[str, Any]:
         "mutually_exclusive": e.mutually_exclusive,
         "category": e.series.template.category,
         "available_on_brokers": False,
-        "settlement_sources": [{"name": "Simulated source", "url": "https://example.invalid/source"}],
+        "settlement_sources": [
+            {"name": "Simulated source", "url": "https://example.invalid/source"}
+        ],
         "last_updated_ts": wire.rfc3339_us(e.updated_us),
         "exchange_index": 0,
     }
@@ -162,14 +168,16 @@ def event_positions(positions: list[Position]) -> list[dict[str, Any]]:
         by_event.setdefault(p.event_ticker, []).append(p)
     rows = []
     for event_ticker, group in by_event.items():
-        rows.append({
-            "event_ticker": event_ticker,
-            "total_cost_dollars": wire.micro(sum(p.cost_micro for p in group)),
-            "total_cost_shares_fp": wire.count(sum(abs(p.position) for p in group)),
-            "event_exposure_dollars": wire.micro(sum(p.cost_micro for p in group)),
-            "realized_pnl_dollars": wire.micro(sum(p.realized_pnl_micro for p in group)),
-            "fees_paid_dollars": wire.micro(sum(p.fees_micro for p in group)),
-        })
+        rows.append(
+            {
+                "event_ticker": event_ticker,
+                "total_cost_dollars": wire.micro(sum(p.cost_micro for p in group)),
+                "total_cost_shares_fp": wire.count(sum(abs(p.position) for p in group)),
+                "event_exposure_dollars": wire.micro(sum(p.cost_micro for p in group)),
+                "realized_pnl_dollars": wire.micro(sum(p.realized_pnl_micro for p in group)),
+                "fees_paid_dollars": wire.micro(sum(p.fees_micro for p in group)),
+            }
+        )
     return rows
 
 
@@ -298,6 +306,23 @@ def _candle(c: list[Any], previous: int | None) -> dict[str, Any]:
 
 
 def _flat_candle(end: int, last: list[Any], previous: int | None) -> dict[str, Any]:
-    flat = [end, last[4], last[4], last[4], last[4], last[8], last[8], last[8], last[8],
-            None, None, None, None, 0, 0, 0, last[16]]
+    flat = [
+        end,
+        last[4],
+        last[4],
+        last[4],
+        last[4],
+        last[8],
+        last[8],
+        last[8],
+        last[8],
+        None,
+        None,
+        None,
+        None,
+        0,
+        0,
+        0,
+        last[16],
+    ]
     return _candle(flat, previous)

@@ -38,7 +38,9 @@ class ParamError(Exception):
 Handler = Callable[[Request, "SimState", "Account | None"], Awaitable[Response]]
 
 
-def endpoint(*, auth_required: bool) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def endpoint(
+    *, auth_required: bool
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
@@ -82,13 +84,15 @@ def _limit(request: Request, op: str, default: int, maximum: int, minimum: int =
     try:
         value = int(raw)
     except ValueError:
-        raise ParamError(errors.bare_validation(op, f"Invalid format for parameter limit: {raw!r}")) from None
+        raise ParamError(
+            errors.bare_validation(op, f"Invalid format for parameter limit: {raw!r}")
+        ) from None
     if value == 0 and minimum <= 1:
         return default
     if value > maximum:
-        raise ParamError(errors.limit_violation(op, f"{op}Params", "lte"))
+        raise ParamError(errors.limit_violation(op, "lte"))
     if value < minimum:
-        raise ParamError(errors.limit_violation(op, f"{op}Params", "gte"))
+        raise ParamError(errors.limit_violation(op, "gte"))
     return value
 
 
@@ -99,7 +103,9 @@ def _int_param(request: Request, op: str, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise ParamError(errors.bare_validation(op, f"Invalid format for parameter {name}: {raw!r}")) from None
+        raise ParamError(
+            errors.bare_validation(op, f"Invalid format for parameter {name}: {raw!r}")
+        ) from None
 
 
 def _bool_param(request: Request, name: str) -> bool:
@@ -162,13 +168,16 @@ async def series_list(request: Request, state: SimState, account: Account | None
     parts = [
         render.series_json(s)
         for s in state.exchange.series.values()
-        if (not category or s.template.category == category) and (not tags or s.template.subject in tags)
+        if (not category or s.template.category == category)
+        and (not tags or s.template.subject in tags)
     ]
     return errors.json_response(b'{"series":[' + b",".join(parts) + b"]}")
 
 
 @endpoint(auth_required=False)
-async def series_fee_changes(request: Request, state: SimState, account: Account | None) -> Response:
+async def series_fee_changes(
+    request: Request, state: SimState, account: Account | None
+) -> Response:
     return errors.json_response(b'{"series_fee_change_arr":[]}')
 
 
@@ -186,9 +195,7 @@ async def events_list(request: Request, state: SimState, account: Account | None
     limit = _limit(request, op, 200, 200)
     status = request.query_params.get("status") or None
     if status is not None and status not in ("unopened", "open", "closed", "settled"):
-        raise ParamError(errors.bare_validation(
-            op, "Key: 'GetEventsParams.Status' Error:Field validation for 'Status' failed on the 'oneof' tag"
-        ))
+        raise ParamError(errors.field_violation(op, "Status", "oneof"))
     series_ticker = request.query_params.get("series_ticker")
     wanted = set(_list_param(request, "tickers"))
     nested = _bool_param(request, "with_nested_markets")
@@ -209,13 +216,16 @@ async def events_list(request: Request, state: SimState, account: Account | None
             continue
         if status and not any(STATUS_FILTER[m.status] == status for m in e.markets):
             continue
-        if min_close is not None and not any(m.close_us // SECOND_US >= min_close for m in e.markets):
+        if min_close is not None and not any(
+            m.close_us // SECOND_US >= min_close for m in e.markets
+        ):
             continue
         parts.append(wire.encode(render.event_dict(e, nested)))
         last = i - 1
-    more = any(
-        events[j].series.template.kind != "combo" for j in range(i, len(events))
-    ) and len(parts) == limit
+    more = (
+        any(events[j].series.template.kind != "combo" for j in range(i, len(events)))
+        and len(parts) == limit
+    )
     cursor = encode_cursor("e", last) if more else ""
     extra = b',"milestones":[]' if _bool_param(request, "with_milestones") else b""
     return errors.json_response(_join("events", parts, cursor, extra))
@@ -228,7 +238,13 @@ async def event_one(request: Request, state: SimState, account: Account | None) 
         return _not_found()
     nested = _bool_param(request, "with_nested_markets")
     markets = b",".join(render.market_json(m) for m in event.markets)
-    body = b'{"event":' + wire.encode(render.event_dict(event, nested)) + b',"markets":[' + markets + b"]}"
+    body = (
+        b'{"event":'
+        + wire.encode(render.event_dict(event, nested))
+        + b',"markets":['
+        + markets
+        + b"]}"
+    )
     return errors.json_response(body)
 
 
@@ -239,21 +255,25 @@ def _market_filter(request: Request, op: str) -> Callable[[Market], bool] | None
     q = request.query_params
     status = q.get("status") or None
     if status is not None and status not in FILTER_WORDS:
-        raise ParamError(errors.bare_validation(
-            op, "Key: 'GetMarketsParams.Status' Error:Field validation for 'Status' failed on the 'oneof' tag"
-        ))
+        raise ParamError(errors.field_violation(op, "Status", "oneof"))
     event_tickers = set(_list_param(request, "event_ticker"))
     series_ticker = q.get("series_ticker") or None
     tickers = set(_list_param(request, "tickers"))
-    bounds = {name: _int_param(request, op, name) for name in (
-        "min_created_ts", "max_created_ts", "min_close_ts", "max_close_ts",
-        "min_settled_ts", "max_settled_ts", "min_updated_ts",
-    )}
+    bounds = {
+        name: _int_param(request, op, name)
+        for name in (
+            "min_created_ts",
+            "max_created_ts",
+            "min_close_ts",
+            "max_close_ts",
+            "min_settled_ts",
+            "max_settled_ts",
+            "min_updated_ts",
+        )
+    }
     mve = q.get("mve_filter") or None
     if mve not in (None, "only", "exclude"):
-        raise ParamError(errors.bare_validation(
-            op, "Key: 'GetMarketsParams.MveFilter' Error:Field validation for 'MveFilter' failed on the 'oneof' tag"
-        ))
+        raise ParamError(errors.field_violation(op, "MveFilter", "oneof"))
     active_bounds = {k: v for k, v in bounds.items() if v is not None}
     if not (status or event_tickers or series_ticker or tickers or active_bounds or mve):
         return None
@@ -336,10 +356,7 @@ async def market_orderbook(request: Request, state: SimState, account: Account |
         return _not_found()
     depth = _int_param(request, "GetMarketOrderbook", "depth") or 0
     if depth > 100:
-        raise ParamError(errors.bare_validation(
-            "GetMarketOrderbook",
-            "Key: 'GetMarketOrderbookParams.Depth' Error:Field validation for 'Depth' failed on the 'lte' tag",
-        ))
+        raise ParamError(errors.field_violation("GetMarketOrderbook", "Depth", "lte"))
     return errors.json_response(wire.encode({"orderbook_fp": render.orderbook_fp(market, depth)}))
 
 
@@ -347,10 +364,9 @@ async def market_orderbook(request: Request, state: SimState, account: Account |
 async def market_orderbooks(request: Request, state: SimState, account: Account | None) -> Response:
     tickers = _list_param(request, "tickers")
     if not tickers:
-        raise ParamError(errors.bare_validation(
-            "GetMultipleMarketOrderbooks",
-            "Key: 'GetMultipleMarketOrderbooksParams.Tickers' Error:Field validation for 'Tickers' failed on the 'required' tag",
-        ))
+        raise ParamError(
+            errors.field_violation("GetMultipleMarketOrderbooks", "Tickers", "required")
+        )
     books = []
     for t in tickers:
         market = state.exchange.markets.get(t)
@@ -397,12 +413,17 @@ async def candlesticks(request: Request, state: SimState, account: Account | Non
     if market is None or market.event.series.ticker != request.path_params["series_ticker"]:
         return _not_found()
     start, end, period = _candle_params(request, op)
-    body = {"ticker": market.ticker, "candlesticks": render.candlesticks(market, period, start, end)}
+    body = {
+        "ticker": market.ticker,
+        "candlesticks": render.candlesticks(market, period, start, end),
+    }
     return errors.json_response(wire.encode(body))
 
 
 @endpoint(auth_required=False)
-async def batch_candlesticks(request: Request, state: SimState, account: Account | None) -> Response:
+async def batch_candlesticks(
+    request: Request, state: SimState, account: Account | None
+) -> Response:
     op = "BatchGetMarketCandlesticks"
     tickers = _list_param(request, "market_tickers")
     if not tickers or len(tickers) > 100:
@@ -413,7 +434,9 @@ async def batch_candlesticks(request: Request, state: SimState, account: Account
         market = state.exchange.markets.get(t)
         if market is None:
             return _not_found()
-        rows.append({"market_ticker": t, "candlesticks": render.candlesticks(market, period, start, end)})
+        rows.append(
+            {"market_ticker": t, "candlesticks": render.candlesticks(market, period, start, end)}
+        )
     return errors.json_response(wire.encode({"markets": rows}))
 
 
@@ -423,14 +446,10 @@ def _candle_params(request: Request, op: str) -> tuple[int, int, int]:
     period = _int_param(request, op, "period_interval")
     for name, value in (("StartTs", start), ("EndTs", end), ("PeriodInterval", period)):
         if value is None:
-            raise ParamError(errors.bare_validation(
-                op, f"Key: '{op}Params.{name}' Error:Field validation for '{name}' failed on the 'required' tag"
-            ))
+            raise ParamError(errors.field_violation(op, name, "required"))
     assert start is not None and end is not None and period is not None
     if period not in (1, 60, 1440):
-        raise ParamError(errors.bare_validation(
-            op, f"Key: '{op}Params.PeriodInterval' Error:Field validation for 'PeriodInterval' failed on the 'oneof' tag"
-        ))
+        raise ParamError(errors.field_violation(op, "PeriodInterval", "oneof"))
     return start, end, period
 
 
@@ -450,13 +469,12 @@ async def positions(request: Request, state: SimState, account: Account | None) 
     limit = _limit(request, op, 100, 1000)
     q = request.query_params
     if "resting_order_count" in q.get("count_filter", ""):
-        raise ParamError(errors.bare_validation(
-            op, "Key: 'GetPositionsParams.CountFilter' Error:Field validation for 'CountFilter' failed on the 'oneof' tag"
-        ))
+        raise ParamError(errors.field_violation(op, "CountFilter", "oneof"))
     ticker = q.get("ticker") or None
     event_ticker = q.get("event_ticker") or None
     rows = [
-        p for _, p in sorted(account.positions.items())
+        p
+        for _, p in sorted(account.positions.items())
         if (p.position or p.total_traded_micro)
         and (ticker is None or p.ticker == ticker)
         and (event_ticker is None or p.event_ticker == event_ticker)
@@ -473,8 +491,13 @@ async def positions(request: Request, state: SimState, account: Account | None) 
 
 
 def _account_page(
-    request: Request, op: str, kind: str, rows: list[Any], render_row: Callable[[Any], dict[str, Any]],
-    key: str, ts_of: Callable[[Any], int],
+    request: Request,
+    op: str,
+    kind: str,
+    rows: list[Any],
+    render_row: Callable[[Any], dict[str, Any]],
+    key: str,
+    ts_of: Callable[[Any], int],
 ) -> Response:
     limit = _limit(request, op, 100, 1000)
     min_ts = _int_param(request, op, "min_ts")
@@ -503,11 +526,18 @@ async def fills(request: Request, state: SimState, account: Account | None) -> R
     ticker = request.query_params.get("ticker") or None
     order_id = request.query_params.get("order_id") or None
     rows = [
-        f for f in account.fills
+        f
+        for f in account.fills
         if (ticker is None or f.ticker == ticker) and (order_id is None or f.order_id == order_id)
     ]
     return _account_page(
-        request, "GetFills", "f", rows, render.fill_dict, "fills", lambda f: f.created_us // SECOND_US
+        request,
+        "GetFills",
+        "f",
+        rows,
+        render.fill_dict,
+        "fills",
+        lambda f: f.created_us // SECOND_US,
     )
 
 
@@ -517,11 +547,17 @@ async def orders(request: Request, state: SimState, account: Account | None) -> 
     status = request.query_params.get("status") or None
     ticker = request.query_params.get("ticker") or None
     rows = [
-        f for f in account.fills
+        f
+        for f in account.fills
         if (ticker is None or f.ticker == ticker) and status in (None, "executed")
     ]
     return _account_page(
-        request, "GetOrders", "o", rows, lambda f: render.order_dict(f, account), "orders",
+        request,
+        "GetOrders",
+        "o",
+        rows,
+        lambda f: render.order_dict(f, account),
+        "orders",
         lambda f: f.created_us // SECOND_US,
     )
 
@@ -542,11 +578,18 @@ async def settlements(request: Request, state: SimState, account: Account | None
     ticker = request.query_params.get("ticker") or None
     event_ticker = request.query_params.get("event_ticker") or None
     rows = [
-        s for s in account.settlements
-        if (ticker is None or s.ticker == ticker) and (event_ticker is None or s.event_ticker == event_ticker)
+        s
+        for s in account.settlements
+        if (ticker is None or s.ticker == ticker)
+        and (event_ticker is None or s.event_ticker == event_ticker)
     ]
     return _account_page(
-        request, "GetSettlements", "s", rows, render.settlement_dict, "settlements",
+        request,
+        "GetSettlements",
+        "s",
+        rows,
+        render.settlement_dict,
+        "settlements",
         lambda s: s.settled_us // SECOND_US,
     )
 
@@ -559,15 +602,21 @@ async def account_limits(request: Request, state: SimState, account: Account | N
     )
 
 
-_ENDPOINT_COSTS = wire.encode({
-    "default_cost": 10,
-    "endpoint_costs": [
-        {"cost": 2, "method": "DELETE", "path": "/trade-api/v2/portfolio/events/orders/:order_id"},
-        {"cost": 20, "method": "POST", "path": "/trade-api/v2/portfolio/orders"},
-        {"cost": 4, "method": "DELETE", "path": "/trade-api/v2/portfolio/orders/:order_id"},
-        {"cost": 2, "method": "GET", "path": "/trade-api/v2/portfolio/orders/:order_id"},
-    ],
-})
+_ENDPOINT_COSTS = wire.encode(
+    {
+        "default_cost": 10,
+        "endpoint_costs": [
+            {
+                "cost": 2,
+                "method": "DELETE",
+                "path": "/trade-api/v2/portfolio/events/orders/:order_id",
+            },
+            {"cost": 20, "method": "POST", "path": "/trade-api/v2/portfolio/orders"},
+            {"cost": 4, "method": "DELETE", "path": "/trade-api/v2/portfolio/orders/:order_id"},
+            {"cost": 2, "method": "GET", "path": "/trade-api/v2/portfolio/orders/:order_id"},
+        ],
+    }
+)
 
 
 @endpoint(auth_required=False)

@@ -115,7 +115,10 @@ class SimulatorServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -144,7 +147,9 @@ class SimulatorServer:
             raise RuntimeError("simulator is not running")
         response = self._client.request(method, ADMIN_PREFIX + path, json=body)
         if response.status_code >= 400:
-            raise RuntimeError(f"simulator admin {path} failed: {response.status_code} {response.text}")
+            raise RuntimeError(
+                f"simulator admin {path} failed: {response.status_code} {response.text}"
+            )
         return response.json()
 
     def create_account(self, balance_dollars: Decimal | int | str = 1000) -> tuple[str, str]:

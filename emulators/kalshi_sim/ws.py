@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -269,14 +270,16 @@ class Hub:
             elif isinstance(h, EventCreated):
                 self._global("event_lifecycle", _json.encode(event_lifecycle_msg(h)).decode())
             elif isinstance(h, FillNotice):
-                self._account("fill", "fill", h.account, h.fill.ticker, lambda h=h: fill_msg(h))
+                self._account(
+                    "fill", "fill", h.account, h.fill.ticker, functools.partial(fill_msg, h)
+                )
             elif isinstance(h, PositionNotice):
                 self._account(
                     "market_positions",
                     "market_position",
                     h.account,
                     h.position.ticker,
-                    lambda h=h: position_msg(h.account, h.position),
+                    functools.partial(position_msg, h.account, h.position),
                 )
         for market, ts in tickers_changed.values():
             subs = self.market_subs("ticker", market.ticker)
@@ -333,7 +336,9 @@ class Hub:
 def snapshot_msg(market: Market, use_yes_price: bool) -> dict[str, Any]:
     msg: dict[str, Any] = {"market_ticker": market.ticker, "market_id": market.market_id}
     if market.yes:
-        msg["yes_dollars_fp"] = [[wire.price(p), wire.count(c)] for p, c in sorted(market.yes.items())]
+        msg["yes_dollars_fp"] = [
+            [wire.price(p), wire.count(c)] for p, c in sorted(market.yes.items())
+        ]
     if market.no:
         if use_yes_price:
             levels = sorted((PRICE_ONE - p, c) for p, c in market.no.items())
@@ -562,7 +567,9 @@ def _market_list(state: SimState, params: dict[str, Any]) -> list[str] | None:
     return tickers
 
 
-def _subscribe(conn: Connection, state: SimState, cmd_id: int | None, params: dict[str, Any]) -> None:
+def _subscribe(
+    conn: Connection, state: SimState, cmd_id: int | None, params: dict[str, Any]
+) -> None:
     channels = params.get("channels")
     if channels is None or channels == []:
         raise CommandError(3)
@@ -584,7 +591,9 @@ def _subscribe(conn: Connection, state: SimState, cmd_id: int | None, params: di
         existing = next((s for s in conn.subs.values() if s.channel == channel), None)
         if existing is not None:
             # Subscribing again is idempotent; new markets join the existing subscription.
-            added = set() if scoped is None or existing.tickers is None else scoped - existing.tickers
+            added = (
+                set() if scoped is None or existing.tickers is None else scoped - existing.tickers
+            )
             if added:
                 assert existing.tickers is not None
                 conn.hub.set_tickers(existing, existing.tickers | added)
@@ -617,7 +626,9 @@ def _subscribed(cmd_id: int | None, channel: str, sid: int) -> str:
     return _json.encode(frame).decode()
 
 
-def _send_snapshots(conn: Connection, state: SimState, sub: Subscription, tickers: Iterable[str]) -> None:
+def _send_snapshots(
+    conn: Connection, state: SimState, sub: Subscription, tickers: Iterable[str]
+) -> None:
     for t in tickers:
         sub.seq += 1
         body = _json.encode(snapshot_msg(state.exchange.markets[t], sub.use_yes_price)).decode()
@@ -628,7 +639,9 @@ def _unsubscribe(conn: Connection, cmd_id: int | None, params: dict[str, Any]) -
     sids = params.get("sids")
     if sids is None or sids == []:
         raise CommandError(4)
-    if not isinstance(sids, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in sids):
+    if not isinstance(sids, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in sids
+    ):
         raise CommandError(1)
     for sid in sids:
         if sid not in conn.subs:
@@ -662,7 +675,9 @@ def _update(conn: Connection, state: SimState, cmd_id: int | None, params: dict[
     sub = conn.subs.get(sid)
     if sub is None:
         raise CommandError(7, sid=sid)
-    if sub.channel not in MARKET_CHANNELS or (action == "get_snapshot" and sub.channel != "orderbook_delta"):
+    if sub.channel not in MARKET_CHANNELS or (
+        action == "get_snapshot" and sub.channel != "orderbook_delta"
+    ):
         raise CommandError(13)
     tickers = _market_list(state, params)
     if not tickers:

@@ -78,9 +78,13 @@ resource "google_service_account" "deployer" {
   description  = "Identity Terraform runs as in CI (GOOGLE_IMPERSONATE_SERVICE_ACCOUNT)."
 }
 
-resource "google_project_iam_member" "build_logs" {
+# Logs, plus the Cloud SQL connector roles: the build runs Alembic migrations as an IAM
+# database user (environments pass this account as migrator_email).
+resource "google_project_iam_member" "build" {
+  for_each = toset(["roles/logging.logWriter", "roles/cloudsql.client", "roles/cloudsql.instanceUser"])
+
   project = var.project_id
-  role    = "roles/logging.logWriter"
+  role    = each.value
   member  = "serviceAccount:${google_service_account.build.email}"
 }
 
@@ -100,6 +104,7 @@ resource "google_service_account_iam_member" "build_impersonates_deployer" {
 }
 
 resource "google_project_iam_member" "deployer" {
+  #checkov:skip=CKV_GCP_49:The deployer creates the runtime service accounts of the environment (serviceAccountAdmin); only the build account can impersonate it.
   #checkov:skip=CKV_GCP_117:The deployer is CI's Terraform identity; it administers the products the platform owns, through impersonation from the build account only.
   for_each = toset(local.deployer_roles)
 
@@ -112,6 +117,7 @@ resource "google_project_iam_member" "deployer" {
 # them; they are created by the environment, so the grant is project-wide for this one
 # identity.
 resource "google_project_iam_member" "deployer_act_as" {
+  #checkov:skip=CKV_GCP_49:Same justification as CKV_GCP_41.
   #checkov:skip=CKV_GCP_41:Only the Terraform deployer (reachable solely by the build account) holds actAs, needed to deploy functions and services as their runtime accounts created later by the environment.
   project = var.project_id
   role    = "roles/iam.serviceAccountUser"

@@ -104,8 +104,11 @@ def bench_rest() -> dict[str, float]:
     exchange.tick(100)
     tick_ms = (time.perf_counter() - start) * 10
     return {
-        "sim_rps": sim_best, "static_rps": base_best, "mb": len(body) / 1e6,
-        "ticking_rps": ticking, "tick_ms": tick_ms,
+        "sim_rps": sim_best,
+        "static_rps": base_best,
+        "mb": len(body) / 1e6,
+        "ticking_rps": ticking,
+        "tick_ms": tick_ms,
     }
 
 
@@ -191,12 +194,22 @@ def bench_fanout() -> dict[str, float]:
 # ---------------------------------------------------------------------------- 3. end to end
 
 
-_FRAME = json.dumps({
-    "type": "ticker", "sid": 1,
-    "msg": {"market_ticker": "KXBENCH-26JUN11-T100", "market_id": "9755d4c1-3a90-4931-8d44-7e35b8b6d8fe",
-            "price_dollars": "0.4700", "yes_bid_dollars": "0.4600", "yes_ask_dollars": "0.4800",
-            "volume_fp": "1000.00", "open_interest_fp": "500.00", "ts_ms": 1781159489957},
-})
+_FRAME = json.dumps(
+    {
+        "type": "ticker",
+        "sid": 1,
+        "msg": {
+            "market_ticker": "KXBENCH-26JUN11-T100",
+            "market_id": "9755d4c1-3a90-4931-8d44-7e35b8b6d8fe",
+            "price_dollars": "0.4700",
+            "yes_bid_dollars": "0.4600",
+            "yes_ask_dollars": "0.4800",
+            "volume_fp": "1000.00",
+            "open_interest_fp": "500.00",
+            "ts_ms": 1781159489957,
+        },
+    }
+)
 
 
 def blast_server(port: int) -> None:
@@ -216,11 +229,16 @@ def blast_server(port: int) -> None:
     asyncio.run(main())
 
 
-async def _count(url: str, headers_for: Any, subscribe: str | None, trigger: Any, seconds: float) -> float:
+async def _count(
+    url: str, headers_for: Any, subscribe: str | None, trigger: Any, seconds: float
+) -> float:
     from websockets.asyncio.client import connect
 
     counts = [0] * N_SUBSCRIBERS
-    conns = [await connect(url, additional_headers=headers_for(), max_queue=None) for _ in range(N_SUBSCRIBERS)]
+    conns = [
+        await connect(url, additional_headers=headers_for(), max_queue=None)
+        for _ in range(N_SUBSCRIBERS)
+    ]
     if subscribe:
         for ws in conns:
             await ws.send(subscribe)
@@ -254,7 +272,9 @@ async def _count(url: str, headers_for: Any, subscribe: str | None, trigger: Any
 
 
 def _spawn(args: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -270,36 +290,57 @@ def bench_end_to_end(seconds: float = 5.0) -> dict[str, float]:
     from shared.kalshi.signing import KalshiSigner
 
     port = _free_port()
-    sim = _spawn(["-m", "emulators.kalshi_sim", "--port", str(port), "--tick-interval", "0",
-                  "--markets", "1000"], port)
+    sim = _spawn(
+        [
+            "-m",
+            "emulators.kalshi_sim",
+            "--port",
+            str(port),
+            "--tick-interval",
+            "0",
+            "--markets",
+            "1000",
+        ],
+        port,
+    )
     try:
         admin = f"http://127.0.0.1:{port}/_sim"
         created = httpx.post(admin + "/accounts", json={"balance_dollars": "100"}).json()
         signer = KalshiSigner.from_pem(created["key_id"], created["private_key_pem"])
-        subscribe = json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["ticker", "trade"]}})
+        subscribe = json.dumps(
+            {"id": 1, "cmd": "subscribe", "params": {"channels": ["ticker", "trade"]}}
+        )
 
         async def tick(conns: Any, stop: asyncio.Event) -> None:
             async with httpx.AsyncClient(timeout=30) as client:
                 while not stop.is_set():
                     await client.post(admin + "/tick", json={"steps": 20})
 
-        sim_rate = asyncio.run(_count(
-            f"ws://127.0.0.1:{port}/trade-api/ws/v2",
-            lambda: signer.headers("GET", "/trade-api/ws/v2"), subscribe, tick, seconds,
-        ))
+        sim_rate = asyncio.run(
+            _count(
+                f"ws://127.0.0.1:{port}/trade-api/ws/v2",
+                lambda: signer.headers("GET", "/trade-api/ws/v2"),
+                subscribe,
+                tick,
+                seconds,
+            )
+        )
     finally:
         sim.terminate()
         sim.wait(10)
 
     port = _free_port()
-    blaster = _spawn(["-c", (
-        f"import tests.bench.bench_simulator as b; b.blast_server({port})"
-    )], port)
+    blaster = _spawn(
+        ["-c", (f"import tests.bench.bench_simulator as b; b.blast_server({port})")], port
+    )
     try:
+
         async def go(conns: Any, stop: asyncio.Event) -> None:
             await stop.wait()
 
-        base_rate = asyncio.run(_count(f"ws://127.0.0.1:{port}/trade-api/ws/v2", dict, None, go, seconds))
+        base_rate = asyncio.run(
+            _count(f"ws://127.0.0.1:{port}/trade-api/ws/v2", dict, None, go, seconds)
+        )
     finally:
         blaster.kill()
         blaster.wait(10)
@@ -309,20 +350,31 @@ def bench_end_to_end(seconds: float = 5.0) -> dict[str, float]:
 def main() -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
     rest = bench_rest()
-    print("REST GET /markets?limit=1000 (5,000-market exchange, %.1f MB per response)" % rest["mb"])
+    print(
+        "REST GET /markets?limit=1000 (5,000-market exchange, {:.1f} MB per response)".format(
+            rest["mb"]
+        )
+    )
     print(f"  static bytes baseline : {rest['static_rps']:8.1f} req/s   1.00")
-    print(f"  simulator (cached)    : {rest['sim_rps']:8.1f} req/s   {rest['sim_rps'] / rest['static_rps']:.2f}x")
-    print(f"  simulator ticking every 0.5 s: {rest['ticking_rps']:8.1f} req/s   "
-          f"{rest['ticking_rps'] / rest['static_rps']:.2f}x")
+    ratio = rest["sim_rps"] / rest["static_rps"]
+    print(f"  simulator (cached)    : {rest['sim_rps']:8.1f} req/s   {ratio:.2f}x")
+    print(
+        f"  simulator ticking every 0.5 s: {rest['ticking_rps']:8.1f} req/s   "
+        f"{rest['ticking_rps'] / rest['static_rps']:.2f}x"
+    )
     print(f"  one exchange tick (5,000 markets): {rest['tick_ms']:.1f} ms of the 500 ms interval")
     fan = bench_fanout()
     print(f"WS fan-out in process, {N_SUBSCRIBERS} subscribers (ticker + trade + orderbook_delta)")
     print(f"  naive encode-per-subscriber baseline: {fan['naive']:10.0f} frames/s   1.00")
-    print(f"  simulator hub                      : {fan['hub']:10.0f} frames/s   {fan['hub'] / fan['naive']:.2f}x")
+    ratio = fan["hub"] / fan["naive"]
+    print(f"  simulator hub                      : {fan['hub']:10.0f} frames/s   {ratio:.2f}x")
     e2e = bench_end_to_end()
-    print(f"WS end to end over loopback, {N_SUBSCRIBERS} connections (simulator in its own process)")
+    print(
+        f"WS end to end over loopback, {N_SUBSCRIBERS} connections (simulator in its own process)"
+    )
     print(f"  blast-one-frame server baseline: {e2e['blast']:10.0f} msg/s   1.00")
-    print(f"  simulator (ticker + trade)     : {e2e['sim']:10.0f} msg/s   {e2e['sim'] / e2e['blast']:.2f}x")
+    ratio = e2e["sim"] / e2e["blast"]
+    print(f"  simulator (ticker + trade)     : {e2e['sim']:10.0f} msg/s   {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ module "platform" {
 
   function_max_instances = var.function_max_instances
   poll_paused            = var.poll_paused
+  migrator_email         = var.migrator_email
 
   sql_tier                = var.sql_tier
   sql_availability_type   = "REGIONAL"

@@ -120,3 +120,13 @@ variable "sql_max_connections" {
     error_message = "sql_max_connections must be between 50 and 1000."
   }
 }
+
+variable "migrator_email" {
+  type        = string
+  description = "The Cloud Build service account (infra/bootstrap output build_service_account); it runs migrations as an IAM database user."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+@[a-z0-9-]+\\.iam\\.gserviceaccount\\.com$", var.migrator_email))
+    error_message = "migrator_email must be a user-managed service account e-mail."
+  }
+}

@@ -9,6 +9,7 @@
 # ---------------------------------------------------------------- static dashboard
 
 resource "google_storage_bucket" "static" {
+  #checkov:skip=CKV_GCP_114:Public access prevention would block the load balancer's anonymous reads of the public dashboard bundle; the bucket holds nothing else.
   #checkov:skip=CKV_GCP_62:Access logs of the public static bundle are covered by load balancer request logging (log_config on the backends); a separate log bucket adds cost and no insight.
   project                     = var.project_id
   name                        = var.static_bucket_name

@@ -186,6 +186,7 @@ module "sql" {
     backtest_worker = module.fn_backtest_worker.service_account_email
     account         = module.fn_account.service_account_email
     streamer        = module.streamer.service_account_email
+    migrator        = var.migrator_email
   }
 
   depends_on = [module.project_services]
@@ -447,10 +448,11 @@ module "fn_backtests" {
   allow_unauthenticated            = true
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
-    DB_USER             = local.db_users.backtests
-    CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
-    BACKTEST_WORKER_URL = local.backtest_worker_url
-    TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
+    DB_USER                  = local.db_users.backtests
+    CLOUD_TASKS_QUEUE        = module.backtest_queue.queue_id
+    BACKTEST_WORKER_URL      = local.backtest_worker_url
+    BACKTEST_WORKER_AUDIENCE = local.backtest_worker_url
+    TASKS_INVOKER_SA         = module.backtest_queue.invoker_email
   })
 
   depends_on = [module.project_services]
@@ -479,10 +481,11 @@ module "fn_backtest_worker" {
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
   environment_variables = merge(local.common_env, {
-    DB_USER             = local.db_users.backtest_worker
-    CLOUD_TASKS_QUEUE   = module.backtest_queue.queue_id
-    TASKS_AUDIENCE      = local.backtest_worker_url
-    TASKS_INVOKER_EMAIL = module.backtest_queue.invoker_email
+    DB_USER                  = local.db_users.backtest_worker
+    CLOUD_TASKS_QUEUE        = module.backtest_queue.queue_id
+    BACKTEST_WORKER_URL      = local.backtest_worker_url
+    BACKTEST_WORKER_AUDIENCE = local.backtest_worker_url
+    TASKS_INVOKER_SA         = module.backtest_queue.invoker_email
   })
 
   # Cloud Run refuses every other caller before the handler runs; the handler checks the

@@ -99,3 +99,13 @@ variable "sql_max_connections" {
   type        = number
   description = "Postgres max_connections; must exceed every deployable's max instances x (pool size + overflow)."
 }
+
+variable "migrator_email" {
+  type        = string
+  description = "Service account that runs Alembic migrations (the Cloud Build account from infra/bootstrap); it becomes an IAM database user."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+@[a-z0-9-]+\\.iam\\.gserviceaccount\\.com$", var.migrator_email))
+    error_message = "migrator_email must be a user-managed service account e-mail (not the default compute account)."
+  }
+}

@@ -25,9 +25,10 @@ def engine(migrated_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture(scope="module")
-def seeded_api(postgres, request):
+def seeded_api(postgres, simulator, request):
     """The real ``markets`` function (functions-framework app, in process) on a database of
-    this module's own, seeded with the hand-made universe. Yields a Flask test client."""
+    this module's own, seeded with the hand-made universe, and the session simulator as its
+    Kalshi (which knows none of the hand-made tickers). Yields a Flask test client."""
     import os
 
     import functions_framework
@@ -49,15 +50,17 @@ def seeded_api(postgres, request):
     seed(seeding)
     seeding.dispose()
 
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
+    wanted = {"DATABASE_URL": url, "KALSHI_BASE_URL": simulator.base_url}
+    previous = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
     dispose_database()
     app = functions_framework.create_app("markets", "functions/markets/main.py", "http")
     try:
         yield app.test_client()
     finally:
         dispose_database()
-        if previous is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

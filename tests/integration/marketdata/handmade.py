@@ -60,22 +60,72 @@ def market(
 def universe() -> list[MarketObservation]:
     """Five named markets plus 250 fillers (series KXF) for pagination."""
     named = [
-        market("KXA-26-T1", "KXA-26", "KXA", "Alpha rises", close=datetime(2026, 7, 1, tzinfo=UTC),
-               volume="500.00", last="0.4000", previous="0.3000"),
-        market("KXA-26-T2", "KXA-26", "KXA", "Alpha falls", close=datetime(2026, 7, 2, tzinfo=UTC),
-               volume="300.00", last="0.5500", previous="0.6000"),
-        market("KXB-26-X", "KXB-26", "KXB", "Beta match", close=datetime(2026, 6, 20, tzinfo=UTC),
-               volume="300.00", last="0.0000", previous="0.0000"),
-        market("KXC-26-Y", "KXC-26", "KXC", "Gamma settled", close=datetime(2026, 6, 1, tzinfo=UTC),
-               volume="1000.00", last="0.9900", previous="0.9000", status="finalized",
-               result="yes", settlement="1.0000"),
-        market("KXC-26-Z", "KXC-26", "KXC", "Gamma other", close=None,
-               volume="0.00", last="0.1000", previous="0.2000", status="closed"),
+        market(
+            "KXA-26-T1",
+            "KXA-26",
+            "KXA",
+            "Alpha rises",
+            close=datetime(2026, 7, 1, tzinfo=UTC),
+            volume="500.00",
+            last="0.4000",
+            previous="0.3000",
+        ),
+        market(
+            "KXA-26-T2",
+            "KXA-26",
+            "KXA",
+            "Alpha falls",
+            close=datetime(2026, 7, 2, tzinfo=UTC),
+            volume="300.00",
+            last="0.5500",
+            previous="0.6000",
+        ),
+        market(
+            "KXB-26-X",
+            "KXB-26",
+            "KXB",
+            "Beta match",
+            close=datetime(2026, 6, 20, tzinfo=UTC),
+            volume="300.00",
+            last="0.0000",
+            previous="0.0000",
+        ),
+        market(
+            "KXC-26-Y",
+            "KXC-26",
+            "KXC",
+            "Gamma settled",
+            close=datetime(2026, 6, 1, tzinfo=UTC),
+            volume="1000.00",
+            last="0.9900",
+            previous="0.9000",
+            status="finalized",
+            result="yes",
+            settlement="1.0000",
+        ),
+        market(
+            "KXC-26-Z",
+            "KXC-26",
+            "KXC",
+            "Gamma other",
+            close=None,
+            volume="0.00",
+            last="0.1000",
+            previous="0.2000",
+            status="closed",
+        ),
     ]
     fillers = [
-        market(f"KXF-26-M{i:03d}", f"KXF-26-E{i // 10}", "KXF", f"Filler {i}",
-               close=datetime(2026, 8, 1, tzinfo=UTC) + timedelta(hours=i % 7),
-               volume=f"{(i * 37) % 50}.00", last="0.5000", previous="0.5000")
+        market(
+            f"KXF-26-M{i:03d}",
+            f"KXF-26-E{i // 10}",
+            "KXF",
+            f"Filler {i}",
+            close=datetime(2026, 8, 1, tzinfo=UTC) + timedelta(hours=i % 7),
+            volume=f"{(i * 37) % 50}.00",
+            last="0.5000",
+            previous="0.5000",
+        )
         for i in range(250)
     ]
     return named + fillers

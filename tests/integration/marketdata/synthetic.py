@@ -16,9 +16,7 @@ from pathlib import Path
 from shared.marketdata.observation import MarketObservation, snapshot_raw
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
-_TEMPLATE: dict[str, object] = json.loads((RECORDED / "markets__single.json").read_text())[
-    "market"
-]
+_TEMPLATE: dict[str, object] = json.loads((RECORDED / "markets__single.json").read_text())["market"]
 CENT = Decimal("0.01")
 
 

@@ -128,8 +128,9 @@ def test_pagination_visits_every_market_once_in_order(seeded_api, params):
 
 def test_cursor_from_another_query_is_refused(seeded_api):
     _, body, _ = get(seeded_api, "/api/v1/markets", limit=10)
-    status, error, _ = get(seeded_api, "/api/v1/markets", limit=10, sort="close_time",
-                           cursor=body["next_cursor"])
+    status, error, _ = get(
+        seeded_api, "/api/v1/markets", limit=10, sort="close_time", cursor=body["next_cursor"]
+    )
     assert status == 400 and error["error"] == "invalid_cursor"
     status, error, _ = get(seeded_api, "/api/v1/markets", cursor=body["next_cursor"][:-3] + "AAA")
     assert status == 400 and error["error"] == "invalid_cursor"
@@ -158,8 +159,14 @@ def candles(client, **params):
     status, body, _ = get(client, "/api/v1/markets/KXA-26-T1/history", **params)
     assert status == 200, body
     rows = [
-        (c["t"][11:16], c["open_dollars"], c["high_dollars"], c["low_dollars"],
-         c["close_dollars"], c["volume_fp"])
+        (
+            c["t"][11:16],
+            c["open_dollars"],
+            c["high_dollars"],
+            c["low_dollars"],
+            c["close_dollars"],
+            c["volume_fp"],
+        )
         for c in body["candles"]
     ]
     return body, rows
@@ -177,7 +184,10 @@ def test_hourly_candles_from_rollups(seeded_api):
         ("13:00", "0.62000", "0.62000", "0.62000", "0.62000", "25.00"),  # 200 - 175
     ]
     _, rows = candles(
-        seeded_api, start="2026-06-11T11:00:00Z", end="2026-06-11T14:00:00Z", interval="1h",
+        seeded_api,
+        start="2026-06-11T11:00:00Z",
+        end="2026-06-11T14:00:00Z",
+        interval="1h",
         price="last",
     )
     assert rows == [
@@ -216,8 +226,9 @@ def test_five_minute_candles_from_snapshots(seeded_api):
 
 
 def test_interval_is_coarsened_to_at_most_2000_candles(seeded_api):
-    body, _ = candles(seeded_api, start="2026-06-01T00:00:00Z", end="2026-06-12T00:00:00Z",
-                      interval="1m")
+    body, _ = candles(
+        seeded_api, start="2026-06-01T00:00:00Z", end="2026-06-12T00:00:00Z", interval="1m"
+    )
     assert body["interval"] == "1h"  # 11 days: 15,840 minutes, 3,168 5-minute buckets
     body, rows = candles(seeded_api)  # default: from the first poll to now
     assert body["interval"] in ("1h", "4h", "1d")

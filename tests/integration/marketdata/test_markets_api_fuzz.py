@@ -29,8 +29,27 @@ junk_text = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=300),
     st.sampled_from(
-        ["", " ", "-1", "0", "1e309", "NaN", "null", "[]", "{}", "%00", "'; DROP TABLE markets;--",
-         "2026-13-45T99:99:99Z", "9" * 40, "-" * 5, "..", "\x00", "\n", "é", "🙂" * 20]
+        [
+            "",
+            " ",
+            "-1",
+            "0",
+            "1e309",
+            "NaN",
+            "null",
+            "[]",
+            "{}",
+            "%00",
+            "'; DROP TABLE markets;--",
+            "2026-13-45T99:99:99Z",
+            "9" * 40,
+            "-" * 5,
+            "..",
+            "\x00",
+            "\n",
+            "é",
+            "🙂" * 20,
+        ]
     ),
 )
 

@@ -36,7 +36,9 @@ def balance(http: httpx.Client, simulator: Any, headers: dict[str, str]) -> http
 def test_good_signature_and_small_skews_pass(http: Any, simulator: Any, sim_account: Any) -> None:
     now = int(time.time() * 1000)
     for skew_ms in (0, -5_000, 5_000):
-        response = balance(http, simulator, sim_account.signer.headers("GET", BALANCE, now_ms=now + skew_ms))
+        response = balance(
+            http, simulator, sim_account.signer.headers("GET", BALANCE, now_ms=now + skew_ms)
+        )
         assert response.status_code == 200, (skew_ms, response.text)
         assert response.json()["balance"] == 100_000
 
@@ -56,7 +58,9 @@ def test_auth_failures_match_the_recordings(http: Any, simulator: Any, sim_accou
     cases.append(("auth__skew_minus5min", signer.headers("GET", BALANCE, now_ms=now - 300_000)))
     cases.append(("auth__skew_plus5min", signer.headers("GET", BALANCE, now_ms=now + 300_000)))
 
-    stranger = KalshiSigner.from_pem("00000000-0000-0000-0000-000000000000", generate_private_key_pem())
+    stranger = KalshiSigner.from_pem(
+        "00000000-0000-0000-0000-000000000000", generate_private_key_pem()
+    )
     cases.append(("auth__unknown_key_id", stranger.headers("GET", BALANCE)))
 
     for name, headers in cases:
@@ -68,7 +72,9 @@ def test_auth_failures_match_the_recordings(http: Any, simulator: Any, sim_accou
 
 def test_query_string_must_not_be_signed(http: Any, simulator: Any, sim_account: Any) -> None:
     path = "/trade-api/v2/portfolio/fills"
-    good = http.get(simulator.origin + path + "?limit=5", headers=sim_account.signer.headers("GET", path))
+    good = http.get(
+        simulator.origin + path + "?limit=5", headers=sim_account.signer.headers("GET", path)
+    )
     assert good.status_code == 200
     signed_query = sim_account.signer.headers("GET", path + "-with-query?limit=5")
     bad = http.get(simulator.origin + path + "?limit=5", headers=signed_query)
@@ -90,7 +96,9 @@ def test_limit_over_max_and_unknown_ticker(http: Any, simulator: Any) -> None:
     assert response.json()["msg"].startswith("Parameter validation failed for GetMarkets")
 
 
-def test_public_endpoints_accept_no_auth_but_reject_bad_auth(http: Any, simulator: Any, sim_account: Any) -> None:
+def test_public_endpoints_accept_no_auth_but_reject_bad_auth(
+    http: Any, simulator: Any, sim_account: Any
+) -> None:
     assert http.get(simulator.base_url + "/markets", params={"limit": 2}).status_code == 200
     wrong = sim_account.signer.headers("GET", "/trade-api/v2/somewhere-else")
     response = http.get(simulator.base_url + "/markets", params={"limit": 2}, headers=wrong)

@@ -16,9 +16,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_pagination_over_1500_markets_returns_each_exactly_once() -> None:
-    with SimulatorServer(SimConfig(seed=7, n_markets=1500, tick_interval_s=None)) as sim, httpx.Client(
-        timeout=30, trust_env=False
-    ) as http:
+    with (
+        SimulatorServer(SimConfig(seed=7, n_markets=1500, tick_interval_s=None)) as sim,
+        httpx.Client(timeout=30, trust_env=False) as http,
+    ):
         sim.advance(5)
         seen: list[str] = []
         cursor = None
@@ -49,11 +50,15 @@ def test_pagination_over_1500_markets_returns_each_exactly_once() -> None:
         assert all(mk.status in ("active", "inactive") for mk in open_markets)
 
 
-def test_project_client_uses_every_endpoint_against_the_simulator(simulator: Any, sim_account: Any) -> None:
+def test_project_client_uses_every_endpoint_against_the_simulator(
+    simulator: Any, sim_account: Any
+) -> None:
     simulator.advance(20)
     simulator.fill(sim_account.key_id)
     simulator.fill(sim_account.key_id)
-    with KalshiClient(base_url=simulator.base_url, signer=sim_account.signer, rate_limit=False) as client:
+    with KalshiClient(
+        base_url=simulator.base_url, signer=sim_account.signer, rate_limit=False
+    ) as client:
         assert client.get_exchange_status().trading_active
         page = client.get_markets(limit=50, status="open")
         market = next(mk for mk in page.markets if mk.yes_bid_dollars > 0)
@@ -68,8 +73,11 @@ def test_project_client_uses_every_endpoint_against_the_simulator(simulator: Any
         assert client.get_trades(limit=5).trades
         state = simulator.state()
         client.get_market_candlesticks(
-            series_ticker, market.ticker, start_ts=state["now_ms"] // 1000 - 600,
-            end_ts=state["now_ms"] // 1000, period_interval=1,
+            series_ticker,
+            market.ticker,
+            start_ts=state["now_ms"] // 1000 - 600,
+            end_ts=state["now_ms"] // 1000,
+            period_interval=1,
         )
         balance = client.get_balance()
         assert balance.balance < 100_000
@@ -83,8 +91,10 @@ def test_project_client_uses_every_endpoint_against_the_simulator(simulator: Any
         assert client.get_account_limits().usage_tier == "basic"
         # Balance bookkeeping: fills' cost and fees explain the whole balance change.
         spent = sum(
-            (f.yes_price_dollars if f.side == "yes" else f.no_price_dollars) * f.count_fp
-            * (1 if f.action == "buy" else -1) + f.fee_cost
+            (f.yes_price_dollars if f.side == "yes" else f.no_price_dollars)
+            * f.count_fp
+            * (1 if f.action == "buy" else -1)
+            + f.fee_cost
             for f in client.get_fills(limit=100).fills
         )
         assert Decimal(1000) - spent == balance.balance_dollars

@@ -7,6 +7,7 @@ and it must parse with the project's models that parse the recorded bodies.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,21 @@ PREFIX = "/trade-api/v2"
 
 # Fields Kalshi removed after the June 2026 recording (changelog 2026-07-09); the
 # simulator speaks the current API, so these may be absent. Keep this list small.
-REMOVED_SINCE_RECORDING = frozenset({"response_price_units", "fractional_trading_enabled", "resting_orders_count"})
+REMOVED_SINCE_RECORDING = frozenset(
+    {"response_price_units", "fractional_trading_enabled", "resting_orders_count"}
+)
 # Free-form objects whose keys depend on the market, not on the API.
 OPAQUE = frozenset({"custom_strike"})
 MARKET_FIXTURES = (
-    "markets__page1", "markets__page2", "markets__page3", "markets__status_open",
-    "markets__status_closed", "markets__status_settled", "markets__unauth_list",
-    "markets__garbage_cursor", "markets__high_temp",
+    "markets__page1",
+    "markets__page2",
+    "markets__page3",
+    "markets__status_open",
+    "markets__status_closed",
+    "markets__status_settled",
+    "markets__unauth_list",
+    "markets__garbage_cursor",
+    "markets__high_temp",
 )
 
 
@@ -47,7 +56,9 @@ def _kind(value: Any) -> str:
     return "object"
 
 
-def shape(value: Any, path: str = "$", out: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+def shape(
+    value: Any, path: str = "$", out: dict[str, set[str]] | None = None
+) -> dict[str, set[str]]:
     """path -> JSON types seen there; list items share one path (``[]``)."""
     out = {} if out is None else out
     out.setdefault(path, set()).add(_kind(value))
@@ -117,9 +128,16 @@ def test_market_list_matches_every_recorded_market_field(client: Any, simulator:
 
 def test_single_market_and_its_event(client: Any, simulator: Any) -> None:
     markets = get(client, simulator, "/markets", limit=1000).json()["markets"]
-    always = set.intersection(*(
-        set(mk) for body in recorded("markets__status_open", "markets__page1") for mk in body["markets"]
-    )) - REMOVED_SINCE_RECORDING
+    always = (
+        set.intersection(
+            *(
+                set(mk)
+                for body in recorded("markets__status_open", "markets__page1")
+                for mk in body["markets"]
+            )
+        )
+        - REMOVED_SINCE_RECORDING
+    )
     union = set().union(*(set(mk) for body in recorded(*MARKET_FIXTURES) for mk in body["markets"]))
     for market in markets[:60]:
         single = get(client, simulator, f"/markets/{market['ticker']}").json()
@@ -133,7 +151,9 @@ def test_single_market_and_its_event(client: Any, simulator: Any) -> None:
     get(client, simulator, f"/series/{parsed_event.event.series_ticker}")
 
 
-def test_orderbook_trades_status_and_account_endpoints(client: Any, simulator: Any, traded: Any) -> None:
+def test_orderbook_trades_status_and_account_endpoints(
+    client: Any, simulator: Any, traded: Any
+) -> None:
     markets = get(client, simulator, "/markets", status="open", limit=50).json()["markets"]
     book_ticker = next(mk["ticker"] for mk in markets if mk["yes_bid_dollars"] != "0.0000")
     book = get(client, simulator, f"/markets/{book_ticker}/orderbook").json()
@@ -175,7 +195,9 @@ def test_fee_cost_is_kalshis_quadratic_taker_fee(client: Any, simulator: Any, tr
     for fill in fills:
         p = Decimal(fill["yes_price_dollars"])
         count = Decimal(fill["count_fp"])
-        expected = (Decimal("0.07") * p * (1 - p) * count).quantize(Decimal("0.0001"), ROUND_CEILING)
+        expected = (Decimal("0.07") * p * (1 - p) * count).quantize(
+            Decimal("0.0001"), ROUND_CEILING
+        )
         assert Decimal(fill["fee_cost"]) == expected
         assert len(fill["fee_cost"].split(".")[1]) == 6
 
@@ -188,13 +210,17 @@ def test_candlesticks_come_from_the_exchanges_history(client: Any, simulator: An
     for market in markets[:40]:
         event = get(client, simulator, f"/events/{market['event_ticker']}").json()["event"]
         body = get(
-            client, simulator, f"/series/{event['series_ticker']}/markets/{market['ticker']}/candlesticks",
-            start_ts=now - 3600, end_ts=now + 60, period_interval=1,
+            client,
+            simulator,
+            f"/series/{event['series_ticker']}/markets/{market['ticker']}/candlesticks",
+            start_ts=now - 3600,
+            end_ts=now + 60,
+            period_interval=1,
         ).json()
         parsed = m.decode(json.dumps(body), m.CandlesticksResponse)
         assert parsed.ticker == market["ticker"]
         ends = [c.end_period_ts for c in parsed.candlesticks]
-        assert ends == sorted(ends) and all(b - a == 60 for a, b in zip(ends, ends[1:], strict=False))
+        assert ends == sorted(ends) and all(b - a == 60 for a, b in itertools.pairwise(ends))
         found += len(ends)
     assert found > 0
     bad = client.get(

@@ -49,7 +49,9 @@ async def barrier(ws: ClientConnection, cmd_id: int) -> list[dict[str, Any]]:
 
 
 def open_tickers(simulator: Any, n: int) -> list[str]:
-    body = httpx.get(simulator.base_url + "/markets", params={"status": "open", "limit": 200}).json()
+    body = httpx.get(
+        simulator.base_url + "/markets", params={"status": "open", "limit": 200}
+    ).json()
     return [mk["ticker"] for mk in body["markets"] if mk["yes_bid_dollars"] != "0.0000"][:n]
 
 
@@ -64,7 +66,10 @@ def test_handshake_requires_a_valid_signature(simulator: Any, sim_account: Any) 
             async with connect(simulator.ws_url, additional_headers=bad):
                 pass
         assert wrong.value.response.status_code == 401
-        assert json.loads(wrong.value.response.body)["error"]["details"] == "INCORRECT_API_KEY_SIGNATURE"
+        assert (
+            json.loads(wrong.value.response.body)["error"]["details"]
+            == "INCORRECT_API_KEY_SIGNATURE"
+        )
 
     run(scenario())
 
@@ -81,13 +86,63 @@ def test_command_errors_use_kalshis_codes(simulator: Any, sim_account: Any) -> N
                 (json.dumps({"id": 4, "cmd": "unsubscribe", "params": {}}), 4),
                 (json.dumps({"id": 5, "cmd": "dance", "params": {}}), 5),
                 (json.dumps({"id": 6, "cmd": "unsubscribe", "params": {"sids": [4242]}}), 7),
-                (json.dumps({"id": 7, "cmd": "subscribe", "params": {"channels": ["ticker_v2"]}}), 8),
-                (json.dumps({"id": 8, "cmd": "update_subscription", "params": {"sids": [1, 2], "action": "add_markets"}}), 12),
-                (json.dumps({"id": 9, "cmd": "update_subscription", "params": {"sid": 77, "action": "jump"}}), 13),
-                (json.dumps({"id": 10, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"]}}), 14),
+                (
+                    json.dumps(
+                        {"id": 7, "cmd": "subscribe", "params": {"channels": ["ticker_v2"]}}
+                    ),
+                    8,
+                ),
+                (
+                    json.dumps(
+                        {
+                            "id": 8,
+                            "cmd": "update_subscription",
+                            "params": {"sids": [1, 2], "action": "add_markets"},
+                        }
+                    ),
+                    12,
+                ),
+                (
+                    json.dumps(
+                        {
+                            "id": 9,
+                            "cmd": "update_subscription",
+                            "params": {"sid": 77, "action": "jump"},
+                        }
+                    ),
+                    13,
+                ),
+                (
+                    json.dumps(
+                        {"id": 10, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"]}}
+                    ),
+                    14,
+                ),
                 (json.dumps({"id": 11, "cmd": "update_subscription", "params": {"sid": 77}}), 15),
-                (json.dumps({"id": 12, "cmd": "subscribe", "params": {"channels": ["ticker"], "market_tickers": ["NOPE-1"]}}), 16),
-                (json.dumps({"id": 13, "cmd": "subscribe", "params": {"channels": ["ticker"], "market_ticker": ticker, "market_tickers": [ticker]}}), 11),
+                (
+                    json.dumps(
+                        {
+                            "id": 12,
+                            "cmd": "subscribe",
+                            "params": {"channels": ["ticker"], "market_tickers": ["NOPE-1"]},
+                        }
+                    ),
+                    16,
+                ),
+                (
+                    json.dumps(
+                        {
+                            "id": 13,
+                            "cmd": "subscribe",
+                            "params": {
+                                "channels": ["ticker"],
+                                "market_ticker": ticker,
+                                "market_tickers": [ticker],
+                            },
+                        }
+                    ),
+                    11,
+                ),
             ]
             for text, code in cases:
                 await ws.send(text)
@@ -100,15 +155,25 @@ def test_command_errors_use_kalshis_codes(simulator: Any, sim_account: Any) -> N
     run(scenario())
 
 
-def test_orderbook_subscription_snapshot_deltas_and_get_snapshot(simulator: Any, sim_account: Any) -> None:
+def test_orderbook_subscription_snapshot_deltas_and_get_snapshot(
+    simulator: Any, sim_account: Any
+) -> None:
     async def scenario() -> None:
         tickers = open_tickers(simulator, 3)
         headers = sim_account.signer.headers("GET", WS_PATH)
         async with connect(simulator.ws_url, additional_headers=headers) as ws:
-            await ws.send(json.dumps({
-                "id": 1, "cmd": "subscribe",
-                "params": {"channels": ["orderbook_delta", "ticker"], "market_tickers": tickers},
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": 1,
+                        "cmd": "subscribe",
+                        "params": {
+                            "channels": ["orderbook_delta", "ticker"],
+                            "market_tickers": tickers,
+                        },
+                    }
+                )
+            )
             frames = await barrier(ws, 2)
             subscribed = [f for f in frames if f["type"] == "subscribed"]
             assert [f["msg"]["channel"] for f in subscribed] == ["orderbook_delta", "ticker"]
@@ -141,22 +206,43 @@ def test_orderbook_subscription_snapshot_deltas_and_get_snapshot(simulator: Any,
             assert seqs == list(range(3, 3 + len(seqs))), "seq must be consecutive per sid"
             # The book rebuilt from deltas equals REST's and a fresh get_snapshot.
             for ticker in tickers:
-                rest = httpx.get(f"{simulator.base_url}/markets/{ticker}/orderbook").json()["orderbook_fp"]
+                rest = httpx.get(f"{simulator.base_url}/markets/{ticker}/orderbook").json()[
+                    "orderbook_fp"
+                ]
                 expected = {
                     (side, Decimal(p)): Decimal(c)
-                    for side in ("yes", "no") for p, c in rest[f"{side}_dollars"]
+                    for side in ("yes", "no")
+                    for p, c in rest[f"{side}_dollars"]
                 }
                 assert books[ticker] == expected
-            await ws.send(json.dumps({
-                "id": 20, "cmd": "update_subscription",
-                "params": {"sids": [sid], "market_tickers": [tickers[0]], "action": "get_snapshot"},
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": 20,
+                        "cmd": "update_subscription",
+                        "params": {
+                            "sids": [sid],
+                            "market_tickers": [tickers[0]],
+                            "action": "get_snapshot",
+                        },
+                    }
+                )
+            )
             snap = (await frames_until(ws, lambda f: f["type"] == "orderbook_snapshot"))[-1]
             assert snap["seq"] == seqs[-1] + 1
-            await ws.send(json.dumps({
-                "id": 21, "cmd": "update_subscription",
-                "params": {"sid": sid, "market_tickers": [tickers[0]], "action": "delete_markets"},
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": 21,
+                        "cmd": "update_subscription",
+                        "params": {
+                            "sid": sid,
+                            "market_tickers": [tickers[0]],
+                            "action": "delete_markets",
+                        },
+                    }
+                )
+            )
             ok = (await frames_until(ws, lambda f: f.get("id") == 21))[-1]
             assert ok["type"] == "ok" and ok["msg"]["market_tickers"] == sorted(tickers[1:])
             await ws.send(json.dumps({"id": 22, "cmd": "unsubscribe", "params": {"sids": [sid]}}))
@@ -171,15 +257,23 @@ def test_skip_seq_fault_leaves_a_detectable_gap(simulator: Any, sim_account: Any
         tickers = open_tickers(simulator, 5)
         headers = sim_account.signer.headers("GET", WS_PATH)
         async with connect(simulator.ws_url, additional_headers=headers) as ws:
-            await ws.send(json.dumps({
-                "id": 1, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": tickers},
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": 1,
+                        "cmd": "subscribe",
+                        "params": {"channels": ["orderbook_delta"], "market_tickers": tickers},
+                    }
+                )
+            )
             await barrier(ws, 2)
             await asyncio.to_thread(simulator.set_faults, ws_skip_seq=1)
             seqs = []
             for round_id in range(3, 12):
                 await asyncio.to_thread(simulator.advance, 20)
-                seqs += [f["seq"] for f in await barrier(ws, round_id) if f["type"] == "orderbook_delta"]
+                seqs += [
+                    f["seq"] for f in await barrier(ws, round_id) if f["type"] == "orderbook_delta"
+                ]
                 if len(seqs) >= 3:
                     break
             await asyncio.to_thread(simulator.set_faults)
@@ -192,27 +286,45 @@ def test_fills_and_positions_over_ws_agree_with_rest(simulator: Any, sim_account
     async def scenario() -> None:
         headers = sim_account.signer.headers("GET", WS_PATH)
         async with connect(simulator.ws_url, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["fill", "market_positions"]}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": 1,
+                        "cmd": "subscribe",
+                        "params": {"channels": ["fill", "market_positions"]},
+                    }
+                )
+            )
             await barrier(ws, 2)
             for _ in range(5):
                 await asyncio.to_thread(simulator.fill, sim_account.key_id)
             frames = await barrier(ws, 3)
         fills = [f["msg"] for f in frames if f["type"] == "fill"]
-        positions = {f["msg"]["market_ticker"]: f["msg"] for f in frames if f["type"] == "market_position"}
+        positions = {
+            f["msg"]["market_ticker"]: f["msg"] for f in frames if f["type"] == "market_position"
+        }
         assert len(fills) == 5
         path = "/trade-api/v2/portfolio/positions"
-        rest = httpx.get(simulator.origin + path, headers=sim_account.signer.headers("GET", path)).json()
+        rest = httpx.get(
+            simulator.origin + path, headers=sim_account.signer.headers("GET", path)
+        ).json()
         by_ticker = {p["ticker"]: p for p in rest["market_positions"]}
         for ticker, ws_pos in positions.items():
             if Decimal(ws_pos["position_fp"]) == 0 and ticker not in by_ticker:
                 continue
             rest_pos = by_ticker[ticker]
             assert Decimal(ws_pos["position_fp"]) == Decimal(rest_pos["position_fp"])
-            assert Decimal(ws_pos["position_cost_dollars"]) == Decimal(rest_pos["market_exposure_dollars"])
+            assert Decimal(ws_pos["position_cost_dollars"]) == Decimal(
+                rest_pos["market_exposure_dollars"]
+            )
             assert Decimal(ws_pos["fees_paid_dollars"]) == Decimal(rest_pos["fees_paid_dollars"])
-            assert Decimal(ws_pos["realized_pnl_dollars"]) == Decimal(rest_pos["realized_pnl_dollars"])
+            assert Decimal(ws_pos["realized_pnl_dollars"]) == Decimal(
+                rest_pos["realized_pnl_dollars"]
+            )
         last_fill = fills[-1]
-        assert Decimal(last_fill["post_position_fp"]) == Decimal(positions[last_fill["market_ticker"]]["position_fp"])
+        assert Decimal(last_fill["post_position_fp"]) == Decimal(
+            positions[last_fill["market_ticker"]]["position_fp"]
+        )
 
     run(scenario())
 

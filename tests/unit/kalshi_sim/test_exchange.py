@@ -17,7 +17,9 @@ _KEY = load_private_key(generate_private_key_pem()).public_key()
 
 
 def exchange(seed: int = 5, n: int = 200, **kw: object) -> Exchange:
-    return Exchange(SimConfig(seed=seed, n_markets=n, tick_interval_s=None, start_time_s=START, **kw))
+    return Exchange(
+        SimConfig(seed=seed, n_markets=n, tick_interval_s=None, start_time_s=START, **kw)
+    )
 
 
 def snapshot(ex: Exchange) -> list[bytes]:
@@ -62,7 +64,11 @@ def test_markets_close_determine_and_settle_over_time() -> None:
     assert "determined" in events and "settled" in events
     finalized = [m for m in ex.market_list if m.status == "finalized"]
     assert all(m.result in ("yes", "no", "scalar") and m.settlement_us for m in finalized)
-    assert all(not m.yes and not m.no for m in ex.market_list if m.status in ("closed", "determined", "finalized"))
+    assert all(
+        not m.yes and not m.no
+        for m in ex.market_list
+        if m.status in ("closed", "determined", "finalized")
+    )
 
 
 def test_accounts_balance_positions_and_settlement_add_up() -> None:
@@ -81,7 +87,8 @@ def test_accounts_balance_positions_and_settlement_add_up() -> None:
     for position in account.positions.values():
         signed = sum(
             (f.count if f.side == "yes" else -f.count) * (1 if f.action == "buy" else -1)
-            for f in account.fills if f.ticker == position.ticker
+            for f in account.fills
+            if f.ticker == position.ticker
         )
         assert position.position == signed
 
@@ -89,7 +96,9 @@ def test_accounts_balance_positions_and_settlement_add_up() -> None:
 @given(price=st.integers(1, 9999), count=st.integers(1, 1_000_000))
 def test_taker_fee_is_ceiled_quadratic(price: int, count: int) -> None:
     p = Decimal(price) / 10_000
-    expected = (Decimal("0.07") * p * (1 - p) * Decimal(count) / 100).quantize(Decimal("0.0001"), ROUND_CEILING)
+    expected = (Decimal("0.07") * p * (1 - p) * Decimal(count) / 100).quantize(
+        Decimal("0.0001"), ROUND_CEILING
+    )
     assert Decimal(wire.taker_fee_centi(price, count)) / 10_000 == expected
 
 
