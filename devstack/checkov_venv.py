@@ -124,7 +124,7 @@ def ensure_checkov(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.checkov_venv",
-        description="Build .venv-checkov from infra/checkov-requirements.txt and print checkov's path.",
+        description="Build .venv-checkov from infra/checkov-requirements.txt, print checkov.",
     )
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV_DIR, help="venv directory")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pip step")

@@ -102,8 +102,8 @@ def _requirements_of(dist_name: str, extras: Iterable[str]) -> list[Requirement]
             f"{dist_name} is not installed in this environment; install the project "
             "('pip install -c constraints.txt -e .') before packaging"
         ) from error
-    environment: dict[str, str] = dict(default_environment())
-    wanted = [""] + sorted(extras)
+    environment = {key: str(value) for key, value in default_environment().items()}
+    wanted = ["", *sorted(extras)]
     found: list[Requirement] = []
     for text in requires:
         req = Requirement(text)

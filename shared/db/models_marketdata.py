@@ -67,6 +67,9 @@ class MarketLatest(Base):
     ticker: Mapped[str] = mapped_column(String(128), primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sequence: Mapped[int | None] = mapped_column(BigInteger)
+    # Kalshi's status at that poll (a copy of markets.status), so the common "open
+    # markets by volume" page never has to join before it sorts.
+    status: Mapped[str | None] = mapped_column(String(16))
     yes_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)
     yes_ask_dollars: Mapped[Decimal | None] = mapped_column(Price)
     no_bid_dollars: Mapped[Decimal | None] = mapped_column(Price)

@@ -211,6 +211,11 @@ ON CONFLICT (ticker) DO UPDATE SET
 WHERE l.ts <= excluded.ts
 """
 
+_LATEST_STATUS = """
+UPDATE market_latest l SET status = s.status
+FROM poll_meta_staging s WHERE l.ticker = s.ticker AND l.status IS DISTINCT FROM s.status
+"""
+
 _RESOLUTIONS_VALUES = ", ".join(f"({r})" for r in CANDLE_RESOLUTIONS_S)
 
 
@@ -342,6 +347,54 @@ def metadata_hash(o: MarketObservation) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _num(value: object) -> str:
+    return _NULL if value is None else str(value)
+
+
+def _escaped(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def _raw_text(raw: bytes | None) -> str:
+    return _NULL if raw is None else _escaped(raw.decode("utf-8"))
+
+
+def _snapshot_payload(
+    observations: Sequence[MarketObservation], polled_at: datetime, sequence: int
+) -> bytes:
+    """COPY text for the snapshot rows, specialised for speed (10,000 rows in ~30 ms).
+
+    Same format as :func:`encode_copy_rows`, which the tests compare it against.
+    """
+    middle = f"\t{polled_at.isoformat()}\t{POLL_SOURCE}\t{sequence}\t"
+    return "".join(
+        [
+            f"{_escaped(o.ticker)}{middle}{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
+            f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
+            f"{_num(o.volume_fp)}\t{_num(o.open_interest_fp)}\t{_raw_text(o.raw)}\n"
+            for o in observations
+        ]
+    ).encode("utf-8")
+
+
+def _staging_payload(observations: Sequence[MarketObservation]) -> bytes:
+    return "".join(
+        [
+            f"{_escaped(o.ticker)}\t{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
+            f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
+            f"{_num(o.previous_price_dollars)}\t{_num(o.volume_fp)}\t{_num(o.volume_24h_fp)}\t"
+            f"{_num(o.open_interest_fp)}\t{metadata_hash(o)}\n"
+            for o in observations
+        ]
+    ).encode("utf-8")
+
+
 def _meta(o: MarketObservation) -> tuple[object, ...]:
     return (
         o.event_ticker,
@@ -401,39 +454,8 @@ def write_poll(
     if observations:
         encode_started = time.perf_counter()
         by_ticker = {o.ticker: o for o in observations}
-        snapshot_payload = encode_copy_rows(
-            (
-                o.ticker,
-                polled_at,
-                POLL_SOURCE,
-                sequence,
-                o.yes_bid_dollars,
-                o.yes_ask_dollars,
-                o.no_bid_dollars,
-                o.no_ask_dollars,
-                o.last_price_dollars,
-                o.volume_fp,
-                o.open_interest_fp,
-                o.raw,
-            )
-            for o in observations
-        )
-        staging_payload = encode_copy_rows(
-            (
-                o.ticker,
-                o.yes_bid_dollars,
-                o.yes_ask_dollars,
-                o.no_bid_dollars,
-                o.no_ask_dollars,
-                o.last_price_dollars,
-                o.previous_price_dollars,
-                o.volume_fp,
-                o.volume_24h_fp,
-                o.open_interest_fp,
-                metadata_hash(o),
-            )
-            for o in observations
-        )
+        snapshot_payload = _snapshot_payload(observations, polled_at, sequence)
+        staging_payload = _staging_payload(observations)
         t.encode_seconds += time.perf_counter() - encode_started
 
         snapshots = t.measure(
@@ -472,6 +494,8 @@ def write_poll(
             "upsert_latest",
             lambda: run(text(_UPSERT_LATEST), {"ts": polled_at, "sequence": sequence}),
         )
+        if changed_tickers:
+            t.measure("latest_status", lambda: run(text(_LATEST_STATUS)))
         t.measure("upsert_candles", lambda: run(text(_UPSERT_CANDLES), {"ts": polled_at}))
     seconds = time.perf_counter() - started
     t.measure(

@@ -162,7 +162,7 @@ def list_markets(
     where: list[str] = []
     params: dict[str, Any] = {"limit": limit + 1}
     if filters.statuses:
-        where.append("m.status = ANY(:statuses)")
+        where.append("l.status = ANY(:statuses)")
         params["statuses"] = list(filters.statuses)
     if filters.series_ticker:
         where.append("m.series_ticker = :series")
@@ -184,12 +184,22 @@ def list_markets(
         where.append(f"({key}, l.ticker) {comparison} (:after_value, :after_ticker)")
         params["after_value"], params["after_ticker"] = after
     direction = "DESC" if order == "desc" else "ASC"
-    sql = (
-        f"SELECT {_MARKET_COLUMNS}, {key} AS sort_value "
-        "FROM market_latest l JOIN markets m ON m.ticker = l.ticker "
-        + (f"WHERE {' AND '.join(where)} " if where else "")
-        + f"ORDER BY {key} {direction}, l.ticker {direction} LIMIT :limit"
-    )
+    ordering = f"ORDER BY {key} {direction}, l.ticker {direction}"
+    condition = f"WHERE {' AND '.join(where)} " if where else ""
+    if "m." in key or "m." in condition:
+        sql = (
+            f"SELECT {_MARKET_COLUMNS}, {key} AS sort_value "
+            f"FROM market_latest l JOIN markets m ON m.ticker = l.ticker {condition}"
+            f"{ordering} LIMIT :limit"
+        )
+    else:
+        # Everything the page depends on is in market_latest: pick the page there (a top-N
+        # sort of narrow rows), then join only its rows to markets.
+        sql = (
+            f"SELECT {_MARKET_COLUMNS}, {key} AS sort_value FROM ("
+            f"SELECT * FROM market_latest l {condition}{ordering} LIMIT :limit"
+            f") l JOIN markets m ON m.ticker = l.ticker {ordering}"
+        )
     rows = [dict(r) for r in connection.execute(text(sql), params).mappings()]
     next_position = None
     if len(rows) > limit:

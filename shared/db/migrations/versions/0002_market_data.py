@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("ticker", sa.String(length=128), nullable=False),
         sa.Column("ts", TS, nullable=False),
         sa.Column("sequence", sa.BigInteger(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=True),
         sa.Column("yes_bid_dollars", PRICE, nullable=True),
         sa.Column("yes_ask_dollars", PRICE, nullable=True),
         sa.Column("no_bid_dollars", PRICE, nullable=True),
