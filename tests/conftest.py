@@ -89,3 +89,11 @@ def migrated_database(
     )
     yield postgres.url_for(name)
     _admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the suite hermetic: a developer's own Kalshi key or URLs never leak into tests."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("KALSHI_")]:
+        del os.environ[name]

@@ -55,7 +55,9 @@ class MarketDataService:
 
         self.interval = parse_interval(str(getattr(ctx.options, "poll_every", "1m") or "1m"))
         missing = [
-            k for k in ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "KALSHI_BASE_URL") if k not in ctx.env
+            k
+            for k in ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "KALSHI_BASE_URL")
+            if k not in ctx.env
         ]
         if missing:
             raise RuntimeError(f"market data needs {', '.join(missing)} from earlier services")
@@ -110,9 +112,8 @@ class MarketDataService:
     def describe(self) -> list[str]:
         lines: list[str] = []
         if self.poller is not None:
-            lines.append(
-                f"poll_markets {self.poller.url}  (push from poll-trigger; log {self.poller.log_path})"
-            )
+            lines.append(f"poll_markets {self.poller.url}  (push from poll-trigger)")
+            lines.append(f"             log {self.poller.log_path}")
         if self.api is not None:
             lines.append(f"markets      {self.api.url}  (/api/v1/markets, /api/v1/health)")
         if self.scheduler is not None:

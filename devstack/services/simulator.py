@@ -6,18 +6,25 @@ the next run, so the same key keeps working). Publishes ``KALSHI_BASE_URL``,
 ``KALSHI_WS_URL``, ``KALSHI_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH`` for later services.
 A child process rather than a thread: the exchange ticks and fans out WebSocket frames on
 its own interpreter, never competing with the launcher's.
+
+With a real Kalshi key in the launcher's environment (``KALSHI_KEY_ID`` and
+``KALSHI_PRIVATE_KEY_PATH``; ``KALSHI_ENV=production`` for production, demo otherwise) no
+simulator starts: the same stack talks to Kalshi itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.process import ManagedProcess, http_ok
 from devstack.services.base import StackContext
 from devstack.state import remembered_port
+from shared.kalshi.environments import KalshiEnvironment, resolve_environment
 
 __all__ = ["SimulatorService"]
 
@@ -32,6 +39,7 @@ class SimulatorService:
         self.port: int | None = None
         self.account_file: Path | None = None
         self.key_id: str | None = None
+        self.real_exchange: KalshiEnvironment | None = None
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +58,10 @@ class SimulatorService:
         )
 
     def start(self, ctx: StackContext) -> None:
+        real = real_kalshi_from_env(os.environ)
+        if real is not None:
+            self._use_real_exchange(ctx, real)
+            return
         port = remembered_port(ctx.state_dir, "simulator", getattr(ctx.options, "sim_port", None))
         self.port = port
         self.account_file = ctx.state_dir / DEMO_ACCOUNT_FILE
@@ -86,10 +98,25 @@ class SimulatorService:
         )
         self._write_pem()
 
+    def _use_real_exchange(self, ctx: StackContext, environment: KalshiEnvironment) -> None:
+        key_id = os.environ["KALSHI_KEY_ID"].strip()
+        key_path = Path(os.environ["KALSHI_PRIVATE_KEY_PATH"]).expanduser().resolve()
+        if not key_path.is_file():
+            raise RuntimeError(f"KALSHI_PRIVATE_KEY_PATH does not name a file: {key_path}")
+        self.real_exchange = environment
+        self.key_id = key_id
+        ctx.env.update(
+            {
+                "KALSHI_ENV": environment.name,
+                "KALSHI_BASE_URL": environment.rest_base_url,
+                "KALSHI_WS_URL": environment.ws_url,
+                "KALSHI_KEY_ID": key_id,
+                "KALSHI_PRIVATE_KEY_PATH": str(key_path),
+            }
+        )
+
     def _write_pem(self) -> None:
         """The private key alone as a PEM file, for tools that want a key path."""
-        import os
-
         assert self.account_file is not None
         pem = json.loads(self.account_file.read_text())["private_key_pem"]
         path = self.account_file.with_suffix(".pem")
@@ -108,6 +135,11 @@ class SimulatorService:
         return f"the Kalshi simulator exited; see {self.process.log_path}"
 
     def describe(self) -> list[str]:
+        if self.real_exchange is not None:
+            return [
+                f"Kalshi       {self.real_exchange.name}: {self.real_exchange.rest_base_url}",
+                f"             your key id {self.key_id} (no simulator started)",
+            ]
         if self.process is None or self.port is None:
             return []
         return [
@@ -118,3 +150,16 @@ class SimulatorService:
             f"             admin http://127.0.0.1:{self.port}/_sim/state",
             f"             log {self.process.log_path}",
         ]
+
+
+def real_kalshi_from_env(env: Mapping[str, str]) -> KalshiEnvironment | None:
+    """The real Kalshi environment to use instead of the simulator, if a key is configured.
+
+    Two variables switch it on: ``KALSHI_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH``. The
+    exchange is demo unless ``KALSHI_ENV=production``: demo cannot move real money.
+    """
+    key_id = (env.get("KALSHI_KEY_ID") or "").strip()
+    key_path = (env.get("KALSHI_PRIVATE_KEY_PATH") or "").strip()
+    if not key_id or not key_path:
+        return None
+    return resolve_environment((env.get("KALSHI_ENV") or "demo").strip())

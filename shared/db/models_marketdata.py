@@ -133,6 +133,4 @@ class MarketPoll(Base):
     # Set once the poll's market-snapshots chunks are published; a redelivered trigger
     # whose poll is written but unpublished publishes them (again) from the snapshots.
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

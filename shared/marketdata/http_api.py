@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -64,7 +65,12 @@ class OrderbookSource(Protocol):
     def get_orderbook(self, ticker: str, depth: int | None = None) -> km.Orderbook: ...
 
 
-def load_openapi(path: Path = OPENAPI_PATH) -> dict[str, Any]:
+def load_openapi(path: Path | None = None) -> dict[str, Any]:
+    """The OpenAPI document: ``OPENAPI_MARKETS_PATH`` if set (a deployed function whose
+    source bundle puts it elsewhere), else ``openapi/markets.json`` in the checkout."""
+    if path is None:
+        configured = os.environ.get("OPENAPI_MARKETS_PATH")
+        path = Path(configured) if configured else OPENAPI_PATH
     document: dict[str, Any] = json.loads(path.read_text())
     return document
 
@@ -352,7 +358,7 @@ def _levels(levels: list[km.Level]) -> list[list[str]]:
 
 def _orderbook_json(ticker: str, book: km.Orderbook, now: datetime) -> dict[str, Any]:
     best_yes = book.best_yes_bid
-    best_no = book.best_no_bid if hasattr(book, "best_no_bid") else None
+    best_no = book.best_no_bid
     one = Decimal("1")
     return {
         "ticker": ticker,

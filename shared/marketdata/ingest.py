@@ -84,6 +84,7 @@ _STAGING_COLUMNS: tuple[str, ...] = (
     "volume_24h_fp",
     "open_interest_fp",
     "meta_hash",
+    "status",
 )
 _META_COLUMNS: tuple[str, ...] = (
     "event_ticker",
@@ -113,7 +114,8 @@ CREATE TEMPORARY TABLE poll_staging (
     volume_fp numeric(18, 2),
     volume_24h_fp numeric(18, 2),
     open_interest_fp numeric(18, 2),
-    meta_hash bigint NOT NULL
+    meta_hash bigint NOT NULL,
+    status varchar(16) NOT NULL
 ) ON COMMIT DROP
 """
 
@@ -164,6 +166,7 @@ SELECT ticker, event_ticker, series_ticker, title, event_title, yes_sub_title, c
        CASE WHEN status = '{FINAL_STATUS}' THEN coalesce(settlement_ts, :ts) END,
        :ts
 FROM poll_meta_staging
+ORDER BY ticker
 ON CONFLICT (ticker) DO UPDATE SET
     event_ticker = excluded.event_ticker,
     series_ticker = coalesce(excluded.series_ticker, m.series_ticker),
@@ -189,12 +192,13 @@ _UPSERT_LATEST = """
 INSERT INTO market_latest AS l (
     ticker, ts, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars, no_ask_dollars,
     last_price_dollars, previous_price_dollars, volume_fp, volume_24h_fp, open_interest_fp,
-    meta_hash
+    meta_hash, status
 )
 SELECT ticker, :ts, :sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars,
        no_ask_dollars, last_price_dollars, previous_price_dollars, coalesce(volume_fp, 0),
-       volume_24h_fp, open_interest_fp, meta_hash
+       volume_24h_fp, open_interest_fp, meta_hash, status
 FROM poll_staging
+ORDER BY ticker
 ON CONFLICT (ticker) DO UPDATE SET
     ts = excluded.ts,
     sequence = excluded.sequence,
@@ -207,13 +211,9 @@ ON CONFLICT (ticker) DO UPDATE SET
     volume_fp = excluded.volume_fp,
     volume_24h_fp = excluded.volume_24h_fp,
     open_interest_fp = excluded.open_interest_fp,
-    meta_hash = excluded.meta_hash
+    meta_hash = excluded.meta_hash,
+    status = excluded.status
 WHERE l.ts <= excluded.ts
-"""
-
-_LATEST_STATUS = """
-UPDATE market_latest l SET status = s.status
-FROM poll_meta_staging s WHERE l.ticker = s.ticker AND l.status IS DISTINCT FROM s.status
 """
 
 _RESOLUTIONS_VALUES = ", ".join(f"({r})" for r in CANDLE_RESOLUTIONS_S)
@@ -242,6 +242,7 @@ FROM (
     SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
     FROM poll_staging
 ) s CROSS JOIN (VALUES {_RESOLUTIONS_VALUES}) AS r(res)
+ORDER BY s.ticker, r.res
 ON CONFLICT (ticker, resolution_s, bucket_start) DO UPDATE SET
     first_ts = least(c.first_ts, excluded.first_ts),
     last_ts = greatest(c.last_ts, excluded.last_ts),
@@ -389,7 +390,7 @@ def _staging_payload(observations: Sequence[MarketObservation]) -> bytes:
             f"{_escaped(o.ticker)}\t{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
             f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
             f"{_num(o.previous_price_dollars)}\t{_num(o.volume_fp)}\t{_num(o.volume_24h_fp)}\t"
-            f"{_num(o.open_interest_fp)}\t{metadata_hash(o)}\n"
+            f"{_num(o.open_interest_fp)}\t{metadata_hash(o)}\t{_escaped(o.status)}\n"
             for o in observations
         ]
     ).encode("utf-8")
@@ -494,8 +495,7 @@ def write_poll(
             "upsert_latest",
             lambda: run(text(_UPSERT_LATEST), {"ts": polled_at, "sequence": sequence}),
         )
-        if changed_tickers:
-            t.measure("latest_status", lambda: run(text(_LATEST_STATUS)))
+
         t.measure("upsert_candles", lambda: run(text(_UPSERT_CANDLES), {"ts": polled_at}))
     seconds = time.perf_counter() - started
     t.measure(

@@ -70,6 +70,16 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
 
+def report(label: str, samples: list[float], baseline_p95: float | None = None) -> float:
+    """Print p50/p95 of ``samples`` (and the ratio to a baseline p95); return the p95."""
+    p95 = percentile(samples, 95)
+    text = f"   {label:<44} p50 {ms(statistics.median(samples))}  p95 {ms(p95)}"
+    if baseline_p95 is not None:
+        text += f"   => {baseline_p95 / p95:6.1f}x faster at p95"
+    print(text)
+    return p95
+
+
 def new_database(server: LocalPostgres, name: str, pooled: bool = False) -> sa.Engine:
     """A migrated database. ``pooled``: keep connections open between queries, as the
     functions do (their engine has a pool), so timings are the query's, not a connect's."""
@@ -152,9 +162,11 @@ def bench_ingest(server: LocalPostgres) -> dict[str, float]:
         if p == 0:
             cold = written.seconds
             cold_db = written.timings.database_seconds
+            cold_steps = dict(written.timings.steps or {})
         else:
             steady_wall.append(written.seconds)
             steady_db.append(written.timings.database_seconds)
+            steady_steps = dict(written.timings.steps or {})
     steady_total = statistics.median(steady_wall)
     db_median = statistics.median(steady_db)
     bulk_engine.dispose()
@@ -171,8 +183,14 @@ def bench_ingest(server: LocalPostgres) -> dict[str, float]:
         f"   bulk, later polls (median of 5)         {ms(steady_total)}   db {ms(db_median)}"
         f"   (best {ms(min(steady_wall))})"
     )
+    for label, steps in (("first poll", cold_steps), ("last poll", steady_steps)):
+        biggest = sorted(steps.items(), key=lambda kv: -kv[1])[:6]
+        print(
+            f"   {label} db steps: " + ", ".join(f"{k} {v * 1000:.0f}" for k, v in biggest) + " ms"
+        )
     print(
-        f"   => bulk first poll is {naive / cold:5.1f}x faster; a later poll {naive / steady_total:5.1f}x"
+        f"   => bulk first poll is {naive / cold:5.1f}x faster; "
+        f"a later poll {naive / steady_total:5.1f}x"
     )
     return {
         "naive": naive,
@@ -232,9 +250,8 @@ LIMIT 100
 
 def bench_list(server: LocalPostgres) -> dict[str, float]:
     rows = N_MARKETS * SNAPSHOTS_PER_MARKET
-    print(
-        f"\n2. Market list, {N_MARKETS:,} markets x {SNAPSHOTS_PER_MARKET} snapshots ({rows:,} rows)"
-    )
+    print(f"\n2. Market list, {N_MARKETS:,} markets x {SNAPSHOTS_PER_MARKET} snapshots", end="")
+    print(f" ({rows:,} rows)")
     engine = new_database(server, "bench_list", pooled=True)
     started = time.perf_counter()
     params = {"n": N_MARKETS, "polls": SNAPSHOTS_PER_MARKET}
@@ -275,18 +292,10 @@ def bench_list(server: LocalPostgres) -> dict[str, float]:
         "volume, page 2 (cursor)": timed(page_two, runs=100),
         "status=active, by 24h change": timed(open_by_change, runs=100),
     }
-    p95_naive = percentile(naive_samples, 95)
-    print(
-        f"   naive DISTINCT ON over snapshots        p50 {ms(statistics.median(naive_samples))}  p95 {ms(p95_naive)}"
-    )
+    p95_naive = report("naive DISTINCT ON over snapshots", naive_samples)
     out: dict[str, float] = {"naive_p95": p95_naive}
     for label, samples in results.items():
-        p95 = percentile(samples, 95)
-        print(
-            f"   market_latest, {label:<26} p50 {ms(statistics.median(samples))}  p95 {ms(p95)}"
-            f"   => {p95_naive / p95:6.1f}x faster at p95"
-        )
-        out[label] = p95
+        out[label] = report(f"market_latest, {label}", samples, p95_naive)
     engine.dispose()
     return out
 
@@ -300,7 +309,9 @@ SELECT :ticker, timestamptz '2026-03-01' + i * interval '1 minute', 'poll', i, b
        b.bid + 0.02, 0.98 - b.bid, 1 - b.bid, b.bid + 0.01, (i * 2)::numeric, 100,
        '{"status":"active"}'::jsonb
 FROM generate_series(0, :n - 1) AS i
-CROSS JOIN LATERAL (SELECT round((0.30 + 0.25 * sin(i / 900.0) + mod(i, 7) / 100.0)::numeric, 2) AS bid) AS b
+CROSS JOIN LATERAL (
+    SELECT round((0.30 + 0.25 * sin(i / 900.0) + mod(i, 7) / 100.0)::numeric, 2) AS bid
+) AS b
 """
 
 
@@ -348,17 +359,9 @@ def bench_history(server: LocalPostgres) -> dict[str, float]:
     ], "rollup candles differ from the raw GROUP BY"
     naive_samples = timed(naive, runs=15, warmup=1)
     our_samples = timed(ours, runs=100)
-    p95_naive, p95 = percentile(naive_samples, 95), percentile(our_samples, 95)
-    print(
-        f"   {len(history.candles)} candles at {history.interval}; both paths give identical candles"
-    )
-    print(
-        f"   naive GROUP BY over raw snapshots       p50 {ms(statistics.median(naive_samples))}  p95 {ms(p95_naive)}"
-    )
-    print(
-        f"   hourly rollups (market_candles)         p50 {ms(statistics.median(our_samples))}  p95 {ms(p95)}"
-        f"   => {p95_naive / p95:6.1f}x faster at p95"
-    )
+    print(f"   {len(history.candles)} candles at {history.interval}; both paths agree exactly")
+    p95_naive = report("naive GROUP BY over raw snapshots", naive_samples)
+    p95 = report("hourly rollups (market_candles)", our_samples, p95_naive)
 
     # The short-range path reads snapshots: the last day at 1m.
     day_start = end - timedelta(days=1)
@@ -368,10 +371,7 @@ def bench_history(server: LocalPostgres) -> dict[str, float]:
             return get_history(c, HistoryRequest(ticker, day_start, end, "1m"), now=now)
 
     day = timed(last_day, runs=50)
-    print(
-        f"   last 24 h at 1m from snapshots ({len(last_day().candles)} candles) "
-        f"p50 {ms(statistics.median(day))}  p95 {ms(percentile(day, 95))}"
-    )
+    report(f"last 24 h at 1m from snapshots ({len(last_day().candles)} candles)", day)
     engine.dispose()
     return {"naive_p95": p95_naive, "p95": p95, "day_p95": percentile(day, 95)}
 

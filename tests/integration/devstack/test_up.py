@@ -54,7 +54,11 @@ class Launcher:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # so a failed test can stop its whole group
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # A developer's own Kalshi key must not switch the test stack to the real exchange.
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")},
+                "PYTHONUNBUFFERED": "1",
+            },
         )
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -103,6 +103,11 @@ def test_unchanged_metadata_is_not_rewritten_and_settlement_is_recorded(engine):
     assert row.settlement_value_dollars == D("1.0000")
     assert row.determined_at == T0 + timedelta(minutes=2)
     assert row.settled_at == settled_ts
+    with engine.connect() as c:
+        latest_status = c.execute(
+            sa.text("SELECT status FROM market_latest WHERE ticker = 'KXS-26-A'")
+        ).scalar_one()
+    assert latest_status == "finalized"
 
 
 def test_latest_prices_follow_the_newest_poll_only(engine):

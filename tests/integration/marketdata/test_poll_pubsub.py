@@ -13,6 +13,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -56,7 +57,6 @@ def poll_of(engine: sa.Engine, message_id: str) -> Any:
 
 def trigger_envelope(key: str):
     from devstack.scheduler import tick_envelope
-    from datetime import UTC, datetime
 
     envelope = tick_envelope(datetime.now(UTC))
     return type(envelope)(
@@ -139,7 +139,7 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
         "message": {
             "data": base64.b64encode(encode(trigger_envelope("test-tick-2"))).decode(),
             "messageId": message_id,
-            "publishTime": "2026-01-01T00:00:00Z",
+            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "attributes": {},
         },
         "subscription": subscription_path(pubsub_project, "poll-trigger-push"),
@@ -147,6 +147,14 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
     url = f"{service.poller.url}/projects/{pubsub_project}/topics/{POLL_TRIGGER}"
     response = httpx.post(url, json=push, timeout=30)
     assert response.status_code == 200, response.text
+    assert wait_for(
+        lambda: any(
+            '"outcome": "duplicate"' in line and message_id in line
+            for line in service.poller.log_text().splitlines()
+        ),
+        10,
+        "the duplicate to be recognised as such",
+    )
     assert scalar(engine, "SELECT count(*) FROM market_snapshots") == snapshots
     assert scalar(engine, "SELECT count(*) FROM market_polls") == 2
     assert (
@@ -156,6 +164,19 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
         == 1
     )
     assert poll_of(engine, message_id).id == poll.id
+
+    # 3b. A trigger that waited too long is acknowledged, not run (the local stack's limit
+    #     is two schedule intervals: 2 h here).
+    three_hours_ago = datetime.fromtimestamp(time.time() - 3 * 3600, UTC)
+    stale_message = dict(
+        push["message"],
+        messageId="stale-1",
+        publishTime=three_hours_ago.isoformat().replace("+00:00", "Z"),
+    )
+    stale = dict(push, message=stale_message)
+    assert httpx.post(url, json=stale, timeout=30).status_code == 200
+    assert poll_of(engine, "stale-1") is None
+    assert "older than the configured maximum age" in service.poller.log_text()
 
     # 4. Kalshi answers 503 to everything: the poll raises, Pub/Sub redelivers; once the
     #    exchange recovers the redelivery succeeds, with every market and nothing twice.

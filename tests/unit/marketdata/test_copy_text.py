@@ -69,6 +69,7 @@ def test_specialised_poll_payloads_match_the_generic_encoder():
             o.volume_24h_fp,
             o.open_interest_fp,
             ingest.metadata_hash(o),
+            o.status,
         )
         for o in observations
     )

@@ -53,3 +53,17 @@ def test_settings_from_env():
     ):
         with pytest.raises(ConfigError):
             MarketDataSettings.from_env(bad)
+
+
+def test_stale_triggers_are_skipped_before_any_work():
+    from datetime import UTC, datetime, timedelta
+
+    from shared.marketdata.poller import PollMarkets
+
+    poller = PollMarkets(None, None, None, MarketDataSettings(max_event_age_seconds=60))  # type: ignore[arg-type]
+    now = datetime(2026, 6, 11, tzinfo=UTC)
+    assert poller.is_stale(now - timedelta(seconds=61), now)
+    assert not poller.is_stale(now - timedelta(seconds=59), now)
+    assert not poller.is_stale(None, now)
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    assert poller.run("m-1", published_at=old).status == "stale"  # no engine, no Kalshi touched
