@@ -19,7 +19,13 @@ PORTS_FILE = "ports.json"
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    SO_REUSEADDR as servers set it (Postgres, uvicorn): connections of the previous run in
+    TIME_WAIT must not make its own port look taken.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
