@@ -30,9 +30,11 @@ import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -272,7 +274,7 @@ class ManagedProcess:
             self._log_offset = log.tell()
             try:
                 self._popen = subprocess.Popen(
-                    self.argv,
+                    self._guarded_argv(),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -292,6 +294,18 @@ class ManagedProcess:
             self.stop(grace=3)
             raise
         return self
+
+    def _guarded_argv(self) -> list[str]:
+        """The command behind :mod:`devstack.orphan_guard`, so it dies with this process.
+
+        The guard runs the command itself, so a command that cannot run at all is reported
+        here, where the caller still gets a clear error instead of a guard's exit status.
+        """
+        executable = shutil.which(self.argv[0], path=self.child_env().get("PATH"))
+        if executable is None:
+            raise OSError(f"no executable {self.argv[0]!r} (not found or not executable)")
+        guard = [sys.executable, "-m", "devstack.orphan_guard", str(os.getpid()), "--"]
+        return [*guard, executable, *self.argv[1:]]
 
     def wait_ready(self, timeout: float) -> None:
         """Poll the readiness check until it passes, the process exits, or time runs out."""

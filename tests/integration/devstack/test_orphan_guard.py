@@ -1,0 +1,70 @@
+"""A service must not outlive a launcher that dies without cleaning up (SIGKILL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+LAUNCHER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from devstack.process import ManagedProcess, log_line
+
+    # A service with a grandchild, like gcloud starting the Pub/Sub emulator's JVM.
+    script = (
+        "import subprocess, sys, time; "
+        "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+        "print('grandchild', g.pid, flush=True); time.sleep(120)"
+    )
+    service = ManagedProcess(
+        "sleeper", [sys.executable, "-c", script], log_path=Path(sys.argv[1]),
+        ready=log_line(r"grandchild \\d+"),
+    )
+    service.start(timeout=20)
+    print("ready", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it no longer runs.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def test_service_and_its_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
+    log = tmp_path / "sleeper.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(log)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert launcher.stdout is not None
+        assert launcher.stdout.readline().strip() == "ready"
+        grandchild = int(log.read_text().split("grandchild")[-1].split()[0])
+        assert _alive(grandchild)
+
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=10)
+
+        deadline = time.monotonic() + 10
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(grandchild), "the service's child outlived the killed launcher"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
