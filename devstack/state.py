@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devstack.postgres import free_port
 
-__all__ = ["port_is_free", "remembered_port"]
+__all__ = ["local_database_url", "port_is_free", "remembered_port"]
 
 PORTS_FILE = "ports.json"
 
@@ -52,3 +52,20 @@ def remembered_port(state_dir: Path, name: str, explicit: int | None = None) -> 
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
     return port
+
+
+def local_database_url(state_dir: Path) -> str | None:
+    """The URL of the Postgres that ``kalshi-insights up`` runs from ``state_dir``, if any.
+
+    Lets command-line tools (``backtest``, ``migrate``) find the local stack's database
+    without the user copying a URL around.
+    """
+    from devstack.postgres import DEFAULT_DATABASE
+
+    try:
+        port = json.loads((state_dir / PORTS_FILE).read_text()).get("postgres")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(port, int):
+        return None
+    return f"postgresql+pg8000://postgres@127.0.0.1:{port}/{DEFAULT_DATABASE}"

@@ -50,7 +50,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     runner.add_argument("--event", action="append", default=[], help="event filter")
     runner.add_argument("--slippage", default=None, help="slippage per fill, dollars")
     runner.add_argument("--fee-quantum", default=None, help="fee rounding, e.g. 0.01 or 0.0001")
-    runner.add_argument("--database-url", help="Postgres URL (default: $DATABASE_URL)")
+    runner.add_argument(
+        "--database-url",
+        help="Postgres URL (default: $DATABASE_URL, else the local stack's in --state-dir)",
+    )
+    runner.add_argument(
+        "--state-dir",
+        default=".local",
+        help="state directory of 'kalshi-insights up' (default: .local)",
+    )
     runner.add_argument("--json", action="store_true", help="print the full result as JSON")
     runner.set_defaults(handler=run_backtest)
     parser.set_defaults(handler=lambda _args: (parser.print_help(), 2)[1])
@@ -139,14 +147,23 @@ def run_strategies(_args: Any) -> int:
 
 def run_backtest(args: Any) -> int:
     import os
+    from pathlib import Path
 
+    from devstack.state import local_database_url
     from shared.backtest.adapters import load_strategy_modules
     from shared.backtest.errors import BacktestError
     from shared.backtest.service import BacktestService
     from shared.config import ConfigError
 
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
+    url = args.database_url
+    if (
+        not url
+        and not os.environ.get("DATABASE_URL")
+        and not os.environ.get("INSTANCE_CONNECTION_NAME")
+    ):
+        url = local_database_url(Path(args.state_dir))
+    if url:
+        os.environ["DATABASE_URL"] = url
     load_strategy_modules()
     try:
         from shared.db.engine import get_database

@@ -41,3 +41,15 @@ def test_corrupt_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "ports.json").write_text("not json")
     port = remembered_port(tmp_path, "gateway")
     assert json.loads((tmp_path / "ports.json").read_text()) == {"gateway": port}
+
+
+def test_local_database_url_reads_the_stacks_postgres_port(tmp_path: Path) -> None:
+    from devstack.state import local_database_url
+
+    assert local_database_url(tmp_path) is None
+    (tmp_path / "ports.json").write_text('{"postgres": 54321}')
+    assert local_database_url(tmp_path) == (
+        "postgresql+pg8000://postgres@127.0.0.1:54321/kalshi_insights"
+    )
+    (tmp_path / "ports.json").write_text("not json")
+    assert local_database_url(tmp_path) is None
