@@ -57,6 +57,7 @@ class BacktestsService:
         self.worker.start(timeout=60)
         self.api.start(timeout=60)
         ctx.gateway_routes[ROUTE] = self.api.url
+        ctx.gateway_routes["/api/v1/openapi/backtests.json"] = self.api.url
         ctx.env["BACKTEST_WORKER_URL"] = worker_url
 
     def stop(self) -> None:

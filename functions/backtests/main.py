@@ -17,7 +17,8 @@ from typing import Any
 import functions_framework
 
 from shared.api.errors import ApiError
-from shared.api.http import JsonResponse, json_response
+from shared.api.http import JsonResponse, json_response, public_cache
+from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router, handle
 from shared.backtest.errors import BacktestError, BacktestNotFound
 from shared.backtest.service import BacktestService, QueueUnavailable
@@ -72,6 +73,15 @@ def _int_arg(request: HttpRequest, name: str, default: int | None) -> int | None
 
 
 router = Router()
+
+
+@router.route("GET", "/api/v1/openapi/backtests.json")
+def openapi(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+    return json_response(
+        load_document("backtests"),
+        cache_control=public_cache(300, 3600),
+        request_headers=request.headers,
+    )
 
 
 @router.route("GET", PREFIX + "/strategies")

@@ -120,3 +120,5 @@ def test_every_repository_function_packages(tmp_path: Path) -> None:
         assert item.sha256 in manifest
         with zipfile.ZipFile(item.zip_path) as zf:
             assert "main.py" in zf.namelist() and "shared/__init__.py" in zf.namelist()
+            # The API functions serve their OpenAPI documents from the bundle.
+            assert {"openapi/markets.json", "openapi/backtests.json"} <= set(zf.namelist())

@@ -579,11 +579,11 @@ module "lb" {
   serverless_backends = {
     markets = {
       cloud_run_service = module.fn_markets.service_name
-      paths             = ["/api/v1/markets", "/api/v1/markets/*", "/api/v1/health", "/api/v1/openapi.json"]
+      paths             = ["/api/v1/markets", "/api/v1/markets/*", "/api/v1/health", "/api/v1/openapi/markets.json"]
     }
     backtests = {
       cloud_run_service = module.fn_backtests.service_name
-      paths             = ["/api/v1/backtests", "/api/v1/backtests/*"]
+      paths             = ["/api/v1/backtests", "/api/v1/backtests/*", "/api/v1/openapi/backtests.json"]
     }
     account = {
       cloud_run_service = module.fn_account.service_name

@@ -333,6 +333,9 @@ def test_stack_service_starts_both_functions_and_routes_the_api(
         api = ctx.gateway_routes["/api/v1/backtests"]
         answer = httpx.get(api + "/api/v1/backtests/strategies", timeout=10)
         assert answer.status_code == 200 and len(answer.json()["strategies"]) >= 4
+        doc_origin = ctx.gateway_routes["/api/v1/openapi/backtests.json"]
+        doc = httpx.get(doc_origin + "/api/v1/openapi/backtests.json", timeout=10)
+        assert doc.status_code == 200 and "/api/v1/backtests" in doc.json()["paths"]
         assert service.check() is None
         assert any("worker" in line for line in service.describe())
     finally:
