@@ -51,6 +51,6 @@ def test_up_has_its_options() -> None:
     assert args.state_dir == ".local"
     assert args.postgres_port is None
     args = cli.build_parser().parse_args(
-        ["up", "--port", "9000", "--state-dir", "/tmp/x", "--postgres-port", "5555"]
+        ["up", "--port", "9000", "--state-dir", "state-x", "--postgres-port", "5555"]
     )
-    assert (args.port, args.state_dir, args.postgres_port) == (9000, "/tmp/x", 5555)
+    assert (args.port, args.state_dir, args.postgres_port) == (9000, "state-x", 5555)

