@@ -79,7 +79,9 @@ class Market(Base):
     yes_sub_title: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(64))
     market_type: Mapped[str] = mapped_column(String(16), default="binary", server_default="binary")
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Not indexed: lists filter on market_latest.status, and the poller's "not finalized"
+    # (<>) cannot use an index (ADR 0055).
+    status: Mapped[str] = mapped_column(String(16))
     open_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     # "yes", "no", "scalar", "void" or None while undetermined.
@@ -96,9 +98,11 @@ class MarketSnapshot(Base):
     """One observation of a market's prices: the history backtests replay."""
 
     __tablename__ = "market_snapshots"
+    # The unique (ticker, ts, source) index also serves every "one ticker over a time range"
+    # read (history, backtest loader); a separate (ticker, ts) index would only cost writes
+    # (ADR 0055).
     __table_args__ = (
         UniqueConstraint("ticker", "ts", "source", name="uq_market_snapshots_ticker_ts_source"),
-        Index("ix_market_snapshots_ticker_ts", "ticker", "ts"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

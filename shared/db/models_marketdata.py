@@ -42,7 +42,7 @@ MidPrice = Numeric(11, 5)
 CANDLE_RESOLUTIONS_S: tuple[int, ...] = (3_600,)
 """Rollup resolutions the ingest keeps in ``market_candles``: one hour.
 
-Each resolution costs one 10,000-row upsert per poll (~50 ms), so there is one: hourly
+Each resolution costs one 10,000-row update per poll (~30 ms), so there is one: hourly
 rollups serve the 1h/4h/1d intervals (any ~2,000-candle range reads at most ~12,000 rows
 when it spans under a year and a half), and the 1m/5m intervals, whose ranges are short,
 read the snapshots themselves (ADR 0051).

@@ -8,7 +8,6 @@ and backslash escapes for backslash, tab, newline and carriage return.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -64,6 +63,20 @@ def copy_rows(
     return copy_payload(connection, table, columns, encode_copy_rows(rows))
 
 
+_CHUNK_BYTES = 256 * 1024
+
+
+def _chunks(payload: bytes) -> list[memoryview]:
+    """``payload`` as 256 KiB CopyData messages.
+
+    Given a file, pg8000 sends 8 KiB messages with a flush each: ~460 Python round trips
+    for a 10,000-row snapshot COPY, on the same two cores the server parses with. Fewer,
+    larger messages measured ~5-10 ms less database time per poll.
+    """
+    view = memoryview(payload)
+    return [view[i : i + _CHUNK_BYTES] for i in range(0, len(view), _CHUNK_BYTES)]
+
+
 def copy_payload(connection: Connection, table: str, columns: Sequence[str], payload: bytes) -> int:
     """Like :func:`copy_rows` with rows already encoded by :func:`encode_copy_rows`."""
     dbapi: Any = connection.connection.dbapi_connection
@@ -71,7 +84,7 @@ def copy_payload(connection: Connection, table: str, columns: Sequence[str], pay
     error_class: type[Exception] = connection.dialect.loaded_dbapi.Error
     cursor = dbapi.cursor()
     try:
-        cursor.execute(statement, stream=io.BytesIO(payload))
+        cursor.execute(statement, stream=_chunks(payload))
         return int(cursor.rowcount)
     except error_class as exc:
         # The raw cursor bypasses SQLAlchemy's wrapping; wrap here so callers see the same

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -9,7 +10,10 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from shared.marketdata.ingest import rebuild_candles, write_poll
+from shared.db.models import Market
+from shared.marketdata import ingest
+from shared.marketdata.copy_text import copy_rows
+from shared.marketdata.ingest import PollWrite, rebuild_candles, write_poll
 from tests.integration.marketdata.handmade import T0, market, universe
 from tests.integration.marketdata.synthetic import synthetic_poll
 
@@ -144,3 +148,164 @@ def test_incremental_candles_equal_a_rebuild_from_snapshots(engine):
         rebuilt = c.execute(sa.text("SELECT * FROM market_candles ORDER BY 1, 2, 3")).all()
     assert len(incremental) == 40 * 4  # the hours 09:00 to 12:00
     assert incremental == rebuilt
+
+
+def _markets(engine: sa.Engine, prefix: str = "") -> dict[str, tuple[object, ...]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text("SELECT * FROM markets WHERE ticker LIKE :p ORDER BY ticker"),
+            {"p": f"{prefix}%"},
+        ).all()
+    return {row.ticker[len(prefix) :]: tuple(row)[1:] for row in rows}
+
+
+def test_new_markets_are_copied_exactly_as_the_upsert_would_insert_them(engine):
+    settled_ts = T0 - timedelta(minutes=30)
+    base = market(
+        "KXN-26-A", "KXN-26", "KXN", "Plain", close=T0, volume="1", last="0", previous="0"
+    )
+    observations = [
+        base,
+        replace(base, ticker="KXN-26-B", series_ticker=None, event_title=None, category=None),
+        replace(base, ticker="KXN-26-C", status="determined", result="no"),
+        replace(
+            base,
+            ticker="KXN-26-D",
+            status="finalized",
+            result="yes",
+            settlement_value_dollars=D("1.0000"),
+            settlement_ts=settled_ts,
+        ),
+        replace(base, ticker="KXN-26-E", status="finalized", result="void"),
+        replace(
+            base,
+            ticker="KXN-26-F",
+            title="Tab\there, back\\slash, new\nline",
+            yes_sub_title="",
+            open_time=None,
+            close_time=None,
+            market_type="scalar",
+        ),
+    ]
+    with engine.begin() as c:
+        written = write_poll(c, message_id="n-1", polled_at=T0, observations=observations)
+    assert written is not None
+    assert written.markets_changed == 6 and written.newly_determined == 3
+    assert written.timings.steps is not None and "copy_new_markets" in written.timings.steps
+
+    # The same markets through the upsert's INSERT branch, under other tickers.
+    with engine.begin() as c:
+        c.execute(sa.text(ingest._CREATE_META_STAGING))
+        copy_rows(
+            c,
+            "poll_meta_staging",
+            ("ticker", *ingest._META_COLUMNS),
+            [("U-" + o.ticker, *ingest._meta(o)) for o in observations],
+        )
+        c.execute(sa.text(ingest._UPSERT_MARKETS), {"ts": T0})
+    copied, upserted = _markets(engine, "KXN-"), _markets(engine, "U-KXN-")
+    assert copied == upserted and len(copied) == 6
+    d = _markets(engine, "KXN-26-D")[""]
+    columns = [c.name for c in Market.__table__.columns][1:]
+    row = dict(zip(columns, d, strict=True))
+    assert row["determined_at"] == T0 and row["settled_at"] == settled_ts
+    assert row["updated_at"] == T0
+
+
+def test_a_poll_mixing_unchanged_changed_foreign_and_new_markets(engine):
+    alpha = market("KXM-26-A", "KXM-26", "KXM", "A", close=T0, volume="1", last="0.5", previous="0")
+    beta = replace(alpha, ticker="KXM-26-B", title="B")
+    with engine.begin() as c:
+        write_poll(c, message_id="x-1", polled_at=T0, observations=[alpha, beta])
+    with engine.begin() as c:  # a market some other tool recorded (no latest prices yet)
+        c.execute(
+            sa.text(
+                "INSERT INTO markets (ticker, event_ticker, series_ticker, category, status) "
+                "VALUES ('KXM-26-C', 'KXM-26', 'KXMANUAL', 'Manual', 'active')"
+            )
+        )
+    foreign = replace(alpha, ticker="KXM-26-C", title="C", series_ticker=None, category=None)
+    new = replace(alpha, ticker="KXM-26-D", title="D")
+    determined = replace(beta, status="determined", result="yes")
+    polled_at = T0 + timedelta(minutes=1)
+    with engine.begin() as c:
+        written = write_poll(
+            c,
+            message_id="x-2",
+            polled_at=polled_at,
+            observations=[new, foreign, determined, alpha],  # any order
+        )
+    assert written is not None
+    assert written.markets_changed == 3  # B, C, D; A is unchanged
+    assert written.newly_determined == 1
+    with engine.connect() as c:
+        rows = {
+            r.ticker: r for r in c.execute(sa.text("SELECT * FROM markets ORDER BY ticker")).all()
+        }
+        latest = dict(c.execute(sa.text("SELECT ticker, ts FROM market_latest")).all())
+        samples = dict(c.execute(sa.text("SELECT ticker, samples FROM market_candles")).all())
+    assert rows["KXM-26-A"].updated_at == T0  # untouched
+    assert (rows["KXM-26-B"].result, rows["KXM-26-B"].determined_at) == ("yes", polled_at)
+    assert (rows["KXM-26-C"].title, rows["KXM-26-C"].series_ticker) == ("C", "KXMANUAL")
+    assert rows["KXM-26-C"].category == "Manual"
+    assert (rows["KXM-26-D"].title, rows["KXM-26-D"].updated_at) == ("D", polled_at)
+    assert latest == dict.fromkeys(("KXM-26-A", "KXM-26-B", "KXM-26-C", "KXM-26-D"), polled_at)
+    assert samples == {"KXM-26-A": 2, "KXM-26-B": 2, "KXM-26-C": 1, "KXM-26-D": 1}
+
+
+def test_overlapping_polls_of_new_markets_write_one_after_the_other(engine):
+    """Without the write lock the second poll would COPY the same new markets and fail on
+    their primary keys once the first commits."""
+    observations = synthetic_poll(30)
+    later = T0 + timedelta(minutes=1)
+    first = engine.connect()
+    first_tx = first.begin()
+    try:
+        assert write_poll(first, message_id="o-1", polled_at=T0, observations=observations)
+        outcome: dict[str, object] = {}
+
+        def second_poll() -> None:
+            try:
+                with engine.begin() as c:
+                    outcome["write"] = write_poll(
+                        c, message_id="o-2", polled_at=later, observations=observations
+                    )
+            except Exception as exc:  # reported below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=second_poll)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the second poll should wait for the first one's lock"
+        first_tx.commit()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    finally:
+        first.close()
+    assert "error" not in outcome, outcome.get("error")
+    second = outcome["write"]
+    assert isinstance(second, PollWrite) and second.markets_changed == 0
+    assert count(engine, "markets") == 30
+    assert count(engine, "market_snapshots") == 60
+    with engine.connect() as c:
+        assert set(c.execute(sa.text("SELECT ts FROM market_latest")).scalars()) == {later}
+        assert set(c.execute(sa.text("SELECT samples FROM market_candles")).scalars()) == {2}
+
+
+def test_a_poll_refuses_to_run_outside_read_committed(engine):
+    with engine.connect() as c:
+        c = c.execution_options(isolation_level="REPEATABLE READ")
+        with pytest.raises(ValueError, match="READ COMMITTED"), c.begin():
+            write_poll(c, message_id="rr-1", polled_at=T0, observations=universe())
+    assert count(engine, "processed_messages") == 0
+    assert count(engine, "market_snapshots") == 0
+
+
+def test_a_copy_larger_than_one_message_arrives_whole(engine):
+    # ~1.3 MB: several of copy_payload's 256 KiB CopyData messages, split mid-row.
+    rows = [(i, f"row {i} " + "x" * (i % 1000) + "\tend\\") for i in range(2600)]
+    with engine.begin() as c:
+        c.execute(sa.text("CREATE TEMPORARY TABLE big (n integer, body text) ON COMMIT DROP"))
+        assert copy_rows(c, "big", ("n", "body"), rows) == len(rows)
+        stored = c.execute(sa.text("SELECT n, body FROM big ORDER BY n")).all()
+    assert [tuple(r) for r in stored] == rows

@@ -2,6 +2,8 @@
 
 Generated from shared/db/models.py with ``alembic revision --autogenerate`` and reviewed.
 Tables that reference others come after them; the downgrade drops in reverse order.
+Edited in place before any deployment: ``ix_market_snapshots_ticker_ts`` and
+``ix_markets_status`` removed (ADR 0055).
 
 Revision ID: 0001_foundation
 Revises: (none)
@@ -79,9 +81,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_market_snapshots")),
         sa.UniqueConstraint("ticker", "ts", "source", name="uq_market_snapshots_ticker_ts_source"),
     )
-    op.create_index(
-        "ix_market_snapshots_ticker_ts", "market_snapshots", ["ticker", "ts"], unique=False
-    )
     op.create_table(
         "markets",
         sa.Column("ticker", sa.String(length=128), nullable=False),
@@ -110,7 +109,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_markets_close_time"), "markets", ["close_time"], unique=False)
     op.create_index(op.f("ix_markets_event_ticker"), "markets", ["event_ticker"], unique=False)
     op.create_index(op.f("ix_markets_series_ticker"), "markets", ["series_ticker"], unique=False)
-    op.create_index(op.f("ix_markets_status"), "markets", ["status"], unique=False)
     op.create_table(
         "processed_messages",
         sa.Column("consumer", sa.String(length=64), nullable=False),
@@ -262,12 +260,10 @@ def downgrade() -> None:
     op.drop_table("revoked_tokens")
     op.drop_index(op.f("ix_processed_messages_processed_at"), table_name="processed_messages")
     op.drop_table("processed_messages")
-    op.drop_index(op.f("ix_markets_status"), table_name="markets")
     op.drop_index(op.f("ix_markets_series_ticker"), table_name="markets")
     op.drop_index(op.f("ix_markets_event_ticker"), table_name="markets")
     op.drop_index(op.f("ix_markets_close_time"), table_name="markets")
     op.drop_table("markets")
-    op.drop_index("ix_market_snapshots_ticker_ts", table_name="market_snapshots")
     op.drop_table("market_snapshots")
     op.drop_index(op.f("ix_backtest_runs_user_id"), table_name="backtest_runs")
     op.drop_index(op.f("ix_backtest_runs_status"), table_name="backtest_runs")
