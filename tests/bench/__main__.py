@@ -27,6 +27,8 @@ def main(argv: list[str]) -> int:
         if wanted not in name:
             continue
         print(f"== {name}", flush=True)
+        # Each module runs with its defaults: the runner's own arguments are not theirs.
+        sys.argv = [name]
         importlib.import_module(name).main()
     return 0
 
