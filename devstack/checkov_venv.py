@@ -15,14 +15,11 @@ unreachable.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import hashlib
-import os
-import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+from devstack.tool_venv import ToolVenvError, ensure_tool_venv
 
 __all__ = [
     "DEFAULT_VENV_DIR",
@@ -36,30 +33,14 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS_FILE = REPO_ROOT / "infra" / "checkov-requirements.txt"
 DEFAULT_VENV_DIR = REPO_ROOT / ".venv-checkov"
-_MARKER = ".requirements-sha256"
 
 
 class CheckovSetupError(RuntimeError):
     """The checkov venv could not be created or installed; the message has pip's output."""
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def checkov_binary(venv_dir: Path = DEFAULT_VENV_DIR) -> Path:
     return Path(venv_dir) / "bin" / "checkov"
-
-
-def _digest(requirements: Path) -> str:
-    return hashlib.sha256(requirements.read_bytes()).hexdigest()
 
 
 def ensure_checkov(
@@ -69,56 +50,10 @@ def ensure_checkov(
     timeout: float = 900,
 ) -> Path:
     """Build or refresh the venv when the pins changed; return the ``checkov`` executable."""
-    venv_dir = Path(venv_dir)
-    python = venv_dir / "bin" / "python"
-    binary = checkov_binary(venv_dir)
-    digest = _digest(requirements)
-    marker = venv_dir / _MARKER
-
-    def up_to_date() -> bool:
-        return binary.exists() and marker.exists() and marker.read_text().strip() == digest
-
-    if up_to_date():
-        return binary
-    with _exclusive(venv_dir.parent / f".{venv_dir.name}.lock"):
-        if up_to_date():
-            return binary
-        # The project's constraints must not leak into checkov's resolution.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CONSTRAINT")}
-        env.pop("VIRTUAL_ENV", None)
-        steps: list[list[str]] = []
-        if not python.exists():
-            steps.append([sys.executable, "-m", "venv", str(venv_dir)])
-        steps.append(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                str(requirements),
-            ]
-        )
-        for step in steps:
-            try:
-                result = subprocess.run(
-                    step, capture_output=True, text=True, env=env, timeout=timeout, check=False
-                )
-            except subprocess.TimeoutExpired as error:
-                raise CheckovSetupError(
-                    f"building {venv_dir} took longer than {timeout:.0f} s ({' '.join(step[:4])})"
-                ) from error
-            if result.returncode != 0:
-                raise CheckovSetupError(
-                    f"building {venv_dir} failed ({' '.join(step[:4])} ...):\n"
-                    f"{result.stderr[-3000:]}"
-                )
-        if not binary.exists():
-            raise CheckovSetupError(f"{binary} is missing after installing {requirements}")
-        marker.write_text(digest + "\n")
-    return binary
+    try:
+        return ensure_tool_venv(Path(venv_dir), requirements, expect="checkov", timeout=timeout)
+    except ToolVenvError as error:
+        raise CheckovSetupError(str(error)) from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,18 +21,12 @@ Tasks of one queue are dispatched one at a time. State is in memory only.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import os
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from devstack.process import ManagedProcess, all_of, log_line, tcp_port
+from devstack.tool_venv import ToolVenvError, ensure_tool_venv
 
 __all__ = [
     "DEFAULT_QUEUE_PATH",
@@ -48,72 +42,23 @@ REQUIREMENTS_FILE = DEVSTACK_DIR / "tasks-emulator-requirements.txt"
 ENTRY_POINT = DEVSTACK_DIR / "tasks_emulator_main.py"
 DEFAULT_VENV_DIR = REPO_ROOT / ".venv-tasks"
 DEFAULT_QUEUE_PATH = "projects/kalshi-insights-local/locations/us-central1/queues/backtests"
-_MARKER = ".requirements-sha256"
 
 
 class TasksEmulatorSetupError(RuntimeError):
     """The emulator's virtual environment could not be created or installed."""
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Several test sessions may start at once on a shared machine: one builds the venv."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_tasks_venv(venv_dir: Path = DEFAULT_VENV_DIR, *, timeout: float = 600) -> Path:
     """Create or update the emulator's venv when the pinned requirements changed.
 
-    Returns the venv's Python. A marker file holds the hash of the requirements it was
-    built from, so an unchanged venv costs one file read.
+    Returns the venv's Python.
     """
-    venv_dir = Path(venv_dir)
-    python = venv_dir / "bin" / "python"
-    digest = hashlib.sha256(REQUIREMENTS_FILE.read_bytes()).hexdigest()
-    marker = venv_dir / _MARKER
-
-    def up_to_date() -> bool:
-        return python.exists() and marker.exists() and marker.read_text().strip() == digest
-
-    if up_to_date():
-        return python
-    with _exclusive(venv_dir.parent / f"{venv_dir.name}.lock"):
-        if up_to_date():
-            return python
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CONSTRAINT")}
-        env.pop("VIRTUAL_ENV", None)
-        steps = []
-        if not python.exists():
-            steps.append([sys.executable, "-m", "venv", str(venv_dir)])
-        steps.append(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                str(REQUIREMENTS_FILE),
-            ]
-        )
-        for step in steps:
-            result = subprocess.run(
-                step, capture_output=True, text=True, env=env, timeout=timeout, check=False
-            )
-            if result.returncode != 0:
-                raise TasksEmulatorSetupError(
-                    f"Setting up the Cloud Tasks emulator venv {venv_dir} failed "
-                    f"({' '.join(step[:4])} ...):\n{result.stderr[-3000:]}"
-                )
-        marker.write_text(digest + "\n")
-    return python
+    try:
+        return ensure_tool_venv(Path(venv_dir), REQUIREMENTS_FILE, timeout=timeout)
+    except ToolVenvError as error:
+        raise TasksEmulatorSetupError(
+            f"Setting up the Cloud Tasks emulator venv failed: {error}"
+        ) from error
 
 
 class CloudTasksEmulator:
