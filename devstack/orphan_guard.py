@@ -1,39 +1,46 @@
-"""Run a command so that it cannot outlive the launcher that started it.
+"""Run a service so that it cannot outlive the launcher that started it.
 
-``kalshi-insights up`` starts each service in a process group of its own, so Ctrl-C in a
-terminal reaches the launcher first and the launcher stops services in order. But a
-launcher that dies without cleaning up (SIGKILL, an OOM kill, a crashed test) would leave
-Postgres, the emulators and the functions running, holding their ports. This guard sits
-between the launcher and the service as the leader of the service's process group: it
-watches its parent, and when the parent is gone it stops the whole group (``gcloud``'s
-Java child included, which a parent-death signal on the direct child would miss).
+``kalshi-insights up`` and the tests start each service through this guard. The service
+runs as the leader of a session of its own, so it and everything it starts (``gcloud``'s
+Java emulator, uvicorn workers) share one process group that nothing can leave: a session
+leader may not change its group, which ``gcloud`` would otherwise do. The guard then:
+
+- forwards SIGTERM to that group (a graceful stop) and SIGUSR1 as SIGKILL (the forced stop
+  :class:`devstack.process.ManagedProcess` sends when the grace period is over);
+- stops the group itself when its parent dies without cleaning up (SIGKILL, an OOM kill,
+  a crashed test), so no Postgres, emulator or function is left holding its port;
+- exits with the service's status once the whole group is gone.
 
 Usage: ``python -m devstack.orphan_guard PARENT_PID -- COMMAND [ARG ...]``
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 
-POLL_SECONDS = 0.5
-GRACE_SECONDS = 5.0
+POLL_SECONDS = 0.1
+ORPHAN_GRACE_SECONDS = 5.0
 
 
-def _stop_group() -> None:
-    """SIGTERM the group (this guard ignores it), then SIGKILL what is left."""
-    os.killpg(0, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        time.sleep(0.1)
-    os.killpg(0, signal.SIGKILL)
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: list[str]) -> int:
@@ -41,24 +48,24 @@ def main(argv: list[str]) -> int:
         print("usage: python -m devstack.orphan_guard PARENT_PID -- COMMAND ...", file=sys.stderr)
         return 2
     parent = int(argv[0])
-    # Signals sent to the group reach the service directly; the guard outlives them long
-    # enough to report the service's exit status.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    child = subprocess.Popen(
-        argv[2:],
-        preexec_fn=lambda: (
-            signal.signal(signal.SIGTERM, signal.SIG_DFL),
-            signal.signal(signal.SIGINT, signal.SIG_DFL),
-        ),
-    )
-    while True:
-        try:
-            return child.wait(timeout=POLL_SECONDS)
-        except subprocess.TimeoutExpired:
-            if os.getppid() != parent:
-                _stop_group()
-                return 1
+    child = subprocess.Popen(argv[2:], start_new_session=True)
+    group = child.pid
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        _signal_group(group, signal.SIGKILL if signum == signal.SIGUSR1 else signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(signum, forward)
+
+    orphaned_at: float | None = None
+    while child.poll() is None or _group_alive(group):
+        if orphaned_at is None and os.getppid() != parent:
+            orphaned_at = time.monotonic()
+            _signal_group(group, signal.SIGTERM)
+        if orphaned_at is not None and time.monotonic() - orphaned_at > ORPHAN_GRACE_SECONDS:
+            _signal_group(group, signal.SIGKILL)
+        time.sleep(POLL_SECONDS)
+    return child.returncode if child.returncode >= 0 else 128 - child.returncode
 
 
 if __name__ == "__main__":

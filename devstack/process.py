@@ -344,6 +344,13 @@ class ManagedProcess:
             deadline = time.monotonic() + grace
             while _group_alive(pgid) and time.monotonic() < deadline:
                 time.sleep(_POLL_INTERVAL)
+        if popen.poll() is None:
+            # The orphan guard turns SIGUSR1 into SIGKILL for the service's own group,
+            # which a SIGKILL of the guard alone would leave running.
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=5)
         _signal_group(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(timeout=5)

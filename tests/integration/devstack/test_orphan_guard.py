@@ -14,20 +14,29 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+# A service with a grandchild, like gcloud starting the Pub/Sub emulator's JVM, and that
+# tries to leave its process group as gcloud does.
+SERVICE = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    try:
+        os.setpgrp()
+    except OSError:
+        pass
+    g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    print("grandchild", g.pid, flush=True)
+    time.sleep(120)
+    """
+)
+
 LAUNCHER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
     from devstack.process import ManagedProcess, log_line
 
-    # A service with a grandchild, like gcloud starting the Pub/Sub emulator's JVM.
-    script = (
-        "import subprocess, sys, time; "
-        "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
-        "print('grandchild', g.pid, flush=True); time.sleep(120)"
-    )
     service = ManagedProcess(
-        "sleeper", [sys.executable, "-c", script], log_path=Path(sys.argv[1]),
+        "sleeper", [sys.executable, sys.argv[2]], log_path=Path(sys.argv[1]),
         ready=log_line(r"grandchild \\d+"),
     )
     service.start(timeout=20)
@@ -49,8 +58,10 @@ def _alive(pid: int) -> bool:
 
 def test_service_and_its_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
     log = tmp_path / "sleeper.log"
+    service = tmp_path / "service.py"
+    service.write_text(SERVICE)
     launcher = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(log)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", LAUNCHER, str(log), str(service)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert launcher.stdout is not None
@@ -68,3 +79,25 @@ def test_service_and_its_children_die_with_a_killed_launcher(tmp_path: Path) -> 
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def test_stop_reaches_a_service_that_tries_to_leave_its_group(tmp_path: Path) -> None:
+    from devstack.process import ManagedProcess, log_line
+
+    service = tmp_path / "service.py"
+    service.write_text(SERVICE)
+    log = tmp_path / "sleeper.log"
+    process = ManagedProcess(
+        "sleeper", [sys.executable, str(service)], log_path=log, ready=log_line(r"grandchild \d+")
+    )
+    process.start(timeout=20)
+    grandchild = int(log.read_text().split("grandchild")[-1].split()[0])
+    try:
+        assert _alive(grandchild)
+        process.stop(grace=5)
+        deadline = time.monotonic() + 5
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(grandchild), "stop() left the service's child running"
+    finally:
+        process.stop(grace=1)
