@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimC
 from emulators.kalshi_sim.exchange import Exchange, Happening
 from emulators.kalshi_sim.faults import FaultError, Faults
 from emulators.kalshi_sim.ws import Hub, websocket_endpoint
+from shared.kalshi.money import parse_dollars
 from shared.kalshi.signing import (
     generate_private_key_pem,
     load_private_key,
@@ -85,7 +87,8 @@ class SimState:
             public_key = load_private_key(private_pem).public_key()
         else:
             public_key = load_public_key(public_key_pem)
-        micro = int(Decimal(str(balance_dollars)) * 1_000_000)
+        # parse_dollars refuses NaN/Infinity, which int() below would turn into a 500.
+        micro = int(parse_dollars(balance_dollars, "balance_dollars") * 1_000_000)
         if micro < 0:
             raise ValueError("balance must not be negative")
         account = self.exchange.accounts.register(public_key, micro, self.exchange.now_us, key_id)
@@ -116,12 +119,18 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
-    import json
-
     data = json.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object")
     return data
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    """A string field or None; any other JSON type is a 400, not a TypeError's 500."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
 
 
 async def admin_faults(request: Request) -> Response:
@@ -145,10 +154,12 @@ async def admin_accounts(request: Request) -> Response:
     state: SimState = request.app.state.sim
     try:
         body = await _json_body(request)
+        public_key_pem = _optional_text(body, "public_key_pem")
+        key_id = _optional_text(body, "key_id")
         account, private_pem = state.create_account(
-            body.get("balance_dollars", "1000"), body.get("public_key_pem"), body.get("key_id")
+            body.get("balance_dollars", "1000"), public_key_pem, key_id
         )
-    except (ValueError, InvalidOperation) as exc:
+    except (ValueError, ArithmeticError) as exc:  # ArithmeticError: Decimal overflow
         return _admin_error(400, str(exc) or "invalid account request")
     result: dict[str, Any] = {"key_id": account.key_id, "user_id": account.user_id}
     if private_pem is not None:
@@ -163,7 +174,7 @@ async def admin_fill(request: Request) -> Response:
         return _admin_error(404, "unknown account")
     try:
         body = await _json_body(request)
-        result = state.force_fill(account, body.get("ticker"))
+        result = state.force_fill(account, _optional_text(body, "ticker"))
     except KeyError:
         return _admin_error(404, "unknown market")
     except ValueError as exc:
@@ -178,7 +189,7 @@ async def admin_tick(request: Request) -> Response:
     try:
         body = await _json_body(request)
         steps = int(body.get("steps", 1))
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: "steps": null or a list
         return _admin_error(400, str(exc))
     if not 0 <= steps <= 100_000:
         return _admin_error(400, "steps must be between 0 and 100000")

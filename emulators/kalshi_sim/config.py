@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REST_PREFIX = "/trade-api/v2"
-WS_PATH = "/trade-api/ws/v2"
+# The simulator serves the paths the client signs: one definition of each, in shared.
+from shared.kalshi.environments import REST_PREFIX, WS_PATH
+
+__all__ = ["ADMIN_PREFIX", "MAX_MARKETS", "REST_PREFIX", "WS_PATH", "SimConfig"]
+
 ADMIN_PREFIX = "/_sim"
 MAX_MARKETS = 20_000
 

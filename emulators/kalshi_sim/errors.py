@@ -9,6 +9,7 @@ error bodies on 2026-08-06, so it is not emitted.
 
 from __future__ import annotations
 
+import msgspec
 from starlette.responses import Response
 
 from emulators.kalshi_sim.wire import encode
@@ -66,6 +67,5 @@ def not_found() -> Response:
 
 
 def _ordered(fields: dict[str, str]) -> bytes:
-    import msgspec
-
+    """JSON keeping the dict's insertion order (``wire.encode`` sorts keys)."""
     return msgspec.json.encode(fields)

@@ -47,8 +47,13 @@ def micro(m: int) -> str:
 
 
 def micro_4dp(m: int) -> str:
-    """Micro-dollars -> ``"98.0186"`` truncated to 4 dp (balances)."""
-    return price(int(m / MICRO_PER_CENTI))
+    """Micro-dollars -> ``"98.0186"`` truncated toward zero to 4 dp (balances).
+
+    Integer division on the magnitude, not ``int(m / 100)``: a float quotient loses exact
+    digits past 2**53 micro-dollars, and money never goes through a float.
+    """
+    magnitude = abs(m) // MICRO_PER_CENTI
+    return price(-magnitude if m < 0 else magnitude)
 
 
 def rfc3339(ms: int) -> str:

@@ -241,7 +241,6 @@ class _Paged(Generic[_P, _I]):
     call_for: Callable[[str | None], _Call[_P, _P]]
     items: Callable[[_P], Sequence[_I]]
     cursor_of: Callable[[_P], str | None]
-    start_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +262,11 @@ _BuildRequest: TypeAlias = Callable[..., httpx.Request]
 
 def _identity(value: _T) -> _T:
     return value
+
+
+def _body(body: object) -> bytes | None:
+    """A request body as JSON bytes; ``None`` means the request has no body at all."""
+    return None if body is None else msgspec.json.encode(body)
 
 
 def _raw_json(body: bytes) -> Any:
@@ -422,8 +426,7 @@ class _Core:
         body: object = None,
         answer_statuses: frozenset[int] = frozenset(),
     ) -> _Call[_M, _M]:
-        content = None if body is None else msgspec.json.encode(body)
-        return _Call(method, path, model, _identity, params, content, answer_statuses)
+        return _Call(method, path, model, _identity, params, _body(body), answer_statuses)
 
     def unwrapped(
         self,
@@ -442,8 +445,7 @@ class _Core:
         body: object,
         model: type[Any] | None,
     ) -> _Call[Any, Any]:
-        content = None if body is None else msgspec.json.encode(body)
-        return _Call(method, self.relative_path(path), model, _identity, params, content)
+        return _Call(method, self.relative_path(path), model, _identity, params, _body(body))
 
     def paged(
         self,
@@ -453,12 +455,11 @@ class _Core:
         items: Callable[[_P], Sequence[_I]],
         cursor_of: Callable[[_P], str | None],
         params: Mapping[str, QueryValue],
-        start_cursor: str | None = None,
     ) -> _Paged[_P, _I]:
         def call_for(cursor: str | None) -> _Call[_P, _P]:
             return self.call("GET", path, model, {**params, "cursor": cursor})
 
-        return _Paged(label, call_for, items, cursor_of, start_cursor)
+        return _Paged(label, call_for, items, cursor_of)
 
 
 def _page_params(
@@ -792,8 +793,8 @@ class KalshiClient(_ClientBase):
                 outcome = exc
 
     def _pages(self, paged: _Paged[_P, Any]) -> Iterator[_P]:
-        walk = CursorWalk(paged.label, self._core.max_pages, paged.start_cursor)
-        cursor = paged.start_cursor
+        walk = CursorWalk(paged.label, self._core.max_pages)
+        cursor: str | None = None
         while True:
             page = self._run(paged.call_for(cursor))
             yield page
@@ -1044,8 +1045,8 @@ class AsyncKalshiClient(_ClientBase):
                 outcome = exc
 
     async def _pages(self, paged: _Paged[_P, Any]) -> AsyncIterator[_P]:
-        walk = CursorWalk(paged.label, self._core.max_pages, paged.start_cursor)
-        cursor = paged.start_cursor
+        walk = CursorWalk(paged.label, self._core.max_pages)
+        cursor: str | None = None
         while True:
             page = await self._run(paged.call_for(cursor))
             yield page

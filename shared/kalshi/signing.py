@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -145,12 +144,3 @@ def verify_signature(
     except InvalidSignature:
         return False
     return True
-
-
-def header_lookup(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header read for plain dicts (HTTP header names are case-insensitive)."""
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None

@@ -56,6 +56,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from shared.kalshi.environments import WS_PATH
 from shared.kalshi.orderbook import OrderBook, OrderBookError
 from shared.kalshi.signing import KalshiSigner, signing_path
 from shared.kalshi.ws_messages import (
@@ -94,7 +95,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WS_PATH = "/trade-api/ws/v2"
 Subscription = SubscriptionInfo
 UpdateAction = Literal["add_markets", "delete_markets", "get_snapshot"]
 _BOOK_TYPES = ("orderbook_snapshot", "orderbook_delta")
@@ -231,14 +231,13 @@ class _EventBuffer(Generic[_T]):
                 raise StopAsyncIteration
             self._readable.clear()
             await self._readable.wait()
-        item = self._items.popleft()
-        if len(self._items) < self._limit:
-            self._writable.set()
-        return item
+        return self._take()
 
     def pop_nowait(self) -> _T | None:
-        if not self._items:
-            return None
+        return self._take() if self._items else None
+
+    def _take(self) -> _T:
+        """Pop the oldest item and wake a producer waiting for room."""
         item = self._items.popleft()
         if len(self._items) < self._limit:
             self._writable.set()
@@ -616,8 +615,8 @@ class KalshiWebSocket:
         frame: dict[str, Any] = {"id": command_id, "cmd": cmd}
         if params is not None:
             frame["params"] = params
-            if cmd == "subscribe":
-                self._remember_subscribe_params(command_id, params)
+            if cmd == "subscribe":  # the reader registers the sid with these params
+                self._subscribe_params[command_id] = params
         limit = self._command_timeout if timeout is None else timeout
         try:
             await self._conn.send(msgspec.json.encode(frame).decode())
@@ -633,9 +632,6 @@ class KalshiWebSocket:
         finally:
             self._pending.pop(command_id, None)
             self._subscribe_params.pop(command_id, None)
-
-    def _remember_subscribe_params(self, command_id: int, params: dict[str, Any]) -> None:
-        self._subscribe_params[command_id] = params
 
     def _fail_pending(self, error: BaseException) -> None:
         for pending in list(self._pending.values()):

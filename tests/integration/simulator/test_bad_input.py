@@ -112,3 +112,20 @@ def test_garbage_cursor_restarts_at_page_one(http: Any, simulator: Any) -> None:
     ).json()
     assert [mk["ticker"] for mk in garbage["markets"]] == [mk["ticker"] for mk in first["markets"]]
     assert garbage["cursor"] == first["cursor"] != ""
+
+
+def test_admin_bad_bodies_are_json_400s_not_500s(http: Any, simulator: Any) -> None:
+    """Wrong JSON types and non-finite money are the caller's mistake, answered as such."""
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("/accounts", {"balance_dollars": "Infinity"}),
+        ("/accounts", {"balance_dollars": "NaN"}),
+        ("/accounts", {"balance_dollars": "1e999999"}),
+        ("/accounts", {"public_key_pem": 5}),
+        ("/accounts", {"key_id": ["x"]}),
+        ("/tick", {"steps": None}),
+        ("/tick", {"steps": [1]}),
+    ]
+    for path, body in cases:
+        response = http.post(simulator.admin_url + path, json=body)
+        assert response.status_code == 400, (path, body, response.text)
+        assert set(response.json()) == {"error", "message"}, (path, body)

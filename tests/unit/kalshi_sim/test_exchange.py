@@ -109,6 +109,12 @@ def test_wire_formats() -> None:
     assert wire.count(-777) == "-7.77"
     assert wire.micro(2_500_000) == "2.500000"
     assert wire.micro(-18_900) == "-0.018900"
+    # Balances: truncated toward zero to 4 dp, exactly, however large.
+    assert wire.micro_4dp(98_018_699) == "98.0186"
+    assert wire.micro_4dp(-99) == "0.0000"
+    assert wire.micro_4dp(-12_345_678) == "-12.3456"
+    big = 1_152_921_504_606_847_103  # int(big / 100) is one centi-cent too high
+    assert wire.micro_4dp(big) == wire.price(big // 100)
     assert wire.rfc3339_us(1_781_159_370_164_956) == "2026-06-11T06:29:30.164956Z"
     assert wire.rfc3339_us(1_781_157_571_285_630) == "2026-06-11T05:59:31.28563Z"
     assert wire.rfc3339_us(1_781_157_600_000_000) == "2026-06-11T06:00:00Z"
