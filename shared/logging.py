@@ -181,8 +181,13 @@ def configure_logging(level: int | str | None = None, *, stream: IO[str] | None 
 
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
-    """Add ``fields`` (``event_id=...``, trace keys) to every record logged inside the block."""
-    merged = {**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+    """Add ``fields`` (``event_id=...``, trace keys) to every record logged inside the block.
+
+    The formatter writes these after :class:`RedactingFilter` has run, so they are scrubbed
+    here, once per block, by the same rules as a record's own ``json_fields``.
+    """
+    added = {k: _redact_value(k, v) for k, v in fields.items() if v is not None}
+    merged = {**(_context.get() or {}), **added}
     token = _context.set(merged)
     try:
         yield

@@ -21,7 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from shared.db.engine import create_database, pg8000_url
+from shared.config import DatabaseSettings
+from shared.db.engine import create_database
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -74,14 +75,9 @@ def _connection(target: DatabaseTarget) -> Iterator[Connection]:
         with target.begin() as connection:
             yield connection
         return
-    if target is None:
-        database = create_database(poolclass=NullPool)
-    else:
-        import sqlalchemy
-
-        from shared.db.engine import Database
-
-        database = Database(sqlalchemy.create_engine(pg8000_url(target), poolclass=NullPool))
+    # A URL is just DATABASE_URL given explicitly: the same factory (pg8000, checks) builds it.
+    settings = None if target is None else DatabaseSettings(database_url=target)
+    database = create_database(settings, poolclass=NullPool)
     try:
         with database.engine.begin() as connection:
             yield connection

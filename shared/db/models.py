@@ -52,7 +52,7 @@ Count = Numeric(18, 2)
 
 # Server defaults mirror the Python defaults, so rows written by plain SQL (psql, other
 # tools, later migrations) get the same values as rows written through the ORM.
-_EMPTY_JSON = text("'{}'::jsonb")
+EMPTY_JSON = text("'{}'::jsonb")
 
 
 class Base(DeclarativeBase):
@@ -130,10 +130,10 @@ class BacktestRun(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     strategy: Mapped[str] = mapped_column(String(64))
     strategy_version: Mapped[str] = mapped_column(String(32))
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=_EMPTY_JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON)
     grid: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     market_filter: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, default=dict, server_default=_EMPTY_JSON
+        JSONB, default=dict, server_default=EMPTY_JSON
     )
     start_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,11 +19,9 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db.models import Base
+from shared.db.models import EMPTY_JSON, Base
 
 __all__ = ["BacktestRunDetail", "BacktestVariant"]
-
-_EMPTY = text("'{}'::jsonb")
 
 
 class BacktestRunDetail(Base):
@@ -32,7 +30,7 @@ class BacktestRunDetail(Base):
     run_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True
     )
-    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=_EMPTY)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON)
     rank_by: Mapped[str] = mapped_column(String(32), default="sharpe", server_default="sharpe")
     variants: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     # queued, loading, computing, storing, done, failed
@@ -52,8 +50,8 @@ class BacktestVariant(Base):
     )
     variant: Mapped[int] = mapped_column(Integer, primary_key=True)
     rank: Mapped[int] = mapped_column(Integer)
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=_EMPTY)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=_EMPTY)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON)
     equity_curve: Mapped[list[Any]] = mapped_column(
         JSONB, default=list, server_default=text("'[]'::jsonb")
     )

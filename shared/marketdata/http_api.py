@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import ApiError, bad_request, not_found
 from shared.api.http import NO_STORE, JsonResponse, json_response, public_cache
+from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router
 from shared.api.validation import QueryParams, validate_path_value
 from shared.kalshi import models as km
@@ -50,6 +51,8 @@ API_PREFIX = "/api/v1"
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "markets.json"
 TICKER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,127}")
 _TICKER_WHAT = "a Kalshi ticker (letters, digits, '.', '_' or '-', at most 128)"
+# Series and event filters accept either case; they are upper-cased before the query.
+_FILTER_TICKER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEARCH_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 MAX_PAGE_SIZE = 500
 MAX_HISTORY_SPAN = timedelta(days=3660)
@@ -66,11 +69,15 @@ class OrderbookSource(Protocol):
 
 
 def load_openapi(path: Path | None = None) -> dict[str, Any]:
-    """The OpenAPI document: ``OPENAPI_MARKETS_PATH`` if set (a deployed function whose
-    source bundle puts it elsewhere), else ``openapi/markets.json`` in the checkout."""
+    """The OpenAPI document: ``path``, else ``OPENAPI_MARKETS_PATH`` if set (a deployed
+    function whose source bundle puts it elsewhere), else ``openapi/markets.json`` through
+    :func:`shared.api.openapi.load_document`, which parses it once per instance rather than
+    on every request for the document."""
     if path is None:
         configured = os.environ.get("OPENAPI_MARKETS_PATH")
-        path = Path(configured) if configured else OPENAPI_PATH
+        if not configured:
+            return load_document("markets")
+        path = Path(configured)
     document: dict[str, Any] = json.loads(path.read_text())
     return document
 
@@ -119,10 +126,6 @@ def _ticker(params: Mapping[str, str]) -> str:
     return validate_path_value("ticker", params["ticker"], TICKER_PATTERN, _TICKER_WHAT, upper=True)
 
 
-def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return queries.row_json(row)
-
-
 class MarketsApi:
     """The handlers; dependencies are callables so nothing connects before first use."""
 
@@ -162,9 +165,8 @@ class MarketsApi:
         statuses: list[str] = []
         for word in q.list("status", choices=list(STATUS_ALIASES)):
             statuses.extend(s for s in STATUS_ALIASES[word] if s not in statuses)
-        upper = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-        series = q.string("series", upper)
-        event = q.string("event", upper)
+        series = q.string("series", _FILTER_TICKER_PATTERN)
+        event = q.string("event", _FILTER_TICKER_PATTERN)
         filters = MarketFilter(
             statuses=tuple(statuses),
             series_ticker=series.upper() if series else None,
@@ -195,7 +197,7 @@ class MarketsApi:
             value, ticker = page.next_position
             next_cursor = encode_cursor({"f": fingerprint, "v": _cursor_value(value), "t": ticker})
         body = {
-            "markets": [_json_row(row) for row in page.rows],
+            "markets": [queries.row_json(row) for row in page.rows],
             "next_cursor": next_cursor,
             "sort": sort,
             "order": order,
@@ -233,7 +235,9 @@ class MarketsApi:
         if row is None:
             raise not_found(f"no market {ticker}", "market_not_found")
         return json_response(
-            {"market": _json_row(row)}, cache_control=DETAIL_CACHE, request_headers=request.headers
+            {"market": queries.row_json(row)},
+            cache_control=DETAIL_CACHE,
+            request_headers=request.headers,
         )
 
     # ---- history
@@ -265,8 +269,8 @@ class MarketsApi:
             "price": history.price,
             "interval": history.interval,
             "interval_seconds": history.interval_seconds,
-            "start": _iso(history.start),
-            "end": _iso(history.end),
+            "start": queries.iso_z(history.start),
+            "end": queries.iso_z(history.end),
             "candles": queries.candles_json(history.candles),
         }
         # A range that ended before the last poll no longer changes: cache it longer.
@@ -319,8 +323,8 @@ class MarketsApi:
     def health(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
         QueryParams(request.args, allowed=set())
         try:
+            # Reading the last poll is the reachability probe too: one round trip, not two.
             with self._engine().connect() as connection:
-                connection.execute(text("SELECT 1"))
                 poll = queries.last_poll(connection)
         except sqlalchemy.exc.SQLAlchemyError as error:
             log.error("health check: database unavailable (%s)", type(error).__name__)
@@ -342,10 +346,6 @@ class MarketsApi:
         )
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _cursor_value(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -362,7 +362,7 @@ def _orderbook_json(ticker: str, book: km.Orderbook, now: datetime) -> dict[str,
     one = Decimal("1")
     return {
         "ticker": ticker,
-        "as_of": _iso(now),
+        "as_of": queries.iso_z(now),
         "orderbook_fp": {
             "yes_dollars": _levels(book.yes_bids),
             "no_dollars": _levels(book.no_bids),

@@ -36,7 +36,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
-from shared.marketdata.copy_text import copy_payload, encode_copy_rows
+from shared.marketdata.copy_text import (
+    COPY_NULL,
+    copy_payload,
+    copy_text,
+    copy_time,
+    encode_copy_rows,
+)
 from shared.marketdata.observation import FINAL_STATUS, MarketObservation
 
 __all__ = [
@@ -49,6 +55,7 @@ __all__ = [
     "bucket_sql",
     "bucket_start",
     "claim_message",
+    "first_sql",
     "lock_market_data",
     "metadata_hash",
     "rebuild_candles",
@@ -432,30 +439,18 @@ def metadata_hash(o: MarketObservation) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-_NULL = "\\N"
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# The COPY text helpers under short local names, so each row's f-string below stays readable.
+_NULL = COPY_NULL
+_escaped = copy_text
+_time = copy_time
 
 
 def _num(value: object) -> str:
     return _NULL if value is None else str(value)
 
 
-def _escaped(value: str) -> str:
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_ESCAPES)
-    return value
-
-
 def _opt_text(value: str | None) -> str:
     return _NULL if value is None else _escaped(value)
-
-
-def _time(value: datetime | None) -> str:
-    if value is None:
-        return _NULL
-    if value.tzinfo is None:
-        raise ValueError("COPY refuses naive datetimes: the column is timestamptz")
-    return value.isoformat()
 
 
 def _raw_text(raw: bytes | None) -> str:
@@ -650,8 +645,13 @@ def write_poll(
     return PollWrite(sequence, polled_at, snapshots, changed, newly_determined, seconds, t)
 
 
-def _first_sql(expr: str, descending: bool = False) -> str:
-    order = "ts DESC" if descending else "ts"
+def first_sql(expr: str, descending: bool = False, time_column: str = "ts") -> str:
+    """SQL aggregate: ``expr``'s first (or last) non-NULL value in ``time_column`` order.
+
+    How a candle's open and close are picked; the rebuild and the history queries share it
+    so both fold exactly the same numbers.
+    """
+    order = f"{time_column} DESC" if descending else time_column
     return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
 
 
@@ -663,9 +663,9 @@ INSERT INTO market_candles (
     volume_open_fp, volume_close_fp, samples
 )
 SELECT s.ticker, r.res, {bucket_sql("s.ts", "r.res")} AS bucket, min(s.ts), max(s.ts),
-       {_first_sql("mid")}, max(mid), min(mid), {_first_sql("mid", True)},
-       {_first_sql("last")}, max(last), min(last), {_first_sql("last", True)},
-       {_first_sql("volume_fp")}, {_first_sql("volume_fp", True)}, count(*)
+       {first_sql("mid")}, max(mid), min(mid), {first_sql("mid", True)},
+       {first_sql("last")}, max(last), min(last), {first_sql("last", True)},
+       {first_sql("volume_fp")}, {first_sql("volume_fp", True)}, count(*)
 FROM (
     SELECT ticker, ts, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
     FROM market_snapshots

@@ -270,8 +270,6 @@ class PollMarkets:
         self.source = source
         self.sink = sink
         self.settings = settings or MarketDataSettings()
-        # Per poll: a series asked about once is not asked again in the same poll.
-        self._series_category: dict[str, str | None] = {}
 
     # ---- the trigger
 
@@ -289,7 +287,6 @@ class PollMarkets:
             return self._republish_if_needed(message_id)
 
         started = time.perf_counter()
-        self._series_category = {}
         polled_at = datetime.now(UTC)
         markets = self._fetch_markets()
         observations = self._observations(markets)
@@ -341,10 +338,15 @@ class PollMarkets:
         return [row[0] for row in rows if row[0] not in open_tickers]
 
     def _observations(self, markets: Sequence[km.Market]) -> list[MarketObservation]:
-        events = self._event_info({m.event_ticker for m in markets})
+        # Per poll, and local so concurrent polls on one instance never share it: a series
+        # asked about once is not asked again in the same poll.
+        series_category: dict[str, str | None] = {}
+        events = self._event_info({m.event_ticker for m in markets}, series_category)
         return [observation_from_market(m, events.get(m.event_ticker)) for m in markets]
 
-    def _event_info(self, event_tickers: set[str]) -> dict[str, EventInfo]:
+    def _event_info(
+        self, event_tickers: set[str], series_category: dict[str, str | None]
+    ) -> dict[str, EventInfo]:
         """Event metadata for every ticker: known ones from ``markets``, others from Kalshi.
 
         Known events are read back rather than refetched so the values (and with them each
@@ -366,7 +368,7 @@ class PollMarkets:
         if len(missing) > self.settings.event_list_threshold:
             for event in self.source.iter_events(status="open", limit=200):
                 if event.event_ticker in missing:
-                    info[event.event_ticker] = self._from_event(event)
+                    info[event.event_ticker] = self._from_event(event, series_category)
             missing -= set(info)
         for event_ticker in sorted(missing):
             try:
@@ -374,17 +376,16 @@ class PollMarkets:
             except NotFoundError:
                 log.warning("event %s not found on Kalshi; stored without it", event_ticker)
                 continue
-            info[event_ticker] = self._from_event(event)
+            info[event_ticker] = self._from_event(event, series_category)
         return info
 
-    def _from_event(self, event: km.Event) -> EventInfo:
+    def _from_event(self, event: km.Event, series_category: dict[str, str | None]) -> EventInfo:
         category = _blank(event.category)
         if category is None and event.series_ticker:
-            category = self._category_of_series(event.series_ticker)
+            category = self._category_of_series(event.series_ticker, series_category)
         return EventInfo(_blank(event.series_ticker), event.title or None, category)
 
-    def _category_of_series(self, series_ticker: str) -> str | None:
-        cache = self._series_category
+    def _category_of_series(self, series_ticker: str, cache: dict[str, str | None]) -> str | None:
         if series_ticker not in cache:
             try:
                 cache[series_ticker] = _blank(self.source.get_series(series_ticker).category)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from shared.marketdata.ingest import LAST_SQL, MID_SQL, POLL_SOURCE
+from shared.marketdata.ingest import LAST_SQL, MID_SQL, POLL_SOURCE, bucket_start, first_sql
 
 __all__ = [
     "HISTORY_INTERVALS",
@@ -38,6 +38,7 @@ __all__ = [
     "choose_interval",
     "get_history",
     "get_market",
+    "iso_z",
     "last_poll",
     "list_markets",
 ]
@@ -278,26 +279,20 @@ class History:
     candles: list[Candle] = field(default_factory=list)
 
 
-def _floor(moment: datetime, seconds: int) -> datetime:
-    epoch = math.floor(moment.timestamp() / seconds) * seconds
-    return datetime.fromtimestamp(epoch, UTC)
-
-
 def choose_interval(start: datetime, end: datetime, requested: str | None) -> str:
     """The finest offered interval, at least ``requested``, giving at most MAX_CANDLES."""
     names = list(HISTORY_INTERVALS)
     first = names.index(requested) if requested else 0
     for name in names[first:]:
         seconds = HISTORY_INTERVALS[name]
-        span = (end - _floor(start, seconds)).total_seconds()
+        span = (end - bucket_start(start, seconds)).total_seconds()
         if math.ceil(span / seconds) <= MAX_CANDLES:
             return name
     return names[-1]
 
 
 def _first(expr: str, descending: bool = False) -> str:
-    order = "t DESC" if descending else "t"
-    return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
+    return first_sql(expr, descending, time_column="t")
 
 
 _AGGREGATE = f"""
@@ -408,7 +403,7 @@ def get_history(
         start = min(start, end - timedelta(minutes=1))
     name = choose_interval(start, end, request.interval)
     seconds = HISTORY_INTERVALS[name]
-    aligned = _floor(start, seconds)
+    aligned = bucket_start(start, seconds)
     from_rollups = seconds >= ROLLUP_RESOLUTION_S
     params: dict[str, Any] = {"ticker": request.ticker, "start": aligned, "end": end}
     baseline = connection.execute(
@@ -424,6 +419,11 @@ def get_history(
     return History(request.ticker, request.price, name, seconds, aligned, end, candles)
 
 
+def iso_z(moment: datetime) -> str:
+    """``moment`` as RFC 3339 in UTC with a ``Z``, the one time format the API answers in."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """A list/detail row with exact decimals as strings and times as ISO 8601."""
     out: dict[str, Any] = {}
@@ -431,7 +431,7 @@ def row_json(row: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, Decimal):
             out[key] = str(value)
         elif isinstance(value, datetime):
-            out[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            out[key] = iso_z(value)
         else:
             out[key] = value
     return out

@@ -28,7 +28,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["MAX_IDEMPOTENCY_KEY_LENGTH", "Envelope", "InvalidMessage", "decode", "encode"]
+__all__ = [
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "Envelope",
+    "InvalidMessage",
+    "decode",
+    "encode",
+    "json_default",
+]
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 256
 _TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_.\-]{0,127}$")
@@ -85,12 +92,14 @@ def _check_key(value: object) -> None:
         raise InvalidMessage(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH}")
 
 
-def _json_default(value: object) -> object:
+def json_default(value: object) -> object:
+    """``json.dumps`` ``default`` for message bodies: Decimals as exact strings, datetimes
+    as ISO 8601; anything else is a bug in the sender, so it raises TypeError."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable in an envelope")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable in a message")
 
 
 def _format_time(moment: datetime) -> str:
@@ -107,7 +116,7 @@ def encode(envelope: Envelope) -> bytes:
         "payload": envelope.payload,
     }
     return json.dumps(
-        document, default=_json_default, separators=(",", ":"), ensure_ascii=False
+        document, default=json_default, separators=(",", ":"), ensure_ascii=False
     ).encode()
 
 

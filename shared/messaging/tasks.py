@@ -24,9 +24,10 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any, Literal
+
+from shared.messaging.envelope import json_default
 
 __all__ = [
     "QUEUE_HEADER",
@@ -63,14 +64,6 @@ def task_name_for(queue_path: str, task_id: str) -> str:
         raise ValueError("task_id is required")
     safe = task_id if _TASK_ID.match(task_id) else hashlib.sha256(task_id.encode()).hexdigest()
     return f"{queue_path}/tasks/{safe}"
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable in a task body")
 
 
 class TaskQueue:
@@ -139,7 +132,7 @@ class TaskQueue:
             url=url,
             http_method=tasks_v2.HttpMethod.POST,
             headers=all_headers,
-            body=json.dumps(dict(payload), default=_json_default, separators=(",", ":")).encode(),
+            body=json.dumps(dict(payload), default=json_default, separators=(",", ":")).encode(),
         )
         if oidc_service_account:
             http_request.oidc_token = tasks_v2.OidcToken(
