@@ -104,23 +104,6 @@ class ReadyCheck:
     def __str__(self) -> str:
         return self.description
 
-    # Spellings as options of ReadyCheck: ReadyCheck.tcp_port(8080) etc.
-    @staticmethod
-    def tcp_port(port: int, host: str = "127.0.0.1") -> ReadyCheck:
-        return tcp_port(port, host)
-
-    @staticmethod
-    def http_ok(url: str, *, accept: Callable[[int], bool] | None = None) -> ReadyCheck:
-        return http_ok(url, accept=accept)
-
-    @staticmethod
-    def log_line(regex: str) -> ReadyCheck:
-        return log_line(regex)
-
-    @staticmethod
-    def all_of(*checks: Ready) -> ReadyCheck:
-        return all_of(*checks)
-
 
 def tcp_port(port: int, host: str = "127.0.0.1") -> ReadyCheck:
     """Ready when something accepts TCP connections on ``host:port``."""

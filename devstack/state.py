@@ -33,16 +33,20 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _saved_ports(state_dir: Path) -> dict[str, object]:
+    """The ports file's contents; empty when it is missing or not a JSON object, since a
+    damaged file should only cost new ports, never a failed start."""
+    try:
+        ports = json.loads((state_dir / PORTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return ports if isinstance(ports, dict) else {}
+
+
 def remembered_port(state_dir: Path, name: str, explicit: int | None = None) -> int:
     """The port for service ``name``: ``explicit`` if given, else last run's if still free,
     else a new free one; the answer is saved for the next run."""
-    path = state_dir / PORTS_FILE
-    try:
-        ports = json.loads(path.read_text())
-        if not isinstance(ports, dict):
-            ports = {}
-    except (OSError, ValueError):
-        ports = {}
+    ports = _saved_ports(state_dir)
     port = explicit
     if port is None:
         previous = ports.get(name)
@@ -50,7 +54,7 @@ def remembered_port(state_dir: Path, name: str, explicit: int | None = None) -> 
     if ports.get(name) != port:
         ports[name] = port
         state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+        (state_dir / PORTS_FILE).write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
     return port
 
 
@@ -62,10 +66,7 @@ def local_database_url(state_dir: Path) -> str | None:
     """
     from devstack.postgres import DEFAULT_DATABASE
 
-    try:
-        port = json.loads((state_dir / PORTS_FILE).read_text()).get("postgres")
-    except (OSError, ValueError, AttributeError):
-        return None
+    port = _saved_ports(state_dir).get("postgres")
     if not isinstance(port, int):
         return None
     return f"postgresql+pg8000://postgres@127.0.0.1:{port}/{DEFAULT_DATABASE}"

@@ -27,6 +27,7 @@ _lock = threading.Lock()
 
 
 def service() -> BacktestService:
+    """Lazy global: no connection at import (cold starts stay short); one per instance."""
     global _service
     with _lock:
         if _service is None:
@@ -57,6 +58,15 @@ def _from_queue(request: Any) -> bool:
         return False
 
 
+def _retry_count(header: str | None) -> int:
+    """Earlier attempts of this task; a missing or garbled header counts as none, so a bad
+    header costs at most extra retries, never a 500 that skips the final-attempt handling."""
+    try:
+        return max(0, int(header or 0))
+    except ValueError:
+        return 0
+
+
 @functions_framework.http
 def backtest_worker(request: Any) -> tuple[bytes, int, dict[str, str]]:
     if request.method != "POST":
@@ -69,7 +79,7 @@ def backtest_worker(request: Any) -> tuple[bytes, int, dict[str, str]]:
     except (ValueError, KeyError, TypeError):
         # A malformed task can never succeed: acknowledge it so the queue drops it.
         return _answer(200, {"status": "ignored", "reason": "malformed task body"})
-    retries = int(request.headers.get("X-CloudTasks-TaskRetryCount") or 0)
+    retries = _retry_count(request.headers.get("X-CloudTasks-TaskRetryCount"))
     try:
         outcome = service().execute(run_id, final_attempt=retries + 1 >= MAX_ATTEMPTS)
     except Exception as exc:

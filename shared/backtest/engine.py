@@ -59,6 +59,8 @@ __all__ = [
     "EngineConfig",
     "TradeTable",
     "audit_lookahead",
+    "format_count",
+    "format_ticks",
     "run_backtest",
     "sampling_interval_us",
 ]
@@ -142,13 +144,13 @@ class TradeTable:
                 {
                     "ticker": data.tickers[int(self.market[t])],
                     "side": "yes" if self.side[t] == ENTER_YES else "no",
-                    "count_fp": f"{int(self.count_units[t]) / COUNT_SCALE:.2f}",
+                    "count_fp": format_count(int(self.count_units[t])),
                     "entry_ts": from_micros(int(data.ts[entry_row])).isoformat(),
-                    "entry_price_dollars": _ticks_str(int(self.entry_price[t])),
+                    "entry_price_dollars": format_ticks(int(self.entry_price[t])),
                     "entry_snapshot_id": int(data.snapshot_id[entry_row]),
                     "maker": bool(self.maker[t]),
                     "exit_ts": from_micros(int(self.exit_ts[t])).isoformat(),
-                    "exit_price_dollars": _ticks_str(int(self.exit_price[t])),
+                    "exit_price_dollars": format_ticks(int(self.exit_price[t])),
                     "exit_snapshot_id": int(data.snapshot_id[exit_row]) if exit_row >= 0 else None,
                     "fees_dollars": str(micro_to_dollars(int(self.fees_micro[t]))),
                     "pnl_dollars": str(micro_to_dollars(int(self.pnl_micro[t]))),
@@ -159,8 +161,14 @@ class TradeTable:
         return out
 
 
-def _ticks_str(ticks: int) -> str:
+def format_ticks(ticks: int) -> str:
+    """Exact ``0.4200`` dollars from non-negative $0.0001 ticks (no float on the way)."""
     return f"{ticks // PRICE_SCALE}.{ticks % PRICE_SCALE:04d}"
+
+
+def format_count(units: int) -> str:
+    """Exact ``12.50`` contracts from non-negative hundredths (``*_fp`` counts), no float."""
+    return f"{units // COUNT_SCALE}.{units % COUNT_SCALE:02d}"
 
 
 @dataclass(frozen=True)

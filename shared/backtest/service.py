@@ -11,20 +11,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
+from shared.api.cursor import decode_cursor, encode_cursor
+from shared.api.errors import ApiError
 from shared.backtest import store
 from shared.backtest.engine import EngineConfig
 from shared.backtest.errors import (
@@ -194,19 +193,19 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _encode_cursor(*parts: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+_T = TypeVar("_T")
 
 
-def _decode_cursor(cursor: str) -> list[Any]:
+def _read_cursor(cursor: str, parse: Callable[[dict[str, Any]], _T]) -> _T:
+    """The position in a cursor this service issued, parsed by ``parse``.
+
+    Cursors arrive from query strings, so anything else (not one of ours, tampered, a
+    position of the wrong shape) is a 400 ``invalid_cursor``, never an unexpected error.
+    """
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error):
+        return parse(decode_cursor(cursor))
+    except (ApiError, KeyError, TypeError, ValueError, OverflowError):
         raise InvalidBacktestRequest("cursor is not valid", code="invalid_cursor") from None
-    if not isinstance(value, list):
-        raise InvalidBacktestRequest("cursor is not valid", code="invalid_cursor")
-    return value
 
 
 def _config_from_json(data: Mapping[str, Any]) -> EngineConfig:
@@ -347,10 +346,11 @@ class BacktestService:
             if user_id is not None:
                 query = query.where(BacktestRun.user_id == user_id)
             if cursor:
-                created, ident = _decode_cursor(cursor)
+                created, ident = _read_cursor(
+                    cursor, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
+                )
                 query = query.where(
-                    tuple_(BacktestRun.created_at, BacktestRun.id)
-                    < tuple_(datetime.fromisoformat(created), uuid.UUID(ident))
+                    tuple_(BacktestRun.created_at, BacktestRun.id) < tuple_(created, ident)
                 )
             runs = list(session.scalars(query.limit(limit + 1)))
         more = len(runs) > limit
@@ -358,7 +358,11 @@ class BacktestService:
         return {
             "items": [self._summary(run) for run in runs],
             "next_cursor": (
-                _encode_cursor(runs[-1].created_at.isoformat(), str(runs[-1].id)) if more else None
+                encode_cursor(
+                    {"created_at": runs[-1].created_at.isoformat(), "id": str(runs[-1].id)}
+                )
+                if more
+                else None
             ),
         }
 
@@ -441,8 +445,8 @@ class BacktestService:
             .order_by(BacktestTrade.id)
         )
         if cursor:
-            (after,) = _decode_cursor(cursor)
-            query = query.where(BacktestTrade.id > int(after))
+            after = _read_cursor(cursor, lambda p: int(p["after"]))
+            query = query.where(BacktestTrade.id > after)
         rows = list(session.scalars(query.limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -466,7 +470,7 @@ class BacktestService:
             }
             for t in rows
         ]
-        return trades, (_encode_cursor(rows[-1].id) if more and rows else None)
+        return trades, (encode_cursor({"after": rows[-1].id}) if more and rows else None)
 
     def delete_run(self, run_id: uuid.UUID) -> None:
         with self.database.sessions.begin() as session:

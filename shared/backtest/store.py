@@ -13,16 +13,16 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from shared.backtest.data import SnapshotSet
-from shared.backtest.engine import BacktestResult
+from shared.backtest.engine import BacktestResult, format_count, format_ticks
 from shared.backtest.loader import Connection
-from shared.domain.fees import COUNT_SCALE, PRICE_SCALE
 
 __all__ = ["StoreOutcome", "mark_failed", "save_results", "update_progress"]
 
@@ -38,6 +38,19 @@ class StoreOutcome:
     stored: bool
     reason: str  # "stored", "gone" (run deleted), "already_completed"
     trades: int = 0
+
+
+@contextmanager
+def _transaction(connection: Connection) -> Iterator[Any]:
+    """A cursor whose statements commit together, or roll back together on any exception
+    (the caller sees the exception: a failed write is never silently dropped)."""
+    cursor = connection.cursor()
+    try:
+        yield cursor
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 def _copy_text(value: str) -> str:
@@ -58,7 +71,7 @@ def _micros_str(values: np.ndarray[Any, Any]) -> list[str]:
 
 
 def _ticks_str(values: np.ndarray[Any, Any]) -> list[str]:
-    return [f"{v // PRICE_SCALE}.{v % PRICE_SCALE:04d}" for v in values.tolist()]
+    return [format_ticks(v) for v in values.tolist()]
 
 
 def _iso(micros: np.ndarray[Any, Any]) -> list[str]:
@@ -74,7 +87,7 @@ def trade_lines(run_id: uuid.UUID, variant: int, result: BacktestResult, data: S
         return ""
     tickers = [data.tickers[m] for m in t.market.tolist()]
     sides = ["yes" if s == 1 else "no" for s in t.side.tolist()]
-    counts = [f"{c // COUNT_SCALE}.{c % COUNT_SCALE:02d}" for c in t.count_units.tolist()]
+    counts = [format_count(c) for c in t.count_units.tolist()]
     entry_ts = _iso(data.ts[t.entry_row])
     entry_ids = data.snapshot_id[t.entry_row].tolist()
     exit_ts = _iso(t.exit_ts)
@@ -119,15 +132,12 @@ def save_results(
     equity_points: int = 500,
 ) -> StoreOutcome:
     """Replace the run's results with ``variants`` and mark it completed, atomically."""
-    cursor = connection.cursor()
-    try:
+    with _transaction(connection) as cursor:
         cursor.execute("SELECT status FROM backtest_runs WHERE id = %s FOR UPDATE", (str(run_id),))
         row = cursor.fetchone()
         if row is None:
-            connection.rollback()
-            return StoreOutcome(False, "gone")
+            return StoreOutcome(False, "gone")  # nothing written: the commit only unlocks
         if row[0] == "completed":
-            connection.rollback()
             return StoreOutcome(False, "already_completed")
         cursor.execute("DELETE FROM backtest_trades WHERE run_id = %s", (str(run_id),))
         cursor.execute("DELETE FROM backtest_variants WHERE run_id = %s", (str(run_id),))
@@ -173,50 +183,40 @@ def save_results(
             "UPDATE backtest_run_details SET stage = 'done', updated_at = now() WHERE run_id = %s",
             (str(run_id),),
         )
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
     return StoreOutcome(True, "stored", total)
 
 
 def update_progress(connection: Connection, run_id: uuid.UUID, progress: float, stage: str) -> bool:
-    """Record progress of a running run; False when the run is gone or no longer running."""
-    cursor = connection.cursor()
-    try:
+    """Record progress of a running run; False when the run is gone or no longer running
+    (then its stage is left alone too, so a run another attempt finished keeps its own)."""
+    with _transaction(connection) as cursor:
         cursor.execute(
             "UPDATE backtest_runs SET progress = %s WHERE id = %s AND status = 'running'",
             (float(progress), str(run_id)),
         )
         updated = cursor.rowcount
-        cursor.execute(
-            "UPDATE backtest_run_details SET stage = %s, updated_at = now() WHERE run_id = %s",
-            (stage, str(run_id)),
-        )
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
+        if updated:
+            cursor.execute(
+                "UPDATE backtest_run_details SET stage = %s, updated_at = now() WHERE run_id = %s",
+                (stage, str(run_id)),
+            )
     return bool(updated)
 
 
 def mark_failed(connection: Connection, run_id: uuid.UUID, message: str) -> bool:
-    """Mark the run failed with ``message`` unless it already completed."""
-    cursor = connection.cursor()
-    try:
+    """Mark the run failed with ``message`` unless it already completed (then its stage is
+    left alone too: a completed run whose stage said "failed" would be announced again)."""
+    with _transaction(connection) as cursor:
         cursor.execute(
             "UPDATE backtest_runs SET status = 'failed', error = %s, finished_at = now() "
             "WHERE id = %s AND status <> 'completed'",
             (message[:4000], str(run_id)),
         )
         updated = cursor.rowcount
-        cursor.execute(
-            "UPDATE backtest_run_details SET stage = 'failed', updated_at = now() "
-            "WHERE run_id = %s",
-            (str(run_id),),
-        )
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
+        if updated:
+            cursor.execute(
+                "UPDATE backtest_run_details SET stage = 'failed', updated_at = now() "
+                "WHERE run_id = %s",
+                (str(run_id),),
+            )
     return bool(updated)
