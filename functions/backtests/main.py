@@ -17,11 +17,12 @@ from typing import Any
 import functions_framework
 
 from shared.api.errors import ApiError
+from shared.api.framework import register_json_framework_errors
 from shared.api.http import JsonResponse, json_response, public_cache
 from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router, handle
-from shared.backtest.errors import BacktestError, BacktestNotFound
-from shared.backtest.service import BacktestService, QueueUnavailable
+from shared.backtest.errors import BacktestError
+from shared.backtest.service import BacktestService
 
 logger = logging.getLogger("functions.backtests")
 PREFIX = "/api/v1/backtests"
@@ -49,10 +50,6 @@ _STATUS = {
     "no_markets": 422,
     "no_data": 422,
 }
-
-
-def _api_error(exc: BacktestError) -> ApiError:
-    return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc))
 
 
 def _run_id(raw: str) -> uuid.UUID:
@@ -98,10 +95,7 @@ def submit(request: Any, _: Mapping[str, str]) -> JsonResponse:
         body = json.loads(raw or b"null")
     except ValueError:
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
-    try:
-        created = service().submit(body)
-    except BacktestError as exc:
-        raise _api_error(exc) from None
+    created = service().submit(body)
     return json_response(
         created,
         202,
@@ -112,45 +106,44 @@ def submit(request: Any, _: Mapping[str, str]) -> JsonResponse:
 
 @router.route("GET", PREFIX)
 def list_runs(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
-    try:
-        page = service().list_runs(
-            limit=_int_arg(request, "limit", 20) or 20, cursor=request.args.get("cursor")
-        )
-    except BacktestError as exc:
-        raise _api_error(exc) from None
+    page = service().list_runs(
+        limit=_int_arg(request, "limit", 20) or 20, cursor=request.args.get("cursor")
+    )
     return json_response(page, request_headers=request.headers)
 
 
 @router.route("GET", PREFIX + "/{run_id}")
 def get_run(request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
-    try:
-        run = service().get_run(
-            _run_id(params["run_id"]),
-            variant=_int_arg(request, "variant", None),
-            trades_limit=_int_arg(request, "trades_limit", 500) or 0,
-            trades_cursor=request.args.get("trades_cursor"),
-        )
-    except BacktestError as exc:
-        raise _api_error(exc) from None
+    run = service().get_run(
+        _run_id(params["run_id"]),
+        variant=_int_arg(request, "variant", None),
+        trades_limit=_int_arg(request, "trades_limit", 500) or 0,
+        trades_cursor=request.args.get("trades_cursor"),
+    )
     return json_response(run, request_headers=request.headers)
 
 
 @router.route("DELETE", PREFIX + "/{run_id}")
 def delete_run(request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
-    try:
-        service().delete_run(_run_id(params["run_id"]))
-    except BacktestNotFound as exc:
-        raise _api_error(exc) from None
+    service().delete_run(_run_id(params["run_id"]))
     return JsonResponse(204, b"", {"Cache-Control": "no-store"})
 
 
-def _unexpected(exc: BaseException) -> ApiError:
-    if isinstance(exc, QueueUnavailable):
-        return ApiError(503, exc.code, str(exc))
+def _to_api_error(exc: BaseException) -> ApiError:
+    """Every exception a route lets out, as the JSON error it answers with.
+
+    The service's typed errors carry their own code (mapped to a status here, in one
+    place, so no route can forget it); anything else is an outage or a bug: logged, 503.
+    """
+    if isinstance(exc, BacktestError):
+        return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc))
     logger.error("backtests request failed: %s", type(exc).__name__, exc_info=exc)
     return ApiError(503, "unavailable", "the backtest service is unavailable; try again")
 
 
 @functions_framework.http
 def backtests(request: Any) -> tuple[bytes, int, dict[str, str]]:
-    return handle(router, request, on_unexpected=_unexpected).as_flask()
+    return handle(router, request, on_unexpected=_to_api_error).as_flask()
+
+
+register_json_framework_errors()

@@ -16,8 +16,9 @@ import threading
 from typing import Any
 
 import functions_framework
+from sqlalchemy import Engine
 
-from shared.api.errors import ApiError
+from shared.api.framework import register_json_framework_errors
 from shared.api.routing import Router, handle
 from shared.kalshi.client import KalshiClient
 from shared.marketdata.http_api import MarketsApi, build_router, unexpected_error
@@ -28,7 +29,7 @@ _router: Router | None = None
 _kalshi: KalshiClient | None = None
 
 
-def _engine() -> Any:
+def _engine() -> Engine:
     from shared.db.engine import get_database
 
     return get_database().engine
@@ -66,18 +67,4 @@ def markets(request: Any) -> Any:
     return handle(router(), request, on_unexpected=unexpected_error).as_flask()
 
 
-def _framework_error(error: Any) -> Any:
-    """Errors Flask raises before our function runs (a path its router refuses, such as one
-    with a newline) get the API's JSON body too, never Flask's HTML page."""
-    code = int(getattr(error, "code", 500) or 500)
-    name = str(getattr(error, "name", "error")).lower().replace(" ", "_")
-    message = str(getattr(error, "description", "") or name)
-    return ApiError(code, name, message).body(), code, {"Cache-Control": "no-store"}
-
-
-try:  # registered on the app functions-framework builds around this module
-    from werkzeug.exceptions import HTTPException
-
-    functions_framework.errorhandler(HTTPException)(_framework_error)
-except (AttributeError, RuntimeError):  # imported outside functions-framework (tests, tools)
-    pass
+register_json_framework_errors()

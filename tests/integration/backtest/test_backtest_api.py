@@ -340,3 +340,38 @@ def test_stack_service_starts_both_functions_and_routes_the_api(
         assert any("worker" in line for line in service.describe())
     finally:
         service.stop()
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"cursor": "not-a-cursor"}, "invalid_cursor"),
+        ({"cursor": "W10"}, "invalid_cursor"),  # base64 of "[]": no MAC, not ours
+        ({"cursor": "trades"}, "invalid_cursor"),  # decodes to bytes, not a position
+        ({"limit": "many"}, "invalid_query"),
+    ],
+)
+def test_malformed_queries_answer_400_json(
+    stack: dict[str, Any], params: dict[str, str], code: str
+) -> None:
+    from shared.api.cursor import encode_cursor
+
+    answer = httpx.get(stack["api"], params=params, timeout=10)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == code and answer.json()["message"]
+    # A genuine cursor of the wrong shape (a trades cursor used for the run list) too.
+    wrong_shape = httpx.get(
+        stack["api"], params={"cursor": encode_cursor({"after": 1})}, timeout=10
+    )
+    assert wrong_shape.status_code == 400 and wrong_shape.json()["error"] == "invalid_cursor"
+
+
+def test_requests_flask_refuses_still_get_json_errors(stack: dict[str, Any]) -> None:
+    """Paths and methods refused before our handler runs answer JSON, not Flask's HTML."""
+    origin = stack["api"].split("/api/v1/")[0]
+    odd_path = httpx.get(origin + "/api/v1/backtests/%0Aabc", timeout=10)
+    odd_method = httpx.request("TRACE", stack["api"], timeout=10)
+    for answer in (odd_path, odd_method):
+        assert 400 <= answer.status_code < 500, answer.text
+        assert answer.headers["content-type"].startswith("application/json"), answer.text
+        assert set(answer.json()) == {"error", "message"}
