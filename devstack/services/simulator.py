@@ -140,13 +140,17 @@ class SimulatorService:
                 f"Kalshi       {self.real_exchange.name}: {self.real_exchange.rest_base_url}",
                 f"             your key id {self.key_id} (no simulator started)",
             ]
-        if self.process is None or self.port is None:
+        if self.process is None or self.port is None or self.account_file is None:
             return []
+        pem = self.account_file.with_suffix(".pem")
         return [
             f"Kalshi sim   http://127.0.0.1:{self.port}/trade-api/v2  "
             f"ws://127.0.0.1:{self.port}/trade-api/ws/v2",
             f"             demo account key id {self.key_id}",
-            f"             sign in: paste the key id and the private key from {self.account_file}",
+            f"             sign in with it: key id and private_key_pem in {self.account_file}",
+            f"             (any Kalshi client: KALSHI_BASE_URL=http://127.0.0.1:{self.port}"
+            f"/trade-api/v2 KALSHI_KEY_ID={self.key_id} "
+            f"KALSHI_PRIVATE_KEY_PATH={pem})",
             f"             admin http://127.0.0.1:{self.port}/_sim/state",
             f"             log {self.process.log_path}",
         ]
