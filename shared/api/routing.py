@@ -7,6 +7,7 @@ is 405 with ``Allow``. Handlers receive the request and the captured segments.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,12 +107,24 @@ def handle(
     except ApiError as error:
         return error_response(error)
     except Exception as error:
-        api_error = (
-            on_unexpected(error)
-            if on_unexpected is not None
-            else ApiError(500, "internal_error", "the service failed to answer this request")
-        )
-        return error_response(api_error)
+        return error_response(_unexpected_error(error, on_unexpected))
     if request.method == "HEAD":
         response.body = b""
     return response
+
+
+_INTERNAL = ApiError(500, "internal_error", "the service failed to answer this request")
+
+
+def _unexpected_error(
+    error: Exception, on_unexpected: Callable[[BaseException], ApiError] | None
+) -> ApiError:
+    """The caller's mapping of an unexpected error; if that mapping fails too (a logging
+    outage, a bug in the hook), still a JSON 500, never the framework's stack trace."""
+    if on_unexpected is None:
+        return _INTERNAL
+    try:
+        return on_unexpected(error)
+    except Exception:
+        logging.getLogger(__name__).exception("on_unexpected failed while handling %r", error)
+        return _INTERNAL

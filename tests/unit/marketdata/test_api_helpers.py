@@ -77,6 +77,19 @@ def test_router_answers_404_405_and_json_errors():
     assert head.status == 200 and head.body == b""
 
 
+def test_a_failing_unexpected_hook_still_answers_json_500():
+    router = Router()
+    router.add("GET", "/api/v1/boom", lambda r, p: 1 / 0)
+
+    def broken_hook(error):
+        raise RuntimeError("the logger is down")
+
+    boom = handle(router, FakeRequest("GET", "/api/v1/boom"), on_unexpected=broken_hook)
+    assert boom.status == 500
+    assert b'"error":"internal_error"' in boom.body
+    assert b"the logger is down" not in boom.body
+
+
 def test_etag_turns_a_repeat_into_304():
     first = json_response({"a": 1}, cache_control="public, max-age=5")
     assert first.headers["Cache-Control"] == "public, max-age=5"
