@@ -25,6 +25,8 @@ from typing import Any, Literal, TypeAlias
 
 import msgspec
 
+from shared.kalshi.models import _check_finite
+
 __all__ = [
     "TERMINAL_ERROR_CODES",
     "BookInvalidated",
@@ -226,7 +228,17 @@ class OrderbookDeltaPayload(msgspec.Struct, frozen=True):
     ts_ms: int | None = None
 
 
-class TickerPayload(msgspec.Struct, frozen=True):
+class _FinitePayload(msgspec.Struct, frozen=True):
+    """Money and counts must be finite: msgspec accepts "NaN"/"Infinity" as Decimals, and a
+    NaN price reaching a position or P&L would poison every sum after it. Such a frame
+    becomes an :class:`UnknownMessage` with the reason, like any other malformed frame.
+    (Order book levels are checked where they are applied, in ``orderbook.py``.)"""
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+
+class TickerPayload(_FinitePayload, frozen=True):
     market_ticker: str
     market_id: str | None = None
     price_dollars: Decimal | None = None
@@ -244,7 +256,7 @@ class TickerPayload(msgspec.Struct, frozen=True):
     time: str | None = None
 
 
-class TradePayload(msgspec.Struct, frozen=True):
+class TradePayload(_FinitePayload, frozen=True):
     trade_id: str
     market_ticker: str
     yes_price_dollars: Decimal
@@ -258,7 +270,7 @@ class TradePayload(msgspec.Struct, frozen=True):
     ts_ms: int | None = None
 
 
-class FillPayload(msgspec.Struct, frozen=True):
+class FillPayload(_FinitePayload, frozen=True):
     """One of your fills. ``outcome_side``/``book_side`` are canonical; ``side``/``action`` and
     ``purchased_side`` are deprecated but still sent."""
 
@@ -282,7 +294,7 @@ class FillPayload(msgspec.Struct, frozen=True):
     ts_ms: int | None = None
 
 
-class MarketPositionPayload(msgspec.Struct, frozen=True):
+class MarketPositionPayload(_FinitePayload, frozen=True):
     market_ticker: str
     position_fp: Decimal
     position_cost_dollars: Decimal | None = None

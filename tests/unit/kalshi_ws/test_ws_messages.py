@@ -305,3 +305,21 @@ def test_garbage_never_raises(frame: str | bytes) -> None:
     assert isinstance(message, UnknownMessage)
     assert message.type == ""
     assert message.error is not None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"ticker","sid":1,"msg":{"market_ticker":"T","price_dollars":"NaN"}}',
+        '{"type":"trade","sid":1,"msg":{"trade_id":"x","market_ticker":"T",'
+        '"yes_price_dollars":"Infinity","count_fp":"1.00"}}',
+        '{"type":"fill","sid":1,"msg":{"trade_id":"x","order_id":"o","market_ticker":"T",'
+        '"yes_price_dollars":"0.5000","count_fp":"NaN"}}',
+        '{"type":"market_position","sid":1,"msg":{"market_ticker":"T","position_fp":"1.00",'
+        '"realized_pnl_dollars":"-Infinity"}}',
+    ],
+)
+def test_non_finite_money_is_an_unreadable_frame_not_a_message(frame: str) -> None:
+    parsed = parse_frame(frame)
+    assert isinstance(parsed, UnknownMessage)
+    assert parsed.error and "finite" in parsed.error
