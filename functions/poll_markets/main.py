@@ -4,8 +4,9 @@ Cloud Scheduler publishes to ``poll-trigger``; the push subscription delivers he
 contract with Pub/Sub, as in Google's samples: return to acknowledge, raise to have the
 message redelivered. So:
 
-- a malformed trigger, an unknown version, or an event older than
-  ``POLL_MAX_EVENT_AGE_SECONDS``: log and return (redelivery cannot help);
+- a malformed trigger, an unknown version, or a new event older than
+  ``POLL_MAX_EVENT_AGE_SECONDS``: log and return (redelivery cannot help; a redelivery of a
+  poll that was written but not yet announced is announced whatever its age);
 - Kalshi 429/5xx/transport failures after the client's retries, or the database being
   unreachable: raise (Pub/Sub redelivers with backoff, then dead-letters);
 - any other failure the poller classifies as permanent: log with context and return.

@@ -280,11 +280,16 @@ class PollMarkets:
         return (now - published_at).total_seconds() > self.settings.max_event_age_seconds
 
     def run(self, message_id: str, *, published_at: datetime | None = None) -> PollOutcome:
-        """Poll once for the trigger ``message_id`` (the dedup key)."""
-        if self.is_stale(published_at):
-            return PollOutcome("stale")
+        """Poll once for the trigger ``message_id`` (the dedup key).
+
+        A redelivery of a poll that was written but not yet announced is republished even
+        when it has grown stale: its snapshots exist, and dropping the announcement would
+        lose them for every subscriber. Only new work is refused for age.
+        """
         if self._already_processed(message_id):
             return self._republish_if_needed(message_id)
+        if self.is_stale(published_at):
+            return PollOutcome("stale")
 
         started = time.perf_counter()
         polled_at = datetime.now(UTC)

@@ -1,0 +1,62 @@
+"""A poll that was written but never announced is announced on redelivery, even when stale.
+
+Real parts: Postgres, the exchange simulator, the Pub/Sub emulator. The first delivery's
+publish fails for real (the ``market-snapshots`` topic does not exist yet); the snapshots
+are already committed. The redelivery arrives after the trigger's maximum age: it must not
+be dropped as stale, because the snapshots it announces exist and nobody has heard of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from shared.kalshi.client import KalshiClient
+from shared.marketdata.poller import SNAPSHOT_BATCH_TYPE, PollMarkets
+from shared.marketdata.settings import MarketDataSettings
+from shared.messaging.admin import ensure_topology
+from shared.messaging.pubsub import Publisher
+from shared.messaging.topics import MARKET_SNAPSHOTS, subscription_path
+from tests.plugins.gcp_emulators import pull_envelopes
+
+pytestmark = pytest.mark.integration
+
+
+def test_stale_redelivery_of_an_unannounced_poll_is_announced(
+    engine: sa.Engine, pubsub_emulator, pubsub_project: str, simulator
+) -> None:
+    settings = MarketDataSettings(max_event_age_seconds=60)
+    kalshi = KalshiClient(base_url=simulator.base_url)
+    poller = PollMarkets(engine, kalshi, Publisher(pubsub_project), settings)
+
+    with pytest.raises(Exception):  # noqa: B017 - the publish error is the emulator's own
+        poller.run("msg-1", published_at=datetime.now(UTC))
+    with engine.connect() as c:
+        written = c.execute(
+            sa.text("SELECT count(*) FROM market_snapshots WHERE source = 'poll'")
+        ).scalar()
+        announced = c.execute(
+            sa.text("SELECT published_at FROM market_polls WHERE message_id = 'msg-1'")
+        ).scalar()
+    assert written and written > 0
+    assert announced is None
+
+    ensure_topology(
+        pubsub_project, pull_subscriptions=[(MARKET_SNAPSHOTS, "tap")], topics=(MARKET_SNAPSHOTS,)
+    )
+    stale = datetime.now(UTC) - timedelta(minutes=10)
+    outcome = poller.run("msg-1", published_at=stale)
+
+    assert outcome.status == "duplicate" and outcome.published_messages >= 1
+    envelopes = pull_envelopes(
+        subscription_path(pubsub_project, "tap"), expect=outcome.published_messages
+    )
+    assert {e.type for e in envelopes} == {SNAPSHOT_BATCH_TYPE}
+    assert sum(len(e.payload["markets"]) for e in envelopes) == outcome.markets == written
+    # Announced once: a further redelivery publishes nothing.
+    assert poller.run("msg-1", published_at=stale).published_messages == 0
+    # New work that old is still refused.
+    assert poller.run("msg-2", published_at=stale).status == "stale"
+    kalshi.close()
