@@ -32,7 +32,7 @@ from sqlalchemy import Engine, text
 
 from shared.kalshi import models as km
 from shared.kalshi.errors import KalshiAPIError, KalshiError, NotFoundError, is_transient
-from shared.marketdata.ingest import PollWrite, write_poll
+from shared.marketdata.ingest import POLL_SOURCE, PollWrite, write_poll
 from shared.marketdata.observation import (
     DETERMINED_STATUSES,
     FINAL_STATUS,
@@ -427,7 +427,13 @@ class PollMarkets:
         return row is not None
 
     def _republish_if_needed(self, message_id: str) -> PollOutcome:
-        """A redelivery: publish again only if the first delivery wrote but never published."""
+        """A redelivery: publish again only if the first delivery wrote but never published.
+
+        What is announced comes from the poll's own snapshots, not from ``market_latest``:
+        once a later poll has been written, the latest rows carry its sequence, and a
+        redelivery that read them would find nothing and be marked published having
+        announced nothing.
+        """
         with self.engine.connect() as connection:
             poll = connection.execute(
                 text("SELECT id, polled_at, published_at FROM market_polls WHERE message_id = :m"),
@@ -436,16 +442,26 @@ class PollMarkets:
             if poll is None or poll.published_at is not None:
                 return PollOutcome("duplicate")
             rows = connection.execute(
-                text(
-                    "SELECT ticker, yes_bid_dollars, yes_ask_dollars, last_price_dollars, "
-                    "volume_fp, open_interest_fp FROM market_latest WHERE sequence = :s "
-                    "ORDER BY ticker"
-                ),
-                {"s": poll.id},
+                text(_POLL_SNAPSHOTS), {"s": poll.id, "ts": poll.polled_at}
             ).mappings()
             items = [_compact(dict(row)) for row in rows]
         published = self._publish(poll.id, poll.polled_at, items)
         return PollOutcome("duplicate", published_messages=published, markets=len(items))
+
+
+# One poll's snapshots, as the on-time announcement carried them. market_snapshots has
+# no index on the poll number; its unique (ticker, ts, source) index answers one probe per
+# ticker ever polled (every one has a market_latest row), where a filter on ``sequence``
+# alone would scan the whole history.
+_POLL_SNAPSHOTS = f"""
+SELECT s.ticker, s.yes_bid_dollars, s.yes_ask_dollars, s.last_price_dollars, s.volume_fp,
+       s.open_interest_fp
+FROM market_latest l
+JOIN market_snapshots s
+  ON s.ticker = l.ticker AND s.ts = CAST(:ts AS timestamptz) AND s.source = '{POLL_SOURCE}'
+WHERE s.sequence = :s
+ORDER BY s.ticker
+"""
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:

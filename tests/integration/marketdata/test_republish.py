@@ -8,6 +8,7 @@ be dropped as stale, because the snapshots it announces exist and nobody has hea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from shared.kalshi.client import KalshiClient
 from shared.marketdata.poller import SNAPSHOT_BATCH_TYPE, PollMarkets
 from shared.marketdata.settings import MarketDataSettings
 from shared.messaging.admin import ensure_topology
+from shared.messaging.envelope import Envelope
 from shared.messaging.pubsub import Publisher
 from shared.messaging.topics import MARKET_SNAPSHOTS, subscription_path
 from tests.plugins.gcp_emulators import pull_envelopes
@@ -59,4 +61,67 @@ def test_stale_redelivery_of_an_unannounced_poll_is_announced(
     assert poller.run("msg-1", published_at=stale).published_messages == 0
     # New work that old is still refused.
     assert poller.run("msg-2", published_at=stale).status == "stale"
+    kalshi.close()
+
+
+class RecordingSink:
+    """The real publisher, remembering what it was asked to announce (even if that failed)."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+        self.attempts: list[list[Envelope]] = []
+
+    def publish_many(self, topic: str, envelopes: Iterable[Envelope]) -> list[str]:
+        batch = list(envelopes)
+        self.attempts.append(batch)
+        return self.publisher.publish_many(topic, batch)
+
+
+def _items(envelopes: Iterable[Envelope]) -> dict[str, dict[str, object]]:
+    return {m["ticker"]: m for e in envelopes for m in e.payload["markets"]}
+
+
+def test_redelivery_after_a_later_poll_announces_the_polls_own_snapshots(
+    engine: sa.Engine, pubsub_emulator, pubsub_project: str, simulator
+) -> None:
+    """Poll A is written but not announced, poll B completes, then A is redelivered: A's
+    snapshots are announced with the content A's on-time announcement would have had, even
+    though ``market_latest`` now carries B's prices and sequence."""
+    kalshi = KalshiClient(base_url=simulator.base_url)
+    sink = RecordingSink(Publisher(pubsub_project))
+    poller = PollMarkets(engine, kalshi, sink, MarketDataSettings())
+
+    with pytest.raises(Exception):  # noqa: B017 - the publish error is the emulator's own
+        poller.run("poll-a", published_at=datetime.now(UTC))
+    on_time_a = _items(sink.attempts[-1])
+    assert on_time_a
+
+    ensure_topology(
+        pubsub_project, pull_subscriptions=[(MARKET_SNAPSHOTS, "tap")], topics=(MARKET_SNAPSHOTS,)
+    )
+    simulator.advance(30)  # B sees other prices than A
+    b = poller.run("poll-b", published_at=datetime.now(UTC))
+    assert b.status == "written" and b.published_messages >= 1
+    tap = subscription_path(pubsub_project, "tap")
+    announced_b = pull_envelopes(tap, expect=b.published_messages)
+    assert {e.payload["poll"] for e in announced_b} == {b.write.sequence}
+    with engine.connect() as c:
+        a_sequence = c.execute(
+            sa.text("SELECT id FROM market_polls WHERE message_id = 'poll-a'")
+        ).scalar_one()
+        assert not c.execute(
+            sa.text("SELECT count(*) FROM market_latest WHERE sequence = :s"), {"s": a_sequence}
+        ).scalar()
+
+    outcome = poller.run("poll-a", published_at=datetime.now(UTC))
+
+    assert outcome.status == "duplicate" and outcome.published_messages >= 1
+    announced_a = pull_envelopes(tap, expect=outcome.published_messages)
+    assert {e.payload["poll"] for e in announced_a} == {a_sequence}
+    assert _items(announced_a) == on_time_a
+    assert _items(announced_a) != _items(announced_b)
+    with engine.connect() as c:
+        assert c.execute(
+            sa.text("SELECT published_at FROM market_polls WHERE id = :s"), {"s": a_sequence}
+        ).scalar()
     kalshi.close()
