@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from shared.kalshi.ratelimit import KalshiRateLimiter, TokenBucket, is_write_request
+from shared.kalshi.errors import is_transient
+from shared.kalshi.ratelimit import (
+    KalshiRateLimiter,
+    RateLimitWaitExceeded,
+    TokenBucket,
+    is_write_request,
+)
 
 
 class FakeClock:
@@ -131,3 +137,43 @@ def test_read_and_write_buckets() -> None:
     assert not is_write_request("POST", "/account/api_usage_level/upgrade")
     custom = KalshiRateLimiter.per_second(5, read_burst=2)
     assert (custom.read.rate, custom.read.capacity, custom.write.rate) == (5.0, 2.0, 2.5)
+
+
+def test_max_wait_refuses_a_caller_instead_of_queueing_it() -> None:
+    """Callers queue until the next one would wait longer than max_wait; that one is
+    refused at once, takes no token, and is told when to come back."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, capacity=1, max_wait=0.25, clock=clock)
+    assert bucket.reserve() == 0.0
+    assert bucket.reserve() == pytest.approx(0.1)
+    assert bucket.reserve() == pytest.approx(0.2)
+    with pytest.raises(RateLimitWaitExceeded) as refused:
+        bucket.reserve()  # would wait 0.3 s
+    assert refused.value.wait == pytest.approx(0.3)
+    assert refused.value.retry_after == 1
+    assert is_transient(refused.value)
+    with pytest.raises(RateLimitWaitExceeded):
+        bucket.reserve()  # still 0.3 s: the refusal took no token
+    clock.now += 0.1
+    assert bucket.reserve() == pytest.approx(0.2)  # the queue drained by one
+
+
+def test_max_wait_retry_after_rounds_up_the_excess() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1, capacity=1, max_wait=0.5, clock=clock)
+    bucket.reserve()
+    with pytest.raises(RateLimitWaitExceeded) as refused:
+        bucket.reserve(1)  # 1 s away, 0.5 s over the cap
+    assert refused.value.retry_after == 1
+    unbounded = TokenBucket(rate=1, capacity=1, clock=clock)
+    for _ in range(5):
+        unbounded.reserve()
+    assert unbounded.reserve() == pytest.approx(5.0)  # no cap: queues as before
+
+
+def test_limiter_applies_max_wait_to_both_buckets() -> None:
+    limiter = KalshiRateLimiter.basic(max_wait=2.0)
+    assert limiter.read.max_wait == limiter.write.max_wait == 2.0
+    assert KalshiRateLimiter.basic().read.max_wait is None
+    with pytest.raises(ValueError):
+        TokenBucket(5, max_wait=-1)
