@@ -9,6 +9,17 @@ Responses are streamed chunk by chunk, never buffered, so Server-Sent Events pas
 Errors follow the API contract: an ``/api/`` path no service handles answers 404 JSON, an
 upstream that is down answers 502 JSON, both ``{"error": code, "message": text}``.
 
+It listens on loopback, but a web page in the same browser can still reach loopback: by
+DNS rebinding (a hostile name resolving to 127.0.0.1) or by a cross-site form post. So
+before anything is forwarded the gateway checks, in this order: the Host header names this
+gateway (``127.0.0.1``, ``localhost`` or ``[::1]`` with its port; else 421), a state change
+(POST, PUT, PATCH, DELETE) carries no foreign ``Origin`` (else 403) and its body is JSON
+(else 415; a form or ``text/plain`` post is what a page can send without a preflight), the
+body is at most ``max_body_bytes`` (else 413) and the path has no control characters such
+as ``%00`` (else 400). The functions enforce their own limits as well; these checks are a
+guard in front of them, not instead of them. The path is forwarded as the client sent it,
+percent-encoding and all: ``/markets/A%3FB`` stays one segment, never a query.
+
 Run as ``python -m devstack.gateway --config FILE`` (what ``kalshi-insights up`` does); the
 config is JSON ``{"port", "routes", "summary", "dist_dir"}``.
 """
@@ -19,6 +30,7 @@ import argparse
 import html
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +38,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -36,11 +49,28 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-__all__ = ["HEALTH_PATH", "create_app", "default_dist_dir", "main", "match_route"]
+__all__ = [
+    "HEALTH_PATH",
+    "MAX_BODY_BYTES",
+    "allowed_origins",
+    "check_request",
+    "create_app",
+    "default_dist_dir",
+    "main",
+    "match_route",
+    "read_body",
+]
 
 logger = logging.getLogger("devstack.gateway")
 
 HEALTH_PATH = "/_gateway/health"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Larger than any API payload (the backtests function takes 64 kB): a guard, not the limit.
+MAX_BODY_BYTES = 1_048_576
+# The upstream's own Server and Date headers are dropped: uvicorn adds the gateway's, and a
+# response must carry one of each (RFC 9110 sections 6.6.1 and 10.2.4).
+REPLACED_BY_GATEWAY = frozenset({"server", "date"})
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Connection-level headers (RFC 9110 section 7.6.1) are never forwarded by a proxy.
 HOP_BY_HOP = frozenset(
@@ -88,7 +118,100 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def _landing_page(summary: Sequence[tuple[str, Sequence[str]]], routes: Mapping[str, str]) -> str:
+class _Rejected(Exception):
+    """A request the gateway refuses before forwarding; carries its JSON error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> JSONResponse:
+        return _error(self.status, self.code, self.message)
+
+
+def allowed_origins(port: int) -> frozenset[str]:
+    """The origins a browser uses for this gateway: ``http://HOST:PORT`` per loopback name."""
+    return frozenset(f"http://{host}:{port}" for host in LOOPBACK_HOSTS)
+
+
+def check_request(request: Request, port: int) -> None:
+    """Raise :class:`_Rejected` unless ``request`` may pass (see the module docstring)."""
+    host = request.headers.get("host", "").strip().lower()
+    if host not in {f"{name}:{port}" for name in LOOPBACK_HOSTS}:
+        raise _Rejected(
+            421,
+            "misdirected_request",
+            f"this gateway answers only to 127.0.0.1:{port} or localhost:{port}",
+        )
+    _check_path(request)
+    method = request.method.upper()
+    if method not in STATE_CHANGING:
+        return
+    origin = request.headers.get("origin")
+    cross_site = request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+    if (origin is not None and origin.lower() not in allowed_origins(port)) or cross_site:
+        raise _Rejected(403, "forbidden", "a cross-origin request may not change state here")
+    content_type = request.headers.get("content-type")
+    has_body = (
+        request.headers.get("content-length", "0").strip() not in ("", "0")
+        or "transfer-encoding" in request.headers
+    )
+    if (method != "DELETE" or has_body or content_type) and not _is_json(content_type):
+        raise _Rejected(
+            415, "unsupported_media_type", f"{method} needs a body of type application/json"
+        )
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _check_path(request: Request) -> None:
+    """Control characters (``%00``) in any path are refused, on every method; so is a raw
+    path that is not plain ASCII (it is forwarded byte for byte)."""
+    # scope["path"], not request.url.path: building the URL drops tabs and newlines.
+    raw = request.scope.get("raw_path") or b""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request.scope["path"]) or any(
+        byte < 0x21 or byte > 0x7E for byte in raw
+    ):
+        raise _Rejected(400, "bad_request", "the path contains a control character")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole request body, refusing (413) as soon as it is longer than ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _Rejected(413, "too_large", f"the body may be at most {limit} bytes")
+        except ValueError:
+            raise _Rejected(400, "bad_request", "Content-Length is not a number") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Rejected(413, "too_large", f"the body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _landing_page(
+    summary: Sequence[tuple[str, Sequence[str]]],
+    routes: Mapping[str, str],
+    polls: tuple[int, str | None] | None,
+) -> str:
+    """The page at ``/`` until the dashboard exists: where to look, and whether polls land.
+
+    It reloads itself every few seconds, so the poll count is live without any script.
+    """
     services = "".join(
         f"<li><b>{html.escape(name)}</b><pre>{html.escape(chr(10).join(lines))}</pre></li>"
         for name, lines in summary
@@ -97,16 +220,73 @@ def _landing_page(summary: Sequence[tuple[str, Sequence[str]]], routes: Mapping[
         f"<li><code>{html.escape(prefix)}</code> &rarr; <code>{html.escape(upstream)}</code></li>"
         for prefix, upstream in sorted(routes.items())
     )
+    if polls is None:
+        poll_text = "unknown (the database did not answer)"
+    else:
+        count, last = polls
+        poll_text = f"<span id='poll-count'>{count}</span>" + (
+            f" (last at {html.escape(last)})" if last else " (the first poll is on its way)"
+        )
+    links = "".join(
+        f"<li><a href='{path}'>{path}</a> {html.escape(what)}</li>" for path, what in STATUS_LINKS
+    )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Kalshi Insights (local)"
-        "</title><style>body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;"
-        "padding:0 1rem}pre{background:#f4f4f4;padding:.5rem;overflow-x:auto}</style></head>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<meta http-equiv='refresh' content='{STATUS_REFRESH_SECONDS}'>"
+        "<title>Kalshi Insights (local)</title><style>body{font-family:system-ui,sans-serif;"
+        "max-width:56rem;margin:2rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:.5rem;"
+        "overflow-x:auto}</style></head>"
         "<body><h1>Kalshi Insights: local stack</h1>"
-        "<p>The dashboard is not built yet (no <code>frontend/dist</code>). What runs:</p>"
-        f"<ul>{services or '<li>(nothing reported)</li>'}</ul>"
+        "<p>The dashboard is not built yet (no <code>frontend/dist</code>); this page shows "
+        "what runs instead.</p>"
+        f"<p>Market polls stored: {poll_text}</p>"
+        f"<h2>Try</h2><ul>{links}</ul>"
+        f"<h2>What runs</h2><ul>{services or '<li>(nothing reported)</li>'}</ul>"
         f"<h2>Gateway routes</h2><ul>{route_rows or '<li>(none yet)</li>'}</ul>"
         "</body></html>"
     )
+
+
+STATUS_REFRESH_SECONDS = 5
+STATUS_LINKS = (
+    ("/api/v1/health", "health and the last poll"),
+    ("/api/v1/markets?sort=volume&limit=5", "the busiest markets"),
+    ("/api/v1/openapi/markets.json", "the markets API (OpenAPI)"),
+    ("/api/v1/openapi/backtests.json", "the backtests API (OpenAPI)"),
+)
+
+
+class _PollCounter:
+    """Counts stored polls for the status page, straight from the stack's database."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._engine: Any = None
+
+    def count(self) -> tuple[int, str | None] | None:
+        if not self.database_url:
+            return None
+        import sqlalchemy
+
+        try:
+            if self._engine is None:
+                self._engine = sqlalchemy.create_engine(
+                    self.database_url, pool_size=1, max_overflow=0, pool_pre_ping=True
+                )
+            with self._engine.connect() as connection:
+                row = connection.execute(
+                    sqlalchemy.text("SELECT count(*), max(polled_at) FROM market_polls")
+                ).one()
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            logger.warning("status page: poll count unavailable (%s)", type(error).__name__)
+            return None
+        last = row[1].isoformat() if row[1] is not None else None
+        return int(row[0]), last
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
 
 class _Proxy:
@@ -115,11 +295,16 @@ class _Proxy:
     def __init__(self) -> None:
         self.client: httpx.AsyncClient | None = None
 
-    async def forward(self, request: Request, prefix: str, upstream: str) -> Response:
+    async def forward(
+        self, request: Request, prefix: str, upstream: str, max_body_bytes: int
+    ) -> Response:
         assert self.client is not None, "the app's lifespan opens the client"
-        url = httpx.URL(upstream.rstrip("/") + request.url.path).copy_with(
-            query=request.url.query.encode() or None
-        )
+        # The raw path as sent: rebuilding it from the decoded one would turn %3F into a
+        # query and %2F into a separator. Control characters were refused before this.
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        target = upstream.rstrip("/") + raw_path.decode("ascii", errors="strict")
+        query = request.scope.get("query_string", b"")
+        url = httpx.URL(target + ("?" + query.decode("ascii") if query else ""))
         headers = [
             (name, value)
             for name, value in request.headers.raw
@@ -132,8 +317,8 @@ class _Proxy:
             (b"x-forwarded-proto", request.url.scheme.encode()),
         ]
         # Request bodies are small API payloads: read them whole (a chunked upload would
-        # confuse upstreams that expect Content-Length). Responses are what must stream.
-        body = await request.body()
+        # confuse upstreams that expect Content-Length), up to the limit. Responses stream.
+        body = await read_body(request, max_body_bytes)
         outgoing = self.client.build_request(
             request.method, url, headers=headers, content=body or None
         )
@@ -161,7 +346,7 @@ class _Proxy:
         response.raw_headers = [
             (name, value)
             for name, value in upstream_response.headers.raw
-            if name.decode("latin-1").lower() not in HOP_BY_HOP
+            if name.decode("latin-1").lower() not in HOP_BY_HOP | REPLACED_BY_GATEWAY
         ]
         return response
 
@@ -169,11 +354,17 @@ class _Proxy:
 def create_app(
     routes: Mapping[str, str],
     *,
+    port: int,
     dist_dir: Path | None = None,
     summary: Sequence[tuple[str, Sequence[str]]] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
+    database_url: str | None = None,
 ) -> Starlette:
-    """The gateway for ``routes`` (path prefix -> upstream origin such as http://127.0.0.1:8091)."""
+    """The gateway on ``port`` for ``routes`` (path prefix -> upstream origin such as
+    http://127.0.0.1:8091). ``port`` is what the Host check accepts; ``database_url`` feeds
+    the status page's poll count."""
     routes = dict(routes)
+    polls = _PollCounter(database_url)
     dist = dist_dir.resolve() if dist_dir is not None else None
     has_dashboard = dist is not None and (dist / "index.html").is_file()
     proxy = _Proxy()
@@ -187,26 +378,39 @@ def create_app(
         return FileResponse(dist / "index.html")
 
     async def handle(request: Request) -> Response:
+        try:
+            check_request(request, port)
+            return await route(request)
+        except _Rejected as rejected:
+            return rejected.response()
+
+    async def route(request: Request) -> Response:
         path = request.url.path
         if path == HEALTH_PATH:
             return JSONResponse({"status": "ok", "routes": routes})
         matched = match_route(path, routes)
         if matched is not None:
-            return await proxy.forward(request, *matched)
+            return await proxy.forward(request, *matched, max_body_bytes)
         if path == "/api" or path.startswith("/api/"):
             return _error(404, "not_found", f"no service handles {path}")
         if request.method not in ("GET", "HEAD"):
             return _error(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
         if has_dashboard:
             return static_file(path)
-        return HTMLResponse(_landing_page(summary, routes))
+        counted = await run_in_threadpool(polls.count)
+        return HTMLResponse(
+            _landing_page(summary, routes, counted), headers={"cache-control": "no-store"}
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, follow_redirects=False) as client:
             proxy.client = client
-            yield
-        proxy.client = None
+            try:
+                yield
+            finally:
+                proxy.client = None
+                polls.close()
 
     return Starlette(
         routes=[
@@ -227,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     dist = config.get("dist_dir")
     app = create_app(
         config.get("routes", {}),
+        port=int(config["port"]),
+        database_url=config.get("database_url") or os.environ.get("DATABASE_URL"),
         dist_dir=Path(dist) if dist else None,
         summary=[(name, lines) for name, lines in config.get("summary", [])],
     )

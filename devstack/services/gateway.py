@@ -51,6 +51,8 @@ class GatewayService:
                     "routes": self.routes,
                     "summary": ctx.summary,
                     "dist_dir": str(self.dist_dir),
+                    # The status page counts polls in the stack's own database.
+                    "database_url": ctx.env.get("DATABASE_URL"),
                 },
                 indent=2,
             )
