@@ -26,6 +26,7 @@ new) and 0.16 s on later ones (docs/performance.md).
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from shared.marketdata.copy_text import (
     copy_time,
     encode_copy_rows,
 )
-from shared.marketdata.observation import FINAL_STATUS, MarketObservation
+from shared.marketdata.observation import FINAL_STATUS, MarketObservation, clean_observations
 
 __all__ = [
     "LAST_SQL",
@@ -61,6 +62,8 @@ __all__ = [
     "rebuild_candles",
     "write_poll",
 ]
+
+log = logging.getLogger(__name__)
 
 POLL_SOURCE = "poll"
 
@@ -368,7 +371,11 @@ class WriteTimings:
 
 @dataclass(frozen=True)
 class PollWrite:
-    """What one poll wrote. ``sequence`` is the poll number stamped on its snapshots."""
+    """What one poll wrote. ``sequence`` is the poll number stamped on its snapshots.
+
+    ``cleaned`` and ``skipped`` are the tickers of markets stored with characters Postgres
+    refuses removed, and of markets left out because their ticker itself was unusable.
+    """
 
     sequence: int
     polled_at: datetime
@@ -377,6 +384,8 @@ class PollWrite:
     newly_determined: int
     seconds: float
     timings: WriteTimings
+    cleaned: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 def claim_message(connection: Connection, consumer: str, message_id: str) -> bool:
@@ -548,10 +557,23 @@ def write_poll(
     The caller owns the transaction (``with engine.begin() as connection``, READ COMMITTED)
     and commits it; nothing here commits, and this must be the transaction's first work.
     ``polled_at`` must be timezone-aware; it becomes every snapshot's ``ts``. Tickers must
-    be unique within ``observations``.
+    be unique within ``observations``. Text Postgres refuses (NUL, lone surrogates) is
+    removed first, and a market whose ticker carries it is left out and logged
+    (:func:`~shared.marketdata.observation.clean_observations`): one bad market must not
+    fail the poll, since a failed poll is acknowledged and would fail the same way again.
     """
     if polled_at.tzinfo is None:
         raise ValueError("polled_at must be timezone-aware")
+    clean = clean_observations(observations)
+    observations = clean.observations
+    for ticker in clean.skipped:
+        log.warning("market %r has a ticker Postgres cannot store; left out of the poll", ticker)
+    if clean.cleaned:
+        log.warning(
+            "%d markets carried text Postgres refuses (NUL, lone surrogates); stored cleaned: %s",
+            len(clean.cleaned),
+            ", ".join(clean.cleaned[:20]),
+        )
     if len({o.ticker for o in observations}) != len(observations):
         raise ValueError("observations contain the same ticker twice")
     started = time.perf_counter()
@@ -642,7 +664,17 @@ def write_poll(
             {"d": newly_determined, "w": seconds, "id": sequence},
         ),
     )
-    return PollWrite(sequence, polled_at, snapshots, changed, newly_determined, seconds, t)
+    return PollWrite(
+        sequence,
+        polled_at,
+        snapshots,
+        changed,
+        newly_determined,
+        seconds,
+        t,
+        tuple(clean.cleaned),
+        tuple(clean.skipped),
+    )
 
 
 def first_sql(expr: str, descending: bool = False, time_column: str = "ts") -> str:

@@ -6,8 +6,10 @@ any source: the REST poller, a backfill, a test that writes exact numbers by han
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,10 @@ __all__ = [
     "DETERMINED_STATUSES",
     "FINAL_STATUS",
     "SNAPSHOT_RAW_EXCLUDED_FIELDS",
+    "CleanedPoll",
     "MarketObservation",
+    "clean_observations",
+    "clean_text",
     "snapshot_raw",
 ]
 
@@ -141,3 +146,109 @@ def snapshot_raw(market: Mapping[str, Any] | msgspec.Struct) -> bytes:
         if k not in SNAPSHOT_RAW_EXCLUDED_FIELDS and v is not None and v != [] and v != {}
     }
     return _ENCODER.encode(kept)
+
+
+# Characters a Postgres ``text`` (or a ``jsonb`` string) refuses: NUL, and UTF-16
+# surrogates, which no UTF-8 encoding can carry (a Python str holds them when it was
+# decoded from JSON with a lone ``\\udXXX`` escape).
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
+# In JSON bytes: a NUL escape (jsonb refuses it: 22P05) or any surrogate escape (a lone
+# one is refused too; a valid pair only costs the slow path a look).
+_RAW_SUSPECTS = (b"\\u0000", b"\\ud", b"\\uD")
+
+
+def clean_text(value: str) -> str:
+    """``value`` without NULs and with every surrogate replaced by U+FFFD.
+
+    A NUL carries no meaning in a title or a rule, so it is dropped; a surrogate stood for
+    a character the sender mangled, so it stays visible as the replacement character.
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        value = _SURROGATES.sub(_REPLACEMENT, value)
+    return value
+
+
+def _is_clean(value: str) -> bool:
+    return "\x00" not in value and (value.isascii() or _SURROGATES.search(value) is None)
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_json(v) for k, v in value.items()}
+    return value
+
+
+def _clean_raw(raw: bytes) -> bytes | None:
+    """``raw`` with every string cleaned; None when it is not UTF-8 JSON at all."""
+    try:
+        # json, not msgspec: it accepts lone surrogate escapes, which are what is cleaned.
+        document = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None
+    return _ENCODER.encode(_clean_json(document))
+
+
+_OPTIONAL_TEXT = ("series_ticker", "event_title", "yes_sub_title", "category", "result")
+
+
+def _clean(o: MarketObservation) -> MarketObservation:
+    changes: dict[str, Any] = {
+        name: clean_text(getattr(o, name))
+        for name in ("event_ticker", "status", "title", "market_type")
+    }
+    for name in _OPTIONAL_TEXT:
+        value = getattr(o, name)
+        if value is not None:
+            changes[name] = clean_text(value)
+    if o.raw is not None:
+        changes["raw"] = _clean_raw(o.raw)
+    return replace(o, **changes)
+
+
+@dataclass(frozen=True)
+class CleanedPoll:
+    """What :func:`clean_observations` kept, and what it had to change or leave out."""
+
+    observations: list[MarketObservation]
+    cleaned: list[str]
+    skipped: list[str]
+
+
+def clean_observations(observations: Sequence[MarketObservation]) -> CleanedPoll:
+    """The observations with every character Postgres would refuse removed.
+
+    One NUL in one market's title used to fail the whole poll's transaction with an error
+    no redelivery can fix, so that market blocked every later poll too. Now a market whose
+    text is dirty is stored cleaned (:func:`clean_text`, and the same for every string in
+    ``raw``); one whose *ticker* is dirty is left out, because a cleaned ticker would name
+    another market. ``cleaned`` and ``skipped`` list the original tickers, for the log.
+
+    Built for the poll's hot path: one joined string per market is checked, and only a
+    market that fails the check is looked at field by field.
+    """
+    kept: list[MarketObservation] = []
+    cleaned: list[str] = []
+    skipped: list[str] = []
+    for o in observations:
+        joined = (
+            f"{o.ticker}{o.event_ticker}{o.status}{o.title}{o.market_type}{o.series_ticker or ''}"
+            f"{o.event_title or ''}{o.yes_sub_title or ''}{o.category or ''}{o.result or ''}"
+        )
+        raw = o.raw
+        if _is_clean(joined) and (raw is None or not any(s in raw for s in _RAW_SUSPECTS)):
+            kept.append(o)
+        elif not _is_clean(o.ticker) or not o.ticker:
+            skipped.append(o.ticker)
+        else:
+            fixed = _clean(o)
+            if fixed != o:
+                cleaned.append(o.ticker)
+            kept.append(fixed)
+    return CleanedPoll(kept, cleaned, skipped)

@@ -123,6 +123,8 @@ class PollOutcome:
                 markets_changed=self.write.markets_changed,
                 newly_determined=self.write.newly_determined,
                 write_seconds=round(self.write.seconds, 3),
+                markets_cleaned=len(self.write.cleaned),
+                markets_skipped=len(self.write.skipped),
                 database_seconds=round(self.write.timings.database_seconds, 3),
             )
         return fields
@@ -308,12 +310,14 @@ class PollMarkets:
             )
         if written is None:  # a concurrent delivery of the same message won the race
             return PollOutcome("duplicate", markets=len(observations), fetch_seconds=fetch_seconds)
-        published = self._publish(written.sequence, polled_at, [_compact(o) for o in observations])
+        skipped = set(written.skipped)
+        items = [_compact(o) for o in observations if o.ticker not in skipped]
+        published = self._publish(written.sequence, polled_at, items)
         return PollOutcome(
             "written",
             write=written,
             published_messages=published,
-            markets=len(observations),
+            markets=len(items),
             fetch_seconds=fetch_seconds,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db.models import Market
+from shared.kalshi import models as km
 from shared.marketdata import ingest
 from shared.marketdata.copy_text import copy_rows
 from shared.marketdata.ingest import PollWrite, rebuild_candles, write_poll
+from shared.marketdata.observation import MarketObservation
+from shared.marketdata.poller import EventInfo, observation_from_market
 from tests.integration.marketdata.handmade import T0, market, universe
-from tests.integration.marketdata.synthetic import synthetic_poll
+from tests.integration.marketdata.synthetic import RECORDED, synthetic_poll
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +313,61 @@ def test_a_copy_larger_than_one_message_arrives_whole(engine):
         assert copy_rows(c, "big", ("n", "body"), rows) == len(rows)
         stored = c.execute(sa.text("SELECT n, body FROM big ORDER BY n")).all()
     assert [tuple(r) for r in stored] == rows
+
+
+def _dirty_market() -> MarketObservation:
+    """A market off the wire with NULs in its title, subtitle, rules and a raw-kept field."""
+    wire = json.loads((RECORDED / "markets__single.json").read_text())["market"]
+    wire.update(
+        ticker="KXNUL-26-T1",
+        event_ticker="KXNUL-26",
+        title="Will it\u0000 rain?",
+        subtitle="sub\u0000title",
+        rules_primary="Resolves\u0000 yes if it rains.",
+        expiration_value="12\u0000",
+        status="active",
+    )
+    body = json.dumps({"market": wire}).encode()  # NUL arrives as the JSON escape \u0000
+    parsed = km.decode(body, km.GetMarketResponse).market
+    event = EventInfo("KXNUL", "Rain\u0000 event", "Weather\u0000")
+    return observation_from_market(parsed, event)
+
+
+def test_text_postgres_refuses_is_cleaned_and_never_blocks_a_poll(engine, caplog):
+    dirty = _dirty_market()
+    assert "\x00" in dirty.title and b"\\u0000" in (dirty.raw or b"")
+    surrogate = replace(dirty, ticker="KXNUL-26-T2", title="lone \ud800 surrogate", raw=None)
+    bad_ticker = replace(dirty, ticker="KXNUL-26-T\x003")
+    clean = market(
+        "KXOK-26-T1", "KXOK-26", "KXOK", "Fine", close=T0, volume="5.00", last="0.5", previous="0"
+    )
+    observations = [dirty, surrogate, bad_ticker, clean]
+
+    for n, polled_at in enumerate((T0, T0 + timedelta(minutes=1))):
+        with engine.begin() as c:
+            written = write_poll(
+                c, message_id=f"nul-{n}", polled_at=polled_at, observations=observations
+            )
+        assert written is not None and written.snapshots == 3
+        assert set(written.cleaned) == {"KXNUL-26-T1", "KXNUL-26-T2"}
+        assert written.skipped == ("KXNUL-26-T\x003",)
+
+    with engine.connect() as c:
+        stored = {
+            r.ticker: r
+            for r in c.execute(sa.text("SELECT ticker, title, event_title, category FROM markets"))
+        }
+        raw = c.execute(
+            sa.text("SELECT raw FROM market_snapshots WHERE ticker = 'KXNUL-26-T1' LIMIT 1")
+        ).scalar_one()
+        snapshots = c.execute(
+            sa.text("SELECT ticker, count(*) FROM market_snapshots GROUP BY ticker")
+        ).all()
+    assert set(stored) == {"KXNUL-26-T1", "KXNUL-26-T2", "KXOK-26-T1"}
+    assert stored["KXNUL-26-T1"].title == "Will it rain?"
+    assert stored["KXNUL-26-T1"].event_title == "Rain event"
+    assert stored["KXNUL-26-T1"].category == "Weather"
+    assert stored["KXNUL-26-T2"].title == "lone \ufffd surrogate"
+    assert raw["expiration_value"] == "12"
+    assert dict(snapshots) == {"KXNUL-26-T1": 2, "KXNUL-26-T2": 2, "KXOK-26-T1": 2}
+    assert "left out of the poll" in caplog.text

@@ -74,3 +74,32 @@ def test_raw_keeps_what_no_column_holds_and_drops_static_text():
     from_model = json.loads(snapshot_raw(model))
     assert from_model["previous_price_dollars"] == "0.0000"
     assert from_model["status"] == "active"
+
+
+def test_clean_observations_removes_what_postgres_refuses_and_skips_bad_tickers():
+    from shared.marketdata.observation import (
+        MarketObservation,
+        clean_observations,
+        clean_text,
+    )
+
+    assert clean_text("a\x00b\ud800c") == "ab\ufffdc"
+    ok = MarketObservation("KX-1", "KX", "active", title="fine", raw=b'{"a":"\\u001f"}')
+    dirty = MarketObservation(
+        "KX-2",
+        "KX\x00",
+        "active",
+        title="x\x00y",
+        category="\udc80",
+        raw=b'{"note":"q\\u0000r","s":"\\ud800","pair":"\\ud83d\\ude00"}',
+    )
+    bad = MarketObservation("KX\x00-3", "KX", "active")
+    result = clean_observations([ok, dirty, bad])
+    assert result.observations[0] is ok  # the fast path leaves clean markets untouched
+    fixed = result.observations[1]
+    assert (fixed.event_ticker, fixed.title, fixed.category) == ("KX", "xy", "\ufffd")
+    assert fixed.raw is not None
+    assert json.loads(fixed.raw) == {"note": "qr", "s": "\ufffd", "pair": "\U0001f600"}
+    assert result.cleaned == ["KX-2"] and result.skipped == ["KX\x00-3"]
+    broken = MarketObservation("KX-4", "KX", "active", raw=b'{"a":"\\u0000')  # not JSON
+    assert clean_observations([broken]).observations[0].raw is None
