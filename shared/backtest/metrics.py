@@ -9,10 +9,11 @@ Definitions (docs/decisions/0063-backtest-metrics.md has the reasoning):
 * Period return = change of P&L over one interval / capital. Sharpe = mean / sample std
   (ddof=1) x sqrt(periods per year); Sortino = mean / downside deviation (root mean square of
   the negative returns over all periods, target 0) x sqrt(periods per year). A year is
-  365.25 days: Kalshi trades every day.
+  365.25 days: Kalshi trades every day. Both are withheld (null, ``ratios_withheld`` says
+  why) when the window is shorter than 30 days or 30 intervals.
 * Max drawdown: largest fall of P&L from a running peak (starting at 0), in dollars; its
-  duration runs from the peak to the first interval back at or above it (or to the last
-  interval when it never recovers).
+  duration (of that same drawdown, not the longest spell under water) runs from the peak to
+  the first interval back at or above it (or to the last interval when it never recovers).
 * Win rate: share of trades with positive net P&L. Profit factor: gross gains / gross losses
   (null when nothing was lost). Exposure: share of the window's time with at least one open
   position. Capital: the configured capital, else the peak cost (with entry fees) of the
@@ -32,9 +33,12 @@ import numpy.typing as npt
 from shared.domain.fees import MICRO_PER_DOLLAR
 
 __all__ = [
+    "MIN_ANNUALISED_PERIODS",
+    "MIN_ANNUALISED_WINDOW_S",
     "SECONDS_PER_YEAR",
     "Drawdown",
     "Metrics",
+    "annualisation_withheld",
     "compute_metrics",
     "max_drawdown",
     "micro_to_dollars",
@@ -73,6 +77,35 @@ def sortino_ratio(returns: F64, periods_per_year: float) -> float | None:
     return float(np.mean(returns)) / dd * math.sqrt(periods_per_year)
 
 
+MIN_ANNUALISED_WINDOW_S = 30 * 86_400.0
+"""Shortest window whose Sharpe/Sortino are annualised (and reported): 30 days."""
+MIN_ANNUALISED_PERIODS = 30
+"""Fewest sampling intervals whose mean and deviation are worth annualising."""
+
+
+def annualisation_withheld(periods: int, interval_s: float) -> str | None:
+    """Why a window of ``periods`` intervals of ``interval_s`` cannot support annualised
+    ratios, or None when it can.
+
+    Annualising multiplies the per-interval ratio by sqrt(periods per year): over five
+    minutes of 5-second data that factor is ~2,500, so a few noisy ticks read as a Sharpe
+    of -1,400. A ratio is only annualised (and reported) when the window spans at least
+    :data:`MIN_ANNUALISED_WINDOW_S` and :data:`MIN_ANNUALISED_PERIODS` intervals.
+    """
+    window = periods * interval_s
+    if periods < MIN_ANNUALISED_PERIODS:
+        return (
+            f"{periods} sampling intervals; annualised ratios need at least "
+            f"{MIN_ANNUALISED_PERIODS}"
+        )
+    if window < MIN_ANNUALISED_WINDOW_S:
+        return (
+            f"the window covers {window / 86_400:.2f} days; annualised ratios need at "
+            f"least {MIN_ANNUALISED_WINDOW_S / 86_400:.0f} days of data"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Drawdown:
     amount_micro: int
@@ -81,10 +114,12 @@ class Drawdown:
 
 
 def max_drawdown(pnl_micro: I64) -> Drawdown:
-    """Largest peak-to-trough fall of ``[0, *pnl_micro]`` and the longest time under water.
+    """The largest peak-to-trough fall of ``[0, *pnl_micro]`` and how long it lasted.
 
-    ``duration_periods`` is the longest stretch, in intervals, from a peak to the first
-    interval back at (or above) that peak, or to the series' end when it never recovers.
+    ``duration_periods`` belongs to that same drawdown (ADR 0063): the intervals from its
+    peak to the first interval back at (or above) the peak, or to the series' end when it
+    never recovers. A longer but shallower spell under water elsewhere does not count:
+    amount and duration describe one episode, so they can be read together.
     """
     series = np.concatenate(([0], np.asarray(pnl_micro, dtype=np.int64)))
     peaks = np.maximum.accumulate(series)
@@ -92,16 +127,12 @@ def max_drawdown(pnl_micro: I64) -> Drawdown:
     amount = int(under.max()) if len(under) else 0
     if amount == 0:
         return Drawdown(0, 0, -1)
-    underwater = under > 0
-    # Runs of consecutive under-water points: starts where it switches on, ends where off.
-    edges = np.diff(np.concatenate(([0], underwater.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # first index after the run
-    last = len(series) - 1
-    durations = np.where(ends <= last, ends - (starts - 1), last - (starts - 1))
-    longest = int(durations.max())
-    peak_index = int(np.argmax(under))
-    return Drawdown(amount, longest, peak_index)
+    trough = int(np.argmax(under))  # the first trough of the deepest fall
+    level = int(peaks[trough])
+    peak = int(np.flatnonzero(series[: trough + 1] == level)[-1])
+    recovered = np.flatnonzero(series[trough:] >= level)
+    end = trough + int(recovered[0]) if len(recovered) else len(series) - 1
+    return Drawdown(amount, end - peak, peak)
 
 
 @dataclass(frozen=True)
@@ -121,6 +152,8 @@ class Metrics:
     exposure: float
     sampling_interval_s: float
     periods: int
+    ratios_withheld: str | None = None
+    """Why ``sharpe``/``sortino`` are null although they could be computed, else None."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +172,7 @@ class Metrics:
             "exposure": self.exposure,
             "sampling_interval_seconds": self.sampling_interval_s,
             "periods": self.periods,
+            "ratios_withheld": self.ratios_withheld,
         }
 
     def value(self, name: str) -> float | None:
@@ -191,7 +225,8 @@ def compute_metrics(
     fees = int(trade_fees_micro.sum()) if len(trade_fees_micro) else 0
     periods_per_year = SECONDS_PER_YEAR / interval_s if interval_s > 0 else 0.0
     sharpe = sortino = None
-    if capital_micro > 0 and len(pnl_series_micro):
+    withheld = annualisation_withheld(len(pnl_series_micro), interval_s)
+    if withheld is None and capital_micro > 0 and len(pnl_series_micro):
         steps = np.diff(np.concatenate(([0], pnl_series_micro))).astype(np.float64)
         returns = steps / float(capital_micro)
         sharpe = sharpe_ratio(returns, periods_per_year)
@@ -216,4 +251,5 @@ def compute_metrics(
         exposure=exposure,
         sampling_interval_s=interval_s,
         periods=len(pnl_series_micro),
+        ratios_withheld=withheld,
     )

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from shared.backtest.data import MISSING, SnapshotSet
 from shared.backtest.errors import InvalidBacktestRequest, LookAheadError
 from shared.domain.fees import PRICE_SCALE
+from shared.domain.prices import mid_price_ticks
 
 __all__ = [
     "ENTER_NO",
@@ -89,10 +90,16 @@ class StrategyView:
         return _to_dollars(self.yes_ask)
 
     def mid(self) -> F64:
-        """Mid-price in dollars where both sides are quoted, else NaN (cached)."""
+        """Mid-price in dollars where the YES book is two-sided, else NaN (cached).
+
+        The rule is :func:`shared.domain.prices.mid_price` (an empty side shown as
+        0.0000/1.0000 or a crossed book has no mid), the same one the market-data rollups
+        and history use, so a trade's "mid moved" matches the stored mid.
+        """
         if self._mid is None:
-            bid, ask = self.yes_bid_dollars(), self.yes_ask_dollars()
-            self._mid = (bid + ask) / 2.0
+            mid = mid_price_ticks(self.yes_bid, self.yes_ask, PRICE_SCALE)
+            mid.flags.writeable = False
+            self._mid = mid
         return self._mid
 
     def first_of_market(self) -> BoolArray:

@@ -7,10 +7,12 @@ import statistics
 from datetime import timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from shared.backtest.data import MarketInfo
 from shared.backtest.engine import EngineConfig, run_backtest
+from shared.backtest.metrics import sharpe_ratio, sortino_ratio
 from shared.domain.fees import CENTI_CENT, FeeModel, FeeSchedule
 from tests.unit.backtest.scripted import T0, Scripted, book
 
@@ -75,19 +77,24 @@ def test_round_trip_and_settlement_match_hand_computation() -> None:
     assert m.return_on_capital == pytest.approx(-4.94 / 5.38)
     # P&L at the end of each minute: fill marked at the bid, mark moves, sale, NO fill + settle.
     assert list(result.pnl_series_micro) == [-380_000, 120_000, 440_000, -4_940_000]
-    # Drawdown: from the 0.44 peak to -4.94 = 5.38; the longest spell under water is the
-    # first minute's dip from 0, recovered one interval later: 2 intervals = 120 s.
+    # Drawdown: from the 0.44 peak to -4.94 = 5.38, never recovered; its duration is that
+    # drawdown's (ADR 0063): from the peak (minute 3) to the last interval, 1 x 60 s (the
+    # earlier, shallower dip from 0 lasted longer and does not count).
     assert m.max_drawdown_micro == 5_380_000
-    assert m.max_drawdown_duration_s == 120.0
-    # Sharpe/Sortino from the per-minute returns, annualised with 525,960 minutes a year.
+    assert m.max_drawdown_duration_s == 60.0
+    # Four one-minute intervals cannot support annualised ratios: withheld, and said why.
+    assert m.sharpe is None and m.sortino is None
+    assert m.ratios_withheld and "4 sampling intervals" in m.ratios_withheld
+    # The formulas themselves, from the per-minute returns, annualised with 525,960
+    # minutes a year (what a long enough window reports).
     steps = [-0.38, 0.50, 0.32, -5.38]
     returns = [s / 5.38 for s in steps]
     per_year = 365.25 * 24 * 60
     expected_sharpe = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(per_year)
     downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / len(returns))
     expected_sortino = statistics.mean(returns) / downside * math.sqrt(per_year)
-    assert m.sharpe == pytest.approx(expected_sharpe)
-    assert m.sortino == pytest.approx(expected_sortino)
+    assert sharpe_ratio(np.array(returns), per_year) == pytest.approx(expected_sharpe)
+    assert sortino_ratio(np.array(returns), per_year) == pytest.approx(expected_sortino)
     assert m.sampling_interval_s == 60.0
     # Exposure: open for 2 of the 3 minutes the window spans.
     assert m.exposure == pytest.approx(2 / 3)
