@@ -9,10 +9,16 @@ trace and a line of code. Everything else lands in ``jsonPayload``. So::
     with log_context(event_id=cloud_event["id"], **trace_fields(request_header)):
         logger.info("stored snapshots", extra={"json_fields": {"count": 120}})
 
-:class:`RedactingFilter` runs before anything is written: text that looks like a PEM key,
-an RSA-PSS signature, a JWT or a bearer token, and values under sensitive keys
-(``password``, ``private_key``, ``authorization`` ...), are replaced by ``[REDACTED]``. It is
-a net, not a licence: code still must not log secrets on purpose.
+:func:`configure_logging` scrubs every record *when it is created* (a log record factory),
+so every handler sees the scrubbed record: ours, pytest's, and the root handler that
+functions-framework installs with ``LOG_EXECUTION_ID=true`` (it calls ``dictConfig`` before
+our module is imported, so its handler runs first and a handler-level filter of ours would
+come too late). Text that looks like a PEM key, an RSA-PSS signature, a JWT, a bearer token
+or the password of a URL, and values under sensitive keys (``password``, ``private_key``,
+``authorization`` ...), are replaced by ``[REDACTED]``. ``json_fields`` passed as ``extra``
+are attached after the factory ran; :class:`RedactingFilter` on our handler scrubs those
+(other handlers do not print extras). It is a net, not a licence: code still must not log
+secrets on purpose.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ __all__ = [
     "CloudLoggingFormatter",
     "RedactingFilter",
     "configure_logging",
+    "install_record_redaction",
     "log_context",
     "redact",
     "trace_fields",
@@ -49,6 +56,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S),
         REDACTED,
     ),
+    # The password of a URL's userinfo: postgresql://user:password@host/db
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
     # Authorization: Bearer <token>
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + REDACTED),
     # JWTs (header.payload.signature, base64url, header starts with '{"').
@@ -126,6 +135,50 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_FACTORY_MARK = "_kalshi_insights_redacting"
+
+
+def _redact_at_creation(record: logging.LogRecord) -> None:
+    """Scrub the parts of a fresh record that any handler's formatter would print.
+
+    The message is rendered now (``msg % args``) so that no handler can render the raw
+    arguments again; a rendering error keeps the raw parts, scrubbed, rather than raising
+    from a log call. The traceback is rendered to ``exc_text``, which every
+    :class:`logging.Formatter` prints instead of re-rendering ``exc_info``.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:
+        message = f"{record.msg!s} {record.args!r}"
+    record.msg = redact(message)
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
+def install_record_redaction() -> None:
+    """Wrap the process's log record factory so every record is scrubbed at creation.
+
+    Idempotent: a factory that already redacts is left alone, so configuring logging twice
+    (or a test calling ``create_app`` repeatedly) never stacks wrappers.
+    """
+    current = logging.getLogRecordFactory()
+    if getattr(current, _FACTORY_MARK, False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        _redact_at_creation(record)
+        return record
+
+    setattr(factory, _FACTORY_MARK, True)
+    logging.setLogRecordFactory(factory)
+
+
 class CloudLoggingFormatter(logging.Formatter):
     """One JSON object per line with Cloud Logging's special keys."""
 
@@ -161,11 +214,14 @@ _HANDLER_MARK = "_kalshi_insights_handler"
 
 
 def configure_logging(level: int | str | None = None, *, stream: IO[str] | None = None) -> None:
-    """Send every log record to ``stream`` (stdout) as redacted Cloud Logging JSON.
+    """Scrub every record at creation and send it to ``stream`` (stdout) as Cloud Logging JSON.
 
-    Idempotent: calling it again replaces the handler it installed before, leaving other
-    handlers (pytest's, for example) alone. ``level`` defaults to ``LOG_LEVEL`` or INFO.
+    Each ``functions/*/main.py`` calls this once, at import. Idempotent: calling it again
+    replaces the handler it installed before, leaving other handlers (pytest's,
+    functions-framework's) alone; they too receive only scrubbed records. ``level`` defaults
+    to ``LOG_LEVEL`` or INFO.
     """
+    install_record_redaction()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):

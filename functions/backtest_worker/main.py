@@ -18,7 +18,10 @@ import functions_framework
 
 from shared.api.http import dumps
 from shared.backtest.service import BacktestService
+from shared.logging import configure_logging
 
+# At import, before any request: every record is scrubbed, whichever handler writes it.
+configure_logging()
 logger = logging.getLogger("functions.backtest_worker")
 MAX_ATTEMPTS = int(os.environ.get("BACKTEST_MAX_ATTEMPTS", "5"))
 

@@ -23,7 +23,10 @@ from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router, handle
 from shared.backtest.errors import BacktestError
 from shared.backtest.service import BacktestService
+from shared.logging import configure_logging
 
+# At import, before any request: every record is scrubbed, whichever handler writes it.
+configure_logging()
 logger = logging.getLogger("functions.backtests")
 PREFIX = "/api/v1/backtests"
 MAX_BODY_BYTES = 64_000

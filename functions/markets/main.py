@@ -21,8 +21,12 @@ from sqlalchemy import Engine
 from shared.api.framework import register_json_framework_errors
 from shared.api.routing import Router, handle
 from shared.kalshi.client import KalshiClient
+from shared.logging import configure_logging
 from shared.marketdata.http_api import MarketsApi, build_router, unexpected_error
 from shared.marketdata.settings import MarketDataSettings
+
+# At import, before any request: every record is scrubbed, whichever handler writes it.
+configure_logging()
 
 _lock = threading.Lock()
 _router: Router | None = None
@@ -49,9 +53,6 @@ def router() -> Router:
     global _router
     with _lock:
         if _router is None:
-            from shared.logging import configure_logging
-
-            configure_logging()
             settings = MarketDataSettings.from_env()
             api = MarketsApi(
                 _engine,

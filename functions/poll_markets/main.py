@@ -24,12 +24,15 @@ from typing import Any
 
 import functions_framework
 
+from shared.logging import configure_logging
 from shared.marketdata.poller import (
     POLL_TRIGGER_TYPE,
     PollMarkets,
     is_transient_failure,
 )
 
+# At import, before any event: every record is scrubbed, whichever handler writes it.
+configure_logging()
 log = logging.getLogger("functions.poll_markets")
 _lock = threading.Lock()
 _poller: PollMarkets | None = None
@@ -42,11 +45,9 @@ def poller() -> PollMarkets:
         if _poller is None:
             from shared.db.engine import get_database
             from shared.kalshi.client import KalshiClient, signer_from_env
-            from shared.logging import configure_logging
             from shared.marketdata.settings import MarketDataSettings
             from shared.messaging.pubsub import Publisher
 
-            configure_logging()
             settings = MarketDataSettings.from_env()
             publisher = Publisher(settings.project_id) if settings.project_id else None
             _poller = PollMarkets(

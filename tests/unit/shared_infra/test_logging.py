@@ -17,6 +17,7 @@ from shared.logging import (
     SPAN_KEY,
     TRACE_KEY,
     configure_logging,
+    install_record_redaction,
     log_context,
     redact,
     trace_fields,
@@ -27,13 +28,14 @@ from shared.logging import (
 def stream() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     root = logging.getLogger()
-    before = (list(root.handlers), root.level)
+    before = (list(root.handlers), root.level, logging.getLogRecordFactory())
     configure_logging("DEBUG", stream=buffer)
     try:
         yield buffer
     finally:
         root.handlers[:] = before[0]
         root.setLevel(before[1])
+        logging.setLogRecordFactory(before[2])
 
 
 def entries(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -124,6 +126,8 @@ def test_pem_keys_and_signatures_never_reach_the_output(stream: io.StringIO) -> 
         ('{"api_key": "k-123456"}', "k-123456"),
         ("KALSHI-ACCESS-SIGNATURE: QUJD+/==", "QUJD+/=="),
         ("-----BEGIN " + "PRIVATE KEY-----\nMIIEvQ\n(truncated", "MIIEvQ"),
+        ("connect postgresql+pg8000://ki:hunter2-x@db:5432/ki failed", "hunter2-x"),
+        ("DATABASE_URL=postgres://postgres:s3cr%2Ft@127.0.0.1/db", "s3cr%2Ft"),
     ],
 )
 def test_redact(text: str, secret: str) -> None:
@@ -142,3 +146,51 @@ def test_configure_logging_is_idempotent(stream: io.StringIO) -> None:
     configure_logging("INFO", stream=stream)
     logging.getLogger("ki.test").info("once")
     assert len(entries(stream)) == 1
+
+
+def test_a_url_keeps_its_user_and_host_when_the_password_is_redacted() -> None:
+    assert redact("postgresql+pg8000://ki:pw@db:5432/ki") == (
+        f"postgresql+pg8000://ki:{REDACTED}@db:5432/ki"
+    )
+    assert redact("http://localhost:8080/api/v1/markets") == "http://localhost:8080/api/v1/markets"
+
+
+def test_handlers_installed_by_others_see_only_redacted_records(stream: io.StringIO) -> None:
+    """functions-framework (``LOG_EXECUTION_ID=true``) puts its own handler on the root
+    logger before our module is imported; it must never write a secret either."""
+    other = io.StringIO()
+    foreign = logging.StreamHandler(other)
+    foreign.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers.insert(0, foreign)  # first, as it is in a function instance
+    pem = generate_private_key_pem()
+    signer = KalshiSigner("key-id-1", load_private_key(pem))
+    signature = next(v for k, v in signer.headers("GET", "/x").items() if k.endswith("SIGNATURE"))
+    secrets = [pem.splitlines()[1], signature, "tok-abc123", "hunter2-pw"]
+    log = logging.getLogger("ki.test.foreign")
+    log.warning("key %s", pem)
+    log.warning("headers %s", {"KALSHI-ACCESS-SIGNATURE": signature})
+    log.error("Authorization: Bearer tok-abc123")
+    log.error("db %s", "postgresql+pg8000://ki:hunter2-pw@db/ki")
+    try:
+        raise RuntimeError(f"could not sign with {pem}")
+    except RuntimeError:
+        log.exception("while signing")
+    log.warning("stack", stack_info=True, extra={"json_fields": {"password": "hunter2-pw"}})
+    written = other.getvalue() + stream.getvalue()
+    assert "while signing" in other.getvalue() and "Traceback" in other.getvalue()
+    for secret in secrets:
+        assert secret not in written, f"a handler wrote {secret[:12]}..."
+
+
+def test_record_redaction_is_installed_once(stream: io.StringIO) -> None:
+    factory = logging.getLogRecordFactory()
+    configure_logging("INFO", stream=stream)
+    install_record_redaction()
+    assert logging.getLogRecordFactory() is factory
+
+
+def test_a_message_whose_arguments_do_not_format_is_still_logged(stream: io.StringIO) -> None:
+    logging.getLogger("ki.test").warning("two %s %s", "password=hunter2")
+    (entry,) = entries(stream)
+    assert "two %s %s" in entry["message"] and "hunter2" not in entry["message"]
