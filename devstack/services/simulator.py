@@ -77,6 +77,9 @@ class SimulatorService:
             str(getattr(ctx.options, "sim_markets", 300) or 300),
             "--demo-account-out",
             str(self.account_file),
+            # The world continues across runs, so stored history has no jumps.
+            "--state-dir",
+            str(ctx.state_dir),
         ]
         self.process = ManagedProcess(
             "kalshi-simulator",

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from emulators.kalshi_sim.accounts import Account
 from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
 from emulators.kalshi_sim.exchange import Exchange, Happening
 from emulators.kalshi_sim.faults import FaultError, Faults
+from emulators.kalshi_sim.persist import SAVE_INTERVAL_S, save_world
 from emulators.kalshi_sim.ws import Hub, websocket_endpoint
 from shared.kalshi.money import parse_dollars
 from shared.kalshi.signing import (
@@ -42,9 +44,10 @@ log = logging.getLogger("kalshi_sim")
 class SimState:
     """The exchange, its accounts, the WebSocket hub and the fault switches."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, exchange: Exchange | None = None) -> None:
         self.config = config
-        self.exchange = Exchange(config)
+        # A world loaded from the state directory continues; otherwise a new one is built.
+        self.exchange = exchange if exchange is not None else Exchange(config)
         self.faults = Faults()
         self.faults.seed(config.seed)
         self.hub = Hub(self)
@@ -269,23 +272,50 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return errors.nested(500, "internal_server_error", "internal server error")
 
 
-def create_app(config: SimConfig | None = None) -> RawSendCapture:
+async def _saver_loop(state: SimState, path: Path, interval: float) -> None:
+    """Save the world every ``interval`` seconds, so even a killed simulator loses little."""
+    while True:
+        await asyncio.sleep(interval)
+        _save(state, path)
+
+
+def _save(state: SimState, path: Path) -> None:
+    try:
+        started = time.monotonic()
+        size = save_world(state.exchange, path)
+        log.info("world saved to %s (%d bytes, %.2f s)", path, size, time.monotonic() - started)
+    except Exception:
+        log.exception("saving the simulator world to %s failed", path)
+
+
+def create_app(
+    config: SimConfig | None = None,
+    *,
+    exchange: Exchange | None = None,
+    world_file: Path | None = None,
+) -> RawSendCapture:
+    """The simulator app. ``exchange``: a world loaded by :func:`persist.load_world` to
+    continue; ``world_file``: where to save the world, periodically and on shutdown."""
     config = config or SimConfig()
-    state = SimState(config)
+    state = SimState(config, exchange)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if config.tick_interval_s is not None:
-            task = asyncio.create_task(_ticker_loop(state, config.tick_interval_s))
+            tasks.append(asyncio.create_task(_ticker_loop(state, config.tick_interval_s)))
+        if world_file is not None:
+            tasks.append(asyncio.create_task(_saver_loop(state, world_file, SAVE_INTERVAL_S)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             state.hub.drop_all()
+            if world_file is not None:
+                _save(state, world_file)
 
     app = Starlette(
         routes=[

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--demo-account-out", type=Path, default=None, help="write demo credentials here"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=(
+            "keep the exchange's world here (simulator-world.pickle) and continue it on the "
+            "next start: closed markets stay closed, volumes and times go on "
+            "(default: a new world each start)"
+        ),
     )
     parser.add_argument(
         "--faults",
@@ -98,6 +109,7 @@ def run(args: Any) -> int:
     import uvicorn
 
     from emulators.kalshi_sim.app import create_app
+    from emulators.kalshi_sim.persist import load_world, world_path
     from emulators.kalshi_sim.runner import uvicorn_config
     from shared.kalshi.signing import KeyFormatError, load_private_key, public_key_pem
 
@@ -105,7 +117,17 @@ def run(args: Any) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         raise SystemExit(f"kalshi-insights sim: {exc}") from None
-    app = create_app(config)
+    world_file = world_path(args.state_dir) if args.state_dir is not None else None
+    exchange = load_world(world_file, config) if world_file is not None else None
+    if exchange is not None:
+        before = exchange.now_ms
+        exchange.resume(int(time.time() * 1_000_000))
+        print(
+            f"continuing the world in {world_file} (tick {exchange.tick_count}, clock moved "
+            f"{(exchange.now_ms - before) / 1000:.0f} s to catch up)",
+            flush=True,
+        )
+    app = create_app(config, exchange=exchange, world_file=world_file)
     state = app.state
     if args.faults:
         state.faults.update(json.loads(args.faults))
@@ -114,11 +136,14 @@ def run(args: Any) -> int:
         account = None
         if saved is not None:
             key_id, pem = saved
-            try:
-                public = public_key_pem(load_private_key(pem))
-                account, _ = state.create_account(DEMO_BALANCE_DOLLARS, public, key_id)
-            except (KeyFormatError, ValueError):
-                account = None
+            # A continued world already knows the account (balance, positions and all).
+            account = state.exchange.accounts.by_key(key_id)
+            if account is None:
+                try:
+                    public = public_key_pem(load_private_key(pem))
+                    account, _ = state.create_account(DEMO_BALANCE_DOLLARS, public, key_id)
+                except (KeyFormatError, ValueError):
+                    account = None
         if account is None:
             account, pem_new = state.create_account(DEMO_BALANCE_DOLLARS)
             assert pem_new is not None

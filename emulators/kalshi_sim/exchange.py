@@ -975,6 +975,27 @@ class Exchange:
             self._tick_once(out)
         return out
 
+    def resume(self, until_us: int) -> list[Happening]:
+        """Bring a world loaded from disk up to ``until_us`` (the wall clock at restart).
+
+        While the simulator was stopped nothing traded, but time went on: every lifecycle
+        step that fell due in the gap (close, determine, settle, reopen, new listings)
+        happens now, in order and at its own time, so a market that should have closed is
+        closed. Books and volumes stand still over the gap. A clock already ahead of
+        ``until_us`` (a manual clock, ticked fast) is left where it is: time never goes back.
+        """
+        self.version += 1
+        out: list[Happening] = []
+        while self._schedule and self._schedule[0][0] <= until_us:
+            when, _, seq, kind = heapq.heappop(self._schedule)
+            self.now_us = max(self.now_us, when)
+            self._transition(self.market_list[seq], kind, out)
+        if until_us > self.now_us:
+            skipped = (until_us - self.now_us) // self.tick_us
+            self.tick_count += skipped
+            self.now_us += skipped * self.tick_us
+        return out
+
     def _tick_once(self, out: list[Happening]) -> None:
         rng = self.rng
         self.tick_count += 1
