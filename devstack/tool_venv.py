@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["ToolVenvError", "ensure_tool_venv"]
+__all__ = ["ToolVenvError", "ensure_tool_venv", "lock_path"]
 
 _MARKER = ".requirements-sha256"
 
@@ -38,6 +38,16 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def lock_path(venv_dir: Path) -> Path:
+    """The lock file beside ``venv_dir``: ``.venv-checkov`` -> ``.venv-checkov.lock``.
+
+    The venv's own name plus ``.lock``, never a second leading dot: an older builder wrote
+    ``..venv-checkov.lock``, which no ignore rule matched, into the repository root.
+    """
+    venv_dir = Path(venv_dir)
+    return venv_dir.parent / f"{venv_dir.name}.lock"
+
+
 def ensure_tool_venv(
     venv_dir: Path, requirements: Path, *, expect: str = "python", timeout: float = 900
 ) -> Path:
@@ -53,7 +63,7 @@ def ensure_tool_venv(
 
     if up_to_date():
         return wanted
-    with _exclusive(venv_dir.parent / f"{venv_dir.name}.lock"):
+    with _exclusive(lock_path(venv_dir)):
         if up_to_date():
             return wanted
         # The project's own constraints must not leak into the tool's resolution.
