@@ -11,8 +11,10 @@ message redelivered. So:
   unreachable: raise (Pub/Sub redelivers with backoff, then dead-letters);
 - any other failure the poller classifies as permanent: log with context and return.
 
-The Pub/Sub message id is the idempotency key; :mod:`shared.marketdata.poller` records it
-in the same transaction as the writes, so a duplicate delivery writes nothing.
+The idempotency key is the Pub/Sub message id with its publish time
+(:func:`shared.messaging.pubsub.delivery_key`: the emulator reuses message ids after a
+restart); :mod:`shared.marketdata.poller` records it in the same transaction as the
+writes, so a duplicate delivery writes nothing.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _event_time(cloud_event: Any) -> datetime | None:
 def poll_markets(cloud_event: Any) -> None:
     from shared.logging import log_context
     from shared.messaging.envelope import InvalidMessage
-    from shared.messaging.pubsub import cloud_event_message
+    from shared.messaging.pubsub import cloud_event_message, delivery_key
 
     with log_context(event_id=cloud_event["id"], consumer="poll_markets"):
         try:
@@ -93,10 +95,11 @@ def poll_markets(cloud_event: Any) -> None:
             )
             return
         published_at = _event_time(cloud_event)
+        key = delivery_key(message_id, cloud_event)
         try:
-            outcome = poller().run(message_id, published_at=published_at)
+            outcome = poller().run(key, published_at=published_at)
         except Exception as exc:
-            context = {"message_id": message_id, "error": type(exc).__name__}
+            context = {"message_id": message_id, "key": key, "error": type(exc).__name__}
             if is_transient_failure(exc):
                 log.warning(
                     "poll failed transiently; raising for redelivery: %s",
@@ -117,5 +120,5 @@ def poll_markets(cloud_event: Any) -> None:
         log.info(
             "poll %s",
             outcome.status,
-            extra={"json_fields": {"message_id": message_id, **outcome.log_fields()}},
+            extra={"json_fields": {"message_id": message_id, "key": key, **outcome.log_fields()}},
         )

@@ -13,6 +13,7 @@ import binascii
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shared.messaging.envelope import Envelope, InvalidMessage, decode, encode
@@ -25,6 +26,7 @@ __all__ = [
     "Publisher",
     "chunk_by_size",
     "cloud_event_message",
+    "delivery_key",
     "envelope_attributes",
 ]
 
@@ -229,3 +231,47 @@ def cloud_event_message(cloud_event: Any) -> tuple[Envelope, dict[str, str], str
     if not message_id:
         raise InvalidMessage("Pub/Sub message has no messageId")
     return envelope, attributes, str(message_id)
+
+
+def _publish_time(cloud_event: Any) -> str | None:
+    """The message's publish time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; None if it has none.
+
+    From ``message.publishTime``, else the CloudEvent's ``time`` (which Eventarc sets to
+    the publish time). Normalised, so a redelivery whose timestamp is spelled with another
+    number of fractional digits still yields the same key.
+    """
+    data = getattr(cloud_event, "data", None)
+    if data is None and isinstance(cloud_event, Mapping):
+        data = cloud_event.get("data")
+    message = data.get("message") if isinstance(data, Mapping) else None
+    raw = message.get("publishTime") if isinstance(message, Mapping) else None
+    if not raw:
+        try:
+            raw = cloud_event["time"]
+        except (KeyError, TypeError):
+            raw = None
+    if not raw:
+        return None
+    text = str(raw).strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def delivery_key(message_id: str, cloud_event: Any) -> str:
+    """The idempotency key of a push delivery: ``<messageId>@<publishTime>``.
+
+    The Pub/Sub message id alone is unique in the cloud, but the emulator numbers
+    messages from 1 again after every restart, so after ``make up`` each new message
+    would collide with one processed before the restart and be dropped as a duplicate.
+    The publish time is fixed when the message is published, so it is the same in every
+    redelivery of that message and differs between a message and the one the restarted
+    emulator numbers alike (ADR 0090). Without a publish time, the message id alone.
+    ``message_id`` is what :func:`cloud_event_message` returned for ``cloud_event``.
+    """
+    published = _publish_time(cloud_event)
+    return message_id if published is None else f"{message_id}@{published}"

@@ -49,9 +49,11 @@ def scalar(engine: sa.Engine, sql: str, **params: Any) -> Any:
 
 
 def poll_of(engine: sa.Engine, message_id: str) -> Any:
+    """The poll of the Pub/Sub message ``message_id`` (keyed ``<id>@<publish time>``)."""
     with engine.connect() as c:
         return c.execute(
-            sa.text("SELECT * FROM market_polls WHERE message_id = :m"), {"m": message_id}
+            sa.text("SELECT * FROM market_polls WHERE message_id LIKE :m"),
+            {"m": f"{message_id}@%"},
         ).first()
 
 
@@ -134,12 +136,14 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
     poll = wait_for(lambda: poll_of(engine, message_id), 60, "the second poll")
     snapshots = scalar(engine, "SELECT count(*) FROM market_snapshots")
 
-    # 3. The same delivery again (Pub/Sub redelivers with the same messageId): no writes.
+    # 3. The same delivery again (Pub/Sub redelivers with the same messageId and publish
+    #    time, which the key was made of): no writes.
+    publish_time = poll.message_id.split("@", 1)[1]
     push = {
         "message": {
             "data": base64.b64encode(encode(trigger_envelope("test-tick-2"))).decode(),
             "messageId": message_id,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "publishTime": publish_time,
             "attributes": {},
         },
         "subscription": subscription_path(pubsub_project, "poll-trigger-push"),
@@ -159,7 +163,9 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
     assert scalar(engine, "SELECT count(*) FROM market_polls") == 2
     assert (
         scalar(
-            engine, "SELECT count(*) FROM processed_messages WHERE message_id = :m", m=message_id
+            engine,
+            "SELECT count(*) FROM processed_messages WHERE message_id LIKE :m",
+            m=f"{message_id}@%",
         )
         == 1
     )
@@ -198,7 +204,9 @@ def test_triggers_poll_publish_dedupe_and_survive_503s(stack, engine, simulator,
     ) == len(open_tickers)
     assert (
         scalar(
-            engine, "SELECT count(*) FROM processed_messages WHERE message_id = :m", m=failing_id
+            engine,
+            "SELECT count(*) FROM processed_messages WHERE message_id LIKE :m",
+            m=f"{failing_id}@%",
         )
         == 1
     )
