@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 
 # Run once per project by a human (infra/README.md, "Bootstrap"): the identities Cloud Build
-# uses and the image repository. Everything else is created by environments/<env> running
-# as the deployer account, so CI never holds more than this file grants.
-#   build    - runs cloudbuild.yaml steps; may only push images and impersonate the deployer.
+# uses, the image repository and the CI artifacts bucket. Everything else is created by
+# environments/<env> running as the deployer account, so CI never holds more than this file
+# grants (docs/decisions/0105).
+#   ci       - runs cloudbuild.yaml (tests and packaging: the code under review and every
+#              package it installs); writes logs, images and the artifacts bucket, nothing else.
+#   build    - runs cloudbuild-deploy.yaml (no tests); reads the artifacts and may impersonate
+#              the deployer.
 #   deployer - what Terraform runs as (GOOGLE_IMPERSONATE_SERVICE_ACCOUNT); predefined admin
 #              roles for the products the platform uses, never a basic role.
 
@@ -64,11 +68,62 @@ resource "google_artifact_registry_repository" "images" {
   depends_on = [module.project_services]
 }
 
+resource "google_service_account" "ci" {
+  project      = var.project_id
+  account_id   = "ki-ci"
+  display_name = "Kalshi Insights CI (tests)"
+  description  = "Runs cloudbuild.yaml: tests and packaging. Impersonates no one."
+}
+
+resource "google_project_iam_member" "ci_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.ci.email}"
+}
+
+# Packaged functions of each tested commit, read by the deploy build; kept 30 days.
+resource "google_storage_bucket" "ci_artifacts" {
+  #checkov:skip=CKV_GCP_62:Only the two CI identities touch this bucket; Cloud Audit Logs record their access, a log bucket adds nothing.
+  project                     = var.project_id
+  name                        = "${var.project_id}-ci-artifacts"
+  location                    = var.region
+  labels                      = local.labels
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
+resource "google_storage_bucket_iam_member" "ci_writes_artifacts" {
+  bucket = google_storage_bucket.ci_artifacts.name
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.ci.email}"
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_artifacts" {
+  bucket = google_storage_bucket.ci_artifacts.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
 resource "google_service_account" "build" {
   project      = var.project_id
   account_id   = "ki-cloudbuild"
   display_name = "Kalshi Insights Cloud Build"
-  description  = "Runs cloudbuild.yaml; pushes images and impersonates ki-deployer for Terraform."
+  description  = "Runs cloudbuild-deploy.yaml; impersonates ki-deployer for Terraform, runs no tests."
 }
 
 resource "google_service_account" "deployer" {
@@ -88,12 +143,13 @@ resource "google_project_iam_member" "build" {
   member  = "serviceAccount:${google_service_account.build.email}"
 }
 
-resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+# Images are built by CI (tests passed); the deployer reads them (artifactregistry.reader).
+resource "google_artifact_registry_repository_iam_member" "ci_pushes_images" {
   project    = var.project_id
   location   = google_artifact_registry_repository.images.location
   repository = google_artifact_registry_repository.images.name
   role       = "roles/artifactregistry.writer"
-  member     = "serviceAccount:${google_service_account.build.email}"
+  member     = "serviceAccount:${google_service_account.ci.email}"
 }
 
 # The build identity may mint tokens for the deployer and nothing else.

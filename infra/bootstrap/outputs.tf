@@ -1,8 +1,18 @@
 # Copyright 2026 The Kalshi Insights Authors
 # SPDX-License-Identifier: Apache-2.0
 
+output "ci_service_account" {
+  description = "Service account of the CI trigger (cloudbuild.yaml _CI_SA): tests, no impersonation."
+  value       = google_service_account.ci.email
+}
+
+output "ci_artifacts_bucket" {
+  description = "Bucket of packaged functions per commit (_ARTIFACTS_BUCKET in both builds)."
+  value       = google_storage_bucket.ci_artifacts.name
+}
+
 output "build_service_account" {
-  description = "Set as the Cloud Build trigger's service account (cloudbuild.yaml _BUILD_SA)."
+  description = "Service account of the deploy trigger (cloudbuild-deploy.yaml _BUILD_SA)."
   value       = google_service_account.build.email
 }
 

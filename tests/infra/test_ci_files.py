@@ -1,7 +1,11 @@
-"""cloudbuild.yaml and emulator-compose.yml: valid YAML with the shape the project promises."""
+"""cloudbuild.yaml (CI), cloudbuild-deploy.yaml (CD) and emulator-compose.yml: valid YAML
+with the shape the project promises, least privilege for the code under test, images by
+digest, and only paths that exist in the repository."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Any
 
 import pytest
@@ -9,15 +13,11 @@ import yaml
 
 from tests.infra.tf import REPO_ROOT
 
-ORDER = [
-    "lint",
-    "unit",
-    "integration",
-    "package-functions",
-    "push-streamer",
-    "terraform-plan",
-    "terraform-apply",
-]
+ORDER = ["lint", "unit", "integration", "package-functions", "publish-artifacts"]
+DEPLOY_ORDER = ["fetch-artifacts", "terraform-plan", "terraform-apply", "migrate"]
+DEPLOY_STEPS = {"terraform-plan", "terraform-apply", "migrate"}
+DIGEST = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
+ENVIRONMENTS = ("dev", "prod")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -31,14 +31,58 @@ def cloudbuild() -> dict[str, Any]:
     return _load("cloudbuild.yaml")
 
 
-def test_every_build_step_has_a_unique_id(cloudbuild: dict[str, Any]) -> None:
-    ids = [step.get("id") for step in cloudbuild["steps"]]
+@pytest.fixture(scope="module")
+def deploy() -> dict[str, Any]:
+    return _load("cloudbuild-deploy.yaml")
+
+
+def _expand(value: str, subs: dict[str, Any], env: str = "dev") -> str:
+    """``value`` with the build's own ``${_X}`` substitutions filled in (one level deep)."""
+    for _ in range(3):
+        value = re.sub(
+            r"\$\{(_[A-Z_]+)\}",
+            lambda m: env if m.group(1) == "_ENV" else str(subs.get(m.group(1), m.group(0))),
+            value,
+        )
+    return value
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    return "\n".join(
+        [str(step.get("script", "")), *map(str, step.get("args", [])), *step.get("env", [])]
+    )
+
+
+@pytest.mark.parametrize("name", ["cloudbuild.yaml", "cloudbuild-deploy.yaml"])
+def test_every_build_step_has_a_unique_id(name: str) -> None:
+    build = _load(name)
+    ids = [step.get("id") for step in build["steps"]]
     assert all(ids), "every step needs an id"
     assert len(set(ids)) == len(ids)
     known = set(ids) | {"-"}
-    for step in cloudbuild["steps"]:
+    for step in build["steps"]:
         for dep in step.get("waitFor", []):
             assert dep in known, f"{step['id']} waits for unknown step {dep}"
+
+
+def _ancestors(build: dict[str, Any], step_id: str) -> set[str]:
+    steps = {s["id"]: s for s in build["steps"]}
+    seen: set[str] = set()
+    pending = list(steps[step_id].get("waitFor", []))
+    while pending:
+        dep = pending.pop()
+        if dep in seen or dep == "-":
+            continue
+        seen.add(dep)
+        pending.extend(steps[dep].get("waitFor", []))
+    return seen
+
+
+def test_deploy_runs_in_order(deploy: dict[str, Any]) -> None:
+    ids = [s["id"] for s in deploy["steps"]]
+    assert ids == DEPLOY_ORDER
+    assert {"fetch-artifacts", "terraform-plan"} <= _ancestors(deploy, "terraform-apply")
+    assert "terraform-apply" in _ancestors(deploy, "migrate")
 
 
 def test_pipeline_runs_in_order(cloudbuild: dict[str, Any]) -> None:
@@ -57,36 +101,136 @@ def test_pipeline_runs_in_order(cloudbuild: dict[str, Any]) -> None:
             pending.extend(steps[dep].get("waitFor", []))
         return seen
 
-    # Explicit waitFor everywhere, so nothing deploys before the tests passed.
-    assert {"lint", "unit", "integration", "package-functions", "push-streamer"} <= ancestors(
-        "terraform-plan"
+    # Explicit waitFor everywhere, so nothing is published before the tests passed.
+    assert {"lint", "unit", "integration", "package-functions"} <= ancestors("publish-artifacts")
+
+
+def test_substitutions_have_defaults_and_builds_run_as_dedicated_accounts(
+    cloudbuild: dict[str, Any], deploy: dict[str, Any]
+) -> None:
+    for build, account_key in ((cloudbuild, "_CI_SA"), (deploy, "_BUILD_SA")):
+        subs = build["substitutions"]
+        for key, value in subs.items():
+            assert key.startswith("_") and str(value).strip(), f"substitution {key} needs a default"
+        assert f"${{{account_key}}}" in build["serviceAccount"]
+        assert "cloudbuild.gserviceaccount.com" not in str(subs[account_key])
+        assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    assert {"_ENV", "_REGION", "_APPLY", "_BUILD_SA", "_DEPLOYER_SA"} <= set(
+        deploy["substitutions"]
     )
-    assert "terraform-plan" in ancestors("terraform-apply")
+    assert cloudbuild["substitutions"]["_CI_SA"].startswith("ki-ci@")
 
 
-def test_substitutions_have_defaults_and_build_runs_as_a_dedicated_account(
-    cloudbuild: dict[str, Any],
+def test_tests_run_unprivileged_and_only_deploy_steps_impersonate(
+    cloudbuild: dict[str, Any], deploy: dict[str, Any]
 ) -> None:
-    subs = cloudbuild["substitutions"]
-    assert {"_ENV", "_REGION", "_APPLY", "_BUILD_SA", "_DEPLOYER_SA", "_AR_REPO"} <= set(subs)
-    for key, value in subs.items():
-        assert key.startswith("_") and str(value).strip(), f"substitution {key} needs a default"
-    account = cloudbuild["serviceAccount"]
-    assert "${_BUILD_SA}" in account
-    assert "cloudbuild.gserviceaccount.com" not in str(subs["_BUILD_SA"])
-    assert cloudbuild["options"]["logging"] == "CLOUD_LOGGING_ONLY"
-
-
-def test_terraform_impersonates_the_deployer_and_deploys_by_digest(
-    cloudbuild: dict[str, Any],
-) -> None:
-    steps = {s["id"]: s for s in cloudbuild["steps"]}
+    """The code under test (and every package it installs) runs in cloudbuild.yaml, as an
+    account that may impersonate no one; Cloud Build gives all steps of a build the same
+    identity, so the deployer is reachable only from the other build, which runs no test."""
+    ci_text = yaml.safe_dump(cloudbuild)
+    assert "IMPERSONATE" not in ci_text.upper() and "_DEPLOYER_SA" not in ci_text
+    assert "CI=true" in cloudbuild["options"]["env"]
+    for step in deploy["steps"]:
+        text = _step_text(step)
+        assert "pytest" not in text, f"{step['id']}: tests belong in cloudbuild.yaml"
+        if "IMPERSONATE" in text.upper():
+            assert step["id"] in DEPLOY_STEPS, f"{step['id']} impersonates the deployer"
+    steps = {s["id"]: s for s in deploy["steps"]}
     for step_id in ("terraform-plan", "terraform-apply"):
         assert "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT=${_DEPLOYER_SA}" in steps[step_id]["env"]
     plan = "\n".join(steps["terraform-plan"]["args"])
-    assert "backend-config" in plan and "streamer_image.txt" in plan
-    assert "RepoDigests" in steps["push-streamer"]["script"]
-    assert "package_functions" in steps["package-functions"]["script"]
+    assert "backend-config" in plan and "streamer_image=${_STREAMER_IMAGE}" in plan
+    assert "package_functions" in _step_text(
+        {s["id"]: s for s in cloudbuild["steps"]}["package-functions"]
+    )
+
+
+@pytest.mark.parametrize("name", ["cloudbuild.yaml", "cloudbuild-deploy.yaml"])
+def test_every_build_image_is_pinned_by_digest(name: str) -> None:
+    build = _load(name)
+    subs = build["substitutions"]
+    images = [_expand(str(step["name"]), subs) for step in build["steps"]]
+    images += [
+        _expand(str(v), subs)
+        for k, v in subs.items()
+        if k.endswith("_IMAGE") and k != "_STREAMER_IMAGE"
+    ]
+    assert images
+    for image in images:
+        assert DIGEST.match(image), f"{name}: {image} is not pinned by digest (image@sha256:...)"
+
+
+# ------------------------------------------------------------------ paths that exist
+
+
+def _module_file(module: str) -> str:
+    """``pkg.mod`` as the file ``pkg/mod.py``, or the package directory ``pkg/mod``."""
+    path = module.replace(".", "/")
+    return path if (REPO_ROOT / path).is_dir() else path + ".py"
+
+
+def _repo_paths_in_command(text: str) -> set[str]:
+    """Repository paths a shell command names: ``-m pkg.mod``, ``-c/-r file``, ``--file=``,
+    ``--source=``, and any relative word ending in a file suffix we ship."""
+    paths: set[str] = set()
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            words = line.split()
+        for i, word in enumerate(words):
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if word == "-m" and re.fullmatch(r"(devstack|shared|emulators|tests)(\.\w+)+", nxt):
+                paths.add(_module_file(nxt))
+            if word in ("-c", "-r") and nxt.endswith(".txt"):
+                paths.add(nxt)
+            for flag in ("--file=", "--source="):
+                if word.startswith(flag):
+                    paths.add(word[len(flag) :])
+            if (
+                re.fullmatch(r"[\w./-]+\.(txt|py|toml|cfg|yaml|yml|json|sh)", word)
+                and not word.startswith(("/", "build/", "-"))
+                and "$" not in word
+            ):
+                paths.add(word)
+    return paths
+
+
+@pytest.mark.parametrize("name", ["cloudbuild.yaml", "cloudbuild-deploy.yaml"])
+def test_builds_name_only_repository_paths_that_exist(name: str) -> None:
+    build = _load(name)
+    subs = build["substitutions"]
+    named: set[str] = set()
+    for env in ENVIRONMENTS:
+        for step in build["steps"]:
+            if "dir" in step:
+                named.add(_expand(str(step["dir"]), subs, env))
+            named |= _repo_paths_in_command(_expand(_step_text(step), subs, env))
+    assert "constraints.txt" in named or name == "cloudbuild-deploy.yaml"
+    missing = sorted(p for p in named if not (REPO_ROOT / p).exists())
+    assert not missing, f"{name} names paths that do not exist: {missing}"
+
+
+def test_compose_names_only_repository_paths_that_exist() -> None:
+    compose = _load("emulator-compose.yml")
+    named: set[str] = set()
+    for service in compose["services"].values():
+        build = service.get("build") or {}
+        if isinstance(build, dict):
+            named.add(str(build.get("context", ".")))
+            if build.get("dockerfile"):
+                named.add(str(build["dockerfile"]))
+            for line in str(build.get("dockerfile_inline", "")).splitlines():
+                words = line.split()
+                if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+                    named |= {w for w in words[1:-1] if not w.startswith("--")}
+        command = service.get("command") or []
+        if isinstance(command, list):
+            named |= _repo_paths_in_command(" ".join(map(str, command)))
+    named.discard(".")
+    assert "devstack/tasks-emulator-requirements.txt" in named
+    missing = sorted(p for p in named if not (REPO_ROOT / p).exists())
+    assert not missing, f"emulator-compose.yml names paths that do not exist: {missing}"
 
 
 def test_compose_mirrors_the_native_stack() -> None:

@@ -406,3 +406,32 @@ def test_load_balancer_routes_one_origin(modules: dict[str, TfModule]) -> None:
     assert "/api/v1/backtest_worker" not in str(backends), "the worker is never public"
     url_map = dict(modules["modules/lb"].resources_of("google_compute_url_map"))["https"]
     assert url_map["default_service"] == "${google_compute_backend_bucket.static.id}"
+
+
+# ------------------------------------------------------------------ CI identities (0105)
+
+
+def test_the_test_account_impersonates_no_one_and_only_build_reaches_the_deployer(
+    modules: dict[str, TfModule],
+) -> None:
+    boot = modules["bootstrap"]
+    accounts = {
+        name: body["account_id"] for name, body in boot.resources_of("google_service_account")
+    }
+    assert accounts == {"ci": "ki-ci", "build": "ki-cloudbuild", "deployer": "ki-deployer"}
+    ci_member = "serviceAccount:${google_service_account.ci.email}"
+    for _, t, name, body in _all_resources({"bootstrap": boot}):
+        if body.get("member") == ci_member:
+            assert "serviceAccount" not in str(body.get("role", "")), f"{t}.{name}"
+            assert t != "google_service_account_iam_member", f"{t}.{name}: ki-ci impersonates"
+            assert body["role"] in {
+                "roles/logging.logWriter",
+                "roles/storage.objectCreator",
+                "roles/artifactregistry.writer",
+            }, f"{t}.{name}: {body['role']}"
+    impersonation = boot.resources_of("google_service_account_iam_member")
+    assert [(n, b["member"]) for n, b in impersonation] == [
+        ("build_impersonates_deployer", "serviceAccount:${google_service_account.build.email}")
+    ]
+    build_project_roles = dict(boot.resources_of("google_project_iam_member"))["build"]
+    assert "serviceAccountTokenCreator" not in str(build_project_roles["for_each"])
