@@ -39,7 +39,7 @@ class BacktestsService:
         api_port = remembered_port(ctx.state_dir, "backtests", None)
         worker_port = remembered_port(ctx.state_dir, "backtest-worker", None)
         worker_url = f"http://127.0.0.1:{worker_port}"
-        env = {**ctx.env, "BACKTEST_WORKER_URL": worker_url}
+        env = {**ctx.env, "BACKTEST_WORKER_URL": worker_url, "APP_ENVIRONMENT": "local"}
         self.worker = FunctionServer(
             "backtest_worker",
             ROOT / "functions" / "backtest_worker" / "main.py",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ __all__ = [
     "copy_floor",
     "copy_floor_packed",
     "data_range",
+    "estimate_snapshots",
     "load_snapshots",
     "resolve_markets",
 ]
@@ -203,6 +204,48 @@ def data_range(
             "SELECT count(*), min(s.ts), max(s.ts) FROM market_snapshots s "
             f"JOIN bt_selected m ON m.ticker = s.ticker{where}",
             args,
+        )
+        row = cursor.fetchone()
+    finally:
+        connection.rollback()
+    assert row is not None
+    return DataRange(snapshots=int(row[0]), first=row[1], last=row[2])
+
+
+ROLLUP_RESOLUTION_S = 3_600
+"""The ``market_candles`` resolution :func:`estimate_snapshots` reads (the hourly rollup)."""
+
+
+def estimate_snapshots(
+    connection: Connection,
+    tickers: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> DataRange:
+    """How many snapshots of ``tickers`` lie in ``[start, end]``, from the hourly rollups.
+
+    Counting ``market_snapshots`` costs a scan of every row in the range (seconds for a
+    year of a busy series, on every POST); the ingest already keeps each hour's sample
+    count in ``market_candles``, so this reads one row per market-hour instead. Every hour
+    that overlaps the window counts whole, so the estimate is an upper bound (by at most
+    two hours per market); ``first``/``last`` are the first and last covered samples.
+    Snapshots written without their rollups (a backfill before ``rebuild_candles``) are
+    not seen.
+    """
+    clauses = ["c.resolution_s = %s"]
+    args: list[Any] = [ROLLUP_RESOLUTION_S]
+    if start is not None:  # bucket_start bounds use the primary key; the *_ts bounds trim
+        clauses.append("c.bucket_start > %s AND c.last_ts >= %s")
+        args += [start - timedelta(seconds=ROLLUP_RESOLUTION_S), start]
+    if end is not None:
+        clauses.append("c.bucket_start <= %s AND c.first_ts <= %s")
+        args += [end, end]
+    cursor = connection.cursor()
+    try:
+        cursor.execute(
+            "SELECT COALESCE(sum(c.samples), 0), min(c.first_ts), max(c.last_ts) "
+            "FROM market_candles c WHERE c.ticker = ANY(%s::text[]) AND " + " AND ".join(clauses),
+            (list(tickers), *args),
         )
         row = cursor.fetchone()
     finally:

@@ -12,18 +12,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from shared.api.cursor import decode_cursor, encode_cursor
-from shared.api.errors import ApiError
+from shared.api.errors import INVALID_CURSOR_MESSAGE, ApiError
 from shared.backtest import store
 from shared.backtest.engine import EngineConfig
 from shared.backtest.errors import (
@@ -31,29 +32,44 @@ from shared.backtest.errors import (
     BacktestNotFound,
     InvalidBacktestRequest,
 )
-from shared.backtest.loader import MarketFilter, data_range, load_snapshots, resolve_markets
+from shared.backtest.loader import (
+    MarketFilter,
+    estimate_snapshots,
+    load_snapshots,
+    resolve_markets,
+)
 from shared.backtest.metrics import RANKABLE
+from shared.backtest.settings import HEARTBEAT_S, STALE_AFTER_S, WorkerSettings
 from shared.backtest.strategies import available, get
 from shared.backtest.sweep import DEFAULT_RANK_BY, expand_grid, run_sweep
 from shared.db.engine import Database
 from shared.db.models import BacktestRun, BacktestTrade
 from shared.db.models_backtest import BacktestRunDetail, BacktestVariant
 from shared.domain.fees import FeeModel
+from shared.domain.timebounds import TimeOutOfRange, to_bounded_utc
 
 __all__ = [
-    "MAX_SNAPSHOTS",
+    "MAX_MARKETS",
+    "MAX_SPAN",
     "BacktestRequest",
     "BacktestService",
     "EventSink",
     "ExecuteOutcome",
     "TaskDispatcher",
+    "bounded_decimal",
     "parse_request",
 ]
 
 logger = logging.getLogger(__name__)
 
-MAX_SNAPSHOTS = 20_000_000
-"""Snapshots one run may load (x variants bounded by MAX_WORK)."""
+MAX_SPAN = timedelta(days=366)
+"""Longest start-to-end window of one run: checked before the database is touched."""
+MAX_MARKETS = 2_000
+"""Most markets one run may cover: checked right after the filter resolves, before any
+snapshot (or rollup) is read."""
+MAX_DECIMAL_DIGITS = 12
+MIN_DECIMAL_EXPONENT = -8
+MAX_DECIMAL_EXPONENT = 9
 MAX_WORK = 200_000_000
 """Snapshots x variants one run may compute."""
 MAX_TRADES_PAGE = 1_000
@@ -88,6 +104,11 @@ class BacktestRequest:
 
 
 def _parse_time(body: Mapping[str, Any], key: str) -> datetime:
+    """``body[key]`` as an aware UTC instant inside the accepted range (naive means UTC).
+
+    Converted and bounded here, before any arithmetic or SQL: year 1 with a positive offset
+    overflows during the conversion, and year 9999 poisons a pooled database connection.
+    """
     value = body.get(key)
     if not isinstance(value, str):
         raise InvalidBacktestRequest(f"{key} must be an ISO 8601 date-time string")
@@ -95,19 +116,75 @@ def _parse_time(body: Mapping[str, Any], key: str) -> datetime:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidBacktestRequest(f"{key}: {value[:40]!r} is not ISO 8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return to_bounded_utc(moment)
+    except TimeOutOfRange as exc:
+        raise InvalidBacktestRequest(f"{key} {exc}", code="invalid_range") from None
+
+
+def bounded_decimal(value: Any, key: str) -> Decimal:
+    """A caller's decimal (string or JSON number) with bounded precision, or a 400 naming
+    ``key``.
+
+    Decimal arithmetic costs time in the number of digits and the spread of exponents, so
+    an unbounded ``"1e-1000000"`` or a thousand-digit string turns one fee calculation into
+    seconds of CPU (or an overflow) in the worker. Every amount a backtest takes (prices,
+    rates, quanta, capital) needs at most :data:`MAX_DECIMAL_DIGITS` significant digits and
+    a magnitude between 10^:data:`MIN_DECIMAL_EXPONENT` and 10^:data:`MAX_DECIMAL_EXPONENT`.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidBacktestRequest(f"{key} must be a decimal string")
+    text = str(value).strip()
+    if len(text) > 40:
+        raise InvalidBacktestRequest(f"{key} has too many characters (at most 40)")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise InvalidBacktestRequest(f"{key} is not a decimal number") from None
+    if not amount.is_finite():
+        raise InvalidBacktestRequest(f"{key} must be a finite number")
+    if amount.is_zero():
+        return amount
+    digits = len(amount.normalize().as_tuple().digits)
+    if digits > MAX_DECIMAL_DIGITS:
+        raise InvalidBacktestRequest(
+            f"{key} has {digits} significant digits; at most {MAX_DECIMAL_DIGITS}"
+        )
+    if not MIN_DECIMAL_EXPONENT <= amount.adjusted() <= MAX_DECIMAL_EXPONENT:
+        raise InvalidBacktestRequest(
+            f"{key} must be 0 or between 1e{MIN_DECIMAL_EXPONENT} and "
+            f"1e{MAX_DECIMAL_EXPONENT + 1} in magnitude"
+        )
+    return amount
+
+
+def _check_fee_precision(fees: Any) -> None:
+    """Every decimal in a ``fees`` object passes :func:`bounded_decimal` (400 naming the
+    field, code ``invalid_fees``); the shape itself is checked by ``FeeModel.from_json``."""
+    if not isinstance(fees, Mapping):
+        return
+    schedules: list[tuple[str, Mapping[str, Any]]] = [("fees", fees)]
+    series = fees.get("series")
+    if isinstance(series, Mapping):
+        schedules += [
+            (f"fees.series.{str(k)[:64]}", v) for k, v in series.items() if isinstance(v, Mapping)
+        ]
+    for where, schedule in schedules:
+        for key in ("taker_rate", "maker_rate", "quantum"):
+            raw = schedule.get(key)
+            if raw is None:
+                continue
+            try:
+                bounded_decimal(raw, f"{where}.{key}")
+            except InvalidBacktestRequest as exc:
+                raise InvalidBacktestRequest(str(exc), code="invalid_fees") from None
 
 
 def _parse_dollars(value: Any, key: str, *, low: Decimal, high: Decimal) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidBacktestRequest(f"{key} must be a decimal string of dollars")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidBacktestRequest(f"{key} is not a number") from None
-    if not amount.is_finite() or not low <= amount <= high:
+    amount = bounded_decimal(value, key)
+    if not low <= amount <= high:
         raise InvalidBacktestRequest(f"{key} must be between {low} and {high} dollars")
     return amount
 
@@ -133,11 +210,18 @@ def parse_request(body: Any) -> BacktestRequest:
     start, end = _parse_time(body, "start"), _parse_time(body, "end")
     if start >= end:
         raise InvalidBacktestRequest("start must be before end", code="invalid_range")
+    if end - start > MAX_SPAN:
+        raise InvalidBacktestRequest(
+            f"start to end spans {(end - start).days} days; at most {MAX_SPAN.days} per run "
+            "(split the range into several runs)",
+            code="too_large",
+        )
     rank_by = body.get("rank_by") or DEFAULT_RANK_BY
     if rank_by not in RANKABLE:
         raise InvalidBacktestRequest(
             f"rank_by must be one of {', '.join(RANKABLE)}", code="invalid_rank_by"
         )
+    _check_fee_precision(body.get("fees"))
     try:
         fees = FeeModel.from_json(body.get("fees"))
     except ValueError as exc:
@@ -184,7 +268,7 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class ExecuteOutcome:
-    status: str  # completed, failed, gone, already_completed, already_failed
+    status: str  # completed, failed, gone, already_completed, already_failed, already_running
     error: str | None = None
     trades: int = 0
 
@@ -205,7 +289,7 @@ def _read_cursor(cursor: str, parse: Callable[[dict[str, Any]], _T]) -> _T:
     try:
         return parse(decode_cursor(cursor))
     except (ApiError, KeyError, TypeError, ValueError, OverflowError):
-        raise InvalidBacktestRequest("cursor is not valid", code="invalid_cursor") from None
+        raise InvalidBacktestRequest(INVALID_CURSOR_MESSAGE, code="invalid_cursor") from None
 
 
 def _config_from_json(data: Mapping[str, Any]) -> EngineConfig:
@@ -234,10 +318,13 @@ class BacktestService:
         *,
         dispatcher: TaskDispatcher | None = None,
         events: EventSink | None = None,
+        worker: WorkerSettings | None = None,
     ) -> None:
         self.database = database
         self.dispatcher = dispatcher
         self.events = events
+        self.worker = worker or WorkerSettings()
+        self.heartbeat_s = HEARTBEAT_S
 
     # -- catalogue ------------------------------------------------------------------------
 
@@ -248,8 +335,14 @@ class BacktestService:
     # -- submit ---------------------------------------------------------------------------
 
     def submit(self, body: Any, *, user_id: uuid.UUID | None = None) -> dict[str, Any]:
-        """Validate against stored data, store the run as queued and dispatch it."""
+        """Validate against stored data, store the run as queued and dispatch it.
+
+        Cheapest checks first: the body (span, decimals) without the database, then the
+        market count, then the size estimated from the hourly rollups; the snapshots
+        themselves are never read here (docs/decisions/0085-backtest-size-limits.md).
+        """
         request = parse_request(body)
+        self.reap()
         raw = self.database.engine.raw_connection()
         try:
             markets = resolve_markets(raw.cursor(), request.markets)
@@ -258,9 +351,16 @@ class BacktestService:
                 raise InvalidBacktestRequest(
                     "the market filter matches no stored market", code="no_markets"
                 )
-            window = data_range(raw, [m.ticker for m in markets], request.start, request.end)
+            if len(markets) > MAX_MARKETS:
+                raise InvalidBacktestRequest(
+                    f"the market filter matches {len(markets):,} markets; at most "
+                    f"{MAX_MARKETS:,} per run (narrow it by series, event or tickers)",
+                    code="too_large",
+                )
+            tickers = [m.ticker for m in markets]
+            window = estimate_snapshots(raw, tickers, request.start, request.end)
             if window.snapshots == 0:
-                stored = data_range(raw, [m.ticker for m in markets])
+                stored = estimate_snapshots(raw, tickers)
                 where = (
                     f"stored snapshots of these markets span {_iso(stored.first)} to "
                     f"{_iso(stored.last)}"
@@ -272,16 +372,17 @@ class BacktestService:
                 )
         finally:
             raw.close()
-        if window.snapshots > MAX_SNAPSHOTS:
+        cap = self.worker.max_snapshots
+        if window.snapshots > cap:
             raise InvalidBacktestRequest(
-                f"the request covers {window.snapshots:,} snapshots; at most "
-                f"{MAX_SNAPSHOTS:,} per run (narrow the markets or the range)",
+                f"the request covers about {window.snapshots:,} snapshots; at most "
+                f"{cap:,} fit in one run (narrow the markets or the range)",
                 code="too_large",
             )
         if window.snapshots * len(request.variants) > MAX_WORK:
             raise InvalidBacktestRequest(
-                f"{window.snapshots:,} snapshots x {len(request.variants)} variants is more "
-                f"than {MAX_WORK:,}; use a smaller grid or range",
+                f"about {window.snapshots:,} snapshots x {len(request.variants)} variants is "
+                f"more than {MAX_WORK:,}; use a smaller grid or range",
                 code="too_large",
             )
         run_id = self.create_run(request, user_id=user_id, snapshots=window.snapshots)
@@ -297,6 +398,38 @@ class BacktestService:
                     raw.close()
                 raise QueueUnavailable("the backtest queue is unavailable; try again") from exc
         return {"id": str(run_id), "status": "queued"}
+
+    def reap(self) -> list[uuid.UUID]:
+        """Fail the runs no attempt can finish any more (see :func:`store.reap_stuck`).
+
+        Runs on every submit and list (the API's writes and the reads users poll): the
+        worker only runs when the queue calls it, and a run whose deliveries are used up
+        would otherwise say ``running`` forever. Best effort: a failure here is logged and
+        never fails the request that triggered it.
+        """
+        try:
+            raw = self.database.engine.raw_connection()
+            try:
+                reaped = store.reap_stuck(
+                    raw,
+                    older_than_s=self.worker.reap_after_s,
+                    stale_after_s=STALE_AFTER_S,
+                    message=(
+                        f"internal: the run did not finish within {self.worker.max_attempts} "
+                        f"attempts of {self.worker.timeout_s} s; submit it again"
+                    ),
+                )
+            finally:
+                raw.close()
+        except Exception:
+            logger.warning("could not reap stuck backtests", exc_info=True)
+            return []
+        for run_id in reaped:
+            logger.warning("backtest %s was stuck in running; marked failed", run_id)
+            self._announce_failure(
+                run_id, {"run_id": str(run_id)}, "internal", "the run did not finish"
+            )
+        return reaped
 
     def create_run(
         self, request: BacktestRequest, *, user_id: uuid.UUID | None = None, snapshots: int = 0
@@ -339,6 +472,7 @@ class BacktestService:
         self, *, limit: int = 20, cursor: str | None = None, user_id: uuid.UUID | None = None
     ) -> dict[str, Any]:
         limit = max(1, min(int(limit), 100))
+        self.reap()
         with self.database.sessions() as session:
             query = select(BacktestRun).order_by(
                 BacktestRun.created_at.desc(), BacktestRun.id.desc()
@@ -515,6 +649,12 @@ class BacktestService:
                 return ExecuteOutcome("already_completed")
             if run.status == "failed":
                 return ExecuteOutcome("already_failed", run.error)
+            if run.status == "running" and detail is not None:
+                age = session.scalar(select(func.extract("epoch", func.now() - detail.updated_at)))
+                if age is not None and float(age) < STALE_AFTER_S:
+                    # A duplicate delivery while another attempt is alive: stand down (the
+                    # live attempt stores and announces); a stale heartbeat means it died.
+                    return ExecuteOutcome("already_running")
             run.status = "running"
             run.started_at = run.started_at or datetime.now(UTC)
             run.error = None
@@ -536,6 +676,7 @@ class BacktestService:
         base_payload = {"run_id": str(run_id), "strategy": body["strategy"]}
         self._progress_event(run_id, base_payload, 0.0, "loading", on_progress)
         raw = self.database.engine.raw_connection()
+        beat = _Heartbeat(self.database, run_id, interval_s=self.heartbeat_s)
         try:
             try:
                 request = parse_request(body)
@@ -573,13 +714,17 @@ class BacktestService:
                 return ExecuteOutcome("failed", message)
             except Exception as exc:
                 if not final_attempt:
-                    raise  # transient (database, network): let Cloud Tasks retry
+                    # Transient (database, network): let Cloud Tasks retry, and say this
+                    # attempt is over so the retry is not taken for a duplicate of it.
+                    self._release(raw, run_id)
+                    raise
                 message = f"internal: the run failed after its last attempt ({type(exc).__name__})"
                 logger.exception("backtest %s failed on its final attempt", run_id)
                 store.mark_failed(raw, run_id, message)
                 self._announce_failure(run_id, base_payload, "internal", message)
                 return ExecuteOutcome("failed", message)
         finally:
+            beat.stop()
             raw.close()
         if not outcome.stored:
             return ExecuteOutcome(outcome.reason)
@@ -595,6 +740,13 @@ class BacktestService:
         if on_progress is not None:
             on_progress(1.0, "done")
         return ExecuteOutcome("completed", trades=outcome.trades)
+
+    @staticmethod
+    def _release(raw: Any, run_id: uuid.UUID) -> None:
+        try:
+            store.release(raw, run_id)
+        except Exception:  # the connection may be what failed; the heartbeat then ages out
+            logger.warning("backtest %s: could not release the attempt", run_id, exc_info=True)
 
     def _progress_event(
         self,
@@ -632,6 +784,40 @@ class BacktestService:
             "progress": 1.0,
             "metrics": run.metrics,
         }
+
+
+class _Heartbeat:
+    """Touches a running run every ``interval_s`` from a daemon thread, on a connection of
+    its own (the attempt's connection is busy in long COPYs and the engine holds the GIL
+    only between numpy calls, so a thread keeps beating through both)."""
+
+    def __init__(self, database: Database, run_id: uuid.UUID, *, interval_s: float) -> None:
+        self._database = database
+        self._run_id = run_id
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"backtest-heartbeat-{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                raw = self._database.engine.raw_connection()
+                try:
+                    alive = store.heartbeat(raw, self._run_id)
+                finally:
+                    raw.close()
+            except Exception:  # a missed beat only risks a duplicate attempt, never a result
+                logger.warning("backtest %s: heartbeat failed", self._run_id, exc_info=True)
+                continue
+            if not alive:
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
 
 
 class QueueUnavailable(BacktestError):

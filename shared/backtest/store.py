@@ -24,7 +24,15 @@ from shared.backtest.data import SnapshotSet
 from shared.backtest.engine import BacktestResult, format_count, format_ticks
 from shared.backtest.loader import Connection
 
-__all__ = ["StoreOutcome", "mark_failed", "save_results", "update_progress"]
+__all__ = [
+    "StoreOutcome",
+    "heartbeat",
+    "mark_failed",
+    "reap_stuck",
+    "release",
+    "save_results",
+    "update_progress",
+]
 
 _TRADE_COLUMNS = (
     "run_id, variant, ticker, side, count_fp, entry_ts, entry_price_dollars, "
@@ -220,3 +228,60 @@ def mark_failed(connection: Connection, run_id: uuid.UUID, message: str) -> bool
                 (str(run_id),),
             )
     return bool(updated)
+
+
+def heartbeat(connection: Connection, run_id: uuid.UUID) -> bool:
+    """Say "this attempt is alive": touch the run's ``updated_at`` while it is running.
+
+    A delivery that finds the run ``running`` with a fresh heartbeat is a duplicate of a
+    live attempt and stands down; one that finds it stale takes over (the attempt died).
+    """
+    with _transaction(connection) as cursor:
+        cursor.execute(
+            "UPDATE backtest_run_details d SET updated_at = now() FROM backtest_runs r "
+            "WHERE d.run_id = %s AND r.id = d.run_id AND r.status = 'running'",
+            (str(run_id),),
+        )
+        updated = cursor.rowcount
+    return bool(updated)
+
+
+def release(connection: Connection, run_id: uuid.UUID) -> bool:
+    """End a failed attempt's claim on a running run: its heartbeat becomes stale at once,
+    so the queue's retry takes the run over instead of standing down as a duplicate."""
+    with _transaction(connection) as cursor:
+        cursor.execute(
+            "UPDATE backtest_run_details SET stage = 'retrying', updated_at = 'epoch' "
+            "WHERE run_id = %s",
+            (str(run_id),),
+        )
+        updated = cursor.rowcount
+    return bool(updated)
+
+
+def reap_stuck(
+    connection: Connection, *, older_than_s: float, stale_after_s: float, message: str
+) -> list[uuid.UUID]:
+    """Mark failed every run still ``running`` ``older_than_s`` after it started whose
+    heartbeat is older than ``stale_after_s``; return their ids.
+
+    ``older_than_s`` is the worker's timeout times the queue's attempts: by then every
+    delivery the queue will make has had its full deadline, so nothing will finish the run.
+    The heartbeat condition keeps a live attempt (a slow run on its last delivery) alive.
+    """
+    with _transaction(connection) as cursor:
+        cursor.execute(
+            "UPDATE backtest_runs r SET status = 'failed', error = %s, finished_at = now() "
+            "FROM backtest_run_details d WHERE d.run_id = r.id AND r.status = 'running' "
+            "AND r.started_at < now() - make_interval(secs => %s) "
+            "AND d.updated_at < now() - make_interval(secs => %s) RETURNING r.id",
+            (message[:4000], float(older_than_s), float(stale_after_s)),
+        )
+        ids = [uuid.UUID(str(row[0])) for row in cursor.fetchall()]
+        if ids:
+            cursor.execute(
+                "UPDATE backtest_run_details SET stage = 'failed', updated_at = now() "
+                "WHERE run_id = ANY(%s::uuid[])",
+                ([str(i) for i in ids],),
+            )
+    return ids

@@ -9,11 +9,13 @@ carries an OIDC token minted for the invoker service account; locally
 gRPC channel, since google-cloud-tasks has no emulator variable of its own.
 
 Receiver: :func:`verify_task_request`. In the cloud it verifies the ``Authorization:
-Bearer`` ID token (signature, audience, issuer, and the invoker's e-mail when given) and
-the ``X-CloudTasks-QueueName`` header. The emulator sends no token, so in ``"emulator"``
-mode only the queue header (which it sets to the full queue path) is required: that stops
-a browser or curl reaching the worker through the gateway by accident; it is not
-authentication, and the mode must never be used in the cloud.
+Bearer`` ID token (signature, audience, issuer, the invoker's e-mail) and the
+``X-CloudTasks-QueueName`` header; without an audience and an invoker it refuses every
+request, and :meth:`TaskAuth.from_env` refuses to start. The emulator sends no token, so in
+``"emulator"`` mode (only with ``APP_ENVIRONMENT=local``, see
+:func:`task_auth_mode_from_env`) only the queue header (which it sets to the full queue
+path) is required: that stops a browser or curl reaching the worker through the gateway by
+accident; it is not authentication, and the mode must never be used in the cloud.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from shared.config import ConfigError
 from shared.messaging.envelope import json_default
 
 __all__ = [
     "QUEUE_HEADER",
     "TASK_NAME_HEADER",
     "Forbidden",
+    "TaskAuth",
     "TaskQueue",
     "task_auth_mode_from_env",
     "task_name_for",
@@ -177,9 +182,53 @@ class TaskQueue:
         return str(created.name)
 
 
-def task_auth_mode_from_env() -> TaskAuthMode:
-    """``"emulator"`` when ``CLOUD_TASKS_EMULATOR_HOST`` is set (local stack), else ``"cloud"``."""
-    return "emulator" if os.environ.get("CLOUD_TASKS_EMULATOR_HOST") else "cloud"
+def task_auth_mode_from_env(env: Mapping[str, str] | None = None) -> TaskAuthMode:
+    """``"emulator"`` only when ``APP_ENVIRONMENT=local`` (the local stack sets it for every
+    function); anything else, including nothing, is ``"cloud"``.
+
+    Fail closed: local mode switches token verification off, so it must be asked for by
+    name. A stray ``CLOUD_TASKS_EMULATOR_HOST`` (a leftover variable, a copied ``.env``)
+    once did that silently.
+    """
+    env = os.environ if env is None else env
+    return "emulator" if (env.get("APP_ENVIRONMENT") or "").strip() == "local" else "cloud"
+
+
+@dataclass(frozen=True)
+class TaskAuth:
+    """How a task receiver checks its callers: the mode and, in the cloud, the ID token's
+    audience and the invoker service account it must belong to."""
+
+    mode: TaskAuthMode
+    audience: str | None = None
+    invoker: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, audience_vars: tuple[str, ...]
+    ) -> TaskAuth:
+        """Read the mode, the audience (first of ``audience_vars`` that is set) and
+        ``TASKS_INVOKER_SA``; in cloud mode both are required (:class:`ConfigError`), so a
+        function that would accept any Google-signed token refuses to start instead."""
+        env = os.environ if env is None else env
+        mode = task_auth_mode_from_env(env)
+        audience = next((env[n].strip() for n in audience_vars if (env.get(n) or "").strip()), None)
+        invoker = (env.get("TASKS_INVOKER_SA") or "").strip() or None
+        if mode == "cloud":
+            missing = [
+                name
+                for name, value in (
+                    (" or ".join(audience_vars), audience),
+                    ("TASKS_INVOKER_SA", invoker),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(
+                    f"cloud mode needs {' and '.join(missing)} to verify Cloud Tasks callers "
+                    "(set APP_ENVIRONMENT=local only on the local stack)"
+                )
+        return cls(mode=mode, audience=audience, invoker=invoker)
 
 
 def _default_token_verifier(token: str, audience: str | None) -> Mapping[str, Any]:
@@ -220,6 +269,9 @@ def verify_task_request(
         raise Forbidden("request did not come from the task queue")
     if mode != "cloud":
         raise ValueError(f"unknown task auth mode {mode!r}")
+    if not audience or not service_account_email:
+        # Fail closed: without both, any Google-signed token for any audience would pass.
+        raise Forbidden("the receiver has no audience or invoker configured")
     if sent_queue != queue_id:
         raise Forbidden("request did not come from the task queue")
     authorization = lowered.get("authorization", "")
@@ -234,6 +286,6 @@ def verify_task_request(
     if claims.get("iss") not in _GOOGLE_ISSUERS:
         raise Forbidden("token not issued by Google")
     wrong_caller = claims.get("email") != service_account_email or not claims.get("email_verified")
-    if service_account_email is not None and wrong_caller:
+    if wrong_caller:
         raise Forbidden("token belongs to another caller")
     return True

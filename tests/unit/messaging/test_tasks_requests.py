@@ -6,9 +6,12 @@ import pytest
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import tasks_v2
 
+from shared.config import ConfigError
 from shared.messaging.tasks import (
     Forbidden,
+    TaskAuth,
     TaskQueue,
+    task_auth_mode_from_env,
     task_name_for,
     verify_task_request,
 )
@@ -177,3 +180,52 @@ def test_emulator_mode_needs_the_queue_header_only():
     for headers in ({}, {"X-CloudTasks-QueueName": QUEUE.replace("backtests", "other")}):
         with pytest.raises(Forbidden):
             verify_task_request(headers, expected_queue=QUEUE, audience=None, mode="emulator")
+
+
+# -- fail closed ---------------------------------------------------------------------------
+
+
+def test_only_an_explicit_local_environment_switches_token_checks_off():
+    # An emulator address alone (a leftover variable) no longer means "local".
+    assert task_auth_mode_from_env({"CLOUD_TASKS_EMULATOR_HOST": "127.0.0.1:8123"}) == "cloud"
+    assert task_auth_mode_from_env({}) == "cloud"
+    assert task_auth_mode_from_env({"APP_ENVIRONMENT": "production"}) == "cloud"
+    assert task_auth_mode_from_env({"APP_ENVIRONMENT": "local"}) == "emulator"
+
+
+def test_an_emulator_address_in_the_process_environment_does_not_mean_local(monkeypatch):
+    monkeypatch.delenv("APP_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", "127.0.0.1:8123")
+    assert task_auth_mode_from_env() == "cloud"
+
+
+@pytest.mark.parametrize(
+    ("audience", "invoker"), [(None, INVOKER), (WORKER, None), (None, None), ("", INVOKER)]
+)
+def test_cloud_mode_without_audience_or_invoker_refuses_every_request(audience, invoker):
+    # A token any Google account minted for any audience would otherwise pass.
+    with pytest.raises(Forbidden):
+        verify_task_request(
+            cloud_headers(),
+            expected_queue=QUEUE,
+            audience=audience,
+            mode="cloud",
+            service_account_email=invoker,
+            token_verifier=verifier_returning(claims()),
+        )
+
+
+def test_task_auth_from_env_refuses_cloud_mode_without_audience_and_invoker():
+    names = ("BACKTEST_WORKER_AUDIENCE", "BACKTEST_WORKER_URL")
+    with pytest.raises(ConfigError, match="BACKTEST_WORKER_AUDIENCE or BACKTEST_WORKER_URL"):
+        TaskAuth.from_env({"TASKS_INVOKER_SA": INVOKER}, audience_vars=names)
+    with pytest.raises(ConfigError, match="TASKS_INVOKER_SA"):
+        TaskAuth.from_env({"BACKTEST_WORKER_URL": WORKER}, audience_vars=names)
+    with pytest.raises(ConfigError):
+        TaskAuth.from_env({"CLOUD_TASKS_EMULATOR_HOST": "127.0.0.1:1"}, audience_vars=names)
+    cloud = TaskAuth.from_env(
+        {"BACKTEST_WORKER_URL": WORKER, "TASKS_INVOKER_SA": INVOKER}, audience_vars=names
+    )
+    assert (cloud.mode, cloud.audience, cloud.invoker) == ("cloud", WORKER, INVOKER)
+    local = TaskAuth.from_env({"APP_ENVIRONMENT": "local"}, audience_vars=names)
+    assert (local.mode, local.audience, local.invoker) == ("emulator", None, None)
