@@ -65,6 +65,7 @@ class MarketDataService:
         env = {
             **ctx.env,
             "GOOGLE_CLOUD_PROJECT": project,
+            "APP_ENVIRONMENT": "local",  # emulators, no OIDC: only ever on the local stack
             # A trigger that waited longer than two intervals is stale: skip it.
             "POLL_MAX_EVENT_AGE_SECONDS": str(max(60, int(self.interval * 2))),
         }

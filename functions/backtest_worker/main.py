@@ -1,8 +1,10 @@
 """HTTP function ``backtest_worker``: runs one queued backtest per Cloud Task.
 
-Only the queue may call it (OIDC token + queue header in the cloud, the queue header under
-the emulator). Answers 2xx when the task is done for good (completed, failed for a reason
-a retry cannot fix, or the run was deleted) and 5xx to make Cloud Tasks retry.
+Only the queue may call it (OIDC token + queue header in the cloud, the queue header on the
+local stack, ``APP_ENVIRONMENT=local``). In the cloud (the default) it refuses to start
+without the token's audience and the invoker account. Answers 2xx when the task is done for
+good (completed, failed for a reason a retry cannot fix, the run was deleted, or another
+attempt is alive on it) and 5xx to make Cloud Tasks retry.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import functions_framework
 
 from shared.api.http import dumps
 from shared.backtest.service import BacktestService
+from shared.backtest.settings import WorkerSettings
 from shared.logging import configure_logging
+from shared.messaging.tasks import Forbidden, TaskAuth, verify_task_request
 
 # At import, before any request: every record is scrubbed, whichever handler writes it.
 configure_logging()
 logger = logging.getLogger("functions.backtest_worker")
-MAX_ATTEMPTS = int(os.environ.get("BACKTEST_MAX_ATTEMPTS", "5"))
+MAX_ATTEMPTS = WorkerSettings.from_env().max_attempts
+TASK_AUTH = TaskAuth.from_env(audience_vars=("BACKTEST_WORKER_AUDIENCE", "BACKTEST_WORKER_URL"))
+"""Read at import: in cloud mode a missing audience or invoker stops the instance starting."""
 
 _service: BacktestService | None = None
 _lock = threading.Lock()
@@ -45,17 +51,14 @@ def _answer(status: int, body: dict[str, Any]) -> tuple[bytes, int, dict[str, st
 
 
 def _from_queue(request: Any) -> bool:
-    from shared.messaging.tasks import Forbidden, task_auth_mode_from_env, verify_task_request
-
     queue = os.environ.get("CLOUD_TASKS_QUEUE", "")
     try:
         return verify_task_request(
             dict(request.headers),
             expected_queue=queue,
-            audience=os.environ.get("BACKTEST_WORKER_AUDIENCE")
-            or os.environ.get("BACKTEST_WORKER_URL"),
-            mode=task_auth_mode_from_env(),
-            service_account_email=os.environ.get("TASKS_INVOKER_SA") or None,
+            audience=TASK_AUTH.audience,
+            mode=TASK_AUTH.mode,
+            service_account_email=TASK_AUTH.invoker,
         )
     except Forbidden:
         return False

@@ -24,10 +24,14 @@ from shared.api.routing import HttpRequest, Router, handle
 from shared.backtest.errors import BacktestError
 from shared.backtest.service import BacktestService
 from shared.logging import configure_logging
+from shared.messaging.tasks import TaskAuth
 
 # At import, before any request: every record is scrubbed, whichever handler writes it.
 configure_logging()
 logger = logging.getLogger("functions.backtests")
+# In cloud mode (the default) a missing worker audience or invoker account stops the
+# instance starting: every task it queued would carry no usable OIDC token.
+TASK_AUTH = TaskAuth.from_env(audience_vars=("BACKTEST_WORKER_AUDIENCE", "BACKTEST_WORKER_URL"))
 PREFIX = "/api/v1/backtests"
 MAX_BODY_BYTES = 64_000
 

@@ -66,6 +66,16 @@ def _seed(url: str) -> None:
     )
     conn.commit()
     conn.close()
+    # The hourly rollups the ingest would have kept: submissions are sized from them.
+    from sqlalchemy import create_engine
+
+    from shared.db.engine import pg8000_url
+    from shared.marketdata.ingest import rebuild_candles
+
+    engine = create_engine(pg8000_url(url))
+    with engine.begin() as connection:
+        rebuild_candles(connection)
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +118,7 @@ def stack(
         "PUBSUB_EMULATOR_HOST": os.environ["PUBSUB_EMULATOR_HOST"],
         "PUBSUB_PROJECT_ID": pubsub_project,
         "DB_POOL_SIZE": "2",
+        "APP_ENVIRONMENT": "local",  # the emulator sends no OIDC token
     }
     api = FunctionServer(
         "backtests", ROOT / "functions" / "backtests" / "main.py", api_port, env=env,
@@ -131,6 +142,66 @@ def stack(
     finally:
         worker.stop()
         api.stop()
+
+
+class CountingRelay:
+    """An HTTP relay in front of the worker that records every delivery it passes on
+    (status and outcome), so a test can wait for a task to arrive instead of sleeping."""
+
+    def __init__(self, target: str) -> None:
+        import http.server
+        import threading
+
+        relay = self
+        self.target = target
+        self.deliveries: list[tuple[int, str]] = []
+        self._cond = threading.Condition()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                forwarded = {
+                    k: v for k, v in self.headers.items() if k.lower().startswith("x-cloudtasks")
+                }
+                answer = httpx.post(
+                    relay.target,
+                    content=body,
+                    headers={**forwarded, "Content-Type": "application/json"},
+                    timeout=60,
+                )
+                with relay._cond:
+                    relay.deliveries.append(
+                        (answer.status_code, str(answer.json().get("status", "")))
+                    )
+                    relay._cond.notify_all()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CountingRelay:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, *, timeout: float) -> list[tuple[int, str]]:
+        with self._cond:
+            arrived = self._cond.wait_for(lambda: len(self.deliveries) >= count, timeout=timeout)
+            if not arrived:
+                raise AssertionError(
+                    f"expected {count} deliveries within {timeout:.0f}s, got {self.deliveries}"
+                )
+            return list(self.deliveries)
 
 
 def _wait_for(url: str, status: str, timeout: float = 90.0) -> dict[str, Any]:
@@ -205,15 +276,19 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
     assert [item["id"] for item in listed["items"]] == [created["id"]]
 
     # A duplicated task (a second task for the same run, through the real emulator) and a
-    # direct redelivery change nothing.
+    # direct redelivery change nothing. The duplicate goes through a counting relay in
+    # front of the worker, so the test knows it was delivered and what the worker said.
     trades_before = _count_trades(stack["db"], created["id"])
-    TaskQueue(stack["queue"]).enqueue_http(
-        stack["worker"],
-        {"run_id": created["id"]},
-        task_id=f"dup-{uuid.uuid4().hex}",
-        oidc_service_account=None,
-        audience=None,
-    )
+    with CountingRelay(stack["worker"]) as relay:
+        TaskQueue(stack["queue"]).enqueue_http(
+            relay.url,
+            {"run_id": created["id"]},
+            task_id=f"dup-{uuid.uuid4().hex}",
+            oidc_service_account=None,
+            audience=None,
+        )
+        delivered = relay.wait_for(1, timeout=60)
+    assert delivered[0] == (200, "already_completed")
     again = httpx.post(
         stack["worker"],
         json={"run_id": created["id"]},
@@ -221,7 +296,6 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
         timeout=30,
     )
     assert again.status_code == 200 and again.json()["status"] == "already_completed"
-    time.sleep(2)
     after = httpx.get(run_url, timeout=10).json()
     assert after["metrics"] == metrics and after["attempts"] == 1
     assert _count_trades(stack["db"], created["id"]) == trades_before
@@ -231,6 +305,11 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
     conn = _connect(stack["db"])
     conn.cursor().execute(
         "UPDATE backtest_runs SET status = 'running' WHERE id = %s", (created["id"],)
+    )
+    conn.cursor().execute(  # the crashed attempt's heartbeat stopped a while ago
+        "UPDATE backtest_run_details SET updated_at = now() - interval '5 minutes' "
+        "WHERE run_id = %s",
+        (created["id"],),
     )
     conn.commit()
     conn.close()
@@ -272,6 +351,11 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
         ({**REQUEST, "grid": {"lookback": list(range(1, 100))}}, 413, "too_large"),
         ({**REQUEST, "rank_by": "vibes"}, 400, "invalid_rank_by"),
         ({**REQUEST, "fees": {"taker_rate": "lots"}}, 400, "invalid_fees"),
+        ({**REQUEST, "fees": {"taker_rate": "1e-1000000"}}, 400, "invalid_fees"),
+        ({**REQUEST, "capital": "1e-1000000"}, 400, "invalid_request"),
+        ({**REQUEST, "start": "0001-01-01T00:00:00+05:00"}, 400, "invalid_range"),
+        ({**REQUEST, "end": "9999-12-31T23:59:59-05:00"}, 400, "invalid_range"),
+        ({**REQUEST, "end": "2028-01-01T00:00:00Z"}, 413, "too_large"),
     ],
 )
 def test_malformed_requests_answer_4xx_json(
