@@ -89,13 +89,15 @@ def _configure_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     _configure_logging("-v" in arguments or "--verbose" in arguments)
-    parser = build_parser()
-    args = parser.parse_args(arguments)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
+    # Ctrl-C is a normal way to stop any command, even while its modules still import:
+    # exit 130 as shells expect, never a traceback.
     try:
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
         return int(handler(args))
     except KeyboardInterrupt:
         return 130

@@ -145,14 +145,17 @@ def run_stack(
     if not port_is_free(port):
         print(
             f"kalshi-insights up: port {port} on 127.0.0.1 is already in use (another "
-            "'kalshi-insights up'?). Stop it, or pass --port.",
+            "'kalshi-insights up'?). Stop it, or choose another port: "
+            f"make up UP_ARGS='--port {port + 1}' (or kalshi-insights up --port {port + 1}).",
             file=sys.stderr,
         )
         return 1
 
+    # Services are loaded before the handlers go in: a _Shutdown raised outside the try
+    # below would escape as a traceback (until then a signal simply ends the process).
+    chosen = list(services) if services is not None else load_services()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = _install_signal_handlers() if in_main_thread else {}
-    chosen = list(services) if services is not None else load_services()
     started: list[Service] = []
     exit_code = 0
     try:

@@ -61,8 +61,8 @@ def remembered_port(state_dir: Path, name: str, explicit: int | None = None) -> 
 def local_database_url(state_dir: Path) -> str | None:
     """The URL of the Postgres that ``kalshi-insights up`` runs from ``state_dir``, if any.
 
-    Lets ``kalshi-insights backtest`` find the local stack's database without the user
-    copying a URL around.
+    Lets ``kalshi-insights backtest run`` and ``kalshi-insights migrate`` find the local
+    stack's database without the user copying a URL around.
     """
     from devstack.postgres import DEFAULT_DATABASE
 

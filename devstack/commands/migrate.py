@@ -2,7 +2,9 @@
 
 The database is ``--database-url``, else ``DATABASE_URL``, else Cloud SQL through
 ``INSTANCE_CONNECTION_NAME`` (with ``DB_USER``/``DB_PASS``/``DB_NAME`` or IAM auth), the same
-resolution the deployed code uses, so one command serves a laptop and a deploy job.
+resolution the deployed code uses, so one command serves a laptop and a deploy job. With
+none of those set, it is the Postgres of the local stack in ``--state-dir`` (``.local``),
+found as ``kalshi-insights backtest run`` finds it, so a fresh clone needs no URL.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--database-url",
         help="any Postgres URL (default: $DATABASE_URL, else Cloud SQL via "
-        "$INSTANCE_CONNECTION_NAME)",
+        "$INSTANCE_CONNECTION_NAME, else the local stack's in --state-dir)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=".local",
+        help="state directory of 'kalshi-insights up' (default: .local)",
     )
     parser.set_defaults(handler=run)
 
@@ -55,6 +62,18 @@ def _describe(url: str | None) -> str:
     return make_url(url).render_as_string(hide_password=True) if url else "(no database)"
 
 
+def _local_stack_url(state_dir: str) -> str | None:
+    """The local stack's database, when nothing else names one (as ``backtest run`` does)."""
+    import os
+    from pathlib import Path
+
+    from devstack.state import local_database_url
+
+    if os.environ.get("DATABASE_URL") or os.environ.get("INSTANCE_CONNECTION_NAME"):
+        return None
+    return local_database_url(Path(state_dir))
+
+
 def run(args: Any) -> int:
     import logging
     import sys
@@ -62,7 +81,7 @@ def run(args: Any) -> int:
     from shared.config import ConfigError
     from shared.db import migrate
 
-    url: str | None = args.database_url
+    url: str | None = args.database_url or _local_stack_url(args.state_dir)
     where = _describe(url)
     try:
         if args.action == "current":

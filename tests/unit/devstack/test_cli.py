@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -31,11 +32,12 @@ def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_migrate_without_a_database_says_what_to_set(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("INSTANCE_CONNECTION_NAME", raising=False)
-    assert cli.main(["migrate"]) == 2
+    # No local stack in this state directory either.
+    assert cli.main(["migrate", "--state-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "DATABASE_URL" in err and "INSTANCE_CONNECTION_NAME" in err
 
