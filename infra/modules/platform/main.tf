@@ -60,6 +60,20 @@ locals {
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
   backtest_worker_url = "https://backtest-worker-${data.google_project.this.number}.${var.region}.run.app"
 
+  # The worker's resources, in one place: the worker runs with them, and the API (which
+  # sizes runs for the worker's memory, sets each task's dispatch deadline to its timeout
+  # and reaps runs past timeout x attempts) reads the same numbers from its environment.
+  backtest_worker = {
+    memory_mb    = 2048
+    timeout_s    = 1800 # also the tasks' dispatch deadline (Cloud Tasks allows at most 30 min)
+    max_attempts = 5
+  }
+  backtest_worker_env = {
+    BACKTEST_WORKER_MEMORY_MB = tostring(local.backtest_worker.memory_mb)
+    BACKTEST_WORKER_TIMEOUT_S = tostring(local.backtest_worker.timeout_s)
+    BACKTEST_MAX_ATTEMPTS     = tostring(local.backtest_worker.max_attempts)
+  }
+
   # Runtime account ids, fixed here so that a deployable's DB_USER (IAM database user name:
   # the account e-mail without ".gserviceaccount.com") is known without referring to itself.
   account_ids = {
@@ -346,11 +360,14 @@ module "backtest_queue" {
   max_dispatches_per_second = 2
   # At most one running backtest per worker instance (concurrency 1).
   max_concurrent_dispatches = var.function_max_instances.backtest_worker
-  max_attempts              = 5
+  max_attempts              = local.backtest_worker.max_attempts
   max_retry_duration        = "7200s"
-  min_backoff               = "10s"
-  max_backoff               = "600s"
-  max_doublings             = 4
+  # Longer than the worker's stale-heartbeat window (60 s, shared/backtest/settings.py):
+  # a retry after a crashed attempt always finds the run's heartbeat stale and takes it
+  # over, instead of standing down as if it were a duplicate of a live attempt.
+  min_backoff   = "90s"
+  max_backoff   = "600s"
+  max_doublings = 4
 
   enqueuer_members = {
     backtests = module.fn_backtests.service_account_member
@@ -453,7 +470,7 @@ module "fn_backtests" {
     BACKTEST_WORKER_URL      = local.backtest_worker_url
     BACKTEST_WORKER_AUDIENCE = local.backtest_worker_url
     TASKS_INVOKER_SA         = module.backtest_queue.invoker_email
-  })
+  }, local.backtest_worker_env)
 
   depends_on = [module.project_services]
 }
@@ -475,9 +492,9 @@ module "fn_backtest_worker" {
 
   max_instance_count               = var.function_max_instances.backtest_worker
   max_instance_request_concurrency = 1
-  available_memory                 = "2Gi"
+  available_memory                 = "${local.backtest_worker.memory_mb}Mi"
   available_cpu                    = "1"
-  timeout_seconds                  = 1800
+  timeout_seconds                  = local.backtest_worker.timeout_s
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
   environment_variables = merge(local.common_env, {
@@ -486,7 +503,7 @@ module "fn_backtest_worker" {
     BACKTEST_WORKER_URL      = local.backtest_worker_url
     BACKTEST_WORKER_AUDIENCE = local.backtest_worker_url
     TASKS_INVOKER_SA         = module.backtest_queue.invoker_email
-  })
+  }, local.backtest_worker_env)
 
   # Cloud Run refuses every other caller before the handler runs; the handler checks the
   # token's audience, issuer and e-mail again (shared.messaging.tasks.verify_task_request).
