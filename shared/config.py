@@ -76,6 +76,20 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive duration in seconds; fractions allowed (tests use sub-second deadlines)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     """How to reach Postgres.
@@ -97,6 +111,22 @@ class DatabaseSettings:
     max_overflow: int = 2
     pool_timeout: int = 30
     pool_recycle: int = 1800
+    # Every wait on the database is bounded (docs/decisions/0081): opening a connection,
+    # one statement on the server, one read or write on the socket (the health probe's own
+    # deadline, DB_HEALTH_TIMEOUT, lives in shared/db/deadline.py).
+    # A statement_timeout of 0 disables it (migrations: DDL may run long); socket_timeout
+    # None means statement_timeout + 5 s, so the server cancels a slow statement before the
+    # client gives up on the socket.
+    connect_timeout: float = 5.0
+    statement_timeout: float = 20.0
+    socket_timeout: float | None = None
+
+    @property
+    def effective_socket_timeout(self) -> float | None:
+        """The socket timeout to apply; ``None`` (wait forever) only with no statement timeout."""
+        if self.socket_timeout is not None:
+            return self.socket_timeout
+        return self.statement_timeout + 5.0 if self.statement_timeout > 0 else None
 
     @property
     def uses_cloud_sql(self) -> bool:
@@ -128,4 +158,9 @@ class DatabaseSettings:
             max_overflow=_int(env, "DB_MAX_OVERFLOW", 2),
             pool_timeout=_int(env, "DB_POOL_TIMEOUT", 30, minimum=1),
             pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800, minimum=1),
+            connect_timeout=_seconds(env, "DB_CONNECT_TIMEOUT", 5.0),
+            statement_timeout=_seconds(env, "DB_STATEMENT_TIMEOUT", 20.0),
+            socket_timeout=(
+                _seconds(env, "DB_SOCKET_TIMEOUT", 1.0) if env.get("DB_SOCKET_TIMEOUT") else None
+            ),
         )

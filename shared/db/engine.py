@@ -15,18 +15,28 @@ engine connects to ``DATABASE_URL`` (the local stack and tests), also through pg
 there is one driver everywhere. Pools are small (see :class:`~shared.config.DatabaseSettings`)
 and :meth:`Database.dispose` closes both the pool and the connector, which a SIGTERM handler
 should call.
+
+Every wait is bounded and every broken connection leaves the pool (docs/decisions/0081):
+``statement_timeout`` travels in the startup message, each socket gets a read/write timeout
+once connected, opening a connection has its own deadline (the connector's sync path honours
+none), and an exception that interrupts a statement before the server answered it
+invalidates that one connection instead of handing it, mid-protocol, to the next request.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pg8000.dbapi
 import sqlalchemy
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import ConfigError, DatabaseSettings
@@ -38,9 +48,11 @@ __all__ = [
     "dispose_database",
     "get_database",
     "pg8000_url",
+    "server_reported",
 ]
 
 DRIVER = "pg8000"
+log = logging.getLogger(__name__)
 
 
 class ConnectorLike(Protocol):
@@ -98,6 +110,145 @@ class Database:
             self.connector.close()
 
 
+def server_reported(error: BaseException) -> bool:
+    """Whether ``error`` is the server's own answer to a statement (an ``ErrorResponse``).
+
+    pg8000 reads such an answer through to ``ReadyForQuery`` before raising, so the
+    connection is in step and can serve the next request. Anything else (a Python error
+    while encoding parameters after some messages went out, a socket timeout, a network
+    error, ``KeyboardInterrupt``) leaves the protocol state unknown.
+    """
+    if not isinstance(error, pg8000.dbapi.DatabaseError):
+        return False
+    detail = error.args[0] if error.args else None
+    return isinstance(detail, dict) and "C" in detail
+
+
+def _invalidate_unless_server_reported(context: ExceptionContext) -> None:
+    """``handle_error`` hook: discard the connection a statement was interrupted on.
+
+    SQLAlchemy invalidates a connection only for DBAPI errors its dialect classifies as a
+    disconnect; an ``OverflowError`` raised by pg8000 half-way through the extended query
+    protocol is neither, so the half-spoken connection went back to the pool and every
+    later request on it failed. Setting ``is_disconnect`` invalidates it; only it, not the
+    whole pool (``invalidate_pool_on_disconnect``), because the other connections are fine.
+    """
+    if context.connection is None or context.is_disconnect:
+        return
+    if server_reported(context.original_exception):
+        return
+    log.warning(
+        "database connection discarded after %s interrupted a statement",
+        type(context.original_exception).__name__,
+    )
+    context.is_disconnect = True
+    context.invalidate_pool_on_disconnect = False
+
+
+class _NetworkErrorsAsDbapi:
+    """pg8000's buffered socket file, whose read errors surface as DBAPI errors.
+
+    pg8000 1.31 wraps an ``OSError`` from most socket calls in ``InterfaceError("network
+    error")``, but not one from the first read of each message; so a socket timeout
+    escaped as a bare ``TimeoutError``, which SQLAlchemy neither treats as a disconnect (a
+    pre-ping let it through instead of reconnecting) nor wraps (handlers answered 500, not
+    503). Translated here, it is the error the pg8000 dialect already recognises.
+    """
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._file.read(size)
+        except OSError as error:
+            raise pg8000.dbapi.InterfaceError("network error") from error
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+def _bound_socket(dbapi_connection: Any, seconds: float | None) -> None:
+    """Bound every later read and write on this pg8000 connection's socket.
+
+    pg8000 applies its ``timeout`` argument only to sockets it opens itself; the Cloud SQL
+    connector hands it an already-open TLS socket with no timeout, so set it here for both.
+    """
+    sock = getattr(dbapi_connection, "_usock", None)
+    file = getattr(dbapi_connection, "_sock", None)
+    if sock is None or file is None:
+        raise RuntimeError("pg8000 connection without _usock/_sock: cannot bound its socket")
+    sock.settimeout(seconds)
+    if not isinstance(file, _NetworkErrorsAsDbapi):
+        dbapi_connection._sock = _NetworkErrorsAsDbapi(file)
+
+
+def _connect_with_deadline(connect: Callable[[], Any], seconds: float) -> Any:
+    """``connect()`` in a helper thread, abandoned (and its late connection closed) after
+    ``seconds``: the connector's synchronous path waits on a socket with no timeout."""
+    lock = threading.Lock()
+    done = threading.Event()
+    state: dict[str, Any] = {"abandoned": False}
+
+    def run() -> None:
+        try:
+            connection, error = connect(), None
+        except BaseException as raised:
+            connection, error = None, raised
+        with lock:
+            state["connection"], state["error"] = connection, error
+            late = state["abandoned"]
+            done.set()
+        if late and connection is not None:
+            with contextlib.suppress(Exception):  # a late connection nobody wants
+                connection.close()
+
+    threading.Thread(target=run, name="db-connect", daemon=True).start()
+    done.wait(seconds)
+    with lock:
+        if not done.is_set():
+            state["abandoned"] = True
+            raise pg8000.dbapi.InterfaceError(f"connecting timed out after {seconds:g} s")
+    if state["error"] is not None:
+        raise state["error"]
+    return state["connection"]
+
+
+def _connect_or_interface_error(connect: Callable[[], Any]) -> Any:
+    """``connect()``, with a bare ``OSError`` (pg8000 lets a timeout during its startup
+    handshake escape unwrapped) raised as the DBAPI ``InterfaceError`` it stands for, so
+    callers see one "database unreachable" error type whatever phase failed."""
+    try:
+        return connect()
+    except OSError as error:
+        raise pg8000.dbapi.InterfaceError(f"network error: {type(error).__name__}") from error
+
+
+def _startup_params(settings: DatabaseSettings) -> dict[str, str]:
+    if settings.statement_timeout <= 0:
+        return {}
+    # Sent in the startup message: no extra round trip per connection.
+    return {"statement_timeout": str(max(1, round(settings.statement_timeout * 1000)))}
+
+
+def _bound(engine: Engine, settings: DatabaseSettings) -> Engine:
+    socket_timeout = settings.effective_socket_timeout
+
+    @event.listens_for(engine, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return _connect_or_interface_error(lambda: dialect.loaded_dbapi.connect(*cargs, **cparams))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _bound_socket(dbapi_connection, socket_timeout)
+
+    event.listen(engine, "handle_error", _invalidate_unless_server_reported)
+    return engine
+
+
 def create_database(
     settings: DatabaseSettings | None = None,
     *,
@@ -124,21 +275,30 @@ def create_database(
         for key in ("pool_size", "max_overflow", "pool_timeout"):
             options.pop(key)
     options.update(engine_options)
+    startup = _startup_params(settings)
 
     if not settings.uses_cloud_sql:
         if settings.database_url is None:
             raise ConfigError("set DATABASE_URL or INSTANCE_CONNECTION_NAME")
-        return Database(sqlalchemy.create_engine(pg8000_url(settings.database_url), **options))
+        connect_args: dict[str, Any] = {"timeout": settings.connect_timeout}
+        if startup:
+            connect_args["startup_params"] = startup
+        options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
+        engine = sqlalchemy.create_engine(pg8000_url(settings.database_url), **options)
+        return Database(_bound(engine, settings))
 
     factory = connector_factory or _default_connector_factory
     connector = factory(
         refresh_strategy="LAZY",
         ip_type=settings.db_ip_type,
         enable_iam_auth=settings.db_iam_auth,
+        timeout=max(1, round(settings.connect_timeout)),
     )
     instance = settings.instance_connection_name
     assert instance is not None  # uses_cloud_sql
     connect_kwargs: dict[str, Any] = {"user": settings.db_user, "db": settings.db_name}
+    if startup:
+        connect_kwargs["startup_params"] = startup
     if not settings.db_iam_auth:
         if settings.db_pass is None:
             connector.close()
@@ -146,14 +306,19 @@ def create_database(
         connect_kwargs["password"] = settings.db_pass.reveal()
 
     def creator() -> Any:
-        return connector.connect(instance, DRIVER, **connect_kwargs)
+        return _connect_with_deadline(
+            lambda: _connect_or_interface_error(
+                lambda: connector.connect(instance, DRIVER, **connect_kwargs)
+            ),
+            settings.connect_timeout,
+        )
 
     try:
         engine = sqlalchemy.create_engine(f"postgresql+{DRIVER}://", creator=creator, **options)
     except Exception:
         connector.close()
         raise
-    return Database(engine, connector)
+    return Database(_bound(engine, settings), connector)
 
 
 _lock = threading.Lock()

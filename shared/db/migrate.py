@@ -9,6 +9,7 @@ environment says" (``DATABASE_URL`` or ``INSTANCE_CONNECTION_NAME``).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,7 +77,12 @@ def _connection(target: DatabaseTarget) -> Iterator[Connection]:
             yield connection
         return
     # A URL is just DATABASE_URL given explicitly: the same factory (pg8000, checks) builds it.
-    settings = None if target is None else DatabaseSettings(database_url=target)
+    settings = (
+        DatabaseSettings.from_env() if target is None else DatabaseSettings(database_url=target)
+    )
+    # DDL on a big table may legitimately run for minutes: no statement or socket timeout
+    # (opening the connection stays bounded).
+    settings = dataclasses.replace(settings, statement_timeout=0, socket_timeout=None)
     database = create_database(settings, poolclass=NullPool)
     try:
         with database.engine.begin() as connection:

@@ -66,7 +66,12 @@ def test_cloud_sql_creator_uses_lazy_connector_with_pg8000() -> None:
             (
                 "proj:us-central1:ki",
                 "pg8000",
-                {"user": "app", "db": "kalshi", "password": "s3cret-pass"},
+                {
+                    "user": "app",
+                    "db": "kalshi",
+                    "password": "s3cret-pass",
+                    "startup_params": {"statement_timeout": "20000"},
+                },
             )
         ]
         assert database.engine.dialect.driver == "pg8000"
