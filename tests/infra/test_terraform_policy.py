@@ -304,7 +304,7 @@ def test_terraform_never_holds_secret_values(modules: dict[str, TfModule]) -> No
     secrets = modules["modules/platform"].module_calls("/secrets")
     assert len(secrets) == 1
     ids = set(modules["modules/platform"].locals["secret_names"].values())
-    assert ids == {"jwt-signing-key", "credential-keyring", "db-password"}
+    assert ids == {"jwt-signing-key", "credential-keyring", "db-password", "api-cursor-key"}
 
 
 # ------------------------------------------------------------------ Cloud SQL
@@ -435,3 +435,57 @@ def test_the_test_account_impersonates_no_one_and_only_build_reaches_the_deploye
     ]
     build_project_roles = dict(boot.resources_of("google_project_iam_member"))["build"]
     assert "serviceAccountTokenCreator" not in str(build_project_roles["for_each"])
+
+
+# ------------------------------------------------------------------ public edge (0106)
+
+
+def test_api_backends_sit_behind_a_per_client_rate_limit(modules: dict[str, TfModule]) -> None:
+    lb = modules["modules/lb"]
+    policies = dict(lb.resources_of("google_compute_security_policy"))
+    assert set(policies) == {"api"}
+    rules = policies["api"]["rule"]
+    limited = [r for r in rules if r["action"] in ("rate_based_ban", "throttle")]
+    assert limited, "no rate_based_ban/throttle rule"
+    for rule in limited:
+        options = one(rule["rate_limit_options"])
+        assert options["enforce_on_key"] == "IP"
+        assert options["exceed_action"] == "deny(429)"
+        threshold = one(options["rate_limit_threshold"])
+        assert threshold["count"] == "${var.rate_limit_count}"
+        assert threshold["interval_sec"] == "${var.rate_limit_interval_sec}"
+        assert one(one(rule["match"])["config"])["src_ip_ranges"] == ["*"]
+    default = [r for r in rules if r["priority"] == 2147483647]
+    assert len(default) == 1 and min(r["priority"] for r in limited) < 2147483647
+    backend = dict(lb.resources_of("google_compute_backend_service"))["serverless"]
+    assert backend["security_policy"] == "${google_compute_security_policy.api.id}"
+    assert "security_policy" not in dict(lb.variables), "the policy is not optional"
+    variables = dict(lb.variables)
+    for name in ("rate_limit_count", "rate_limit_interval_sec", "ban_duration_sec"):
+        assert variables[name].get("validation"), name
+
+
+def test_cursor_key_comes_from_secret_manager_never_a_literal(modules: dict[str, TfModule]) -> None:
+    platform = modules["modules/platform"]
+    env = platform.locals["api_secret_env"]["API_CURSOR_KEY"]
+    assert env["secret"] == "${local.secret_names.api_cursor_key}"
+    assert env["version"] == "${var.api_cursor_key_version}"
+    secrets = dict(platform.module_calls("/secrets"))["secrets"]["secrets"]
+    accessors = secrets["${(local.secret_names.api_cursor_key)}"]["accessors"]
+    calls = dict(platform.module_calls("/function"))
+    public = {n for n, b in calls.items() if b.get("allow_unauthenticated") is True}
+    assert public == {"fn_markets", "fn_backtests", "fn_account"}
+    for name in public:
+        assert calls[name]["secret_environment_variables"] == "${local.api_secret_env}", name
+        assert f"${{module.{name}.service_account_member}}" in accessors.values(), name
+    for key, module in modules.items():
+        for _, _, body in module.resources:
+            assert "API_CURSOR_KEY" not in str(body.get("environment_variables", "")), key
+        for _, body in module.modules:
+            assert "API_CURSOR_KEY" not in str(body.get("environment_variables", "")), key
+    function = modules["modules/function"]
+    service = one(
+        dict(function.resources_of("google_cloudfunctions2_function"))["this"]["service_config"]
+    )
+    dynamic = [block for d in service.get("dynamic", []) for block in d]
+    assert "secret_environment_variables" in dynamic, "the function module drops secret env"

@@ -56,6 +56,64 @@ resource "google_compute_backend_bucket" "static" {
   enable_cdn  = var.enable_cdn
 }
 
+# ---------------------------------------------------------------- Cloud Armor (API edge)
+
+# Per-client rate limits on every API backend (docs/decisions/0106): a client (one IP) that
+# exceeds rate_limit_count requests in rate_limit_interval_sec is answered 429 and, for
+# ban_duration_sec, banned; everyone else is unaffected. The function instance caps bound
+# cost; this bounds what one client can take of them.
+resource "google_compute_security_policy" "api" {
+  project     = var.project_id
+  name        = "${var.name}-api"
+  description = "Per-IP rate limits in front of the /api/v1/* backends."
+  type        = "CLOUD_ARMOR"
+
+  rule {
+    action      = "deny(403)"
+    priority    = 900
+    description = "Log4j JNDI lookups (CVE-2021-44228): no backend is Java, refuse them anyway."
+    match {
+      expr {
+        expression = "evaluatePreconfiguredExpr('cve-canary')"
+      }
+    }
+  }
+
+  rule {
+    action      = "rate_based_ban"
+    priority    = 1000
+    description = "Per-client (IP) rate limit with a temporary ban."
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+    rate_limit_options {
+      enforce_on_key   = "IP"
+      conform_action   = "allow"
+      exceed_action    = "deny(429)"
+      ban_duration_sec = var.ban_duration_sec
+      rate_limit_threshold {
+        count        = var.rate_limit_count
+        interval_sec = var.rate_limit_interval_sec
+      }
+    }
+  }
+
+  rule {
+    action      = "allow"
+    priority    = 2147483647
+    description = "Default: allow (the rate limit above applies first)."
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+  }
+}
+
 # ---------------------------------------------------------------- serverless backends
 
 resource "google_compute_region_network_endpoint_group" "serverless" {
@@ -78,7 +136,7 @@ resource "google_compute_backend_service" "serverless" {
   name                  = "${var.name}-${each.key}"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   protocol              = "HTTPS"
-  security_policy       = var.security_policy
+  security_policy       = google_compute_security_policy.api.id
 
   backend {
     group = google_compute_region_network_endpoint_group.serverless[each.key].id

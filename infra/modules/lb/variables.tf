@@ -67,10 +67,37 @@ variable "enable_cdn" {
   default     = true
 }
 
-variable "security_policy" {
-  type        = string
-  description = "Optional Cloud Armor policy id for the API backends."
-  default     = null
+variable "rate_limit_count" {
+  type        = number
+  description = "Requests one client (IP) may send to the API per rate_limit_interval_sec."
+  default     = 300
+
+  validation {
+    condition     = var.rate_limit_count >= 1 && var.rate_limit_count <= 10000
+    error_message = "rate_limit_count must be between 1 and 10000."
+  }
+}
+
+variable "rate_limit_interval_sec" {
+  type        = number
+  description = "Window of rate_limit_count, in seconds (a value Cloud Armor accepts)."
+  default     = 60
+
+  validation {
+    condition     = contains([10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600], var.rate_limit_interval_sec)
+    error_message = "Cloud Armor accepts 10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700 or 3600."
+  }
+}
+
+variable "ban_duration_sec" {
+  type        = number
+  description = "How long a client that exceeded the rate limit stays banned (429), in seconds."
+  default     = 300
+
+  validation {
+    condition     = var.ban_duration_sec >= 1 && var.ban_duration_sec <= 86400
+    error_message = "ban_duration_sec must be between 1 and 86400."
+  }
 }
 
 variable "log_sample_rate" {

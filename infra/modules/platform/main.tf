@@ -90,6 +90,17 @@ locals {
     jwt_signing_key    = "jwt-signing-key"
     credential_keyring = "credential-keyring"
     db_password        = "db-password"
+    api_cursor_key     = "api-cursor-key"
+  }
+
+  # The pagination cursors' HMAC key (shared.api.cursor reads API_CURSOR_KEY): filled from
+  # Secret Manager at instance start, the same pinned version in every API function, so a
+  # cursor from one instance verifies on any other.
+  api_secret_env = {
+    API_CURSOR_KEY = {
+      secret  = local.secret_names.api_cursor_key
+      version = var.api_cursor_key_version
+    }
   }
 
   common_env = {
@@ -229,6 +240,14 @@ module "secrets" {
       accessors = {
         account  = module.fn_account.service_account_member
         streamer = module.streamer.service_account_member
+      }
+    }
+    (local.secret_names.api_cursor_key) = {
+      description = "HMAC key of the API's pagination cursors (API_CURSOR_KEY)"
+      accessors = {
+        markets   = module.fn_markets.service_account_member
+        backtests = module.fn_backtests.service_account_member
+        account   = module.fn_account.service_account_member
       }
     }
     # Password of the built-in postgres user, for break-glass administration only; the
@@ -435,6 +454,8 @@ module "fn_markets" {
   ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
   allow_unauthenticated            = true
 
+  secret_environment_variables = local.api_secret_env
+
   environment_variables = merge(local.common_env, local.secret_name_env, {
     DB_USER = local.db_users.markets
   })
@@ -463,6 +484,8 @@ module "fn_backtests" {
   timeout_seconds                  = 30
   ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
   allow_unauthenticated            = true
+
+  secret_environment_variables = local.api_secret_env
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
     DB_USER                  = local.db_users.backtests
@@ -535,6 +558,8 @@ module "fn_account" {
   timeout_seconds                  = 30
   ingress_settings                 = "ALLOW_INTERNAL_AND_GCLB"
   allow_unauthenticated            = true
+
+  secret_environment_variables = local.api_secret_env
 
   environment_variables = merge(local.common_env, local.secret_name_env, {
     DB_USER = local.db_users.account

@@ -109,3 +109,14 @@ variable "migrator_email" {
     error_message = "migrator_email must be a user-managed service account e-mail (not the default compute account)."
   }
 }
+
+variable "api_cursor_key_version" {
+  type        = string
+  description = "Pinned version number of the api-cursor-key secret the API functions read as API_CURSOR_KEY; add a version (infra/README.md) before the first apply."
+  default     = "1"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*$", var.api_cursor_key_version))
+    error_message = "Pin the secret version to a number; \"latest\" would change running functions silently."
+  }
+}
