@@ -24,10 +24,12 @@ __all__ = [
 ]
 
 BYTES_PER_SNAPSHOT = 256
-"""Peak worker memory per loaded snapshot (load plus one strategy run), rounded up from the
-~200 bytes measured (tests/bench/bench_backtest.py ``--memory``; the record has the numbers)."""
+"""Peak worker memory per loaded snapshot (load, one strategy run, store), rounded up from
+the 232 bytes measured on a million snapshots (82 after the load alone); measured by
+``python -m tests.bench.bench_backtest``, derivation in ADR 0085."""
 BASELINE_MB = 400
-"""The worker's memory before it loads anything (interpreter, numpy, drivers), rounded up."""
+"""The worker's memory before it loads anything (interpreter, functions-framework, numpy,
+the database and Google clients), rounded well up from what the benchmark measures."""
 HEARTBEAT_S = 15.0
 """How often a running attempt touches its run (``backtest_run_details.updated_at``)."""
 STALE_AFTER_S = 60.0

@@ -11,7 +11,8 @@ Run: ``.venv/bin/python -m tests.bench.bench_backtest [markets] [snapshots_per_m
    trades, variant and metrics (:func:`save_results`); best of 3. Compute alone is timed
    separately (best of 3).
 4. Prints each figure as a ratio against the floor and against the original design target
-   of 10 s per 1,000 snapshots.
+   of 10 s per 1,000 snapshots, and the worker memory per loaded snapshot (high-water RSS
+   above the baseline / snapshots) that sizes the run cap (ADR 0085).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
     conn.rollback()
     data = load_snapshots(conn, markets, start, end)
     t1 = time.perf_counter()
+    load_peak = _peak_rss_mb()
     result = run_backtest(data, create(STRATEGY, PARAMS), EngineConfig())
     t2 = time.perf_counter()
     outcome = save_results(conn, run_id, data, [result], [0])
@@ -136,6 +138,7 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
             "trades": outcome.trades,
             "peak_rss_mb": peak,
             "base_rss_mb": base_rss,
+            "load_peak_rss_mb": load_peak,
         }
     )
 
@@ -224,6 +227,12 @@ def main(argv: list[str] | None = None) -> None:
             f"peak RSS of the end-to-end process: {peak:.0f} MB "
             f"(interpreter + imports before loading: {best['base_rss_mb']:.0f} MB; bar: <= 500 MB)"
         )
+        # What shared/backtest/settings.py's BYTES_PER_SNAPSHOT must cover (ADR 0085): the
+        # high-water mark above the baseline, per snapshot, after loading and at the end.
+        mb = 1024 * 1024
+        for label, key in (("load", "load_peak_rss_mb"), ("load + compute + store", "peak_rss_mb")):
+            grown = max(r[key] - r["base_rss_mb"] for r in runs)
+            print(f"  bytes per snapshot above the baseline, {label}: {grown * mb / rows:.0f}")
     finally:
         pg.destroy()
 
