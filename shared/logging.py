@@ -121,8 +121,10 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
+        message = record.getMessage()
+        scrubbed = redact(message)
+        if scrubbed != message:  # a clean record keeps its args (see _redact_at_creation)
+            record.msg, record.args = scrubbed, None
         fields = getattr(record, "json_fields", None)
         if isinstance(fields, Mapping):
             record.json_fields = {str(k): _redact_value(str(k), v) for k, v in fields.items()}
@@ -141,17 +143,22 @@ _FACTORY_MARK = "_kalshi_insights_redacting"
 def _redact_at_creation(record: logging.LogRecord) -> None:
     """Scrub the parts of a fresh record that any handler's formatter would print.
 
-    The message is rendered now (``msg % args``) so that no handler can render the raw
-    arguments again; a rendering error keeps the raw parts, scrubbed, rather than raising
-    from a log call. The traceback is rendered to ``exc_text``, which every
-    :class:`logging.Formatter` prints instead of re-rendering ``exc_info``.
+    The message is rendered (``msg % args``) and scrubbed; when that removed something, the
+    record carries the scrubbed text and no arguments, so no handler can render the raw
+    arguments again. A clean message keeps its ``msg`` and ``args`` as they were: formatters
+    such as uvicorn's access log read ``args`` themselves. A rendering error keeps the raw
+    parts, scrubbed, rather than raising from a log call. The traceback is rendered to
+    ``exc_text``, which every :class:`logging.Formatter` prints instead of ``exc_info``.
     """
     try:
         message = record.getMessage()
     except Exception:
         message = f"{record.msg!s} {record.args!r}"
-    record.msg = redact(message)
-    record.args = None
+        record.msg, record.args = redact(message), None
+    else:
+        scrubbed = redact(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:

@@ -107,7 +107,9 @@ def _create_app(target: str, signature_type: str) -> Any:
         logger for logger in manager.loggerDict.values() if isinstance(logger, logging.Logger)
     ]
     was = {id(logger): logger.disabled for logger in existing}
-    app = functions_framework.create_app(target, f"functions/{target}/main.py", signature_type)
+    app = functions_framework.create_app(  # type: ignore[no-untyped-call]
+        target, f"functions/{target}/main.py", signature_type
+    )
     for logger in existing:
         logger.disabled = was[id(logger)]
     return app

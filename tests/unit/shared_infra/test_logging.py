@@ -194,3 +194,26 @@ def test_a_message_whose_arguments_do_not_format_is_still_logged(stream: io.Stri
     logging.getLogger("ki.test").warning("two %s %s", "password=hunter2")
     (entry,) = entries(stream)
     assert "two %s %s" in entry["message"] and "hunter2" not in entry["message"]
+
+
+def test_a_clean_record_keeps_its_arguments_for_formatters_that_read_them(
+    stream: io.StringIO,
+) -> None:
+    """uvicorn's access formatter unpacks ``record.args``; only a record that needed
+    scrubbing loses them."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
+    logging.getLogger().addHandler(keep)
+    try:
+        logging.getLogger("ki.test").info("%s %s", "GET", "/api/v1/markets")
+        logging.getLogger("ki.test").info("%s %s", "GET", "/x?password=hunter2")
+    finally:
+        logging.getLogger().removeHandler(keep)
+    clean, dirty = seen
+    assert clean.args == ("GET", "/api/v1/markets")
+    assert dirty.args is None and "hunter2" not in dirty.getMessage()
