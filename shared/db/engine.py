@@ -124,8 +124,15 @@ def server_reported(error: BaseException) -> bool:
     return isinstance(detail, dict) and "C" in detail
 
 
-def _invalidate_unless_server_reported(context: ExceptionContext) -> None:
-    """``handle_error`` hook: discard the connection a statement was interrupted on.
+# SQLSTATE classes that mean "the database could not serve this now", not "this statement
+# is wrong": connection exceptions, insufficient resources, operator intervention (57014 is
+# a statement_timeout cancel). pg8000 raises most of them as ProgrammingError.
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _on_error(context: ExceptionContext) -> BaseException | None:
+    """``handle_error`` hook: discard the connection a statement was interrupted on, and
+    report a server-side outage (a statement timeout) as ``OperationalError``.
 
     SQLAlchemy invalidates a connection only for DBAPI errors its dialect classifies as a
     disconnect; an ``OverflowError`` raised by pg8000 half-way through the extended query
@@ -133,16 +140,28 @@ def _invalidate_unless_server_reported(context: ExceptionContext) -> None:
     later request on it failed. Setting ``is_disconnect`` invalidates it; only it, not the
     whole pool (``invalidate_pool_on_disconnect``), because the other connections are fine.
     """
+    error = context.original_exception
+    if server_reported(error):
+        code = str(error.args[0].get("C", ""))
+        wrapped = context.sqlalchemy_exception
+        if code[:2] in _OUTAGE_SQLSTATE_CLASSES and not isinstance(
+            wrapped, sqlalchemy.exc.OperationalError
+        ):
+            # Callers map OperationalError to 503: a cancelled statement is an outage of
+            # this request, not a bug (pg8000 calls 57014 a ProgrammingError).
+            return sqlalchemy.exc.OperationalError(
+                context.statement, context.parameters, error, hide_parameters=True
+            )
+        return None
     if context.connection is None or context.is_disconnect:
-        return
-    if server_reported(context.original_exception):
-        return
+        return None
     log.warning(
         "database connection discarded after %s interrupted a statement",
-        type(context.original_exception).__name__,
+        type(error).__name__,
     )
     context.is_disconnect = True
     context.invalidate_pool_on_disconnect = False
+    return None
 
 
 class _NetworkErrorsAsDbapi:
@@ -245,7 +264,7 @@ def _bound(engine: Engine, settings: DatabaseSettings) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         _bound_socket(dbapi_connection, socket_timeout)
 
-    event.listen(engine, "handle_error", _invalidate_unless_server_reported)
+    event.listen(engine, "handle_error", _on_error)
     return engine
 
 

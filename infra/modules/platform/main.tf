@@ -49,6 +49,27 @@ locals {
   # Per-instance SQLAlchemy pool (shared.config.DatabaseSettings: DB_POOL_SIZE, DB_MAX_OVERFLOW).
   db_pool_size    = 2
   db_max_overflow = 2
+  # Every wait on the database is bounded, per deployable, below its request timeout
+  # (docs/decisions/0081): seconds to open a connection, for one statement on the server,
+  # for one socket read (statement + margin, so the server cancels first) and for a free
+  # pooled connection. Worst case pool + connect + 2 x socket (a stalled pre-ping, then the
+  # statement) stays under the function's timeout_seconds (tests/infra/test_database_policy.py).
+  db_timeouts = {
+    poll_markets    = { connect = 10, statement = 120, socket = 130, pool = 10 }
+    markets         = { connect = 3, statement = 8, socket = 10, pool = 5 }
+    backtests       = { connect = 3, statement = 8, socket = 10, pool = 5 }
+    backtest_worker = { connect = 10, statement = 600, socket = 620, pool = 30 }
+    account         = { connect = 3, statement = 8, socket = 10, pool = 5 }
+    streamer        = { connect = 5, statement = 20, socket = 25, pool = 10 }
+  }
+  db_env = {
+    for k, t in local.db_timeouts : k => {
+      DB_CONNECT_TIMEOUT   = tostring(t.connect)
+      DB_STATEMENT_TIMEOUT = tostring(t.statement)
+      DB_SOCKET_TIMEOUT    = tostring(t.socket)
+      DB_POOL_TIMEOUT      = tostring(t.pool)
+    }
+  }
   # Every deployable's worst case, checked against max_connections (output precondition).
   db_connections = (local.db_pool_size + local.db_max_overflow) * (
     var.function_max_instances.poll_markets + var.function_max_instances.markets +
@@ -420,7 +441,7 @@ module "fn_poll_markets" {
   timeout_seconds                  = 300
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
-  environment_variables = merge(local.common_env, {
+  environment_variables = merge(local.common_env, local.db_env.poll_markets, {
     DB_USER = local.db_users.poll_markets
   })
 
@@ -456,7 +477,7 @@ module "fn_markets" {
 
   secret_environment_variables = local.api_secret_env
 
-  environment_variables = merge(local.common_env, local.secret_name_env, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.markets, {
     DB_USER = local.db_users.markets
   })
 
@@ -487,7 +508,7 @@ module "fn_backtests" {
 
   secret_environment_variables = local.api_secret_env
 
-  environment_variables = merge(local.common_env, local.secret_name_env, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.backtests, {
     DB_USER                  = local.db_users.backtests
     CLOUD_TASKS_QUEUE        = module.backtest_queue.queue_id
     BACKTEST_WORKER_URL      = local.backtest_worker_url
@@ -520,7 +541,7 @@ module "fn_backtest_worker" {
   timeout_seconds                  = local.backtest_worker.timeout_s
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
-  environment_variables = merge(local.common_env, {
+  environment_variables = merge(local.common_env, local.db_env.backtest_worker, {
     DB_USER                  = local.db_users.backtest_worker
     CLOUD_TASKS_QUEUE        = module.backtest_queue.queue_id
     BACKTEST_WORKER_URL      = local.backtest_worker_url
@@ -561,7 +582,7 @@ module "fn_account" {
 
   secret_environment_variables = local.api_secret_env
 
-  environment_variables = merge(local.common_env, local.secret_name_env, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.account, {
     DB_USER = local.db_users.account
   })
 
@@ -595,7 +616,7 @@ module "streamer" {
   allow_unauthenticated            = true
   deletion_protection              = var.environment == "prod"
 
-  environment_variables = merge(local.common_env, local.secret_name_env, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.streamer, {
     DB_USER                       = local.db_users.streamer
     MARKET_SNAPSHOTS_SUBSCRIPTION = "market-snapshots-streamer"
     ACCOUNT_EVENTS_SUBSCRIPTION   = "account-events-streamer"

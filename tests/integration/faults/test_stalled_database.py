@@ -254,3 +254,49 @@ def test_health_keeps_its_own_deadline_when_socket_timeouts_are_longer(
     assert response is not None and not isinstance(response, Exception), elapsed
     assert (response.status_code, elapsed < DEADLINE) == (503, True), elapsed
     assert response.get_json()["status"] == "unavailable"
+
+
+def test_cloud_sql_connector_path_is_bounded_too(stallable_postgres: LocalPostgres) -> None:
+    """Through the connector's creator: a stalled query and a stalled connect both end as
+    DBAPI errors within the deadline, and the pool serves again after the thaw."""
+    import sqlalchemy as sa
+
+    from shared.config import DatabaseSettings, Secret
+    from shared.db.engine import create_database
+    from tests.integration.faults.connector import SocketHandingConnector
+
+    upgrade(stallable_postgres.url)
+    settings = DatabaseSettings(
+        instance_connection_name="proj:region:instance",
+        db_user="postgres",
+        db_name=stallable_postgres.database,
+        db_pass=Secret("unused-with-trust-auth"),
+        connect_timeout=0.5,
+        statement_timeout=0.5,
+        socket_timeout=0.6,
+    )
+    database = create_database(
+        settings,
+        connector_factory=lambda **kw: SocketHandingConnector(stallable_postgres.port, **kw),
+        pool_size=1,
+        max_overflow=0,
+    )
+
+    def query() -> Any:
+        with database.engine.connect() as connection:
+            return connection.execute(sa.text("SHOW statement_timeout")).scalar_one()
+
+    try:
+        assert query() == "500ms"
+        with frozen(stallable_postgres):
+            stalled_query, query_seconds = _timed(query)
+            stalled_connect, connect_seconds = _timed(query)  # the pool was invalidated
+        assert isinstance(stalled_query, sa.exc.DBAPIError), stalled_query
+        assert isinstance(stalled_connect, sa.exc.DBAPIError), stalled_connect
+        assert query_seconds < DEADLINE and connect_seconds < DEADLINE
+        deadline = time.monotonic() + 30
+        while not isinstance(result := _timed(query)[0], str) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert result == "500ms"
+    finally:
+        database.dispose()
