@@ -68,6 +68,8 @@ class MarketDataService:
             "APP_ENVIRONMENT": "local",  # emulators, no OIDC: only ever on the local stack
             # A trigger that waited longer than two intervals is stale: skip it.
             "POLL_MAX_EVENT_AGE_SECONDS": str(max(60, int(self.interval * 2))),
+            # /health calls a poll older than three of these "degraded".
+            "POLL_INTERVAL_SECONDS": f"{self.interval:g}",
         }
         self.poller = FunctionServer(
             "poll_markets",

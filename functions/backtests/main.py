@@ -7,7 +7,6 @@ Task), ``GET /api/v1/backtests`` (paged), ``GET /api/v1/backtests/{id}``,
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -16,13 +15,16 @@ from typing import Any
 
 import functions_framework
 
+from shared.api.body import read_json_body
 from shared.api.errors import ApiError
 from shared.api.framework import register_json_framework_errors
 from shared.api.http import JsonResponse, json_response, public_cache
 from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router, handle
+from shared.api.validation import QueryParams
 from shared.backtest.errors import BacktestError
-from shared.backtest.service import BacktestService
+from shared.backtest.service import MAX_TRADES_PAGE, BacktestService
+from shared.backtest.sweep import MAX_VARIANTS
 from shared.logging import configure_logging
 from shared.messaging.tasks import TaskAuth
 
@@ -66,14 +68,10 @@ def _run_id(raw: str) -> uuid.UUID:
         raise ApiError(404, "not_found", f"no backtest {raw[:64]}") from None
 
 
-def _int_arg(request: HttpRequest, name: str, default: int | None) -> int | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
+def _query(request: HttpRequest, *allowed: str) -> QueryParams:
+    """The request's query parameters, parsed by the helpers the markets API uses, so both
+    APIs word a bad integer, an unknown parameter or an out-of-range limit the same way."""
+    return QueryParams(request.args, allowed=allowed)
 
 
 router = Router()
@@ -95,13 +93,7 @@ def list_strategies(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
 
 @router.route("POST", PREFIX)
 def submit(request: Any, _: Mapping[str, str]) -> JsonResponse:
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    body = read_json_body(request, max_bytes=MAX_BODY_BYTES)
     created = service().submit(body)
     return json_response(
         created,
@@ -113,19 +105,19 @@ def submit(request: Any, _: Mapping[str, str]) -> JsonResponse:
 
 @router.route("GET", PREFIX)
 def list_runs(request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
-    page = service().list_runs(
-        limit=_int_arg(request, "limit", 20) or 20, cursor=request.args.get("cursor")
-    )
+    q = _query(request, "limit", "cursor")
+    page = service().list_runs(limit=q.integer("limit", 20, 1, 100), cursor=q.string("cursor"))
     return json_response(page, request_headers=request.headers)
 
 
 @router.route("GET", PREFIX + "/{run_id}")
 def get_run(request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+    q = _query(request, "variant", "trades_limit", "trades_cursor")
     run = service().get_run(
         _run_id(params["run_id"]),
-        variant=_int_arg(request, "variant", None),
-        trades_limit=_int_arg(request, "trades_limit", 500) or 0,
-        trades_cursor=request.args.get("trades_cursor"),
+        variant=q.optional_integer("variant", 0, MAX_VARIANTS - 1),
+        trades_limit=q.integer("trades_limit", 500, 0, MAX_TRADES_PAGE),
+        trades_cursor=q.string("trades_cursor"),
     )
     return json_response(run, request_headers=request.headers)
 

@@ -21,12 +21,21 @@ from sqlalchemy import Engine
 from shared.api.framework import register_json_framework_errors
 from shared.api.routing import Router, handle
 from shared.kalshi.client import KalshiClient
+from shared.kalshi.ratelimit import KalshiRateLimiter
 from shared.logging import configure_logging
-from shared.marketdata.http_api import MarketsApi, build_router, unexpected_error
+from shared.marketdata.http_api import (
+    MarketsApi,
+    build_router,
+    poll_interval_from_env,
+    unexpected_error,
+)
 from shared.marketdata.settings import MarketDataSettings
 
 # At import, before any request: every record is scrubbed, whichever handler writes it.
 configure_logging()
+
+# Longest a request waits for its turn at Kalshi's rate limit before answering 503.
+MAX_RATE_LIMIT_WAIT_SECONDS = 2.0
 
 _lock = threading.Lock()
 _router: Router | None = None
@@ -45,7 +54,12 @@ def _kalshi_client() -> KalshiClient:
         if _kalshi is None:
             from shared.kalshi.client import signer_from_env
 
-            _kalshi = KalshiClient(signer=signer_from_env())
+            # Capped waits: a burst of order-book requests answers 503 + Retry-After
+            # instead of queueing each request (and its instance) behind the rate limit.
+            _kalshi = KalshiClient(
+                signer=signer_from_env(),
+                rate_limiter=KalshiRateLimiter.basic(max_wait=MAX_RATE_LIMIT_WAIT_SECONDS),
+            )
         return _kalshi
 
 
@@ -58,6 +72,7 @@ def router() -> Router:
                 _engine,
                 _kalshi_client,
                 orderbook_cache_seconds=settings.orderbook_cache_seconds,
+                poll_interval_seconds=poll_interval_from_env(),
             )
             _router = build_router(api)
         return _router

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from shared.api.errors import ApiError
+from shared.api.errors import invalid_cursor
 
 __all__ = ["MAX_CURSOR_LENGTH", "decode_cursor", "encode_cursor"]
 
@@ -42,7 +42,7 @@ def encode_cursor(position: Mapping[str, Any]) -> str:
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
     """The position inside ``cursor``; ApiError 400 ``invalid_cursor`` for anything else."""
-    invalid = ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+    invalid = invalid_cursor()
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         raise invalid
     try:

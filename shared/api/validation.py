@@ -14,7 +14,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.api.errors import ApiError, bad_request
+from shared.api.errors import (
+    bad_request,
+    invalid_integer,
+    invalid_time,
+    out_of_range,
+    time_out_of_range,
+    unknown_parameter,
+)
+from shared.domain.timebounds import EARLIEST, LATEST, TimeOutOfRange, to_bounded_utc
 
 __all__ = [
     "MAX_PARAM_LENGTH",
@@ -24,8 +32,8 @@ __all__ = [
 ]
 
 MAX_PARAM_LENGTH = 256
-# Unix seconds from 1970 to year 9999; larger numbers are more likely milliseconds.
-_MAX_EPOCH_SECONDS = 253_402_300_799
+_EARLIEST_SECONDS = EARLIEST.timestamp()
+_LATEST_SECONDS = LATEST.timestamp()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -35,28 +43,38 @@ def _clip(value: str) -> str:
 
 
 def parse_timestamp(name: str, raw: str) -> datetime:
-    """RFC 3339 (``2026-06-11T05:00:00Z``; a zone is required) or Unix seconds."""
+    """RFC 3339 (``2026-06-11T05:00:00Z``; a zone is required) or Unix seconds, in UTC.
+
+    Every accepted instant lies in :mod:`shared.domain.timebounds`' range (1970 to 2100
+    UTC): a year-1 time with a zone offset overflows on conversion, and one that reached
+    the database driver would poison its pooled connection, so both are a 400 here.
+    """
     value = raw.strip()
-    if re.fullmatch(r"-?\d{1,12}(\.\d+)?", value):
+    if re.fullmatch(r"[+-]?\d{1,12}(\.\d+)?", value):
         seconds = float(value)
-        if not 0 <= seconds <= _MAX_EPOCH_SECONDS:
-            raise bad_request(f"{name} is out of range (Unix seconds, 0 to year 9999)")
-        return datetime.fromtimestamp(seconds, UTC)
+        if not _EARLIEST_SECONDS <= seconds <= _LATEST_SECONDS:
+            raise time_out_of_range(
+                name,
+                f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC "
+                f"(Unix seconds {_EARLIEST_SECONDS:.0f} to {_LATEST_SECONDS:.0f})",
+            )
+        return to_bounded_utc(datetime.fromtimestamp(seconds, UTC))
     if len(value) > 40:
-        raise bad_request(f"{name} must be an RFC 3339 time or Unix seconds")
+        raise invalid_time(name, "must be an RFC 3339 time or Unix seconds")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise bad_request(
-            f"{name} must be an RFC 3339 time (e.g. 2026-06-11T05:00:00Z) or Unix seconds, "
-            f"not {_clip(value)!r}"
+        raise invalid_time(
+            name,
+            "must be an RFC 3339 time (e.g. 2026-06-11T05:00:00Z) or Unix seconds, "
+            f"not {_clip(value)!r}",
         ) from None
     if moment.tzinfo is None:
-        raise bad_request(f"{name} needs a time zone (e.g. a trailing Z)")
+        raise invalid_time(name, "needs a time zone (e.g. a trailing Z)")
     try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise bad_request(f"{name} is out of range") from None
+        return to_bounded_utc(moment)
+    except TimeOutOfRange as error:
+        raise time_out_of_range(name, str(error)) from None
 
 
 def validate_path_value(
@@ -75,12 +93,7 @@ class QueryParams:
         if allowed is not None:
             unknown = sorted(set(args.keys()) - set(allowed))
             if unknown:
-                raise ApiError(
-                    400,
-                    "unknown_parameter",
-                    f"unknown query parameter {_clip(unknown[0])!r}; "
-                    f"this endpoint accepts {', '.join(sorted(allowed))}",
-                )
+                raise unknown_parameter(_clip(unknown[0]), allowed)
 
     def _values(self, name: str) -> list[str]:
         values = list(self._args.getlist(name))
@@ -121,14 +134,21 @@ class QueryParams:
         return out
 
     def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        number = self.optional_integer(name, minimum, maximum)
+        return default if number is None else number
+
+    def optional_integer(self, name: str, minimum: int, maximum: int) -> int | None:
+        """An integer in ``[minimum, maximum]``, or None when absent. Any length of digits
+        parses (the length cap bounds it), so ``2^70`` is "out of range", not "not an
+        integer", and never reaches SQL as a number the column cannot hold."""
         value = self.string(name)
         if value is None:
-            return default
-        if not re.fullmatch(r"[+-]?\d{1,18}", value):
-            raise bad_request(f"{name} must be an integer")
+            return None
+        if not re.fullmatch(r"[+-]?\d+", value.strip()):
+            raise invalid_integer(name)
         number = int(value)
         if not minimum <= number <= maximum:
-            raise bad_request(f"{name} must be between {minimum} and {maximum}")
+            raise out_of_range(name, minimum, maximum)
         return number
 
     def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
@@ -140,7 +160,7 @@ class QueryParams:
         except ValueError:
             raise bad_request(f"{name} must be a number") from None
         if not math.isfinite(number) or not minimum <= number <= maximum:
-            raise bad_request(f"{name} must be between {minimum} and {maximum}")
+            raise out_of_range(name, minimum, maximum)
         return number
 
     def choice(self, name: str, choices: Sequence[str], default: str | None = None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -24,24 +25,27 @@ import sqlalchemy.exc
 from sqlalchemy import Engine, text
 
 from shared.api.cursor import decode_cursor, encode_cursor
-from shared.api.errors import ApiError, bad_request, not_found
+from shared.api.errors import ApiError, bad_request, invalid_cursor, not_found
 from shared.api.http import NO_STORE, JsonResponse, json_response, public_cache
 from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router
 from shared.api.validation import QueryParams, validate_path_value
 from shared.kalshi import models as km
 from shared.kalshi.errors import KalshiError, NotFoundError, is_transient
+from shared.kalshi.ratelimit import RateLimitWaitExceeded
 from shared.marketdata import queries
 from shared.marketdata.queries import HISTORY_INTERVALS, SORTS, STATUS_ALIASES, MarketFilter
 
 __all__ = [
     "API_PREFIX",
+    "DEFAULT_POLL_INTERVAL_SECONDS",
     "OPENAPI_PATH",
     "TICKER_PATTERN",
     "MarketsApi",
     "OrderbookSource",
     "build_router",
     "load_openapi",
+    "poll_interval_from_env",
     "unexpected_error",
 ]
 
@@ -55,6 +59,8 @@ _TICKER_WHAT = "a Kalshi ticker (letters, digits, '.', '_' or '-', at most 128)"
 _FILTER_TICKER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEARCH_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 MAX_PAGE_SIZE = 500
+DEFAULT_POLL_INTERVAL_SECONDS = 60.0
+STALE_POLL_INTERVALS = 3
 MAX_HISTORY_SPAN = timedelta(days=3660)
 
 LIST_CACHE = public_cache(5, 30)
@@ -84,21 +90,25 @@ def load_openapi(path: Path | None = None) -> dict[str, Any]:
 
 @dataclass
 class _TtlCache:
-    """A tiny per-instance cache for live order books (Kalshi is asked at most ~1/s/ticker)."""
+    """A tiny per-instance cache for live order books (Kalshi is asked at most ~1/s/ticker).
+
+    Keyed by ticker alone: it holds the full book, and every ``depth`` is a slice of it, so
+    a client varying ``depth`` cannot turn each request into an upstream call.
+    """
 
     ttl: float
     max_entries: int = 1000
-    _entries: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _entries: dict[str, tuple[float, _CachedBook]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> _CachedBook | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] < time.monotonic():
                 return None
             return entry[1]
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
+    def put(self, key: str, value: _CachedBook) -> None:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 now = time.monotonic()
@@ -106,6 +116,28 @@ class _TtlCache:
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
             self._entries[key] = (time.monotonic() + self.ttl, value)
+
+
+@dataclass(frozen=True)
+class _CachedBook:
+    book: km.Orderbook
+    as_of: datetime
+
+
+def poll_interval_from_env(env: Mapping[str, str] | None = None) -> float:
+    """``POLL_INTERVAL_SECONDS``: how often the scheduler polls (Cloud Scheduler's cron,
+    or the local launcher's ``--poll-every``), which ``/health`` judges staleness by.
+    Default 60; an unusable value falls back to the default rather than breaking health."""
+    raw = ((os.environ if env is None else env).get("POLL_INTERVAL_SECONDS") or "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_POLL_INTERVAL_SECONDS
+    except ValueError:
+        log.warning("POLL_INTERVAL_SECONDS=%r is not a number; using 60", raw[:20])
+        return DEFAULT_POLL_INTERVAL_SECONDS
+    if not math.isfinite(value) or value <= 0:
+        log.warning("POLL_INTERVAL_SECONDS=%r is not positive; using 60", raw[:20])
+        return DEFAULT_POLL_INTERVAL_SECONDS
+    return value
 
 
 def unexpected_error(error: BaseException) -> ApiError:
@@ -135,12 +167,14 @@ class MarketsApi:
         orderbooks: Callable[[], OrderbookSource],
         *,
         orderbook_cache_seconds: float = 1.5,
+        poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
         openapi: Callable[[], dict[str, Any]] = load_openapi,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
         self._orderbooks = orderbooks
         self._orderbook_cache = _TtlCache(orderbook_cache_seconds)
+        self._poll_interval = poll_interval_seconds
         self._openapi = openapi
         self._now = now
 
@@ -208,21 +242,19 @@ class MarketsApi:
     def _position(cursor: str, sort: str, fingerprint: str) -> tuple[Any, str]:
         position = decode_cursor(cursor)
         if position.get("f") != fingerprint:
-            raise ApiError(
-                400,
-                "invalid_cursor",
-                "cursor belongs to a different query (filters, sort or order changed)",
+            raise invalid_cursor(
+                "cursor belongs to a different query (filters, sort or order changed)"
             )
         ticker, value = position.get("t"), position.get("v")
         if not isinstance(ticker, str) or not isinstance(value, str):
-            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+            raise invalid_cursor()
         try:
             if sort == "close_time":
                 parsed: Any = datetime.fromisoformat(value)
             else:
                 parsed = Decimal(value)
         except (ValueError, InvalidOperation):
-            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from None
+            raise invalid_cursor() from None
         return parsed, ticker
 
     # ---- one market
@@ -287,36 +319,43 @@ class MarketsApi:
         q = QueryParams(request.args, allowed={"depth"})
         ticker = _ticker(params)
         depth = q.integer("depth", 0, 0, 100)
-        key = f"{ticker}|{depth}"
-        body = self._orderbook_cache.get(key)
-        if body is None:
-            with self._engine().connect() as connection:
-                known = connection.execute(
-                    text("SELECT 1 FROM markets WHERE ticker = :t"), {"t": ticker}
-                ).first()
-            if known is None:
-                raise not_found(f"no market {ticker}", "market_not_found")
-            try:
-                book = self._orderbooks().get_orderbook(ticker, depth or None)
-            except NotFoundError:
-                raise not_found(
-                    f"Kalshi has no order book for {ticker}", "market_not_found"
-                ) from None
-            except KalshiError as error:
-                if is_transient(error):
-                    raise ApiError(
-                        503,
-                        "upstream_unavailable",
-                        "Kalshi did not answer; retry shortly",
-                        headers={"Retry-After": "1"},
-                    ) from None
-                log.warning("order book for %s failed: %s", ticker, error)
-                raise ApiError(
-                    502, "upstream_error", "Kalshi refused the order book request"
-                ) from None
-            body = _orderbook_json(ticker, book, self._now())
-            self._orderbook_cache.put(key, body)
+        cached = self._orderbook_cache.get(ticker)
+        if cached is None:
+            cached = _CachedBook(self._fetch_orderbook(ticker), self._now())
+            self._orderbook_cache.put(ticker, cached)
+        body = _orderbook_json(ticker, cached.book, cached.as_of, depth)
         return json_response(body, cache_control=ORDERBOOK_CACHE, request_headers=request.headers)
+
+    def _fetch_orderbook(self, ticker: str) -> km.Orderbook:
+        """The full live book of a known market, or the ApiError its failure answers."""
+        with self._engine().connect() as connection:
+            known = connection.execute(
+                text("SELECT 1 FROM markets WHERE ticker = :t"), {"t": ticker}
+            ).first()
+        if known is None:
+            raise not_found(f"no market {ticker}", "market_not_found")
+        try:
+            return self._orderbooks().get_orderbook(ticker)
+        except NotFoundError:
+            raise not_found(f"Kalshi has no order book for {ticker}", "market_not_found") from None
+        except RateLimitWaitExceeded as error:
+            # Our own limiter's queue is too long: answer now rather than hold the request.
+            raise ApiError(
+                503,
+                "rate_limited",
+                "too many order book requests right now; retry shortly",
+                headers={"Retry-After": str(error.retry_after)},
+            ) from None
+        except KalshiError as error:
+            if is_transient(error):
+                raise ApiError(
+                    503,
+                    "upstream_unavailable",
+                    "Kalshi did not answer; retry shortly",
+                    headers={"Retry-After": "1"},
+                ) from None
+            log.warning("order book for %s failed: %s", ticker, error)
+            raise ApiError(502, "upstream_error", "Kalshi refused the order book request") from None
 
     # ---- health and docs
 
@@ -324,8 +363,14 @@ class MarketsApi:
         QueryParams(request.args, allowed=set())
         try:
             # Reading the last poll is the reachability probe too: one round trip, not two.
-            with self._engine().connect() as connection:
-                poll = queries.last_poll(connection)
+            # Under a hard deadline (DB_HEALTH_TIMEOUT): a stalled database still gets a 503.
+            from shared.db.deadline import call_with_deadline, health_timeout
+
+            def read_last_poll() -> Any:
+                with self._engine().connect() as connection:
+                    return queries.last_poll(connection)
+
+            poll = call_with_deadline(read_last_poll, health_timeout())
         except sqlalchemy.exc.SQLAlchemyError as error:
             log.error("health check: database unavailable (%s)", type(error).__name__)
             return json_response(
@@ -337,7 +382,23 @@ class MarketsApi:
         body: dict[str, Any] = {"status": "ok", "database": "ok", "last_poll": None}
         if poll is not None:
             body["last_poll"] = queries.row_json(poll)
+            body.update(self._poll_freshness(poll["polled_at"]))
         return json_response(body, cache_control=NO_STORE, etag=False)
+
+    def _poll_freshness(self, polled_at: datetime) -> dict[str, Any]:
+        """``degraded`` when the last poll is older than three poll intervals.
+
+        Still HTTP 200: the API answers from the database either way, so a stalled poller
+        must not take it out of the load balancer; the body tells a person or a monitor.
+        Three intervals tolerate one missed or slow tick without flapping.
+        """
+        age = max(0.0, (self._now() - polled_at).total_seconds())
+        fresh = age <= STALE_POLL_INTERVALS * self._poll_interval
+        return {
+            "status": "ok" if fresh else "degraded",
+            "last_poll_age_seconds": round(age, 1),
+            "poll_interval_seconds": self._poll_interval,
+        }
 
     def openapi(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
         QueryParams(request.args, allowed=set())
@@ -356,7 +417,15 @@ def _levels(levels: list[km.Level]) -> list[list[str]]:
     return [[str(price), str(count)] for price, count in levels]
 
 
-def _orderbook_json(ticker: str, book: km.Orderbook, now: datetime) -> dict[str, Any]:
+def _top(levels: list[km.Level], depth: int) -> list[km.Level]:
+    """The ``depth`` best bids (all for 0), still ascending by price as Kalshi sends them."""
+    ordered = sorted(levels, key=lambda level: level[0])
+    return ordered[-depth:] if depth else ordered
+
+
+def _orderbook_json(
+    ticker: str, book: km.Orderbook, now: datetime, depth: int = 0
+) -> dict[str, Any]:
     best_yes = book.best_yes_bid
     best_no = book.best_no_bid
     one = Decimal("1")
@@ -364,8 +433,8 @@ def _orderbook_json(ticker: str, book: km.Orderbook, now: datetime) -> dict[str,
         "ticker": ticker,
         "as_of": queries.iso_z(now),
         "orderbook_fp": {
-            "yes_dollars": _levels(book.yes_bids),
-            "no_dollars": _levels(book.no_bids),
+            "yes_dollars": _levels(_top(book.yes_bids, depth)),
+            "no_dollars": _levels(_top(book.no_bids, depth)),
         },
         "best_yes_bid_dollars": str(best_yes[0]) if best_yes else None,
         "best_no_bid_dollars": str(best_no[0]) if best_no else None,

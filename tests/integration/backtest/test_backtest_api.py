@@ -333,6 +333,77 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
     assert gone.status_code == 404 and gone.json()["error"] == "not_found"
 
 
+def test_the_worker_retries_then_fails_on_the_last_attempt_and_stands_down_for_a_live_one(
+    stack: dict[str, Any],
+) -> None:
+    from shared.backtest.service import BacktestService, parse_request
+    from shared.config import DatabaseSettings
+    from shared.db.engine import create_database
+
+    database = create_database(DatabaseSettings(database_url=stack["db"]))
+    try:
+        service = BacktestService(database)  # no dispatcher: the test delivers the task
+        failing = service.create_run(parse_request(REQUEST))
+        live = service.create_run(parse_request(REQUEST))
+    finally:
+        database.dispose()
+    conn = _connect(stack["db"])
+    cur = conn.cursor()
+    cur.execute(  # a real database failure while this run's trades are stored
+        "CREATE FUNCTION refuse_run_trades() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.run_id = '{failing}' THEN RAISE EXCEPTION 'disk full (test)'; END IF; "
+        "RETURN NEW; END $$"
+    )
+    cur.execute(
+        "CREATE TRIGGER refuse_run_trades BEFORE INSERT ON backtest_trades "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_run_trades()"
+    )
+    cur.execute(
+        "UPDATE backtest_runs SET status = 'running', started_at = now() WHERE id = %s",
+        (str(live),),
+    )
+    cur.execute(
+        "UPDATE backtest_run_details SET attempts = 1, updated_at = now() WHERE run_id = %s",
+        (str(live),),
+    )
+    conn.commit()
+    try:
+
+        def deliver(run_id: uuid.UUID, retries: int) -> httpx.Response:
+            return httpx.post(
+                stack["worker"],
+                json={"run_id": str(run_id)},
+                headers={
+                    "X-CloudTasks-QueueName": stack["queue"],
+                    "X-CloudTasks-TaskRetryCount": str(retries),
+                },
+                timeout=120,
+            )
+
+        # Attempt 4 of 5 (BACKTEST_MAX_ATTEMPTS): a transient error, 503 so the queue retries.
+        fourth = deliver(failing, 3)
+        assert fourth.status_code == 503 and fourth.json()["error"] == "retry"
+        state = httpx.get(f"{stack['api']}/{failing}", timeout=10).json()
+        assert (state["status"], state["stage"]) == ("running", "retrying")
+        # Attempt 5 of 5: the same error fails the run for good (2xx, the queue stops).
+        fifth = deliver(failing, 4)
+        assert fifth.status_code == 200 and fifth.json()["status"] == "failed"
+        state = httpx.get(f"{stack['api']}/{failing}", timeout=10).json()
+        assert state["status"] == "failed" and "after its last attempt" in state["error"]
+        assert state["attempts"] == 2
+
+        # A duplicate delivery while another attempt's heartbeat is fresh: 200, no work.
+        duplicate = deliver(live, 0)
+        assert duplicate.status_code == 200 and duplicate.json()["status"] == "already_running"
+        state = httpx.get(f"{stack['api']}/{live}", timeout=10).json()
+        assert (state["status"], state["attempts"]) == ("running", 1)
+    finally:
+        cur.execute("DROP TRIGGER refuse_run_trades ON backtest_trades")
+        cur.execute("DROP FUNCTION refuse_run_trades()")
+        conn.commit()
+        conn.close()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -432,7 +503,7 @@ def test_stack_service_starts_both_functions_and_routes_the_api(
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
         ({"cursor": "W10"}, "invalid_cursor"),  # base64 of "[]": no MAC, not ours
         ({"cursor": "trades"}, "invalid_cursor"),  # decodes to bytes, not a position
-        ({"limit": "many"}, "invalid_query"),
+        ({"limit": "many"}, "invalid_request"),
     ],
 )
 def test_malformed_queries_answer_400_json(

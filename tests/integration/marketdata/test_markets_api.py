@@ -244,7 +244,7 @@ def test_interval_is_coarsened_to_at_most_2000_candles(seeded_api):
         ({"interval": "2m"}, "invalid_request"),
         ({"price": "bid"}, "invalid_request"),
         ({"start": "1"}, "invalid_range"),  # 1970 to now: over 10 years
-        ({"end": "999999999999"}, "invalid_request"),  # past year 9999
+        ({"end": "999999999999"}, "invalid_range"),  # past 2100
         ({"limit": "5"}, "unknown_parameter"),
     ],
 )
@@ -257,8 +257,10 @@ def test_history_validation(seeded_api, params, code):
 def test_health_and_openapi(seeded_api):
     status, body, response = get(seeded_api, "/api/v1/health")
     assert status == 200
-    assert body["status"] == "ok" and body["database"] == "ok"
+    # The seeded poll is months old by the wall clock: degraded, still 200.
+    assert body["status"] == "degraded" and body["database"] == "ok"
     assert body["last_poll"]["polled_at"] == "2026-06-11T15:00:00Z"
+    assert body["poll_interval_seconds"] == 60 and body["last_poll_age_seconds"] > 180
     assert response.headers["Cache-Control"] == "no-store"
     status, doc, _ = get(seeded_api, "/api/v1/openapi/markets.json")
     assert status == 200 and doc["openapi"].startswith("3.1")
@@ -272,3 +274,175 @@ def test_health_and_openapi(seeded_api):
 def test_exact_decimals_survive(seeded_api):
     _, body, _ = get(seeded_api, "/api/v1/markets/KXA-26-T2")
     assert D(body["market"]["no_ask_dollars"]) == D("0.6000")
+
+
+# ---- hardening: times at the edge, order-book cache and limiter, health freshness
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"end": "0001-01-01T00:00:00Z"}, "end"),  # reached SQL: 5xx before
+        ({"start": "0001-01-01T00:00:00+05:00"}, "start"),  # overflows converting to UTC
+        ({"end": "9999-12-31T23:59:59-05:00"}, "end"),
+        ({"end": "2100-01-01T00:00:01Z"}, "end"),
+        ({"start": "-1"}, "start"),  # Unix seconds before 1970
+        ({"end": "4102444801"}, "end"),  # Unix seconds after 2100
+        ({"end": "1969-12-31T23:59:59Z"}, "end"),
+    ],
+)
+def test_history_times_outside_1970_to_2100_are_a_400_naming_the_parameter(
+    seeded_api, params, named
+):
+    status, body, _ = get(seeded_api, "/api/v1/markets/KXA-26-T1/history", **params)
+    assert status == 400, body
+    assert body["error"] == "invalid_range"
+    assert body["message"].startswith(f"{named} must be between 1970-01-01 and 2100-01-01 UTC")
+
+
+def _request(path, **query):
+    from werkzeug.test import EnvironBuilder
+
+    return EnvironBuilder(path=path, query_string=query).get_request()
+
+
+def _book(levels):
+    """An order book with ``levels`` bids a side, prices 0.01.. ascending (best last)."""
+    import json
+
+    yes = [[f"0.{i + 1:02d}00", f"{10 * (i + 1)}.00"] for i in range(levels)]
+    no = [[f"0.{i + 40:02d}00", f"{5 * (i + 1)}.00"] for i in range(levels)]
+    return json.dumps({"orderbook_fp": {"yes_dollars": yes, "no_dollars": no}}).encode()
+
+
+@pytest.fixture
+def loopback_kalshi():
+    from tests.integration.kalshi_client.loopback import LoopbackKalshi
+
+    with LoopbackKalshi() as server:
+        yield server
+
+
+@pytest.fixture
+def book_market(engine):
+    from sqlalchemy import text
+
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO markets (ticker, event_ticker, series_ticker, title, status) "
+                "VALUES ('KXOB-26-A', 'KXOB-26', 'KXOB', 'book', 'active'), "
+                "('KXOB-26-B', 'KXOB-26', 'KXOB', 'book', 'active')"
+            )
+        )
+    return engine
+
+
+def _markets_api(engine, client, **options):
+    from shared.marketdata.http_api import MarketsApi, build_router
+
+    return build_router(MarketsApi(lambda: engine, lambda: client, **options))
+
+
+def test_orderbook_depths_within_the_cache_window_make_one_upstream_call(
+    book_market, loopback_kalshi
+):
+    from shared.api.routing import handle
+    from shared.kalshi.client import KalshiClient
+    from tests.integration.kalshi_client.loopback import Answer
+
+    loopback_kalshi.route("/markets/KXOB-26-A/orderbook", lambda seen: Answer(200, _book(6)))
+    client = KalshiClient(base_url=loopback_kalshi.base_url)
+    router = _markets_api(book_market, client, orderbook_cache_seconds=300)
+    path = "/api/v1/markets/KXOB-26-A/orderbook"
+    for depth in (0, 1, 2, 3, 4, 5, 6, 7, 100):
+        response = handle(router, _request(path, depth=str(depth)))
+        assert response.status == 200, response.body
+        import json
+
+        book = json.loads(response.body)
+        shown = min(depth, 6) if depth else 6
+        assert len(book["orderbook_fp"]["yes_dollars"]) == shown
+        assert len(book["orderbook_fp"]["no_dollars"]) == shown
+        if depth:  # the best bids, still ascending: the best one last
+            assert book["orderbook_fp"]["yes_dollars"][-1] == ["0.0600", "60.00"]
+            assert book["orderbook_fp"]["yes_dollars"][0][0] == f"0.{7 - shown:02d}00"
+        assert book["best_yes_bid_dollars"] == "0.0600"
+        assert book["best_yes_ask_dollars"] == "0.5500"  # 1 - best NO bid 0.45
+    upstream = loopback_kalshi.requests_to("/markets/KXOB-26-A/orderbook")
+    assert len(upstream) == 1, [s.raw_target for s in upstream]
+    assert "depth" not in upstream[0].query  # the full book is fetched and sliced here
+
+
+def test_orderbook_answers_503_with_retry_after_when_the_rate_limit_queue_is_too_long(
+    book_market, loopback_kalshi
+):
+    from shared.api.routing import handle
+    from shared.kalshi.client import KalshiClient
+    from shared.kalshi.ratelimit import KalshiRateLimiter
+    from tests.integration.kalshi_client.loopback import Answer
+
+    for ticker in ("KXOB-26-A", "KXOB-26-B"):
+        loopback_kalshi.route(f"/markets/{ticker}/orderbook", lambda seen: Answer(200, _book(2)))
+    # One request per 10 s, one in the burst, and no caller waits more than 1 s for its turn.
+    limiter = KalshiRateLimiter.per_second(0.1, 0.1, read_burst=1, write_burst=1, max_wait=1.0)
+    client = KalshiClient(base_url=loopback_kalshi.base_url, rate_limiter=limiter)
+    router = _markets_api(book_market, client, orderbook_cache_seconds=300)
+    first = handle(router, _request("/api/v1/markets/KXOB-26-A/orderbook"))
+    assert first.status == 200, first.body
+    refused = handle(router, _request("/api/v1/markets/KXOB-26-B/orderbook"))
+    assert refused.status == 503, refused.body
+    import json
+
+    assert json.loads(refused.body)["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 9
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert len(loopback_kalshi.requests_to("/markets/KXOB-26-B/orderbook")) == 0
+    # The cached book still answers at once: the limiter only guards upstream calls.
+    again = handle(router, _request("/api/v1/markets/KXOB-26-A/orderbook", depth="1"))
+    assert again.status == 200
+
+
+def _record_poll(engine, polled_at):
+    from sqlalchemy import text
+
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO market_polls (message_id, polled_at, market_count) VALUES (:m, :t, 3)"
+            ),
+            {"m": f"poll-{polled_at.isoformat()}", "t": polled_at},
+        )
+
+
+def test_health_is_ok_after_a_fresh_poll_and_degraded_after_an_old_one(engine):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from shared.api.routing import handle
+
+    now = datetime(2026, 6, 11, 15, 0, tzinfo=UTC)
+    router = _markets_api(engine, None, poll_interval_seconds=60, now=lambda: now)
+
+    def health():
+        response = handle(router, _request("/api/v1/health"))
+        assert response.status == 200  # never out of the load balancer for a stale poll
+        return json.loads(response.body)
+
+    assert health()["status"] == "ok" and health()["last_poll"] is None  # never polled yet
+    _record_poll(engine, now - timedelta(seconds=170))  # within three intervals
+    body = health()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["last_poll_age_seconds"] == 170 and body["poll_interval_seconds"] == 60
+
+    now += timedelta(seconds=20)  # 190 s: older than three 60 s intervals
+    body = health()
+    assert body["status"] == "degraded" and body["database"] == "ok"
+    assert body["last_poll_age_seconds"] == 190 and body["poll_interval_seconds"] == 60
+
+    _record_poll(engine, now - timedelta(seconds=5))  # the poller came back
+    assert health()["status"] == "ok"
+
+    slow = _markets_api(engine, None, poll_interval_seconds=600, now=lambda: now)
+    response = handle(slow, _request("/api/v1/health"))
+    assert json.loads(response.body)["poll_interval_seconds"] == 600
