@@ -115,7 +115,9 @@ def _parse_time(body: Mapping[str, Any], key: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidBacktestRequest(f"{key}: {value[:40]!r} is not ISO 8601") from None
+        raise InvalidBacktestRequest(
+            f"{key} must be an ISO 8601 time (e.g. 2026-06-11T05:00:00Z), not {value[:40]!r}"
+        ) from None
     try:
         return to_bounded_utc(moment)
     except TimeOutOfRange as exc:
