@@ -150,6 +150,8 @@ def stop(launcher: Launcher, sig: signal.Signals) -> None:
     assert code == 0, launcher.output
     assert launcher.lines[-1] == "Stopped."
     assert launcher.output.count("Dashboard:") == 1
+    # stderr is merged into the output: a signal is a normal way to stop, never a crash.
+    assert "Traceback" not in launcher.output
 
 
 def test_up_serves_migrates_stops_and_keeps_data(state_dir: Path) -> None:
@@ -202,3 +204,76 @@ def test_up_serves_migrates_stops_and_keeps_data(state_dir: Path) -> None:
         raise
     stop(second, signal.SIGINT)  # Ctrl-C
     assert not port_open(pg_port)
+
+
+# ---------------------------------------------------------------- the first hour (finding 19)
+
+
+def _env_without_database() -> dict[str, str]:
+    drop = ("DATABASE_URL", "INSTANCE_CONNECTION_NAME")
+    return {
+        **{k: v for k, v in os.environ.items() if k not in drop and not k.startswith("KALSHI_")},
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def test_a_port_clash_names_the_make_up_option(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        result = subprocess.run(
+            [*launcher_command(), "up", "--port", str(taken), "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env_without_database(),
+        )
+    assert result.returncode == 1
+    assert f"port {taken}" in result.stderr
+    assert "make up UP_ARGS='--port " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_finds_the_local_stacks_database(postgres: LocalPostgres, tmp_path: Path) -> None:
+    # The stack's ports.json is all `migrate` has to go on, as for `backtest run`.
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+    try:
+        admin.run(f'DROP DATABASE IF EXISTS "{DEFAULT_DATABASE}" WITH (FORCE)')
+        admin.run(f'CREATE DATABASE "{DEFAULT_DATABASE}"')
+    finally:
+        admin.close()
+    (tmp_path / "ports.json").write_text(json.dumps({"postgres": postgres.port}))
+    try:
+        result = subprocess.run(
+            [*launcher_command(), "migrate", "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env_without_database(),
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"127.0.0.1:{postgres.port}/{DEFAULT_DATABASE}" in result.stdout
+        assert head_revision() in result.stdout
+    finally:
+        admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
+        try:
+            admin.run(f'DROP DATABASE IF EXISTS "{DEFAULT_DATABASE}" WITH (FORCE)')
+        finally:
+            admin.close()
+
+
+def test_sigterm_while_starting_stops_cleanly_without_a_traceback(state_dir: Path) -> None:
+    launcher = Launcher(free_port(), state_dir)
+    try:
+        launcher.wait_for_line("Starting simulator", READY_TIMEOUT)
+        launcher.process.send_signal(signal.SIGTERM)
+        code = launcher.finish(STOP_TIMEOUT)
+    finally:
+        launcher.kill()
+    assert "Traceback" not in launcher.output
+    assert code == 0, launcher.output
+    assert launcher.lines[-1] == "Stopped."
+    assert "Dashboard:" not in launcher.output
+    pg_port = json.loads((state_dir / "ports.json").read_text())["postgres"]
+    assert not port_open(pg_port), "Postgres still runs after a SIGTERM during start"
