@@ -425,3 +425,38 @@ def _unregister_test_strategies() -> Iterator[None]:
     yield
     for name in (WaitsForItsHeartbeat.name, Broken.name):
         unregister(name)
+
+
+def test_the_mid_rule_is_the_same_in_python_numpy_sql_and_the_ingest(database: Database) -> None:
+    """One rule: the engine's mid, the Decimal mid and the SQL the rollups use agree on every
+    kind of book, including the one-sided ones Kalshi shows as 0.0000 / 1.0000."""
+    from decimal import Decimal
+
+    from shared.domain.fees import PRICE_SCALE
+    from shared.domain.prices import mid_price, mid_price_sql, mid_price_ticks
+    from shared.marketdata.ingest import MID_SQL
+
+    prices = ["0.0000", "0.0001", "0.4100", "0.4150", "0.6200", "0.9999", "1.0000", None]
+    books = [(b, a) for b in prices for a in prices]
+    values = ", ".join(
+        f"({'NULL' if b is None else b}::numeric, {'NULL' if a is None else a}::numeric)"
+        for b, a in books
+    )
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                f"SELECT {mid_price_sql('q.')}, {MID_SQL.format(p='q.')} FROM (VALUES {values}) "
+                "AS q(yes_bid_dollars, yes_ask_dollars)"
+            )
+        ).all()
+    ticks = mid_price_ticks(
+        np.array([-1 if b is None else int(Decimal(b) * PRICE_SCALE) for b, _ in books]),
+        np.array([-1 if a is None else int(Decimal(a) * PRICE_SCALE) for _, a in books]),
+        PRICE_SCALE,
+    )
+    for (bid, ask), (sql_mid, ingest_mid), engine_mid in zip(books, rows, ticks, strict=True):
+        expected = mid_price(
+            None if bid is None else Decimal(bid), None if ask is None else Decimal(ask)
+        )
+        assert sql_mid == expected == ingest_mid, (bid, ask)
+        assert (np.isnan(engine_mid) and expected is None) or Decimal(str(engine_mid)) == expected

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from google.api_core.exceptions import AlreadyExists
 
 from shared.messaging.tasks import TaskQueue, verify_task_request
 
@@ -56,6 +57,18 @@ class Receiver:
         self.server.server_close()
 
 
+def _wait_until_gone(queue, names, timeout):
+    """Poll the emulator's queue until none of ``names`` is listed (delivered and done)."""
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        listed = {task.name for task in queue.client.list_tasks(parent=queue.queue_path)}
+        pending &= listed
+        if pending:
+            time.sleep(0.05)
+    assert not pending, f"still queued after {timeout}s: {sorted(pending)}"
+
+
 def test_task_is_dispatched_with_queue_headers_and_passes_the_receiver_check(tasks_emulator):
     queue = TaskQueue(tasks_emulator.queue_path)  # emulator host from the environment
     task_id = f"run-{uuid.uuid4().hex}"
@@ -100,7 +113,17 @@ def test_duplicate_task_id_is_deduplicated(tasks_emulator):
             audience=None,
         )
         receiver.wait_for(2, timeout=20)
-        time.sleep(1.0)
+        # The proof that the duplicate is never delivered: the emulator refuses to create
+        # it at all (a task that does not exist cannot arrive later), and both real tasks
+        # have left the queue (delivered and acknowledged), so nothing else is pending.
+        with pytest.raises(AlreadyExists):
+            queue.client.create_task(
+                parent=queue.queue_path,
+                task=queue.build_http_task(
+                    receiver.url, {"n": 4}, task_id=task_id, oidc_service_account=None
+                ),
+            )
+        _wait_until_gone(queue, (first, other), timeout=20)
     assert first == second != other
     assert sorted(json.loads(body)["n"] for _, _, body in receiver.requests) == [1, 3]
 
@@ -108,7 +131,7 @@ def test_duplicate_task_id_is_deduplicated(tasks_emulator):
 def test_failed_dispatch_is_retried_with_backoff(tasks_emulator):
     queue = TaskQueue(tasks_emulator.queue_path)
     with Receiver(statuses=[503, 500]) as receiver:
-        queue.enqueue_http(
+        name = queue.enqueue_http(
             receiver.url,
             {},
             task_id=f"retry-{uuid.uuid4().hex}",
@@ -118,7 +141,9 @@ def test_failed_dispatch_is_retried_with_backoff(tasks_emulator):
         started = time.monotonic()
         requests = receiver.wait_for(3, timeout=30)
         elapsed = time.monotonic() - started
-        time.sleep(1.5)
+        # The third attempt was answered 200: once the task has left the queue it is done
+        # for good (the emulator only puts failed tasks back), so nothing more can arrive.
+        _wait_until_gone(queue, (name,), timeout=20)
     assert len(receiver.requests) == 3  # the third attempt succeeded; nothing more
     assert [h["X-Cloudtasks-Taskretrycount"] for _, h, _ in requests] == ["0", "1", "2"]
     # Backoff 1 s then 2 s (not 0.6.2's 100 ms hammering).
