@@ -503,7 +503,7 @@ def test_stack_service_starts_both_functions_and_routes_the_api(
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
         ({"cursor": "W10"}, "invalid_cursor"),  # base64 of "[]": no MAC, not ours
         ({"cursor": "trades"}, "invalid_cursor"),  # decodes to bytes, not a position
-        ({"limit": "many"}, "invalid_query"),
+        ({"limit": "many"}, "invalid_request"),
     ],
 )
 def test_malformed_queries_answer_400_json(
