@@ -89,3 +89,15 @@ def test_time_mistakes_read_the_same_in_both_apis(functions):
     shape = r"^start must be an (RFC 3339|ISO 8601) time \(e\.g\. [^)]+\).*, not 'yesterday'$"
     assert re.match(shape, m_body["message"]), m_body
     assert re.match(shape, b_body["message"]), b_body
+
+
+@pytest.mark.parametrize(
+    ("which", "path"),
+    [("markets", "/api/v1/markets?limit=0"), ("markets", "/api/v1/health"),
+     ("backtests", "/api/v1/backtests?limt=1"), ("backtests", "/api/v1/backtests/strategies")],
+)  # fmt: skip
+def test_functions_leave_server_and_date_to_the_server_in_front(functions, which, path):
+    """The function adds neither header, so the one HTTP server in front (Cloud Run's, or
+    the local gateway, which drops its upstream's) sends exactly one of each."""
+    response = getattr(functions, which).test_client().get(path)
+    assert "Server" not in response.headers and "Date" not in response.headers
