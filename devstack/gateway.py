@@ -181,7 +181,9 @@ def _check_path(request: Request) -> None:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request.scope["path"]) or any(
         byte < 0x21 or byte > 0x7E for byte in raw
     ):
-        raise _Rejected(400, "bad_request", "the path contains a control character")
+        raise _Rejected(
+            400, "bad_request", "the path contains a control character or a raw non-ASCII byte"
+        )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
