@@ -685,6 +685,7 @@ class BacktestService:
                 config = _config_from_json(config_json) if config_json else request.config
                 markets = resolve_markets(raw.cursor(), request.markets)
                 raw.rollback()
+                self._check_fits(raw, [m.ticker for m in markets], request)
                 data = load_snapshots(raw, markets, request.start, request.end)
                 store.update_progress(raw, run_id, 0.1, "computing")
                 self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
@@ -742,6 +743,19 @@ class BacktestService:
         if on_progress is not None:
             on_progress(1.0, "done")
         return ExecuteOutcome("completed", trades=outcome.trades)
+
+    def _check_fits(self, raw: Any, tickers: list[str], request: BacktestRequest) -> None:
+        """Refuse, before loading, a run this worker's memory cannot hold (the data grew
+        since it was submitted, or the worker shrank): a clean permanent failure instead of
+        an out-of-memory kill on every attempt. One rollup query, as at submit."""
+        estimate = estimate_snapshots(raw, tickers, request.start, request.end)
+        cap = self.worker.max_snapshots
+        if estimate.snapshots > cap:
+            raise InvalidBacktestRequest(
+                f"the run now covers about {estimate.snapshots:,} snapshots; this worker "
+                f"holds at most {cap:,} (submit a narrower run)",
+                code="too_large",
+            )
 
     @staticmethod
     def _release(raw: Any, run_id: uuid.UUID) -> None:

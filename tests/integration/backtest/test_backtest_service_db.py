@@ -143,6 +143,20 @@ def test_submit_refuses_more_snapshots_than_the_workers_memory_holds(seeded: Dat
     assert caught.value.code == "too_large" and "about 7,200 snapshots" in str(caught.value)
 
 
+def test_the_worker_refuses_a_run_that_outgrew_its_memory_before_loading(
+    seeded: Database,
+) -> None:
+    tiny = WorkerSettings(memory_mb=534)  # 2,048 snapshots
+    run_id = uuid.UUID(BacktestService(seeded, worker=tiny).submit(REQUEST)["id"])
+    with seeded.engine.begin() as connection:  # the data grew after the submission
+        connection.execute(text("UPDATE market_candles SET samples = samples * 20"))
+    # Before: loaded anyway (in the cloud: killed for memory on every attempt).
+    outcome = BacktestService(seeded, worker=tiny).execute(run_id, final_attempt=False)
+    assert outcome.status == "failed" and outcome.error
+    assert outcome.error.startswith("too_large:")
+    assert _run_state(seeded, run_id)["status"] == "failed"
+
+
 def test_submit_bounds_the_market_count_first(
     seeded: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
