@@ -655,9 +655,13 @@ def write_poll(
             t.measure("update_latest", lambda: run(text(_UPDATE_LATEST), ts_params))
         if without_latest:
             t.measure("insert_latest", lambda: run(text(_INSERT_LATEST), ts_params))
-        folded = t.measure("update_candles", lambda: run(text(_UPDATE_CANDLES), ts_params))
-        if folded.rowcount < len(ordered) * len(CANDLE_RESOLUTIONS_S):
+        folded, inside = t.measure(
+            "update_candles", lambda: run(text(_FOLD_CANDLES), ts_params).one()
+        )
+        if folded < len(ordered) * len(CANDLE_RESOLUTIONS_S):
             t.measure("insert_candles", lambda: run(text(_INSERT_CANDLES), ts_params))
+        if inside:
+            t.measure("repair_candles", lambda: run(text(_REPAIR_LATE_CANDLES), ts_params))
     seconds = time.perf_counter() - started
     t.measure(
         "finish_poll_row",
@@ -688,6 +692,57 @@ def first_sql(expr: str, descending: bool = False, time_column: str = "ts") -> s
     order = f"{time_column} DESC" if descending else time_column
     return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
 
+
+# The fold, counting the candles it updated and those this poll landed strictly inside of
+# (after the candle's first and before its last observation: a late delivery).
+_FOLD_CANDLES = f"""
+WITH folded AS (
+    {_UPDATE_CANDLES}
+    RETURNING c.first_ts < CAST(:ts AS timestamptz) AND c.last_ts > CAST(:ts AS timestamptz)
+        AS inside
+)
+SELECT count(*), count(*) FILTER (WHERE inside) FROM folded
+"""
+
+# A late observation inside a candle's span cannot be folded exactly: the open is the
+# first non-NULL value, and the candle does not record when its open was observed. So if
+# the candle opened on a NULL (a one-sided quote) and took its open from a later poll, a
+# late poll between the two should become the open, but the fold's
+# ``ts < first_ts`` test says it is not first. The same holds for the close. Such candles'
+# opens and closes are recomputed from the snapshots (which hold this poll's rows by now):
+# rare (a redelivered poll that lost the race to its successor) and cheap (one bucket of
+# snapshots per affected market, through the (ticker, ts, source) index). High, low,
+# samples and the first/last times are order-independent and already right.
+_REPAIR_LATE_CANDLES = f"""
+WITH late AS (
+    SELECT c.ticker, c.resolution_s AS res, c.bucket_start AS bucket
+    FROM poll_staging p
+    CROSS JOIN (VALUES {_BUCKETS_VALUES}) AS r(res, bucket)
+    JOIN market_candles c
+      ON c.ticker = p.ticker AND c.resolution_s = r.res AND c.bucket_start = r.bucket
+    WHERE c.first_ts < CAST(:ts AS timestamptz) AND c.last_ts > CAST(:ts AS timestamptz)
+), refolded AS (
+    SELECT l.ticker, l.res, l.bucket,
+           {first_sql("s.mid")} AS mid_open, {first_sql("s.mid", True)} AS mid_close,
+           {first_sql("s.last")} AS last_open, {first_sql("s.last", True)} AS last_close,
+           {first_sql("s.volume_fp")} AS volume_open_fp,
+           {first_sql("s.volume_fp", True)} AS volume_close_fp
+    FROM late l
+    CROSS JOIN LATERAL (
+        SELECT ts, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
+        FROM market_snapshots
+        WHERE ticker = l.ticker AND source = '{POLL_SOURCE}'
+          AND ts >= l.bucket AND ts < l.bucket + make_interval(secs => l.res)
+    ) s
+    GROUP BY l.ticker, l.res, l.bucket
+)
+UPDATE market_candles AS c SET
+    mid_open = x.mid_open, mid_close = x.mid_close,
+    last_open = x.last_open, last_close = x.last_close,
+    volume_open_fp = x.volume_open_fp, volume_close_fp = x.volume_close_fp
+FROM refolded x
+WHERE c.ticker = x.ticker AND c.resolution_s = x.res AND c.bucket_start = x.bucket
+"""
 
 _REBUILD_CANDLES = f"""
 INSERT INTO market_candles (

@@ -371,3 +371,45 @@ def test_text_postgres_refuses_is_cleaned_and_never_blocks_a_poll(engine, caplog
     assert raw["expiration_value"] == "12"
     assert dict(snapshots) == {"KXNUL-26-T1": 2, "KXNUL-26-T2": 2, "KXOK-26-T1": 2}
     assert "left out of the poll" in caplog.text
+
+
+def test_a_late_poll_inside_a_candle_that_opened_one_sided_becomes_its_open(engine):
+    """10:01 one-sided (no midpoint), 10:22 mid 0.645, then 10:12 (mid 0.79) arrives late:
+    the hour's first midpoint is 10:12's. The fold alone kept 10:22's."""
+    hour = datetime(2026, 6, 11, 10, 0, tzinfo=UTC)
+
+    def at(minute: int, bid: str, ask: str, last: str) -> None:
+        observation = market(
+            "KXLATE-26-T1",
+            "KXLATE-26",
+            "KXLATE",
+            "Late",
+            close=None,
+            volume=f"{100 + minute}.00",
+            last=last,
+            previous="0",
+            bid=bid,
+            ask=ask,
+        )
+        with engine.begin() as c:
+            write_poll(
+                c,
+                message_id=f"late-{minute}",
+                polled_at=hour + timedelta(minutes=minute),
+                observations=[observation],
+            )
+
+    at(1, "0.0000", "0.1300", "0.1500")
+    at(22, "0.6300", "0.6600", "0.6000")
+    at(12, "0.7800", "0.8000", "0.7000")
+    at(40, "0.0000", "0.2000", "0.5000")  # one-sided again: the close stays 10:22's
+    at(31, "0.2000", "0.2300", "0.2500")  # late, between the last midpoint and the end
+    with engine.connect() as c:
+        folded = c.execute(sa.text("SELECT * FROM market_candles")).one()
+    assert (folded.mid_open, folded.mid_close) == (D("0.79000"), D("0.21500"))
+    assert (folded.last_open, folded.last_close) == (D("0.1500"), D("0.5000"))
+    assert (folded.volume_open_fp, folded.volume_close_fp) == (D("101.00"), D("140.00"))
+    with engine.begin() as c:
+        rebuild_candles(c)
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT * FROM market_candles")).one() == folded
