@@ -17,7 +17,13 @@ every other table is written by set-based statements:
    through a second staging table and an upsert that records results and settlement;
 5. ``market_latest``: ``UPDATE ... FROM`` the staging table (HOT updates, no index churn,
    no row-lock WAL record as ``ON CONFLICT`` writes), ``INSERT`` of missing rows only;
-6. ``market_candles``: the same for each market's hourly OHLC bucket.
+6. ``market_candles``: the same ``UPDATE`` for each market's hourly OHLC bucket, then
+   ``INSERT ... ON CONFLICT DO NOTHING`` of the buckets it did not find (no anti-join, so
+   no plan that stale statistics can turn quadratic: ADR 0091); a late poll that lands
+   inside a candle's span has that candle's open and close recomputed (ADR 0092).
+
+Text Postgres refuses (NUL, lone surrogates) is removed before anything is encoded
+(ADR 0093).
 
 For 10,000 markets that is about 0.21 s of database time on a first poll (every market
 new) and 0.16 s on later ones (docs/performance.md).

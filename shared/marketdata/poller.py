@@ -10,7 +10,8 @@ One poll, triggered by one ``poll-trigger`` message:
 3. write everything in one transaction with the dedup row (:mod:`shared.marketdata.ingest`);
 4. publish the latest prices as compact ``market-snapshots`` chunks, then mark the poll
    published. A redelivered trigger whose poll was written but not published publishes
-   again from ``market_latest`` (consumers tolerate the duplicate), so nothing is lost.
+   again from that poll's own snapshots (consumers tolerate the duplicate), so nothing is
+   lost.
 
 Failures are split for the adapter by :func:`is_transient_failure`: Kalshi 429/5xx/
 transport errors and an unreachable database must raise (Pub/Sub redelivers); anything a
