@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devstack.functions_runner import FunctionServer
 from devstack.services.base import StackContext
+from devstack.services.postgres import as_role
 from devstack.state import remembered_port
 
 __all__ = ["BacktestsService"]
@@ -44,14 +45,14 @@ class BacktestsService:
             "backtest_worker",
             ROOT / "functions" / "backtest_worker" / "main.py",
             worker_port,
-            env=env,
+            env=as_role(env, "backtest_worker"),
             log_path=ctx.logs_dir / "backtest_worker.log",
         )
         self.api = FunctionServer(
             "backtests",
             ROOT / "functions" / "backtests" / "main.py",
             api_port,
-            env=env,
+            env=as_role(env, "backtests"),
             log_path=ctx.logs_dir / "backtests.log",
         )
         self.worker.start(timeout=60)

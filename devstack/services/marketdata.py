@@ -24,6 +24,7 @@ from devstack.functions_runner import FunctionServer
 from devstack.postgres import free_port
 from devstack.scheduler import PollScheduler, parse_interval
 from devstack.services.base import StackContext
+from devstack.services.postgres import as_role
 
 __all__ = ["MarketDataService"]
 
@@ -76,7 +77,7 @@ class MarketDataService:
             FUNCTIONS_DIR / "poll_markets" / "main.py",
             free_port(),
             signature_type="cloudevent",
-            env=env,
+            env=as_role(env, "poll_markets"),
             log_path=ctx.logs_dir / "poll_markets.log",
         ).start(timeout=90)
         self.api = FunctionServer(
@@ -84,7 +85,7 @@ class MarketDataService:
             FUNCTIONS_DIR / "markets" / "main.py",
             free_port(),
             signature_type="http",
-            env=env,
+            env=as_role(env, "markets"),
             log_path=ctx.logs_dir / "markets.log",
         ).start(timeout=90)
 

@@ -2,8 +2,11 @@
 
 Started with ``initdb``/``pg_ctl`` (see :mod:`devstack.postgres`; as root through
 ``runuser -u postgres``), migrated to the newest schema, and published to later services
-as ``DATABASE_URL``. Stopping leaves the data in place, so the next run starts where this
-one ended.
+as ``DATABASE_URL`` (the owner's). Each function connects as its own login role instead,
+``fn_<deployable>``, a member of that deployable's group role only (docs/decisions/0080):
+:func:`as_role` gives a function's environment its URL, so a grant the cloud would refuse
+is refused locally too. Stopping leaves the data in place, so the next run starts where
+this one ended.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from devstack.postgres import LocalPostgres
 from devstack.services.base import StackContext
 from devstack.state import remembered_port
 
-__all__ = ["PostgresService"]
+__all__ = ["PostgresService", "as_role"]
+
+
+def as_role(env: dict[str, str], deployable: str) -> dict[str, str]:
+    """``env`` with ``DATABASE_URL`` switched to ``deployable``'s own login role."""
+    from shared.db.roles import deployable_url
+
+    return {**env, "DATABASE_URL": deployable_url(env["DATABASE_URL"], deployable)}
 
 
 class PostgresService:
@@ -36,6 +46,7 @@ class PostgresService:
 
     def start(self, ctx: StackContext) -> None:
         from shared.db.migrate import current_revision, upgrade
+        from shared.db.roles import create_local_logins
 
         port = remembered_port(
             ctx.state_dir, "postgres", getattr(ctx.options, "postgres_port", None)
@@ -44,6 +55,7 @@ class PostgresService:
         self.server.start(timeout=60)
         upgrade(self.server.url)
         self.revision = current_revision(self.server.url)
+        create_local_logins(self.server.url)
         ctx.env["DATABASE_URL"] = self.server.url
 
     def stop(self) -> None:

@@ -51,3 +51,18 @@ def test_every_deployable_bounds_its_database_waits_below_its_timeout(
     db_env = str(platform.locals["db_env"])
     for variable in ("DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_SOCKET_TIMEOUT"):
         assert variable in db_env
+
+
+def test_each_deployable_iam_user_joins_its_own_group_role(platform: TfModule) -> None:
+    """The IAM users Terraform creates are keyed by deployable, and ``sql_role_grants``
+    turns each key into the group role the migrations create (``ki_<key>``)."""
+    from shared.db.roles import GROUP_ROLES
+
+    calls = dict(platform.modules)
+    accounts = calls["sql"]["iam_service_accounts"]
+    assert set(accounts) - {"migrator"} == set(GROUP_ROLES) == DEPLOYABLES
+    assert set(platform.locals["db_timeouts"]) == DEPLOYABLES  # the output's filter
+    assert all(role == f"ki_{key}" for key, role in GROUP_ROLES.items())
+    grants = str(dict(platform.outputs)["sql_role_grants"]["value"])
+    assert "GRANT ki_${k} TO" in grants and "module.sql.iam_user_names" in grants
+    assert "contains(keys(local.db_timeouts), k)" in grants  # never "GRANT ki_migrator"

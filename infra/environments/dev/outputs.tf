@@ -26,6 +26,11 @@ output "sql_iam_users" {
   value       = module.platform.sql_iam_users
 }
 
+output "sql_role_grants" {
+  description = "GRANT statements that put each deployable's IAM user in its own group role (run once as the migrator)."
+  value       = module.platform.sql_role_grants
+}
+
 output "backtest_queue" {
   description = "CLOUD_TASKS_QUEUE."
   value       = module.platform.backtest_queue

@@ -22,8 +22,17 @@ output "sql_connection_name" {
 }
 
 output "sql_iam_users" {
-  description = "Postgres user names of the deployables (grant them the app role after the first migration)."
+  description = "Postgres user names of the deployables (each joins its own group role: sql_role_grants)."
   value       = module.sql.iam_user_names
+}
+
+output "sql_role_grants" {
+  description = "Run once as the migrator after migrating: each deployable's IAM user joins its own group role (shared/db/roles.py, docs/decisions/0080)."
+  # Every deployable has a db_timeouts entry; the migrator owns the schema instead.
+  value = [
+    for k, user in module.sql.iam_user_names : "GRANT ki_${k} TO \"${user}\";"
+    if contains(keys(local.db_timeouts), k)
+  ]
 }
 
 output "backtest_queue" {

@@ -178,6 +178,23 @@ def test_up_serves_migrates_stops_and_keeps_data(state_dir: Path) -> None:
                 "INSERT INTO markets (ticker, event_ticker, status) "
                 "VALUES ('KXTEST-1', 'KXTEST', 'active')"
             )
+            # Each function connects as its own login role (docs/decisions/0080).
+            assert httpx.get(origin + "/api/v1/markets", timeout=30).status_code == 200
+            assert httpx.get(origin + "/api/v1/backtests", timeout=30).status_code == 200
+            wanted = {"fn_markets", "fn_backtests", "fn_poll_markets"}
+            deadline = time.monotonic() + 90  # poll_markets connects on the first poll
+            while True:
+                users = {
+                    row[0]
+                    for row in conn.run(
+                        "SELECT usename FROM pg_stat_activity WHERE datname = current_database()"
+                    )
+                }
+                if wanted <= users or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert wanted <= users, users
+            assert conn.run("SELECT count(*) FROM market_polls")[0][0] >= 1  # as fn_poll_markets
         finally:
             conn.close()
     except BaseException:
