@@ -18,9 +18,11 @@ the history API can never disagree about what "the mid" was.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where it is used: the ingest's cold start skips it
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["MID_QUANTUM", "mid_price", "mid_price_sql", "mid_price_ticks"]
 
@@ -47,6 +49,8 @@ def mid_price_ticks(
 ) -> npt.NDArray[np.float64]:
     """The mid in dollars (float) of integer-tick quotes (``scale`` ticks per dollar; a
     negative tick means no quote on that side), NaN where :func:`mid_price` is ``None``."""
+    import numpy as np
+
     bid64 = np.asarray(bid, dtype=np.int64)
     ask64 = np.asarray(ask, dtype=np.int64)
     two_sided = (bid64 > 0) & (ask64 < scale) & (ask64 >= bid64)

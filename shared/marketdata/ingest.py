@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
+from shared.domain.prices import mid_price_sql
 from shared.marketdata.copy_text import (
     COPY_NULL,
     copy_payload,
@@ -76,14 +77,10 @@ POLL_SOURCE = "poll"
 MARKET_DATA_LOCK_KEY = int.from_bytes(b"KImktdat", "big", signed=True)
 """The transaction-scoped advisory lock every writer of the market-data tables takes."""
 
-# A midpoint only exists with a real two-sided quote: Kalshi shows an empty side as a
-# 0.0000 bid or a 1.0000 ask (kalshi-api.md §4.3). Shared by the ingest, the rebuild and
-# the history queries so all of them fold exactly the same numbers.
-MID_SQL = (
-    "CASE WHEN {p}yes_bid_dollars > 0 AND {p}yes_ask_dollars < 1 "
-    "AND {p}yes_ask_dollars >= {p}yes_bid_dollars "
-    "THEN CAST(({p}yes_bid_dollars + {p}yes_ask_dollars) / 2 AS numeric(11, 5)) END"
-)
+# The system's one mid-price rule (shared.domain.prices), as a template over the column
+# prefix ``{p}``. Shared by the ingest, the rebuild and the history queries, so the stored
+# candles, the history API and the backtests all mean the same number by "the mid".
+MID_SQL = mid_price_sql("{p}")
 # 0.0000 means "never traded".
 LAST_SQL = "NULLIF({p}last_price_dollars, 0)"
 

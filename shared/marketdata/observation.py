@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 DETERMINED_STATUSES = frozenset({"determined", "amended", "finalized"})
-"""Kalshi market statuses after which the result is known (kalshi-api.md §4.2)."""
+"""Kalshi market statuses after which the result is known."""
 
 FINAL_STATUS = "finalized"
 """Kalshi's REST word for "settled": positions have been paid out."""

@@ -50,7 +50,7 @@ HISTORY_INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "1h": 3600, "4h": 14_4
 _INTERVAL_NAMES = {seconds: name for name, seconds in HISTORY_INTERVALS.items()}
 
 STATUS_ALIASES: dict[str, tuple[str, ...]] = {
-    # Kalshi's GET /markets?status= filter words (kalshi-api.md §4.2) ...
+    # Kalshi's GET /markets?status= filter words ...
     "unopened": ("initialized",),
     "open": ("active",),
     "paused": ("inactive",),
