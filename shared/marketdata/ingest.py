@@ -339,8 +339,10 @@ WHERE c.ticker = s.ticker AND c.resolution_s = r.res AND c.bucket_start = r.buck
 # hour the planner expected one candle in this bucket and chose a nested loop, rescanning
 # the bucket once per market (2 s at 10,000 markets of which a few were new, 7.5 s at
 # 20,000). A conflict is one probe of the primary key per market whatever the statistics
-# say (ADR 0091).
-_INSERT_CANDLES = f"""
+# say (ADR 0091). When the UPDATE folded nothing (a new hour, a first poll), no row can
+# conflict (under the write lock nobody else inserts them), and the plain INSERT skips
+# the speculative insertion's extra work: 30 ms instead of 43 for 10,000 new buckets.
+_INSERT_ALL_CANDLES = f"""
 INSERT INTO market_candles (
     ticker, resolution_s, bucket_start, first_ts, last_ts,
     mid_open, mid_high, mid_low, mid_close,
@@ -350,8 +352,10 @@ INSERT INTO market_candles (
 SELECT s.ticker, r.res, r.bucket, :ts, :ts, s.mid, s.mid, s.mid, s.mid,
        s.last, s.last, s.last, s.last, s.volume_fp, s.volume_fp, 1
 FROM {_CANDLE_SOURCE}
-ON CONFLICT (ticker, resolution_s, bucket_start) DO NOTHING
 """
+_INSERT_CANDLES = (
+    _INSERT_ALL_CANDLES + "ON CONFLICT (ticker, resolution_s, bucket_start) DO NOTHING\n"
+)
 
 
 @dataclass
@@ -661,7 +665,9 @@ def write_poll(
         folded, inside = t.measure(
             "update_candles", lambda: run(text(_FOLD_CANDLES), ts_params).one()
         )
-        if folded < len(ordered) * len(CANDLE_RESOLUTIONS_S):
+        if folded == 0:
+            t.measure("insert_candles", lambda: run(text(_INSERT_ALL_CANDLES), ts_params))
+        elif folded < len(ordered) * len(CANDLE_RESOLUTIONS_S):
             t.measure("insert_candles", lambda: run(text(_INSERT_CANDLES), ts_params))
         if inside:
             t.measure("repair_candles", lambda: run(text(_REPAIR_LATE_CANDLES), ts_params))
