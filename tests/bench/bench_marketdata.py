@@ -1,6 +1,6 @@
 """Market-data benchmarks: bulk ingest, the market list, and price history.
 
-Run: ``.venv/bin/python -m tests.bench.bench_marketdata`` (about 2 minutes; add
+Run: ``.venv/bin/python -m tests.bench.bench_marketdata`` (about 3 minutes; add
 ``--only ingest`` / ``--only list`` / ``--only history``, repeatable, for one part: the
 ingest alone takes ~30 s). It starts a throwaway Postgres cluster of its own (the same
 harness as the tests: fsync off), runs everything in this process against it, prints

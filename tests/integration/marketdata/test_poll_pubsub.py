@@ -72,6 +72,9 @@ def trigger_envelope(key: str):
 
 @pytest.fixture
 def stack(tmp_path, migrated_url, pubsub_emulator, pubsub_project, simulator):
+    from shared.db.roles import create_local_logins
+
+    create_local_logins(migrated_url)  # the functions connect as fn_<deployable>, as in `up`
     ensure_topology(
         pubsub_project,
         pull_subscriptions=[(MARKET_SNAPSHOTS, "test-tap")],
