@@ -189,7 +189,6 @@ def test_a_delivery_while_another_attempt_is_alive_stands_down(seeded: Database)
 _heartbeats_seen: list[bool] = []
 
 
-@register
 class WaitsForItsHeartbeat(Strategy):
     """Blocks inside ``signals`` until the run's heartbeat moved (or 30 s passed)."""
 
@@ -339,7 +338,6 @@ def test_the_last_attempt_marks_a_transient_failure_failed(
     assert failed[0].payload["error"]["code"] == "internal"
 
 
-@register
 class Broken(Strategy):
     name = "test_broken_strategy"
     version = "test-1"
@@ -435,10 +433,15 @@ def test_parse_request_accepts_the_seeded_request() -> None:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _unregister_test_strategies() -> Iterator[None]:
+def _test_strategies() -> Iterator[None]:
+    """Registered only while this module's tests run: a registration at import would leak
+    into every module collected after it (the look-ahead audit parametrizes over the
+    registry at collection time)."""
+    for strategy in (WaitsForItsHeartbeat, Broken):
+        register(strategy)
     yield
-    for name in (WaitsForItsHeartbeat.name, Broken.name):
-        unregister(name)
+    for strategy in (WaitsForItsHeartbeat, Broken):
+        unregister(strategy.name)
 
 
 def test_the_mid_rule_is_the_same_in_python_numpy_sql_and_the_ingest(database: Database) -> None:
