@@ -42,15 +42,15 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
-from shared.domain.prices import mid_price_sql
-from shared.marketdata.copy_text import (
+from shared.db.copy_text import (
     COPY_NULL,
     copy_payload,
     copy_text,
     copy_time,
     encode_copy_rows,
 )
+from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
+from shared.domain.prices import mid_price_sql
 from shared.marketdata.observation import FINAL_STATUS, MarketObservation, clean_observations
 
 __all__ = [

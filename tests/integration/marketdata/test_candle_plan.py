@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from shared.db.copy_text import copy_payload
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
 from shared.marketdata import ingest
-from shared.marketdata.copy_text import copy_payload
 from shared.marketdata.ingest import bucket_start, write_poll
 from tests.integration.marketdata.synthetic import synthetic_poll
 

@@ -11,10 +11,10 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
+from shared.db.copy_text import copy_rows
 from shared.db.models import Market
 from shared.kalshi import models as km
 from shared.marketdata import ingest
-from shared.marketdata.copy_text import copy_rows
 from shared.marketdata.ingest import PollWrite, rebuild_candles, write_poll
 from shared.marketdata.observation import MarketObservation
 from shared.marketdata.poller import EventInfo, observation_from_market

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.marketdata.copy_text import encode_copy_rows, encode_copy_value
+from shared.db.copy_text import encode_copy_rows, encode_copy_value
 
 
 def test_values_use_copy_text_format():
