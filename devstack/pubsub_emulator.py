@@ -4,7 +4,7 @@ The emulator is a JVM behind gcloud's Python wrapper; it starts in a few seconds
 machine and much slower on a busy one, so the test suite runs one per session and the local
 stack one per ``kalshi-insights up``. Clients find it through ``PUBSUB_EMULATOR_HOST``
 (google-cloud-pubsub reads that variable itself); topics and subscriptions are created with
-the Python client (:func:`shared.messaging.admin.ensure_topology`), because ``gcloud pubsub``
+the Python client (:func:`devstack.pubsub_admin.ensure_topology`), because ``gcloud pubsub``
 commands always talk to the real service.
 """
 

@@ -51,7 +51,7 @@ class MarketDataService:
         )
 
     def start(self, ctx: StackContext) -> None:
-        from shared.messaging.admin import ensure_topology, push_url
+        from devstack.pubsub_admin import ensure_topology, push_url
         from shared.messaging.topics import MARKET_SNAPSHOTS, POLL_TRIGGER
 
         self.interval = parse_interval(str(getattr(ctx.options, "poll_every", "1m") or "1m"))

@@ -4,7 +4,7 @@ Publishes ``PUBSUB_EMULATOR_HOST`` and ``PUBSUB_PROJECT_ID`` to later services (
 Google client libraries read the first one themselves) and creates the shared topology:
 topics, their dead-letter topics and the pull subscriptions that keep dead letters. The
 services that run consumers add their push subscriptions with
-:func:`shared.messaging.admin.ensure_topology` once their URLs are known.
+:func:`devstack.pubsub_admin.ensure_topology` once their URLs are known.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class PubSubService:
         )
 
     def start(self, ctx: StackContext) -> None:
-        from shared.messaging.admin import ensure_topology
+        from devstack.pubsub_admin import ensure_topology
 
         port = remembered_port(ctx.state_dir, "pubsub", getattr(ctx.options, "pubsub_port", None))
         project = getattr(ctx.options, "pubsub_project", None) or DEFAULT_PROJECT

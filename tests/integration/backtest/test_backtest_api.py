@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from devstack.functions_runner import FunctionServer
 from devstack.postgres import free_port
+from devstack.pubsub_admin import ensure_topology
 from shared.db import migrate
-from shared.messaging.admin import ensure_topology
 from shared.messaging.tasks import TaskQueue
 from shared.messaging.topics import BACKTEST_EVENTS, subscription_path
 from tests.plugins.gcp_emulators import pull_envelopes

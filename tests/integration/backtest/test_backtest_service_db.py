@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from devstack.pubsub_admin import ensure_topology
 from shared.backtest import service as service_module
 from shared.backtest.adapters import PubSubEvents
 from shared.backtest.data import MISSING
@@ -27,7 +28,6 @@ from shared.backtest.strategies import Signals, Strategy, StrategyView, register
 from shared.config import DatabaseSettings
 from shared.db.engine import Database, create_database
 from shared.marketdata.ingest import rebuild_candles
-from shared.messaging.admin import ensure_topology
 from shared.messaging.envelope import Envelope
 from shared.messaging.topics import BACKTEST_EVENTS, subscription_path
 from tests.plugins.gcp_emulators import pull_envelopes

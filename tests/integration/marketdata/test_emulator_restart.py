@@ -21,9 +21,9 @@ import sqlalchemy as sa
 
 from devstack.functions_runner import FunctionServer
 from devstack.postgres import free_port
+from devstack.pubsub_admin import ensure_topology, push_url
 from devstack.pubsub_emulator import PubSubEmulator
 from devstack.scheduler import tick_envelope
-from shared.messaging.admin import ensure_topology, push_url
 from shared.messaging.pubsub import Publisher
 from shared.messaging.topics import MARKET_SNAPSHOTS, POLL_TRIGGER
 

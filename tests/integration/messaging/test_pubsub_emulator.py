@@ -8,8 +8,8 @@ import pytest
 
 from devstack.functions_runner import FunctionServer
 from devstack.postgres import free_port
+from devstack.pubsub_admin import SubscriptionSettings, ensure_topology, push_url
 from shared.messaging import topics
-from shared.messaging.admin import SubscriptionSettings, ensure_topology, push_url
 from shared.messaging.envelope import Envelope, decode
 from shared.messaging.pubsub import Publisher
 from tests.plugins.gcp_emulators import pull_envelopes, pull_messages
