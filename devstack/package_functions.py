@@ -2,8 +2,8 @@
 
 Cloud Functions builds a Python function from one directory that must hold ``main.py`` and
 ``requirements.txt`` side by side; it never runs ``setup.py``/``pyproject.toml``, so the
-monorepo's ``shared`` package has to be copied in (gcp-conventions 2.11). For every
-``functions/<name>/main.py`` this writes:
+monorepo's ``shared`` package has to be copied in (the build sees only that directory).
+For every ``functions/<name>/main.py`` this writes:
 
 - ``build/functions/<name>/``: the function's own files, a copy of ``shared/`` and a
   ``requirements.txt`` pinning the whole runtime dependency closure to the versions in

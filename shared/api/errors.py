@@ -1,7 +1,8 @@
 """HTTP errors as values: every failure a client can cause becomes a 4xx JSON answer.
 
-The body is always ``{"error": code, "message": text}`` (DESIGN.md, "Contracts"): ``code``
-is a stable snake_case word a program can branch on, ``message`` a sentence for a person.
+The body is always ``{"error": code, "message": text}`` (docs/architecture.md, "Contracts"):
+``code`` is a stable snake_case word a program can branch on, ``message`` a sentence for a
+person.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models for every table in DESIGN.md.
+"""SQLAlchemy 2.0 models for every table of the foundation migration (0001).
 
 These models are the schema contract between issues. Alembic migrations under
 ``shared/db/migrations`` create them; a change here needs a new migration.

@@ -1,6 +1,6 @@
 """Tables the backtest worker keeps beside ``backtest_runs``/``backtest_trades`` (0003).
 
-* ``backtest_run_details``: what a run needs beyond the DESIGN columns: the engine settings
+* ``backtest_run_details``: what a run needs beyond the 0001 columns: the engine settings
   (fees, slippage, capital), the ranking metric of a sweep, how many variants it has, which
   stage it is in and how many attempts (Cloud Tasks retries) it took.
 * ``backtest_variants``: one row per parameter set of a sweep with its rank, metrics and

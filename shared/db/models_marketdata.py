@@ -1,4 +1,4 @@
-"""Tables the market-data ingest maintains beside the DESIGN tables (migration 0002).
+"""Tables the market-data ingest maintains beside the foundation tables (migration 0002).
 
 ``market_snapshots`` is the history; these three exist so the read side never has to scan
 it (see docs/decisions/0050-market-data-read-models.md):

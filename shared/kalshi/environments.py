@@ -2,8 +2,9 @@
 
 A Kalshi environment is a REST base URL that *includes* ``/trade-api/v2`` plus the matching
 WebSocket URL (``/trade-api/ws/v2``). Keys are per environment: a demo key only works on the
-demo hosts (kalshi-api.md §1). The "external-api" hosts are the ones Kalshi recommends since
-2026-05-07; the older "shared" hosts still work and are kept for people who pinned them.
+demo hosts, a production key only on production. The "external-api" hosts are the ones
+Kalshi recommends since 2026-05-07; the older "shared" hosts still work and are kept for
+people who pinned them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Typed errors for everything that can go wrong talking to Kalshi.
 
-Kalshi answers errors in three JSON shapes plus a bare string for 429 (kalshi-api.md §6.4):
+Kalshi answers errors in these JSON shapes (recorded in tests/fixtures/kalshi_recorded/):
 
 - nested ``{"error": {"code", "message", "details"?, "service"?}}`` (most 4xx, every 401),
 - flat ``{"code", "message", "details"}`` (the OpenAPI shape; JSON-decode 400s),
@@ -43,7 +43,7 @@ _KALSHI_HEADER = re.compile(r"(KALSHI-ACCESS-[A-Z]+)\s*[:=]\s*\S+", re.IGNORECAS
 _LONG_BASE64 = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-# Why an auth failure happened, keyed by Kalshi's code or details (kalshi-api.md §2.7, §7).
+# Why an auth failure happened, keyed by Kalshi's code or details (recorded: auth__*.json).
 _AUTH_HINTS = {
     "INCORRECT_API_KEY_SIGNATURE": (
         "the signature did not verify: sign timestamp_ms + METHOD + path (with /trade-api/v2, "

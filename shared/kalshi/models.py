@@ -139,7 +139,7 @@ class KalshiModel(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class MarketStatus(StrEnum):
-    """Market ``status`` values in REST responses (kalshi-api.md §4.2).
+    """Market ``status`` values in REST responses (recorded: ``markets__status_*.json``).
 
     Models keep ``status`` as a plain ``str`` so a status Kalshi adds tomorrow still parses;
     compare against these members (``market.status == MarketStatus.ACTIVE``).
@@ -184,7 +184,7 @@ class MveSelectedLeg(KalshiModel, frozen=True, kw_only=True):
 
 
 class Market(KalshiModel, frozen=True, kw_only=True):
-    """A market in the CURRENT wire format (OpenAPI 3.28, kalshi-api.md §4.1).
+    """A market in the CURRENT wire format (OpenAPI 3.28; recorded: ``markets__single.json``).
 
     ``no_bid_dollars``/``no_ask_dollars`` are Kalshi's own derivations (1 - yes ask/bid). There
     is no ``series_ticker`` on a market: get it from the market's event.

@@ -1,9 +1,10 @@
 """Client-side token buckets that keep us under Kalshi's per-key limits.
 
-Kalshi meters each key with two continuously refilling buckets, Read and Write
-(kalshi-api.md §6.1); Basic, the tier every key starts on, allows about 20 reads and 10
-writes per second at the default cost. Throttling ourselves costs a few milliseconds of
-waiting; tripping Kalshi's limit costs a 429, a backoff and a retry.
+Kalshi meters each key with two continuously refilling buckets, Read and Write (recorded:
+tests/fixtures/kalshi_recorded/account__limits.json); Basic, the tier every key starts on,
+allows about 20 reads and 10 writes per second at the default cost. Throttling ourselves
+costs a few milliseconds of waiting; tripping Kalshi's limit costs a 429, a backoff and a
+retry.
 
 The bucket works by *reservation*: taking tokens never blocks under the lock, it just
 tells the caller how long to wait before its turn. Waits are therefore FIFO, the lock is held

@@ -1,5 +1,5 @@
 """Policy over infra/*.tf, checked structurally (python-hcl2): what Terraform cannot check
-offline and checkov has no rule for (gcp-conventions 4 and 6).
+offline and checkov has no rule for (docs/decisions/0070-0073, 0105, 0106).
 """
 
 from __future__ import annotations

@@ -603,7 +603,7 @@ module "streamer" {
   project_roles      = toset(local.db_project_roles)
   labels             = local.labels
 
-  # The singleton that holds every account's upstream WebSocket (DESIGN "Scale on paper").
+  # The singleton that holds every account's upstream WebSocket (docs/architecture.md, planned).
   min_instance_count               = 1
   max_instance_count               = 1
   cpu_idle                         = false

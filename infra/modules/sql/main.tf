@@ -13,7 +13,7 @@ resource "google_sql_database_instance" "this" {
   #checkov:skip=CKV2_GCP_20:Postgres pgaudit is not enabled; log_statement=ddl and connection logging cover schema changes and logins at this scale (docs/decisions/0071).
   #checkov:skip=CKV_GCP_110:pgaudit is not enabled (same reason as CKV2_GCP_20).
   #checkov:skip=CKV2_GCP_13:log_duration=on logs the duration of every statement, which floods logs from a per-minute poller; Query Insights records latency instead.
-  #checkov:skip=CKV_GCP_79:The schema and the test suite run on Postgres 15 (the design card's version); a major upgrade is a deliberate, tested change.
+  #checkov:skip=CKV_GCP_79:The schema and the test suite run on Postgres 15 (the version the local stack runs); a major upgrade is a deliberate, tested change.
   project             = var.project_id
   region              = var.region
   name                = var.instance_name

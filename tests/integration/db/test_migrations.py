@@ -21,7 +21,7 @@ from shared.db.models import Base
 
 pytestmark = pytest.mark.integration
 
-# The tables DESIGN.md names: the contract the first migration must create.
+# The tables of the data model (shared/db/models.py): the first migration must create them.
 DESIGN_TABLES = {
     "markets",
     "market_snapshots",

@@ -1,4 +1,4 @@
-"""Foundation: every table in DESIGN.md.
+"""Foundation: every table of the data model (docs/architecture.md, "Tables").
 
 Generated from shared/db/models.py with ``alembic revision --autogenerate`` and reviewed.
 Tables that reference others come after them; the downgrade drops in reverse order.
