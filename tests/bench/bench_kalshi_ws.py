@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from shared.kalshi.orderbook import OrderBook, OrderBookError
-from shared.kalshi.ws_messages import OrderbookDelta, OrderbookSnapshot, parse_frame
-from shared.kalshi.ws_sequence import SequenceTracker
+from shared.kalshi.ws import OrderBook, OrderBookError
+from shared.kalshi.ws.messages import OrderbookDelta, OrderbookSnapshot, parse_frame
+from shared.kalshi.ws.sequence import SequenceTracker
 
 N_FRAMES = 60_000
 N_MARKETS = 40

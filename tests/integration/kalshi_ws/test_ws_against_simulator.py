@@ -24,7 +24,7 @@ from shared.kalshi.ws import (
     KalshiWSHandshakeError,
     backoff_delays,
 )
-from shared.kalshi.ws_messages import (
+from shared.kalshi.ws.messages import (
     BookInvalidated,
     ErrorReply,
     FillMessage,

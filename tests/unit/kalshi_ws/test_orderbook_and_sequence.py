@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.kalshi.orderbook import OrderBook, OrderBookError
-from shared.kalshi.ws_messages import (
+from shared.kalshi.ws import OrderBook, OrderBookError
+from shared.kalshi.ws.messages import (
     OrderbookDelta,
     OrderbookDeltaPayload,
     OrderbookSnapshot,
     OrderbookSnapshotPayload,
     parse_frame,
 )
-from shared.kalshi.ws_sequence import Gap, SequenceTracker
+from shared.kalshi.ws.sequence import Gap, SequenceTracker
 
 RECORDING = (
     Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ from shared.kalshi.ws import (
     Subscription,
     backoff_delays,
 )
-from shared.kalshi.ws_messages import (
+from shared.kalshi.ws.messages import (
     BookInvalidated,
     ErrorReply,
     FillMessage,

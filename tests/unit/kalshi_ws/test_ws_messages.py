@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.kalshi.ws_messages import (
+from shared.kalshi.ws.messages import (
     ErrorReply,
     EventFeeUpdateMessage,
     EventLifecycleMessage,
@@ -87,7 +87,7 @@ def test_recorded_snapshot_and_delta_values_are_exact() -> None:
     )
 
 
-# Spec examples (AsyncAPI, fact sheet §5.5), with the required fields the examples omit added.
+# Spec examples (Kalshi's AsyncAPI document), with the required fields they omit added.
 
 TICKER = (
     '{"type":"ticker","sid":11,"msg":{"market_ticker":"FED-23DEC-T3.00","market_id":'

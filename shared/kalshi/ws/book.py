@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from shared.kalshi.money import ONE, ZERO, format_count, format_dollars
-from shared.kalshi.ws_messages import OrderbookDeltaPayload, OrderbookSnapshotPayload, PriceLevel
+from shared.kalshi.ws.errors import OrderBookError
+from shared.kalshi.ws.messages import OrderbookDeltaPayload, OrderbookSnapshotPayload, PriceLevel
 
-__all__ = ["OrderBook", "OrderBookError"]
-
-
-class OrderBookError(ValueError):
-    """A snapshot or delta that cannot be applied to this book."""
+__all__ = ["OrderBook"]
 
 
 def _levels(levels: Iterable[PriceLevel], side: str) -> dict[Decimal, Decimal]:

@@ -6,12 +6,14 @@ One connection multiplexes every channel. The client
   sends no ``Origin`` header (Kalshi's CloudFront edge answers 403 to one);
 - numbers commands from 1, matches replies to them by ``id`` with a timeout, and turns
   ``error`` replies into :class:`KalshiWSCommandError` carrying Kalshi's numeric code;
-- parses every data frame into the typed messages of :mod:`shared.kalshi.ws_messages`;
+- parses every data frame into the typed messages of :mod:`shared.kalshi.ws.messages`;
 - checks ``seq`` per ``sid`` and reports a loss as a :class:`SequenceGap` in the message
-  stream, keeping local order books (:mod:`shared.kalshi.orderbook`) that are marked invalid
+  stream, keeping local order books (:mod:`shared.kalshi.ws.book`) that are marked invalid
   until a fresh snapshot arrives (:meth:`KalshiWebSocket.resync` asks for one);
 - answers Kalshi's heartbeat pings (``websockets`` does this itself) and pings the server too;
 - closes with code 1000 and fails commands still waiting with a clear error.
+
+Everything it raises is in :mod:`shared.kalshi.ws.errors`.
 
 A single reader task owns the socket's receive side; it resolves command replies at once and
 queues everything else, so ``await ws.subscribe(...)`` works whether or not anyone is iterating
@@ -57,9 +59,17 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.kalshi.environments import WS_PATH
-from shared.kalshi.orderbook import OrderBook, OrderBookError
 from shared.kalshi.signing import KalshiSigner, signing_path
-from shared.kalshi.ws_messages import (
+from shared.kalshi.ws.book import OrderBook
+from shared.kalshi.ws.errors import (
+    KalshiWSCommandError,
+    KalshiWSConnectionClosed,
+    KalshiWSError,
+    KalshiWSHandshakeError,
+    KalshiWSTimeout,
+    OrderBookError,
+)
+from shared.kalshi.ws.messages import (
     BookInvalidated,
     CommandReply,
     ErrorReply,
@@ -74,19 +84,13 @@ from shared.kalshi.ws_messages import (
     UnknownMessage,
     UnsubscribedReply,
     WireMessage,
-    WsErrorCode,
     WsEvent,
     parse_frame,
 )
-from shared.kalshi.ws_sequence import SequenceTracker
+from shared.kalshi.ws.sequence import SequenceTracker
 
 __all__ = [
     "WS_PATH",
-    "KalshiWSCommandError",
-    "KalshiWSConnectionClosed",
-    "KalshiWSError",
-    "KalshiWSHandshakeError",
-    "KalshiWSTimeout",
     "KalshiWebSocket",
     "Subscription",
     "UpdateAction",
@@ -98,70 +102,6 @@ log = logging.getLogger(__name__)
 Subscription = SubscriptionInfo
 UpdateAction = Literal["add_markets", "delete_markets", "get_snapshot"]
 _BOOK_TYPES = ("orderbook_snapshot", "orderbook_delta")
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-
-
-class KalshiWSError(Exception):
-    """Base class for everything this client raises."""
-
-
-class KalshiWSHandshakeError(KalshiWSError):
-    """The HTTP upgrade was refused (401 bad signature, 403, 502 during maintenance...)."""
-
-    def __init__(self, status: int, error_code: str | None) -> None:
-        self.status = status
-        self.error_code = error_code
-        detail = f" ({error_code})" if error_code else ""
-        super().__init__(f"Kalshi refused the WebSocket handshake: HTTP {status}{detail}")
-
-
-class KalshiWSCommandError(KalshiWSError):
-    """Kalshi answered a command with ``{"type":"error","msg":{"code":..,"msg":..}}``."""
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        *,
-        command_id: int | None = None,
-        cmd: str | None = None,
-        market_ticker: str | None = None,
-    ) -> None:
-        self.code = code
-        self.message = message
-        self.command_id = command_id
-        self.cmd = cmd
-        self.market_ticker = market_ticker
-        where = f" for {market_ticker}" if market_ticker else ""
-        super().__init__(
-            f"{cmd or 'command'} #{command_id}: error {code} {self.name}{where}: {message}"
-        )
-
-    @property
-    def name(self) -> str:
-        """The code's name from the spec table (``UNKNOWN_CHANNEL_NAME``), or ``UNKNOWN_<n>``."""
-        try:
-            return WsErrorCode(self.code).name
-        except ValueError:
-            return f"UNKNOWN_{self.code}"
-
-
-class KalshiWSTimeout(KalshiWSError, TimeoutError):
-    """No complete reply to a command within the timeout."""
-
-
-class KalshiWSConnectionClosed(KalshiWSError):
-    """The connection is gone. ``by_client`` tells a :meth:`close` from a server drop."""
-
-    def __init__(self, code: int | None, reason: str, *, by_client: bool = False) -> None:
-        self.code = code
-        self.reason = reason
-        self.by_client = by_client
-        who = "client" if by_client else "server or network"
-        super().__init__(f"Kalshi WebSocket closed by {who} (code {code}): {reason or '-'}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -851,7 +791,7 @@ class KalshiWebSocket:
 
 @dataclass(frozen=True)
 class _ReplySeq:
-    """A command reply's ``seq``, applied in stream order (see ws_sequence)."""
+    """A command reply's ``seq``, applied in stream order (see shared.kalshi.ws.sequence)."""
 
     sid: int
     seq: int

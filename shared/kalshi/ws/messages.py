@@ -78,7 +78,7 @@ PriceLevel: TypeAlias = tuple[Decimal, Decimal]
 
 
 class WsErrorCode(IntEnum):
-    """Kalshi's WebSocket command error codes (AsyncAPI ``x-error-codes``, fact sheet §5.3)."""
+    """Kalshi's WebSocket command error codes (AsyncAPI ``x-error-codes``)."""
 
     UNABLE_TO_PROCESS_MESSAGE = 1
     PARAMS_REQUIRED = 2
@@ -313,7 +313,7 @@ class PriceRange(msgspec.Struct, frozen=True):
 
 
 class MarketLifecyclePayload(msgspec.Struct, frozen=True):
-    """Which keys are present depends on ``event_type`` (fact sheet §5.5.6); times are Unix s."""
+    """Which keys are present depends on ``event_type`` (AsyncAPI); times are Unix s."""
 
     market_ticker: str
     event_type: str

@@ -4,7 +4,7 @@ Kalshi numbers the messages of each subscription (``sid``) that carry ``seq``: t
 ``orderbook_snapshot`` sets the counter (1 on a fresh subscription) and every following delta
 must be exactly one more. Anything else means messages were lost or reordered, and a local
 book built from them is wrong. The tracker only answers the question; the client decides what
-to do (report a :class:`~shared.kalshi.ws_messages.SequenceGap`, invalidate books).
+to do (report a :class:`~shared.kalshi.ws.messages.SequenceGap`, invalidate books).
 
 Command replies (``ok``, ``unsubscribed``) also carry a ``seq``. The spec does not say whether
 that number is taken from the subscription's counter or merely reports it, so after a reply
