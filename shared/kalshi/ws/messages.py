@@ -232,7 +232,7 @@ class _FinitePayload(msgspec.Struct, frozen=True):
     """Money and counts must be finite: msgspec accepts "NaN"/"Infinity" as Decimals, and a
     NaN price reaching a position or P&L would poison every sum after it. Such a frame
     becomes an :class:`UnknownMessage` with the reason, like any other malformed frame.
-    (Order book levels are checked where they are applied, in ``orderbook.py``.)"""
+    (Order book levels are checked where they are applied, in ``book.py``.)"""
 
     def __post_init__(self) -> None:
         _check_finite(self)
