@@ -27,8 +27,9 @@ from starlette.types import Receive, Scope, Send
 from emulators.kalshi_sim import errors, rest
 from emulators.kalshi_sim.accounts import Account
 from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
-from emulators.kalshi_sim.exchange import Exchange, Happening
+from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.faults import FaultError, Faults
+from emulators.kalshi_sim.model import Happening
 from emulators.kalshi_sim.persist import SAVE_INTERVAL_S, save_world
 from emulators.kalshi_sim.ws import Hub, websocket_endpoint
 from shared.kalshi.money import parse_dollars

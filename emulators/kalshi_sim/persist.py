@@ -41,7 +41,7 @@ log = logging.getLogger("kalshi_sim.persist")
 
 WORLD_FILE = "simulator-world.pickle"
 # Bumped whenever the exchange's classes change shape: an older file is then set aside.
-FORMAT = 1
+FORMAT = 2
 SAVE_INTERVAL_S = 30.0
 # Public trades kept across a restart (GET /trades pages over them); the rest is dropped so
 # a long-running world does not grow its file without bound.
@@ -80,9 +80,13 @@ _ALLOWED = frozenset(
             ("emulators.kalshi_sim.accounts", name)
             for name in ("Account", "AccountBook", "Fill", "Position", "Settlement")
         ),
+        ("emulators.kalshi_sim.exchange", "Exchange"),
+        ("emulators.kalshi_sim.catalog", "Catalog"),
+        ("emulators.kalshi_sim.book", "Book"),
+        ("emulators.kalshi_sim.lifecycle", "MarketLifecycle"),
         *(
-            ("emulators.kalshi_sim.exchange", name)
-            for name in ("Event", "Exchange", "Market", "Series", "SeriesTemplate", "Trade")
+            ("emulators.kalshi_sim.model", name)
+            for name in ("Clock", "Event", "Market", "Series", "SeriesTemplate", "Trade")
         ),
     }
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from emulators.kalshi_sim import wire
 from emulators.kalshi_sim.accounts import Account, Fill, Position, Settlement
-from emulators.kalshi_sim.exchange import SECOND_US, Event, Market, Series, Trade
+from emulators.kalshi_sim.model import SECOND_US, Event, Market, Series, Trade
 from emulators.kalshi_sim.wire import MICRO_PER_CENTI, PRICE_ONE
 
 

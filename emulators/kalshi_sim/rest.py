@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from emulators.kalshi_sim import errors, render, wire
 from emulators.kalshi_sim.auth import AuthFailure, authenticate, has_any_auth_header
-from emulators.kalshi_sim.exchange import FILTER_WORDS, SECOND_US, STATUS_FILTER, Market
+from emulators.kalshi_sim.model import FILTER_WORDS, SECOND_US, STATUS_FILTER, Market
 
 if TYPE_CHECKING:
     from emulators.kalshi_sim.accounts import Account

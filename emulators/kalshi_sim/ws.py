@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from emulators.kalshi_sim import wire
 from emulators.kalshi_sim.auth import AuthFailure, authenticate, has_any_auth_header
-from emulators.kalshi_sim.exchange import (
+from emulators.kalshi_sim.model import (
     SECOND_US,
     BookDelta,
     EventCreated,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from emulators.kalshi_sim import render, wire
 from emulators.kalshi_sim.config import SimConfig
-from emulators.kalshi_sim.exchange import BookDelta, Exchange, Lifecycle
+from emulators.kalshi_sim.exchange import Exchange
+from emulators.kalshi_sim.model import BookDelta, Lifecycle
 from shared.kalshi.signing import generate_private_key_pem, load_private_key
 
 START = 1_781_150_000.0

@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 from emulators.kalshi_sim.config import SimConfig
-from emulators.kalshi_sim.exchange import SECOND_US, Exchange
+from emulators.kalshi_sim.exchange import Exchange
+from emulators.kalshi_sim.model import SECOND_US
 from emulators.kalshi_sim.persist import load_world, save_world, world_path
 from shared.kalshi.signing import generate_private_key_pem, load_private_key
 
