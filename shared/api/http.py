@@ -11,11 +11,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from shared.api.errors import ApiError
+from shared.domain.units import json_default
 
 __all__ = ["NO_STORE", "JsonResponse", "dumps", "error_response", "json_response", "public_cache"]
 
@@ -30,17 +29,11 @@ def public_cache(max_age: int, stale_while_revalidate: int | None = None) -> str
     return value
 
 
-def _default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON; Decimals as strings (exact), datetimes as ISO 8601."""
-    return json.dumps(data, default=_default, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        data, default=json_default, separators=(",", ":"), ensure_ascii=False
+    ).encode()
 
 
 @dataclass

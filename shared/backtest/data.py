@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.domain.fees import PRICE_SCALE
+from shared.domain.units import MISSING_TICKS, price_ticks
 
 __all__ = [
     "MISSING",
@@ -34,11 +34,10 @@ __all__ = [
     "SnapshotRow",
     "SnapshotSet",
     "from_micros",
-    "price_ticks",
     "to_micros",
 ]
 
-MISSING = -1
+MISSING = MISSING_TICKS
 NO_TIME = np.iinfo(np.int64).max
 """Sentinel for "no such time" (a market without a scheduled close)."""
 
@@ -61,16 +60,6 @@ def to_micros(moment: datetime) -> int:
 def from_micros(micros: int) -> datetime:
     seconds, rest = divmod(int(micros), 1_000_000)
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest)
-
-
-def price_ticks(value: Decimal | str | None) -> int:
-    """Dollars (exact) to integer ticks; ``None`` is :data:`MISSING`."""
-    if value is None:
-        return MISSING
-    ticks = Decimal(value) * PRICE_SCALE
-    if ticks != ticks.to_integral_value():
-        raise ValueError(f"price {value} is finer than $0.0001")
-    return int(ticks)
 
 
 @dataclass(frozen=True)

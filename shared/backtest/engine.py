@@ -24,8 +24,9 @@ How a run goes (docs/decisions/0060-backtest-engine-design.md):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ from shared.backtest.data import (
     from_micros,
 )
 from shared.backtest.errors import BacktestError, LookAheadError, StrategyError
-from shared.backtest.metrics import Metrics, compute_metrics, micro_to_dollars
+from shared.backtest.metrics import Metrics, compute_metrics
 from shared.backtest.strategies.base import (
     ENTER_YES,
     ExitRules,
@@ -51,7 +52,17 @@ from shared.backtest.strategies.base import (
     Strategy,
     StrategyView,
 )
-from shared.domain.fees import COUNT_SCALE, PRICE_SCALE, FeeModel, FeeSchedule
+from shared.domain.fees import FeeModel, FeeSchedule
+from shared.domain.units import (
+    COUNT_SCALE,
+    MICRO_PER_TICK,
+    PRICE_SCALE,
+    dollars_to_micros,
+    format_count,
+    format_micros,
+    format_ticks,
+    price_ticks,
+)
 
 __all__ = [
     "EXIT_KINDS",
@@ -59,8 +70,6 @@ __all__ = [
     "EngineConfig",
     "TradeTable",
     "audit_lookahead",
-    "format_count",
-    "format_ticks",
     "run_backtest",
     "sampling_interval_us",
 ]
@@ -104,12 +113,31 @@ class EngineConfig:
     def to_json(self) -> dict[str, Any]:
         return {
             "fees": self.fees.to_json(),
-            "slippage_dollars": str(micro_to_dollars(self.slippage_ticks * 100)),
+            "slippage_dollars": format_micros(self.slippage_ticks * MICRO_PER_TICK),
             "capital_dollars": (
-                None if self.capital_micro is None else str(micro_to_dollars(self.capital_micro))
+                None if self.capital_micro is None else format_micros(self.capital_micro)
             ),
             "refund_fees_on_void": self.refund_fees_on_void,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> EngineConfig:
+        """The inverse of :meth:`to_json` (which a request's stored config came from).
+
+        ``lookahead_audit`` and ``max_equity_points`` are not part of the document (no
+        request sets them), so they keep their defaults. An empty or missing document is
+        the default configuration: runs stored before their config was recorded.
+        """
+        if not data:
+            return cls()
+        slippage = data.get("slippage_dollars")
+        capital = data.get("capital_dollars")
+        return cls(
+            fees=FeeModel.from_json(data.get("fees")),
+            slippage_ticks=0 if slippage is None else price_ticks(str(slippage)),
+            capital_micro=None if capital is None else dollars_to_micros(Decimal(str(capital))),
+            refund_fees_on_void=bool(data.get("refund_fees_on_void", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -152,23 +180,13 @@ class TradeTable:
                     "exit_ts": from_micros(int(self.exit_ts[t])).isoformat(),
                     "exit_price_dollars": format_ticks(int(self.exit_price[t])),
                     "exit_snapshot_id": int(data.snapshot_id[exit_row]) if exit_row >= 0 else None,
-                    "fees_dollars": str(micro_to_dollars(int(self.fees_micro[t]))),
-                    "pnl_dollars": str(micro_to_dollars(int(self.pnl_micro[t]))),
+                    "fees_dollars": format_micros(int(self.fees_micro[t])),
+                    "pnl_dollars": format_micros(int(self.pnl_micro[t])),
                     "entry_reason": self.entry_reasons[t],
                     "exit_reason": self.exit_reasons[t],
                 }
             )
         return out
-
-
-def format_ticks(ticks: int) -> str:
-    """Exact ``0.4200`` dollars from non-negative $0.0001 ticks (no float on the way)."""
-    return f"{ticks // PRICE_SCALE}.{ticks % PRICE_SCALE:04d}"
-
-
-def format_count(units: int) -> str:
-    """Exact ``12.50`` contracts from non-negative hundredths (``*_fp`` counts), no float."""
-    return f"{units // COUNT_SCALE}.{units % COUNT_SCALE:02d}"
 
 
 @dataclass(frozen=True)
@@ -195,8 +213,8 @@ class BacktestResult:
         return [
             {
                 "ts": from_micros(self.bin_start_us + (int(b) + 1) * self.interval_us).isoformat(),
-                "pnl_dollars": str(micro_to_dollars(int(self.pnl_series_micro[b]))),
-                "equity_dollars": str(micro_to_dollars(capital + int(self.pnl_series_micro[b]))),
+                "pnl_dollars": format_micros(int(self.pnl_series_micro[b])),
+                "equity_dollars": format_micros(capital + int(self.pnl_series_micro[b])),
             }
             for b in picks
         ]

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from shared.domain.fees import MICRO_PER_DOLLAR
+from shared.domain.units import MICRO_PER_DOLLAR, format_micros
 
 __all__ = [
     "MIN_ANNUALISED_PERIODS",
@@ -41,7 +40,6 @@ __all__ = [
     "annualisation_withheld",
     "compute_metrics",
     "max_drawdown",
-    "micro_to_dollars",
     "sharpe_ratio",
     "sortino_ratio",
 ]
@@ -49,11 +47,6 @@ __all__ = [
 SECONDS_PER_YEAR = 365.25 * 86_400
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-
-
-def micro_to_dollars(micro: int) -> Decimal:
-    """Exact conversion of integer micro-dollars to a 6-dp Decimal."""
-    return Decimal(int(micro)).scaleb(-6).quantize(Decimal("0.000001"))
 
 
 def sharpe_ratio(returns: F64, periods_per_year: float) -> float | None:
@@ -157,14 +150,14 @@ class Metrics:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "total_pnl_dollars": str(micro_to_dollars(self.total_pnl_micro)),
-            "gross_pnl_dollars": str(micro_to_dollars(self.gross_pnl_micro)),
-            "fees_paid_dollars": str(micro_to_dollars(self.fees_micro)),
-            "capital_dollars": str(micro_to_dollars(self.capital_micro)),
+            "total_pnl_dollars": format_micros(self.total_pnl_micro),
+            "gross_pnl_dollars": format_micros(self.gross_pnl_micro),
+            "fees_paid_dollars": format_micros(self.fees_micro),
+            "capital_dollars": format_micros(self.capital_micro),
             "return_on_capital": self.return_on_capital,
             "sharpe": self.sharpe,
             "sortino": self.sortino,
-            "max_drawdown_dollars": str(micro_to_dollars(self.max_drawdown_micro)),
+            "max_drawdown_dollars": format_micros(self.max_drawdown_micro),
             "max_drawdown_duration_seconds": self.max_drawdown_duration_s,
             "win_rate": self.win_rate,
             "profit_factor": self.profit_factor,

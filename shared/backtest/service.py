@@ -16,16 +16,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import INVALID_CURSOR_MESSAGE, ApiError
-from shared.backtest import store
 from shared.backtest.engine import EngineConfig
 from shared.backtest.errors import (
     BacktestError,
@@ -39,6 +38,7 @@ from shared.backtest.loader import (
     resolve_markets,
 )
 from shared.backtest.metrics import RANKABLE
+from shared.backtest.runs import Claim, Runs, StoreOutcome
 from shared.backtest.settings import HEARTBEAT_S, STALE_AFTER_S, WorkerSettings
 from shared.backtest.strategies import available, get
 from shared.backtest.sweep import DEFAULT_RANK_BY, expand_grid, run_sweep
@@ -47,6 +47,7 @@ from shared.db.models import BacktestRun, BacktestTrade
 from shared.db.models_backtest import BacktestRunDetail, BacktestVariant
 from shared.domain.fees import FeeModel
 from shared.domain.timebounds import TimeOutOfRange, to_bounded_utc
+from shared.domain.units import PRICE_SCALE, dollars_to_micros
 
 __all__ = [
     "MAX_MARKETS",
@@ -99,8 +100,42 @@ class BacktestRequest:
     rank_by: str
     config: EngineConfig = field(default_factory=EngineConfig)
 
-    def config_json(self) -> dict[str, Any]:
-        return self.config.to_json()
+    def to_json(self) -> dict[str, Any]:
+        """The request as stored with its run, for :meth:`from_json` in the worker.
+
+        ``variants`` is left out: it is derived from ``params`` and ``grid``, and a stored
+        copy could only disagree with them.
+        """
+        return {
+            "strategy": self.strategy,
+            "params": dict(self.params),
+            "grid": None if self.grid is None else {k: list(v) for k, v in self.grid.items()},
+            "markets": self.markets.to_json(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "rank_by": self.rank_by,
+            "config": self.config.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BacktestRequest:
+        """Rebuild a request :meth:`to_json` wrote (so :func:`parse_request` accepted it
+        once already): no limits are checked again, but the strategy must still exist and
+        take these parameters, since strategies change between submit and run."""
+        strategy = get(data["strategy"])
+        params = dict(data.get("params") or {})
+        grid = data.get("grid")
+        return cls(
+            strategy=data["strategy"],
+            params=params,
+            grid=None if grid is None else {k: list(v) for k, v in grid.items()},
+            variants=expand_grid(strategy, params, grid),
+            markets=MarketFilter.from_json(data.get("markets")),
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            rank_by=data.get("rank_by") or DEFAULT_RANK_BY,
+            config=EngineConfig.from_json(data.get("config")),
+        )
 
 
 def _parse_time(body: Mapping[str, Any], key: str) -> datetime:
@@ -233,7 +268,7 @@ def parse_request(body: Any) -> BacktestRequest:
         slippage = _parse_dollars(
             body["slippage"], "slippage", low=Decimal(0), high=Decimal("0.10")
         )
-        ticks = slippage * 10_000
+        ticks = slippage * PRICE_SCALE
         if ticks != ticks.to_integral_value():
             raise InvalidBacktestRequest("slippage must be a multiple of $0.0001")
         slippage_ticks = int(ticks)
@@ -242,7 +277,7 @@ def parse_request(body: Any) -> BacktestRequest:
         capital = _parse_dollars(
             body["capital"], "capital", low=Decimal("0.01"), high=Decimal(10) ** 9
         )
-        capital_micro = int(capital * 1_000_000)
+        capital_micro = dollars_to_micros(capital)
     return BacktestRequest(
         strategy=name,
         params=dict(params),
@@ -275,6 +310,15 @@ class ExecuteOutcome:
     trades: int = 0
 
 
+_STOOD_DOWN: dict[str, Callable[[Claim], ExecuteOutcome]] = {
+    "gone": lambda claim: ExecuteOutcome("gone"),
+    "completed": lambda claim: ExecuteOutcome("already_completed"),
+    "failed": lambda claim: ExecuteOutcome("already_failed", claim.error),
+    "running": lambda claim: ExecuteOutcome("already_running"),
+}
+"""What :meth:`BacktestService.execute` answers when its claim found the run taken."""
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
@@ -294,23 +338,6 @@ def _read_cursor(cursor: str, parse: Callable[[dict[str, Any]], _T]) -> _T:
         raise InvalidBacktestRequest(INVALID_CURSOR_MESSAGE, code="invalid_cursor") from None
 
 
-def _config_from_json(data: Mapping[str, Any]) -> EngineConfig:
-    fees = FeeModel.from_json(
-        {
-            **{k: v for k, v in (data.get("fees") or {}).items() if k != "series"},
-            "series": (data.get("fees") or {}).get("series") or {},
-        }
-    )
-    slippage = Decimal(str(data.get("slippage_dollars") or "0"))
-    capital = data.get("capital_dollars")
-    return EngineConfig(
-        fees=fees,
-        slippage_ticks=int(slippage * 10_000),
-        capital_micro=None if capital is None else int(Decimal(str(capital)) * 1_000_000),
-        refund_fees_on_void=bool(data.get("refund_fees_on_void", False)),
-    )
-
-
 class BacktestService:
     """The use cases; one instance per process (holds the database and the adapters)."""
 
@@ -323,6 +350,7 @@ class BacktestService:
         worker: WorkerSettings | None = None,
     ) -> None:
         self.database = database
+        self.runs = Runs(database)
         self.dispatcher = dispatcher
         self.events = events
         self.worker = worker or WorkerSettings()
@@ -345,8 +373,7 @@ class BacktestService:
         """
         request = parse_request(body)
         self.reap()
-        raw = self.database.engine.raw_connection()
-        try:
+        with self.runs.connection() as raw:
             markets = resolve_markets(raw.cursor(), request.markets)
             raw.rollback()
             if not markets:
@@ -372,8 +399,6 @@ class BacktestService:
                 raise InvalidBacktestRequest(
                     f"no snapshots between start and end: {where}", code="no_data"
                 )
-        finally:
-            raw.close()
         cap = self.worker.max_snapshots
         if window.snapshots > cap:
             raise InvalidBacktestRequest(
@@ -393,16 +418,13 @@ class BacktestService:
                 self.dispatcher.dispatch(run_id)
             except Exception as exc:
                 logger.exception("could not enqueue backtest %s", run_id)
-                raw = self.database.engine.raw_connection()
-                try:
-                    store.mark_failed(raw, run_id, "could not be queued; submit it again")
-                finally:
-                    raw.close()
+                with self.runs.transaction() as tx:
+                    tx.fail(run_id, "could not be queued; submit it again")
                 raise QueueUnavailable("the backtest queue is unavailable; try again") from exc
         return {"id": str(run_id), "status": "queued"}
 
     def reap(self) -> list[uuid.UUID]:
-        """Fail the runs no attempt can finish any more (see :func:`store.reap_stuck`).
+        """Fail the runs no attempt can finish any more (see :meth:`RunTransaction.reap`).
 
         Runs on every submit and list (the API's writes and the reads users poll): the
         worker only runs when the queue calls it, and a run whose deliveries are used up
@@ -410,10 +432,8 @@ class BacktestService:
         never fails the request that triggered it.
         """
         try:
-            raw = self.database.engine.raw_connection()
-            try:
-                reaped = store.reap_stuck(
-                    raw,
+            with self.runs.transaction() as tx:
+                reaped = tx.reap(
                     older_than_s=self.worker.reap_after_s,
                     stale_after_s=STALE_AFTER_S,
                     message=(
@@ -421,8 +441,6 @@ class BacktestService:
                         f"attempts of {self.worker.timeout_s} s; submit it again"
                     ),
                 )
-            finally:
-                raw.close()
         except Exception:
             logger.warning("could not reap stuck backtests", exc_info=True)
             return []
@@ -438,33 +456,15 @@ class BacktestService:
     ) -> uuid.UUID:
         cls = get(request.strategy)
         run_id = uuid.uuid4()
-        with self.database.sessions.begin() as session:
-            session.add(
-                BacktestRun(
-                    id=run_id,
-                    status="queued",
-                    strategy=cls.name,
-                    strategy_version=cls.version,
-                    params=request.variants[0] if request.grid is None else request.params,
-                    grid=request.grid,
-                    market_filter=request.markets.to_json(),
-                    start_ts=request.start,
-                    end_ts=request.end,
-                    progress=0.0,
-                    user_id=user_id,
-                )
-            )
-            session.flush()
-            session.add(
-                BacktestRunDetail(
-                    run_id=run_id,
-                    config=request.config_json(),
-                    rank_by=request.rank_by,
-                    variants=len(request.variants),
-                    stage="queued",
-                    attempts=0,
-                    snapshots=snapshots,
-                )
+        with self.runs.transaction() as tx:
+            tx.create(
+                run_id,
+                request={**request.to_json(), "strategy": cls.name},
+                strategy_version=cls.version,
+                params=request.variants[0] if request.grid is None else request.params,
+                variants=len(request.variants),
+                user_id=user_id,
+                snapshots=snapshots,
             )
         return run_id
 
@@ -633,116 +633,106 @@ class BacktestService:
         final_attempt: bool = False,
         on_progress: Callable[[float, str], None] | None = None,
     ) -> ExecuteOutcome:
-        """Run a queued backtest to completion (the worker's job); idempotent."""
-        with self.database.sessions.begin() as session:
-            run = session.get(BacktestRun, run_id, with_for_update=True)
-            if run is None:
-                return ExecuteOutcome("gone")
-            detail = session.get(BacktestRunDetail, run_id)
-            if run.status == "completed":
-                announced = detail is not None and detail.stage == "announced"
-                if not announced:
-                    # Stored, but the completion message may not have gone out: send it
-                    # (same idempotency key as before, so consumers see it at most once).
-                    payload = self._completed_payload(run)
-                    self._publish("backtest.completed", f"backtest:{run_id}:completed", payload)
-                    if detail is not None:
-                        detail.stage = "announced"
-                return ExecuteOutcome("already_completed")
-            if run.status == "failed":
-                return ExecuteOutcome("already_failed", run.error)
-            if run.status == "running" and detail is not None:
-                age = session.scalar(select(func.extract("epoch", func.now() - detail.updated_at)))
-                if age is not None and float(age) < STALE_AFTER_S:
-                    # A duplicate delivery while another attempt is alive: stand down (the
-                    # live attempt stores and announces); a stale heartbeat means it died.
-                    return ExecuteOutcome("already_running")
-            run.status = "running"
-            run.started_at = run.started_at or datetime.now(UTC)
-            run.error = None
-            if detail is None:
-                detail = BacktestRunDetail(run_id=run_id, config={}, variants=1)
-                session.add(detail)
-            detail.attempts = (detail.attempts or 0) + 1
-            detail.stage = "loading"
-            body = {
-                "strategy": run.strategy,
-                "params": run.params or {},
-                "grid": run.grid,
-                "markets": run.market_filter or None,
-                "start": run.start_ts.isoformat(),
-                "end": run.end_ts.isoformat(),
-                "rank_by": detail.rank_by or DEFAULT_RANK_BY,
-            }
-            config_json = dict(detail.config or {})
-        base_payload = {"run_id": str(run_id), "strategy": body["strategy"]}
+        """Run a queued backtest to completion (the worker's job); idempotent.
+
+        Every database step goes through :class:`Runs` on DBAPI connections: the claim in a
+        transaction of its own, then one connection for the attempt (loading, progress,
+        storing the results), then the announcement.
+        """
+        with self.runs.transaction() as tx:
+            claim = tx.claim(run_id, stale_after_s=STALE_AFTER_S)
+            if claim.status == "completed" and not claim.announced:
+                # Stored, but the completion message may not have gone out: send it (same
+                # idempotency key as before, so consumers see it at most once).
+                tx.announce(run_id, self._publish_completed)
+        if claim.status != "claimed":
+            return _STOOD_DOWN[claim.status](claim)
+        base_payload = {"run_id": str(run_id), "strategy": claim.request["strategy"]}
         self._progress_event(run_id, base_payload, 0.0, "loading", on_progress)
-        raw = self.database.engine.raw_connection()
-        beat = _Heartbeat(self.database, run_id, interval_s=self.heartbeat_s)
+        beat = _Heartbeat(self.runs, run_id, interval_s=self.heartbeat_s)
         try:
-            try:
-                request = parse_request(body)
-                config = _config_from_json(config_json) if config_json else request.config
-                markets = resolve_markets(raw.cursor(), request.markets)
-                raw.rollback()
-                self._check_fits(raw, [m.ticker for m in markets], request)
-                data = load_snapshots(raw, markets, request.start, request.end)
-                store.update_progress(raw, run_id, 0.1, "computing")
-                self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
-                last = [0.1]
-
-                def progress(fraction: float) -> None:
-                    overall = 0.1 + 0.8 * fraction
-                    if overall - last[0] >= 0.1 or fraction >= 1.0:
-                        last[0] = overall
-                        store.update_progress(raw, run_id, overall, "computing")
-                        self._progress_event(
-                            run_id, base_payload, overall, "computing", on_progress
-                        )
-
-                sweep = run_sweep(
-                    data,
-                    get(request.strategy),
-                    request.variants,
-                    config,
-                    rank_by=request.rank_by,
-                    progress=progress,
+            with self.runs.connection() as raw:
+                outcome = self._attempt(
+                    raw, run_id, claim.request, base_payload, final_attempt, on_progress
                 )
-                store.update_progress(raw, run_id, 0.95, "storing")
-                outcome = store.save_results(raw, run_id, data, sweep.variants, sweep.ranking)
-            except BacktestError as exc:
-                message = f"{exc.code}: {exc}"
-                store.mark_failed(raw, run_id, message)
-                self._announce_failure(run_id, base_payload, exc.code, str(exc))
-                return ExecuteOutcome("failed", message)
-            except Exception as exc:
-                if not final_attempt:
-                    # Transient (database, network): let Cloud Tasks retry, and say this
-                    # attempt is over so the retry is not taken for a duplicate of it.
-                    self._release(raw, run_id)
-                    raise
-                message = f"internal: the run failed after its last attempt ({type(exc).__name__})"
-                logger.exception("backtest %s failed on its final attempt", run_id)
-                store.mark_failed(raw, run_id, message)
-                self._announce_failure(run_id, base_payload, "internal", message)
-                return ExecuteOutcome("failed", message)
         finally:
             beat.stop()
-            raw.close()
+        if isinstance(outcome, ExecuteOutcome):
+            return outcome
         if not outcome.stored:
             return ExecuteOutcome(outcome.reason)
-        with self.database.sessions.begin() as session:
-            run = session.get(BacktestRun, run_id)
-            if run is None:
+        with self.runs.transaction() as tx:
+            if not tx.announce(run_id, self._publish_completed):
                 return ExecuteOutcome("gone")
-            payload = self._completed_payload(run)
-            self._publish("backtest.completed", f"backtest:{run_id}:completed", payload)
-            detail = session.get(BacktestRunDetail, run_id)
-            if detail is not None:
-                detail.stage = "announced"
         if on_progress is not None:
             on_progress(1.0, "done")
         return ExecuteOutcome("completed", trades=outcome.trades)
+
+    def _attempt(
+        self,
+        raw: Any,
+        run_id: uuid.UUID,
+        stored_request: Mapping[str, Any],
+        base_payload: Mapping[str, Any],
+        final_attempt: bool,
+        on_progress: Callable[[float, str], None] | None,
+    ) -> StoreOutcome | ExecuteOutcome:
+        """Load, compute and store one claimed run on ``raw``; a failure is recorded (and
+        announced) here, or re-raised for the queue to retry when it may be transient."""
+
+        def record(progress: float, stage: str) -> None:
+            with self.runs.transaction(raw) as tx:
+                tx.record_progress(run_id, progress, stage)
+
+        try:
+            request = BacktestRequest.from_json(stored_request)
+            markets = resolve_markets(raw.cursor(), request.markets)
+            raw.rollback()
+            self._check_fits(raw, [m.ticker for m in markets], request)
+            data = load_snapshots(raw, markets, request.start, request.end)
+            record(0.1, "computing")
+            self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
+            last = [0.1]
+
+            def progress(fraction: float) -> None:
+                overall = 0.1 + 0.8 * fraction
+                if overall - last[0] >= 0.1 or fraction >= 1.0:
+                    last[0] = overall
+                    record(overall, "computing")
+                    self._progress_event(run_id, base_payload, overall, "computing", on_progress)
+
+            sweep = run_sweep(
+                data,
+                get(request.strategy),
+                request.variants,
+                request.config,
+                rank_by=request.rank_by,
+                progress=progress,
+            )
+            record(0.95, "storing")
+            with self.runs.transaction(raw) as tx:
+                return tx.complete(run_id, data, sweep.variants, sweep.ranking)
+        except BacktestError as exc:
+            message = f"{exc.code}: {exc}"
+            with self.runs.transaction(raw) as tx:
+                tx.fail(run_id, message)
+            self._announce_failure(run_id, base_payload, exc.code, str(exc))
+            return ExecuteOutcome("failed", message)
+        except Exception as exc:
+            if not final_attempt:
+                # Transient (database, network): let Cloud Tasks retry, and say this
+                # attempt is over so the retry is not taken for a duplicate of it.
+                self._release(raw, run_id)
+                raise
+            message = f"internal: the run failed after its last attempt ({type(exc).__name__})"
+            logger.exception("backtest %s failed on its final attempt", run_id)
+            with self.runs.transaction(raw) as tx:
+                tx.fail(run_id, message)
+            self._announce_failure(run_id, base_payload, "internal", message)
+            return ExecuteOutcome("failed", message)
+
+    def _publish_completed(self, payload: Mapping[str, Any]) -> None:
+        self._publish("backtest.completed", f"backtest:{payload['run_id']}:completed", payload)
 
     def _check_fits(self, raw: Any, tickers: list[str], request: BacktestRequest) -> None:
         """Refuse, before loading, a run this worker's memory cannot hold (the data grew
@@ -757,10 +747,10 @@ class BacktestService:
                 code="too_large",
             )
 
-    @staticmethod
-    def _release(raw: Any, run_id: uuid.UUID) -> None:
+    def _release(self, raw: Any, run_id: uuid.UUID) -> None:
         try:
-            store.release(raw, run_id)
+            with self.runs.transaction(raw) as tx:
+                tx.release(run_id)
         except Exception:  # the connection may be what failed; the heartbeat then ages out
             logger.warning("backtest %s: could not release the attempt", run_id, exc_info=True)
 
@@ -790,25 +780,14 @@ class BacktestService:
             {**base, "status": "failed", "error": {"code": code, "message": message}},
         )
 
-    @staticmethod
-    def _completed_payload(run: BacktestRun) -> dict[str, Any]:
-        return {
-            "run_id": str(run.id),
-            "strategy": run.strategy,
-            "strategy_version": run.strategy_version,
-            "status": "completed",
-            "progress": 1.0,
-            "metrics": run.metrics,
-        }
-
 
 class _Heartbeat:
     """Touches a running run every ``interval_s`` from a daemon thread, on a connection of
     its own (the attempt's connection is busy in long COPYs and the engine holds the GIL
     only between numpy calls, so a thread keeps beating through both)."""
 
-    def __init__(self, database: Database, run_id: uuid.UUID, *, interval_s: float) -> None:
-        self._database = database
+    def __init__(self, runs: Runs, run_id: uuid.UUID, *, interval_s: float) -> None:
+        self._runs = runs
         self._run_id = run_id
         self._interval_s = interval_s
         self._stopped = threading.Event()
@@ -820,11 +799,8 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stopped.wait(self._interval_s):
             try:
-                raw = self._database.engine.raw_connection()
-                try:
-                    alive = store.heartbeat(raw, self._run_id)
-                finally:
-                    raw.close()
+                with self._runs.transaction() as tx:
+                    alive = tx.heartbeat(self._run_id)
             except Exception:  # a missed beat only risks a duplicate attempt, never a result
                 logger.warning("backtest %s: heartbeat failed", self._run_id, exc_info=True)
                 continue

@@ -22,14 +22,13 @@ from decimal import ROUND_CEILING, Decimal
 import numpy as np
 import numpy.typing as npt
 
+from shared.domain.units import COUNT_SCALE, MICRO_PER_DOLLAR, PRICE_SCALE
+
 __all__ = [
     "CENT",
     "CENTI_CENT",
-    "COUNT_SCALE",
     "DEFAULT_FEE_SCHEDULE",
     "MAKER_RATE",
-    "MICRO_PER_DOLLAR",
-    "PRICE_SCALE",
     "TAKER_RATE",
     "FeeModel",
     "FeeSchedule",
@@ -40,13 +39,6 @@ TAKER_RATE = Decimal("0.07")
 MAKER_RATE = Decimal("0.0175")
 CENT = Decimal("0.01")
 CENTI_CENT = Decimal("0.0001")
-
-PRICE_SCALE = 10_000
-"""Price ticks per dollar: Kalshi quotes to $0.0001."""
-COUNT_SCALE = 100
-"""Count units per contract: ``*_fp`` counts carry two decimal places."""
-MICRO_PER_DOLLAR = 1_000_000
-"""Money unit of the engine: one micro-dollar (count unit x price tick)."""
 
 
 def trading_fee(

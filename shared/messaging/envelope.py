@@ -25,8 +25,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
+
+from shared.domain.units import json_default
 
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
@@ -34,7 +35,6 @@ __all__ = [
     "InvalidMessage",
     "decode",
     "encode",
-    "json_default",
 ]
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 256
@@ -90,16 +90,6 @@ def _check_key(value: object) -> None:
         raise InvalidMessage("idempotency_key must be a non-empty string")
     if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidMessage(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH}")
-
-
-def json_default(value: object) -> object:
-    """``json.dumps`` ``default`` for message bodies: Decimals as exact strings, datetimes
-    as ISO 8601; anything else is a bug in the sender, so it raises TypeError."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable in a message")
 
 
 def _format_time(moment: datetime) -> str:

@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from shared.config import ConfigError
-from shared.messaging.envelope import json_default
+from shared.domain.units import json_default
 
 __all__ = [
     "QUEUE_HEADER",

@@ -8,8 +8,8 @@ Run: ``.venv/bin/python -m tests.bench.bench_backtest [markets] [snapshots_per_m
    arrays (:func:`shared.backtest.loader.copy_floor`), best of 3.
 3. End to end in a fresh child process (so its peak RSS is its own): resolve the markets,
    load them (:func:`load_snapshots`), run one strategy (momentum, defaults), store the
-   trades, variant and metrics (:func:`save_results`); best of 3. Compute alone is timed
-   separately (best of 3).
+   trades, variant and metrics (:meth:`~shared.backtest.runs.RunTransaction.complete`);
+   best of 3. Compute alone is timed separately (best of 3).
 4. Prints each figure as a ratio against the floor and against the original design target
    of 10 s per 1,000 snapshots, and the worker memory per loaded snapshot (high-water RSS
    above the baseline / snapshots) that sizes the run cap (ADR 0085).
@@ -110,7 +110,7 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
     """Child process: load + compute + store once; report timings and peak RSS."""
     from shared.backtest.engine import EngineConfig, run_backtest
     from shared.backtest.loader import MarketFilter, load_snapshots, resolve_markets
-    from shared.backtest.store import save_results
+    from shared.backtest.runs import transaction
     from shared.backtest.strategies import create
 
     conn = _connect(port)
@@ -124,7 +124,8 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
     load_peak = _peak_rss_mb()
     result = run_backtest(data, create(STRATEGY, PARAMS), EngineConfig())
     t2 = time.perf_counter()
-    outcome = save_results(conn, run_id, data, [result], [0])
+    with transaction(conn) as tx:
+        outcome = tx.complete(run_id, data, [result], [0])
     t3 = time.perf_counter()
     peak = _peak_rss_mb()
     conn.close()

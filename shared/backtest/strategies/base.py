@@ -25,8 +25,8 @@ import numpy.typing as npt
 
 from shared.backtest.data import MISSING, SnapshotSet
 from shared.backtest.errors import InvalidBacktestRequest, LookAheadError
-from shared.domain.fees import PRICE_SCALE
 from shared.domain.prices import mid_price_ticks
+from shared.domain.units import PRICE_SCALE
 
 __all__ = [
     "ENTER_NO",

@@ -14,7 +14,7 @@ from shared.backtest.strategies.base import (
     Strategy,
     StrategyView,
 )
-from shared.domain.fees import PRICE_SCALE
+from shared.domain.units import PRICE_SCALE
 
 
 class FavouriteLongshot(Strategy):

@@ -15,7 +15,7 @@ from shared.backtest.strategies.base import (
     StrategyView,
     optional_dollars,
 )
-from shared.domain.fees import PRICE_SCALE
+from shared.domain.units import PRICE_SCALE
 
 
 class PassiveThreshold(Strategy):

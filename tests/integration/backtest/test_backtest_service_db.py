@@ -449,7 +449,7 @@ def test_the_mid_rule_is_the_same_in_python_numpy_sql_and_the_ingest(database: D
     kind of book, including the one-sided ones Kalshi shows as 0.0000 / 1.0000."""
     from decimal import Decimal
 
-    from shared.domain.fees import PRICE_SCALE
+    from shared.domain.units import PRICE_SCALE
     from shared.domain.prices import mid_price, mid_price_sql, mid_price_ticks
     from shared.marketdata.ingest import MID_SQL
 

@@ -13,8 +13,8 @@ from shared.backtest.data import MarketInfo
 from shared.backtest.engine import run_backtest
 from shared.backtest.metrics import SECONDS_PER_YEAR, compute_metrics, max_drawdown, sharpe_ratio
 from shared.backtest.strategies import StrategyView, create
-from shared.domain.fees import PRICE_SCALE
 from shared.domain.prices import mid_price, mid_price_ticks
+from shared.domain.units import PRICE_SCALE
 from tests.unit.backtest.scripted import book
 
 # -- one mid rule -----------------------------------------------------------------------------
