@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from shared.config import LoggingSettings
 
 __all__ = [
     "REDACTED",
@@ -238,7 +239,7 @@ def configure_logging(level: int | str | None = None, *, stream: IO[str] | None 
     handler.addFilter(RedactingFilter())
     handler.setFormatter(CloudLoggingFormatter())
     root.addHandler(handler)
-    chosen = level if level is not None else os.environ.get("LOG_LEVEL", "INFO")
+    chosen = level if level is not None else LoggingSettings.from_env().level
     root.setLevel(chosen.upper() if isinstance(chosen, str) else chosen)
 
 
@@ -270,7 +271,7 @@ def trace_fields(
     ``00-TRACE_ID-SPAN_ID-01``. Without a project (``GOOGLE_CLOUD_PROJECT``) Cloud Logging
     cannot link the trace, so nothing is returned.
     """
-    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    project = project or LoggingSettings.from_env().project
     trace_id = span_id = None
     if cloud_trace_context:
         head = cloud_trace_context.split(";", 1)[0]

@@ -2,16 +2,20 @@
 
 Deployed code asks a :class:`SecretStore` for bytes by name; which store it gets is decided
 once, from the environment (:func:`secret_store_from_env`). Google publishes no Secret
-Manager emulator, so the local stack uses :class:`emulators.secret_manager.LocalSecretStore`
-(one 0600 file per secret version under the state directory), selected by
-``SECRET_MANAGER_LOCAL_DIR``. Secret values never appear in errors, logs or reprs.
+Manager emulator, so the local stack uses a directory store (one 0600 file per secret
+version under the state directory), selected by ``SECRET_MANAGER_LOCAL_DIR``. The local
+launcher hands that store's factory in (``local=``): deployed code never imports the local
+stack, so ``shared/`` depends on neither ``emulators/`` nor ``devstack/``. Secret values
+never appear in errors, logs or reprs.
 """
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
+
+from shared import config
 
 __all__ = [
     "SecretManagerStore",
@@ -119,18 +123,27 @@ class SecretManagerStore:
         return f"SecretManagerStore(project={self.project!r})"
 
 
-def secret_store_from_env(environ: dict[str, str] | None = None) -> SecretStore:
-    """``LocalSecretStore`` when ``SECRET_MANAGER_LOCAL_DIR`` is set, else Secret Manager.
+def secret_store_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    local: Callable[[str], SecretStore] | None = None,
+) -> SecretStore:
+    """``local(SECRET_MANAGER_LOCAL_DIR)`` when that is set, else Secret Manager.
 
-    The project comes from ``GOOGLE_CLOUD_PROJECT`` (set by Cloud Run / Functions gen2).
+    ``local`` is the local stack's store factory, handed in by the launcher; with the
+    variable set and no factory this refuses rather than silently reaching for the cloud.
+    The project comes from :func:`shared.config.project_id` (``GOOGLE_CLOUD_PROJECT``, set
+    on every deployed function).
     """
-    env = os.environ if environ is None else environ
-    local_dir = env.get("SECRET_MANAGER_LOCAL_DIR")
+    local_dir = config.text("SECRET_MANAGER_LOCAL_DIR", environ)
     if local_dir:
-        from emulators.secret_manager import LocalSecretStore
-
-        return LocalSecretStore(local_dir)
-    project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT")
+        if local is None:
+            raise SecretStoreError(
+                "SECRET_MANAGER_LOCAL_DIR is set but no local secret store was handed in "
+                "(only the local stack uses it)"
+            )
+        return local(local_dir)
+    project = config.project_id(environ)
     if not project:
         raise SecretStoreError(
             "set SECRET_MANAGER_LOCAL_DIR (local stack) or GOOGLE_CLOUD_PROJECT (cloud)"

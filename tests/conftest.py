@@ -97,3 +97,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name in [n for n in os.environ if n.startswith("KALSHI_")]:
         del os.environ[name]
+    # The cursors' MAC key: the cloud refuses to start without one (shared.config.cursor_key),
+    # so the suite brings its own; tests of that refusal remove it.
+    os.environ["API_CURSOR_KEY"] = "kalshi-insights-test-cursor-key"

@@ -32,33 +32,35 @@ from shared.marketdata.poller import (
     PollMarkets,
     is_transient_failure,
 )
+from shared.marketdata.settings import MarketDataSettings
 
-# At import, before any event: every record is scrubbed, whichever handler writes it.
+# 1. At import, before any event: every record is scrubbed, whichever handler writes it.
 configure_logging()
+SETTINGS = MarketDataSettings.from_env()
 log = logging.getLogger("functions.poll_markets")
+
+# 2. One service per instance, built on the first event.
+_service: PollMarkets | None = None
 _lock = threading.Lock()
-_poller: PollMarkets | None = None
 
 
-def poller() -> PollMarkets:
+def service() -> PollMarkets:
     """Lazy global: database pool, Kalshi client and publisher are built once per instance."""
-    global _poller
+    global _service
     with _lock:
-        if _poller is None:
+        if _service is None:
             from shared.db.engine import get_database
             from shared.kalshi.client import KalshiClient, signer_from_env
-            from shared.marketdata.settings import MarketDataSettings
             from shared.messaging.pubsub import Publisher
 
-            settings = MarketDataSettings.from_env()
-            publisher = Publisher(settings.project_id) if settings.project_id else None
-            _poller = PollMarkets(
+            publisher = Publisher(SETTINGS.project_id) if SETTINGS.project_id else None
+            _service = PollMarkets(
                 get_database().engine,
                 KalshiClient(signer=signer_from_env()),
                 publisher,
-                settings,
+                SETTINGS,
             )
-        return _poller
+        return _service
 
 
 def _event_time(cloud_event: Any) -> datetime | None:
@@ -75,6 +77,7 @@ def _event_time(cloud_event: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# 3. The handler: adapt the event, nothing else.
 @functions_framework.cloud_event
 def poll_markets(cloud_event: Any) -> None:
     from shared.logging import log_context
@@ -97,7 +100,7 @@ def poll_markets(cloud_event: Any) -> None:
         published_at = _event_time(cloud_event)
         key = delivery_key(message_id, cloud_event)
         try:
-            outcome = poller().run(key, published_at=published_at)
+            outcome = service().run(key, published_at=published_at)
         except Exception as exc:
             context = {"message_id": message_id, "key": key, "error": type(exc).__name__}
             if is_transient_failure(exc):

@@ -14,21 +14,21 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from shared import config
 from shared.api.errors import invalid_cursor
 
 __all__ = ["MAX_CURSOR_LENGTH", "decode_cursor", "encode_cursor"]
 
 MAX_CURSOR_LENGTH = 1024
-_DEFAULT_KEY = b"kalshi-insights-cursor-v1"
 
 
 def _key() -> bytes:
-    configured = os.environ.get("API_CURSOR_KEY")
-    return configured.encode() if configured else _DEFAULT_KEY
+    """``API_CURSOR_KEY``, read per call (cheap) so a test can change it; the built-in key
+    only on the local stack (:func:`shared.config.cursor_key`)."""
+    return config.cursor_key().reveal().encode()
 
 
 def _mac(payload: bytes) -> bytes:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from shared import config
 
 __all__ = ["OPENAPI_DIR", "load_document"]
 
@@ -21,6 +22,6 @@ OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 @functools.cache
 def load_document(name: str) -> dict[str, Any]:
     """``openapi/<name>.json``, parsed once per instance."""
-    directory = Path(os.environ.get("OPENAPI_DIR") or OPENAPI_DIR)
+    directory = Path(config.text("OPENAPI_DIR") or OPENAPI_DIR)
     document: dict[str, Any] = json.loads((directory / f"{name}.json").read_text())
     return document

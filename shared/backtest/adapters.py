@@ -1,30 +1,21 @@
-"""The service's adapters to Cloud Tasks and Pub/Sub, built from the environment.
+"""The service's adapters to Cloud Tasks and Pub/Sub, built from :class:`BacktestSettings`.
 
-Environment (the same names locally and in the cloud):
-
-* ``CLOUD_TASKS_QUEUE``: ``projects/P/locations/L/queues/Q`` (``CLOUD_TASKS_EMULATOR_HOST``
-  points the client at the emulator locally);
-* ``BACKTEST_WORKER_URL``: where tasks go (the ``backtest_worker`` function);
-* ``TASKS_INVOKER_SA`` / ``BACKTEST_WORKER_AUDIENCE``: the OIDC identity and audience of
-  task requests in the cloud (audience defaults to the worker URL);
-* ``PUBSUB_PROJECT_ID`` (or ``GOOGLE_CLOUD_PROJECT``): where ``backtest-events`` lives;
-* ``BACKTEST_WORKER_MEMORY_MB`` / ``BACKTEST_WORKER_TIMEOUT_S`` / ``BACKTEST_MAX_ATTEMPTS``:
-  the worker's memory, timeout and the queue's attempts (:mod:`shared.backtest.settings`);
-* ``KALSHI_STRATEGY_MODULES``: comma-separated modules to import so user strategies
-  register themselves (docs/strategies.md).
+The variables (the same names locally and in the cloud) are listed and parsed in
+:mod:`shared.backtest.settings`; ``CLOUD_TASKS_EMULATOR_HOST`` points the Cloud Tasks
+client at the emulator locally (:class:`shared.messaging.tasks.TaskQueue`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import os
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from shared.backtest.service import BacktestService
-from shared.backtest.settings import WorkerSettings
+from shared.backtest.settings import BacktestSettings, WorkerSettings
 from shared.config import ConfigError
 from shared.db.engine import get_database
 
@@ -32,8 +23,10 @@ __all__ = [
     "CloudTasksDispatcher",
     "PubSubEvents",
     "dispatcher_from_env",
+    "dispatcher_from_settings",
     "load_strategy_modules",
     "service_from_env",
+    "service_from_settings",
 ]
 
 EVENT_VERSION = 1
@@ -88,23 +81,28 @@ class PubSubEvents:
 
 
 def load_strategy_modules(env: Mapping[str, str] | None = None) -> None:
-    env = os.environ if env is None else env
-    for name in (env.get("KALSHI_STRATEGY_MODULES") or "").split(","):
-        if name.strip():
-            importlib.import_module(name.strip())
+    """Import ``KALSHI_STRATEGY_MODULES`` so user strategies register themselves."""
+    for name in BacktestSettings.from_env(env).strategy_modules:
+        importlib.import_module(name)
 
 
 def service_from_env(
     *, dispatch: bool = True, env: Mapping[str, str] | None = None
 ) -> BacktestService:
     """The service with the adapters the environment configures (missing ones are None)."""
-    env = os.environ if env is None else env
-    load_strategy_modules(env)
-    worker = WorkerSettings.from_env(env)
-    dispatcher = dispatcher_from_env(env, worker) if dispatch else None
-    project = env.get("PUBSUB_PROJECT_ID") or env.get("GOOGLE_CLOUD_PROJECT")
-    events = PubSubEvents(project) if project else None
-    return BacktestService(get_database(), dispatcher=dispatcher, events=events, worker=worker)
+    return service_from_settings(BacktestSettings.from_env(env), dispatch=dispatch)
+
+
+def service_from_settings(settings: BacktestSettings, *, dispatch: bool = True) -> BacktestService:
+    """The service with the adapters ``settings`` configure; ``dispatch=False`` (the worker)
+    builds no Cloud Tasks client, so it needs no queue settings."""
+    for name in settings.strategy_modules:
+        importlib.import_module(name)
+    dispatcher = dispatcher_from_settings(settings) if dispatch else None
+    events = PubSubEvents(settings.project_id) if settings.project_id else None
+    return BacktestService(
+        get_database(), dispatcher=dispatcher, events=events, worker=settings.worker
+    )
 
 
 MIN_DISPATCH_DEADLINE_S, MAX_DISPATCH_DEADLINE_S = 15, 1_800
@@ -114,21 +112,28 @@ MIN_DISPATCH_DEADLINE_S, MAX_DISPATCH_DEADLINE_S = 15, 1_800
 def dispatcher_from_env(
     env: Mapping[str, str], worker: WorkerSettings, *, client: Any = None
 ) -> CloudTasksDispatcher:
+    """The dispatcher for ``env``'s queue settings, with ``worker``'s timeout."""
+    settings = dataclasses.replace(BacktestSettings.from_env(env), worker=worker)
+    return dispatcher_from_settings(settings, client=client)
+
+
+def dispatcher_from_settings(
+    settings: BacktestSettings, *, client: Any = None
+) -> CloudTasksDispatcher:
     """The dispatcher for ``CLOUD_TASKS_QUEUE``/``BACKTEST_WORKER_URL``.
 
     Each task's dispatch deadline is the worker's timeout: Cloud Tasks' default (10
     minutes) would give up on a run the worker is still computing and deliver it again.
     """
-    queue = env.get("CLOUD_TASKS_QUEUE")
-    worker_url = env.get("BACKTEST_WORKER_URL")
-    if not queue or not worker_url:
+    if not settings.queue or not settings.worker_url:
         raise ConfigError("set CLOUD_TASKS_QUEUE and BACKTEST_WORKER_URL to queue backtests")
-    deadline = min(max(worker.timeout_s, MIN_DISPATCH_DEADLINE_S), MAX_DISPATCH_DEADLINE_S)
+    timeout = settings.worker.timeout_s
+    deadline = min(max(timeout, MIN_DISPATCH_DEADLINE_S), MAX_DISPATCH_DEADLINE_S)
     return CloudTasksDispatcher(
-        queue,
-        worker_url,
-        service_account=env.get("TASKS_INVOKER_SA") or None,
-        audience=env.get("BACKTEST_WORKER_AUDIENCE") or None,
+        settings.queue,
+        settings.worker_url,
+        service_account=settings.invoker,
+        audience=settings.audience,
         dispatch_deadline=timedelta(seconds=deadline),
         client=client,
     )

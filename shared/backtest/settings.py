@@ -1,25 +1,29 @@
-"""What the API and the worker must agree on about the worker: memory, timeout, attempts.
+"""The backtest functions' settings: where runs are queued, and what the API and the worker
+must agree on about the worker (memory, timeout, attempts).
 
-The API sizes requests for the worker's memory, gives each task the worker's timeout as its
-dispatch deadline and reaps runs the worker can no longer finish; the worker uses the same
-numbers for its heartbeat and its last attempt. Terraform sets the variables on both
-functions from the worker's own ``available_memory``/``timeout_seconds`` and the queue's
-``max_attempts``, so the two cannot drift apart (docs/decisions/0085-backtest-size-limits.md).
+:class:`BacktestSettings` is everything both functions read from the environment, through
+:mod:`shared.config`'s parsers; its ``worker`` part, :class:`WorkerSettings`, is what the
+service itself needs. The API sizes requests for the worker's memory, gives each task the
+worker's timeout as its dispatch deadline and reaps runs the worker can no longer finish;
+the worker uses the same numbers for its heartbeat and its last attempt. Terraform sets the
+variables on both functions from the worker's own ``available_memory``/``timeout_seconds``
+and the queue's ``max_attempts``, so the two cannot drift apart
+(docs/decisions/0085-backtest-size-limits.md).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from shared.config import ConfigError
+from shared import config
 
 __all__ = [
     "BASELINE_MB",
     "BYTES_PER_SNAPSHOT",
     "HEARTBEAT_S",
     "STALE_AFTER_S",
+    "BacktestSettings",
     "WorkerSettings",
 ]
 
@@ -39,19 +43,6 @@ or a slow poll never makes a live attempt look dead; shorter than the queue's mi
 backoff (90 s), so a retry after a crash always finds the heartbeat stale."""
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw[:20]!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class WorkerSettings:
     """The backtest worker's resources, as Terraform deployed them."""
@@ -62,11 +53,10 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        env = os.environ if env is None else env
         return cls(
-            memory_mb=_positive_int(env, "BACKTEST_WORKER_MEMORY_MB", cls.memory_mb),
-            timeout_s=_positive_int(env, "BACKTEST_WORKER_TIMEOUT_S", cls.timeout_s),
-            max_attempts=_positive_int(env, "BACKTEST_MAX_ATTEMPTS", cls.max_attempts),
+            memory_mb=config.integer("BACKTEST_WORKER_MEMORY_MB", cls.memory_mb, env, minimum=1),
+            timeout_s=config.integer("BACKTEST_WORKER_TIMEOUT_S", cls.timeout_s, env, minimum=1),
+            max_attempts=config.integer("BACKTEST_MAX_ATTEMPTS", cls.max_attempts, env, minimum=1),
         )
 
     @property
@@ -85,3 +75,46 @@ class WorkerSettings:
         """A run still ``running`` this long after it started cannot finish any more:
         every attempt the queue allows has had its full deadline."""
         return self.timeout_s * self.max_attempts
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """Everything the ``backtests`` API and the ``backtest_worker`` read from the environment.
+
+    - ``queue``: ``CLOUD_TASKS_QUEUE`` (``projects/P/locations/L/queues/Q``); the worker
+      also checks each request's queue header against it.
+    - ``worker_url``: ``BACKTEST_WORKER_URL``, where tasks go.
+    - ``audience``: ``BACKTEST_WORKER_AUDIENCE``, the OIDC audience of task requests in the
+      cloud (the worker URL when unset).
+    - ``invoker``: ``TASKS_INVOKER_SA``, the account tasks' OIDC tokens are minted for.
+    - ``strategy_modules``: ``KALSHI_STRATEGY_MODULES``, comma-separated modules to import
+      so user strategies register themselves (docs/strategies.md).
+    - ``project_id``: where ``backtest-events`` lives (:func:`shared.config.project_id`).
+    - ``worker``: the worker's memory, timeout and the queue's attempts.
+    """
+
+    queue: str | None = None
+    worker_url: str | None = None
+    audience: str | None = None
+    invoker: str | None = None
+    strategy_modules: tuple[str, ...] = ()
+    project_id: str | None = None
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BacktestSettings:
+        modules = config.text("KALSHI_STRATEGY_MODULES", env) or ""
+        return cls(
+            queue=config.text("CLOUD_TASKS_QUEUE", env),
+            worker_url=config.text("BACKTEST_WORKER_URL", env),
+            audience=config.text("BACKTEST_WORKER_AUDIENCE", env),
+            invoker=config.text("TASKS_INVOKER_SA", env),
+            strategy_modules=tuple(n.strip() for n in modules.split(",") if n.strip()),
+            project_id=config.project_id(env),
+            worker=WorkerSettings.from_env(env),
+        )
+
+    @property
+    def max_attempts(self) -> int:
+        """Deliveries the queue makes of one task; the last one records a failure for good."""
+        return self.worker.max_attempts

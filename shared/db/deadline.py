@@ -10,14 +10,13 @@ times out) on its own; its connection is invalidated or returned by the engine a
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import sqlalchemy.exc
 
-from shared.config import ConfigError
+from shared import config
 
 __all__ = ["DEFAULT_HEALTH_TIMEOUT", "DeadlineExceeded", "call_with_deadline", "health_timeout"]
 
@@ -62,13 +61,4 @@ def health_timeout(env: Mapping[str, str] | None = None) -> float:
     Read on its own (not through :class:`~shared.config.DatabaseSettings`) so a handler
     built around any engine callable can use it without a database configuration.
     """
-    raw = (os.environ if env is None else env).get("DB_HEALTH_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_HEALTH_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"DB_HEALTH_TIMEOUT must be a number of seconds, got {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"DB_HEALTH_TIMEOUT must be positive, got {raw!r}")
-    return value
+    return config.seconds("DB_HEALTH_TIMEOUT", DEFAULT_HEALTH_TIMEOUT, env)

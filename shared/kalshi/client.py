@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import random
 import threading
 import time
@@ -42,6 +41,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from shared.config import KalshiSettings
 from shared.kalshi import models as m
 from shared.kalshi.environments import (
     KalshiEnvironment,
@@ -574,20 +574,20 @@ def signer_from_env(env: Mapping[str, str] | None = None) -> KalshiSigner | None
 
     Returns None when no key id is set (public endpoints only).
     """
-    env = os.environ if env is None else env
-    key_id = (env.get("KALSHI_KEY_ID") or "").strip()
+    settings = KalshiSettings.from_env(env)
+    key_id = settings.key_id
     if not key_id:
         return None
-    pem = env.get("KALSHI_PRIVATE_KEY")
+    pem = settings.private_key
     if not pem:
-        path = (env.get("KALSHI_PRIVATE_KEY_PATH") or "").strip()
+        path = settings.private_key_path
         if not path:
             raise ValueError(
                 "KALSHI_KEY_ID is set but neither KALSHI_PRIVATE_KEY_PATH nor KALSHI_PRIVATE_KEY is"
             )
         with open(path, "rb") as handle:
             return KalshiSigner.from_pem(key_id, handle.read())
-    return KalshiSigner.from_pem(key_id, pem)
+    return KalshiSigner.from_pem(key_id, pem.reveal())
 
 
 _DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)

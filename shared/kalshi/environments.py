@@ -9,10 +9,11 @@ people who pinned them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+from shared.config import KalshiSettings
 
 __all__ = [
     "DEMO",
@@ -136,13 +137,11 @@ def environment_from_env(env: Mapping[str, str] | None = None) -> KalshiEnvironm
     pointing at demo/production by name both work; with neither set, demo is the default
     because it cannot move real money.
     """
-    env = os.environ if env is None else env
-    base = (env.get("KALSHI_BASE_URL") or "").strip()
-    ws = (env.get("KALSHI_WS_URL") or "").strip() or None
-    if base:
-        return custom_environment(base, ws)
-    name = (env.get("KALSHI_ENV") or "demo").strip()
-    environment = resolve_environment(name)
+    settings = KalshiSettings.from_env(env)
+    ws = settings.ws_url
+    if settings.base_url:
+        return custom_environment(settings.base_url, ws)
+    environment = resolve_environment(settings.environment)
     if ws:
         return KalshiEnvironment(environment.name, environment.rest_base_url, ws)
     return environment

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import re
 import threading
 import time
@@ -27,7 +25,7 @@ from sqlalchemy import Engine, text
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import ApiError, bad_request, invalid_cursor, not_found
 from shared.api.http import NO_STORE, JsonResponse, json_response, public_cache
-from shared.api.openapi import load_document
+from shared.api.openapi import OPENAPI_DIR, load_document
 from shared.api.routing import HttpRequest, Router
 from shared.api.validation import QueryParams, validate_path_value
 from shared.kalshi import models as km
@@ -35,6 +33,7 @@ from shared.kalshi.errors import KalshiError, NotFoundError, is_transient
 from shared.kalshi.ratelimit import RateLimitWaitExceeded
 from shared.marketdata import queries
 from shared.marketdata.queries import HISTORY_INTERVALS, SORTS, STATUS_ALIASES, MarketFilter
+from shared.marketdata.settings import DEFAULT_POLL_INTERVAL_SECONDS, MarketDataSettings
 
 __all__ = [
     "API_PREFIX",
@@ -43,23 +42,22 @@ __all__ = [
     "TICKER_PATTERN",
     "MarketsApi",
     "OrderbookSource",
+    "api_from_settings",
     "build_router",
     "load_openapi",
-    "poll_interval_from_env",
     "unexpected_error",
 ]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "markets.json"
+OPENAPI_PATH = OPENAPI_DIR / "markets.json"
 TICKER_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,127}")
 _TICKER_WHAT = "a Kalshi ticker (letters, digits, '.', '_' or '-', at most 128)"
 # Series and event filters accept either case; they are upper-cased before the query.
 _FILTER_TICKER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEARCH_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 MAX_PAGE_SIZE = 500
-DEFAULT_POLL_INTERVAL_SECONDS = 60.0
 STALE_POLL_INTERVALS = 3
 MAX_HISTORY_SPAN = timedelta(days=3660)
 
@@ -75,15 +73,12 @@ class OrderbookSource(Protocol):
 
 
 def load_openapi(path: Path | None = None) -> dict[str, Any]:
-    """The OpenAPI document: ``path``, else ``OPENAPI_MARKETS_PATH`` if set (a deployed
-    function whose source bundle puts it elsewhere), else ``openapi/markets.json`` through
-    :func:`shared.api.openapi.load_document`, which parses it once per instance rather than
-    on every request for the document."""
+    """The OpenAPI document: ``path``, else ``markets.json`` through
+    :func:`shared.api.openapi.load_document` (which honours ``OPENAPI_DIR``, the one
+    variable that moves the documents, and parses it once per instance rather than on every
+    request for the document)."""
     if path is None:
-        configured = os.environ.get("OPENAPI_MARKETS_PATH")
-        if not configured:
-            return load_document("markets")
-        path = Path(configured)
+        return load_document("markets")
     document: dict[str, Any] = json.loads(path.read_text())
     return document
 
@@ -122,22 +117,6 @@ class _TtlCache:
 class _CachedBook:
     book: km.Orderbook
     as_of: datetime
-
-
-def poll_interval_from_env(env: Mapping[str, str] | None = None) -> float:
-    """``POLL_INTERVAL_SECONDS``: how often the scheduler polls (Cloud Scheduler's cron,
-    or the local launcher's ``--poll-every``), which ``/health`` judges staleness by.
-    Default 60; an unusable value falls back to the default rather than breaking health."""
-    raw = ((os.environ if env is None else env).get("POLL_INTERVAL_SECONDS") or "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_POLL_INTERVAL_SECONDS
-    except ValueError:
-        log.warning("POLL_INTERVAL_SECONDS=%r is not a number; using 60", raw[:20])
-        return DEFAULT_POLL_INTERVAL_SECONDS
-    if not math.isfinite(value) or value <= 0:
-        log.warning("POLL_INTERVAL_SECONDS=%r is not positive; using 60", raw[:20])
-        return DEFAULT_POLL_INTERVAL_SECONDS
-    return value
 
 
 def unexpected_error(error: BaseException) -> ApiError:
@@ -452,3 +431,40 @@ def build_router(api: MarketsApi) -> Router:
     router.add("GET", f"{API_PREFIX}/health", api.health)
     router.add("GET", f"{API_PREFIX}/openapi/markets.json", api.openapi)
     return router
+
+
+def api_from_settings(
+    settings: MarketDataSettings, *, max_rate_limit_wait: float | None = None
+) -> MarketsApi:
+    """The API with its real dependencies, each built on first use: the process-wide
+    database (first query) and one Kalshi client (first order book), so a markets request
+    never pays for a client it does not need and a bad Kalshi key breaks only order books.
+
+    ``max_rate_limit_wait`` caps a request's wait for its turn at Kalshi's rate limit: a
+    burst of order-book requests answers 503 + Retry-After instead of queueing each request
+    (and its instance) behind the limit.
+    """
+    lock = threading.Lock()
+    clients: list[OrderbookSource] = []
+
+    def engine() -> Engine:
+        from shared.db.engine import get_database
+
+        return get_database().engine
+
+    def kalshi() -> OrderbookSource:
+        with lock:
+            if not clients:
+                from shared.kalshi.client import KalshiClient, signer_from_env
+                from shared.kalshi.ratelimit import KalshiRateLimiter
+
+                limiter = KalshiRateLimiter.basic(max_wait=max_rate_limit_wait)
+                clients.append(KalshiClient(signer=signer_from_env(), rate_limiter=limiter))
+            return clients[0]
+
+    return MarketsApi(
+        engine,
+        kalshi,
+        orderbook_cache_seconds=settings.orderbook_cache_seconds,
+        poll_interval_seconds=settings.poll_interval_seconds,
+    )

@@ -1,38 +1,40 @@
 """Settings of the market-data functions (``poll_markets``, ``markets``), from the environment.
 
-Database and Kalshi connection settings live with their owners (:mod:`shared.config`,
-:mod:`shared.kalshi.environments`); only what market data decides is here.
+Database and Kalshi connection settings live with their owners (:mod:`shared.config`); only
+what market data decides is here, parsed by :mod:`shared.config`'s parsers so every
+variable follows the same rules.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.config import ConfigError
+from shared import config
 
-__all__ = ["MarketDataSettings"]
+__all__ = ["DEFAULT_POLL_INTERVAL_SECONDS", "MarketDataSettings"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL_SECONDS = 60.0
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
+def _poll_interval(env: Mapping[str, str] | None) -> float:
+    """``POLL_INTERVAL_SECONDS``; an unusable value falls back to the default (with a
+    warning) rather than stopping the markets API: it only judges ``/health`` staleness."""
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+        return config.seconds("POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL_SECONDS, env)
+    except config.ConfigError as exc:
+        log.warning("%s; using %g", exc, DEFAULT_POLL_INTERVAL_SECONDS)
+        return DEFAULT_POLL_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
 class MarketDataSettings:
     """What the poller and the markets API need to know beyond connections.
 
-    - ``project_id``: Pub/Sub project (``GOOGLE_CLOUD_PROJECT``, else ``PUBSUB_PROJECT_ID``).
+    - ``project_id``: Pub/Sub project (:func:`shared.config.project_id`).
     - ``max_event_age_seconds``: a trigger older than this is acknowledged and skipped
       (``POLL_MAX_EVENT_AGE_SECONDS``, default 300): a backlog of stale ticks must not turn
       into a burst of polls.
@@ -41,8 +43,13 @@ class MarketDataSettings:
     - ``page_limit``: markets per Kalshi page (``POLL_PAGE_LIMIT``, default and max 1000).
     - ``event_list_threshold``: above this many unknown events, one paged ``GET /events``
       walk is cheaper than one ``GET /events/{ticker}`` each (``POLL_EVENT_LIST_THRESHOLD``).
-    - ``publish_snapshots``: publish ``market-snapshots`` (``POLL_PUBLISH``, default on).
-    - ``orderbook_cache_seconds``: how long the API reuses a live order book (default 1.5).
+    - ``publish_snapshots``: publish ``market-snapshots`` (``POLL_PUBLISH``, a flag, default
+      on; unset or blank is the default, like every flag).
+    - ``orderbook_cache_seconds``: how long the API reuses a live order book
+      (``ORDERBOOK_CACHE_SECONDS``, default 1.5).
+    - ``poll_interval_seconds``: how often the scheduler polls (Cloud Scheduler's cron, or
+      the local launcher's ``--poll-every``), which ``/health`` judges staleness by
+      (``POLL_INTERVAL_SECONDS``, default 60; an unusable value falls back to it).
     """
 
     project_id: str | None = None
@@ -52,23 +59,26 @@ class MarketDataSettings:
     event_list_threshold: int = 25
     publish_snapshots: bool = True
     orderbook_cache_seconds: float = 1.5
+    poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MarketDataSettings:
-        env = os.environ if env is None else env
-        project = (env.get("GOOGLE_CLOUD_PROJECT") or env.get("PUBSUB_PROJECT_ID") or "").strip()
-        page_limit = int(_number(env, "POLL_PAGE_LIMIT", 1000, 1))
+        page_limit = int(config.number("POLL_PAGE_LIMIT", 1000, env, minimum=1))
         if page_limit > 1000:
-            raise ConfigError(f"POLL_PAGE_LIMIT must be at most 1000, got {page_limit}")
-        publish = (env.get("POLL_PUBLISH") or "true").strip().lower()
-        if publish not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ConfigError(f"POLL_PUBLISH must be true or false, got {publish!r}")
+            raise config.ConfigError(f"POLL_PAGE_LIMIT must be at most 1000, got {page_limit}")
         return cls(
-            project_id=project or None,
-            max_event_age_seconds=_number(env, "POLL_MAX_EVENT_AGE_SECONDS", 300.0, 1),
-            snapshot_chunk_bytes=int(_number(env, "MARKET_SNAPSHOTS_CHUNK_BYTES", 256_000, 1024)),
+            project_id=config.project_id(env),
+            max_event_age_seconds=config.number(
+                "POLL_MAX_EVENT_AGE_SECONDS", 300.0, env, minimum=1
+            ),
+            snapshot_chunk_bytes=int(
+                config.number("MARKET_SNAPSHOTS_CHUNK_BYTES", 256_000, env, minimum=1024)
+            ),
             page_limit=page_limit,
-            event_list_threshold=int(_number(env, "POLL_EVENT_LIST_THRESHOLD", 25, 0)),
-            publish_snapshots=publish in ("1", "true", "yes", "on"),
-            orderbook_cache_seconds=_number(env, "ORDERBOOK_CACHE_SECONDS", 1.5, 0),
+            event_list_threshold=int(
+                config.number("POLL_EVENT_LIST_THRESHOLD", 25, env, minimum=0)
+            ),
+            publish_snapshots=config.flag("POLL_PUBLISH", True, env),
+            orderbook_cache_seconds=config.number("ORDERBOOK_CACHE_SECONDS", 1.5, env, minimum=0),
+            poll_interval_seconds=_poll_interval(env),
         )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from shared import config
 from shared.config import ConfigError
 from shared.domain.units import json_default
 
@@ -87,7 +87,7 @@ class TaskQueue:
                 f"queue_path must look like projects/P/locations/L/queues/Q, got {queue_path!r}"
             )
         self.queue_path = queue_path
-        self.emulator_host = emulator_host or os.environ.get("CLOUD_TASKS_EMULATOR_HOST") or None
+        self.emulator_host = emulator_host or config.text("CLOUD_TASKS_EMULATOR_HOST") or None
         self.dispatch_deadline = dispatch_deadline
         self._client = client
         self._lock = threading.Lock()
@@ -190,8 +190,7 @@ def task_auth_mode_from_env(env: Mapping[str, str] | None = None) -> TaskAuthMod
     name. A stray ``CLOUD_TASKS_EMULATOR_HOST`` (a leftover variable, a copied ``.env``)
     once did that silently.
     """
-    env = os.environ if env is None else env
-    return "emulator" if (env.get("APP_ENVIRONMENT") or "").strip() == "local" else "cloud"
+    return "emulator" if config.is_local(env) else "cloud"
 
 
 @dataclass(frozen=True)
@@ -210,10 +209,9 @@ class TaskAuth:
         """Read the mode, the audience (first of ``audience_vars`` that is set) and
         ``TASKS_INVOKER_SA``; in cloud mode both are required (:class:`ConfigError`), so a
         function that would accept any Google-signed token refuses to start instead."""
-        env = os.environ if env is None else env
         mode = task_auth_mode_from_env(env)
-        audience = next((env[n].strip() for n in audience_vars if (env.get(n) or "").strip()), None)
-        invoker = (env.get("TASKS_INVOKER_SA") or "").strip() or None
+        audience = next((v for v in (config.text(n, env) for n in audience_vars) if v), None)
+        invoker = config.text("TASKS_INVOKER_SA", env)
         if mode == "cloud":
             missing = [
                 name

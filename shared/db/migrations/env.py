@@ -12,12 +12,11 @@ instead of both trying to create the same tables.
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 from sqlalchemy import Connection, text
 from sqlalchemy.pool import NullPool
 
+from shared import config as settings
 from shared.db.engine import pg8000_url
 from shared.db.migrate import load_models
 from shared.db.models import Base
@@ -43,7 +42,7 @@ def _configure_and_run(connection: Connection) -> None:
 
 
 def _url() -> str:
-    url = config.attributes.get("url") or os.environ.get("DATABASE_URL")
+    url = config.attributes.get("url") or settings.text("DATABASE_URL")
     if not url:
         raise RuntimeError("set DATABASE_URL to the database to migrate")
     return str(pg8000_url(str(url)))

@@ -128,8 +128,13 @@ def test_secret_manager_store_verifies_the_checksum():
 
 
 def test_store_selection_from_environment(tmp_path):
-    local = secret_store_from_env({"SECRET_MANAGER_LOCAL_DIR": str(tmp_path)})
+    local = secret_store_from_env(
+        {"SECRET_MANAGER_LOCAL_DIR": str(tmp_path)}, local=LocalSecretStore
+    )
     assert isinstance(local, LocalSecretStore)
+    # shared/ never imports the local stack: without the launcher's factory it refuses.
+    with pytest.raises(SecretStoreError, match="SECRET_MANAGER_LOCAL_DIR"):
+        secret_store_from_env({"SECRET_MANAGER_LOCAL_DIR": str(tmp_path)})
     cloud = secret_store_from_env({"GOOGLE_CLOUD_PROJECT": "proj"})
     assert isinstance(cloud, SecretManagerStore) and cloud.project == "proj"
     with pytest.raises(SecretStoreError):
