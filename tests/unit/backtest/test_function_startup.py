@@ -66,6 +66,24 @@ def test_cloud_mode_refuses_to_start_without_audience_and_invoker(
         _load(function)
 
 
+@pytest.mark.parametrize("function", ["backtests", "markets"])
+def test_the_apis_refuse_to_start_in_cloud_mode_without_a_cursor_key(
+    clean_env: pytest.MonkeyPatch, function: str
+) -> None:
+    """Cursors signed with the key in the source could be forged: only the local stack may
+    fall back to it; in the cloud a missing ``API_CURSOR_KEY`` stops the instance starting."""
+    clean_env.setenv("BACKTEST_WORKER_AUDIENCE", WORKER)
+    clean_env.setenv("TASKS_INVOKER_SA", INVOKER)
+    clean_env.delenv("API_CURSOR_KEY", raising=False)
+    with pytest.raises(ConfigError, match="API_CURSOR_KEY"):
+        _load(function)
+    clean_env.setenv("APP_ENVIRONMENT", "local")
+    _load(function)
+    clean_env.delenv("APP_ENVIRONMENT")
+    clean_env.setenv("API_CURSOR_KEY", "a-key")
+    _load(function)
+
+
 @pytest.mark.parametrize("function", ["backtest_worker", "backtests"])
 def test_cloud_mode_starts_with_both_and_local_mode_with_neither(
     clean_env: pytest.MonkeyPatch, function: str
