@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ import numpy as np
 from shared.backtest.data import SnapshotSet
 from shared.backtest.engine import BacktestResult
 from shared.backtest.loader import Connection
+from shared.db.copy_text import COPY_NULL, copy_text
 from shared.db.engine import Database
 from shared.domain.units import format_count, format_micros, format_ticks
 
@@ -414,15 +416,122 @@ class RunTransaction:
             )
         return ids
 
+    # -- reads ----------------------------------------------------------------------------
+
+    def page(
+        self,
+        *,
+        limit: int,
+        user_id: uuid.UUID | None = None,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` runs, newest first, after the ``(created_at, id)`` position
+        ``before`` (exclusive), only ``user_id``'s when given."""
+        where: list[str] = []
+        args: list[Any] = []
+        if user_id is not None:
+            where.append("user_id = %s")
+            args.append(str(user_id))
+        if before is not None:
+            where.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
+            args += [before[0], str(before[1])]
+        self.cursor.execute(
+            f"SELECT {_RUN_COLUMNS} FROM backtest_runs "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            (*args, limit),
+        )
+        return [_row(_RUN_KEYS, row) for row in self.cursor.fetchall()]
+
+    def get(self, run_id: uuid.UUID) -> dict[str, Any] | None:
+        """The run with its details (``detail`` is None when it has none), or None."""
+        self.cursor.execute(
+            f"SELECT {_RUN_COLUMNS} FROM backtest_runs WHERE id = %s", (str(run_id),)
+        )
+        row = self.cursor.fetchone()
+        if row is None:
+            return None
+        run = _row(_RUN_KEYS, row)
+        self.cursor.execute(
+            f"SELECT {', '.join(_DETAIL_KEYS)} FROM backtest_run_details WHERE run_id = %s",
+            (str(run_id),),
+        )
+        detail = self.cursor.fetchone()
+        run["detail"] = None if detail is None else _row(_DETAIL_KEYS, detail)
+        return run
+
+    def variants(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The run's variants, best rank first."""
+        self.cursor.execute(
+            "SELECT variant, rank, params, metrics, equity_curve FROM backtest_variants "
+            "WHERE run_id = %s ORDER BY rank",
+            (str(run_id),),
+        )
+        keys = ("variant", "rank", "params", "metrics", "equity_curve")
+        return [_row(keys, row) for row in self.cursor.fetchall()]
+
+    def trades(
+        self, run_id: uuid.UUID, variant: int, *, limit: int, after: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` trades of one variant in id order, after trade id ``after``."""
+        self.cursor.execute(
+            f"SELECT {', '.join(_TRADE_KEYS)} FROM backtest_trades "
+            "WHERE run_id = %s AND variant = %s"
+            + ("" if after is None else " AND id > %s")
+            + " ORDER BY id LIMIT %s",
+            (str(run_id), variant, *(() if after is None else (after,)), limit),
+        )
+        return [_row(_TRADE_KEYS, row) for row in self.cursor.fetchall()]
+
+    def delete(self, run_id: uuid.UUID) -> bool:
+        """Delete the run (its details, variants and trades go with it); False when absent."""
+        self.cursor.execute("DELETE FROM backtest_runs WHERE id = %s", (str(run_id),))
+        return bool(self.cursor.rowcount)
+
+
+_RUN_KEYS = (
+    "id",
+    "status",
+    "strategy",
+    "strategy_version",
+    "params",
+    "grid",
+    "market_filter",
+    "start_ts",
+    "end_ts",
+    "progress",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "metrics",
+    "equity_curve",
+    "error",
+)
+_RUN_COLUMNS = ", ".join(_RUN_KEYS)
+_DETAIL_KEYS = ("stage", "attempts", "rank_by", "config", "snapshots")
+_TRADE_KEYS = (
+    "id",
+    "ticker",
+    "side",
+    "count_fp",
+    "entry_ts",
+    "entry_price_dollars",
+    "entry_snapshot_id",
+    "exit_ts",
+    "exit_price_dollars",
+    "exit_snapshot_id",
+    "fees_dollars",
+    "pnl_dollars",
+    "entry_reason",
+    "exit_reason",
+)
+
+
+def _row(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(keys, row, strict=True))
+
 
 # -- trades as COPY text ------------------------------------------------------------------
-
-
-def _copy_text(value: str) -> str:
-    """Escape a value for COPY's text format."""
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
 
 
 def _iso(micros: np.ndarray[Any, Any]) -> list[str]:
@@ -453,7 +562,7 @@ def trade_lines(run_id: uuid.UUID, variant: int, result: BacktestResult, data: S
             (
                 run,
                 str(variant),
-                _copy_text(tickers[i]),
+                copy_text(tickers[i]),
                 sides[i],
                 counts[i],
                 entry_ts[i],
@@ -461,11 +570,11 @@ def trade_lines(run_id: uuid.UUID, variant: int, result: BacktestResult, data: S
                 str(entry_ids[i]),
                 exit_ts[i],
                 exit_px[i],
-                "\\N" if exit_ids[i] < 0 else str(exit_ids[i]),
+                COPY_NULL if exit_ids[i] < 0 else str(exit_ids[i]),
                 fees[i],
                 pnl[i],
-                _copy_text(t.entry_reasons[i]),
-                _copy_text(t.exit_reasons[i]),
+                copy_text(t.entry_reasons[i]),
+                copy_text(t.exit_reasons[i]),
             )
         )
         for i in range(n)

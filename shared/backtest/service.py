@@ -20,9 +20,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, select, tuple_
-from sqlalchemy.orm import Session
-
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import INVALID_CURSOR_MESSAGE, ApiError
 from shared.backtest.engine import EngineConfig
@@ -43,8 +40,6 @@ from shared.backtest.settings import HEARTBEAT_S, STALE_AFTER_S, WorkerSettings
 from shared.backtest.strategies import available, get
 from shared.backtest.sweep import DEFAULT_RANK_BY, expand_grid, run_sweep
 from shared.db.engine import Database
-from shared.db.models import BacktestRun, BacktestTrade
-from shared.db.models_backtest import BacktestRunDetail, BacktestVariant
 from shared.domain.fees import FeeModel
 from shared.domain.timebounds import TimeOutOfRange, to_bounded_utc
 from shared.domain.units import PRICE_SCALE, dollars_to_micros
@@ -323,6 +318,26 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+def _trade_json(t: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "ticker": t["ticker"],
+        "side": t["side"],
+        "count_fp": str(t["count_fp"]),
+        "entry_ts": _iso(t["entry_ts"]),
+        "entry_price_dollars": str(t["entry_price_dollars"]),
+        "entry_snapshot_id": t["entry_snapshot_id"],
+        "exit_ts": _iso(t["exit_ts"]),
+        "exit_price_dollars": (
+            None if t["exit_price_dollars"] is None else str(t["exit_price_dollars"])
+        ),
+        "exit_snapshot_id": t["exit_snapshot_id"],
+        "fees_dollars": str(t["fees_dollars"]),
+        "pnl_dollars": str(t["pnl_dollars"]),
+        "entry_reason": t["entry_reason"],
+        "exit_reason": t["exit_reason"],
+    }
+
+
 _T = TypeVar("_T")
 
 
@@ -475,27 +490,20 @@ class BacktestService:
     ) -> dict[str, Any]:
         limit = max(1, min(int(limit), 100))
         self.reap()
-        with self.database.sessions() as session:
-            query = select(BacktestRun).order_by(
-                BacktestRun.created_at.desc(), BacktestRun.id.desc()
+        before = None
+        if cursor:
+            before = _read_cursor(
+                cursor, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
             )
-            if user_id is not None:
-                query = query.where(BacktestRun.user_id == user_id)
-            if cursor:
-                created, ident = _read_cursor(
-                    cursor, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
-                )
-                query = query.where(
-                    tuple_(BacktestRun.created_at, BacktestRun.id) < tuple_(created, ident)
-                )
-            runs = list(session.scalars(query.limit(limit + 1)))
+        with self.runs.transaction() as tx:
+            runs = tx.page(limit=limit + 1, user_id=user_id, before=before)
         more = len(runs) > limit
         runs = runs[:limit]
         return {
             "items": [self._summary(run) for run in runs],
             "next_cursor": (
                 encode_cursor(
-                    {"created_at": runs[-1].created_at.isoformat(), "id": str(runs[-1].id)}
+                    {"created_at": runs[-1]["created_at"].isoformat(), "id": str(runs[-1]["id"])}
                 )
                 if more
                 else None
@@ -503,21 +511,21 @@ class BacktestService:
         }
 
     @staticmethod
-    def _summary(run: BacktestRun) -> dict[str, Any]:
+    def _summary(run: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "id": str(run.id),
-            "status": run.status,
-            "strategy": run.strategy,
-            "strategy_version": run.strategy_version,
-            "params": run.params,
-            "grid": run.grid,
-            "markets": run.market_filter,
-            "start": _iso(run.start_ts),
-            "end": _iso(run.end_ts),
-            "progress": run.progress,
-            "created_at": _iso(run.created_at),
-            "finished_at": _iso(run.finished_at),
-            "total_pnl_dollars": (run.metrics or {}).get("total_pnl_dollars"),
+            "id": str(run["id"]),
+            "status": run["status"],
+            "strategy": run["strategy"],
+            "strategy_version": run["strategy_version"],
+            "params": run["params"],
+            "grid": run["grid"],
+            "markets": run["market_filter"],
+            "start": _iso(run["start_ts"]),
+            "end": _iso(run["end_ts"]),
+            "progress": run["progress"],
+            "created_at": _iso(run["created_at"]),
+            "finished_at": _iso(run["finished_at"]),
+            "total_pnl_dollars": (run["metrics"] or {}).get("total_pnl_dollars"),
         }
 
     def get_run(
@@ -529,89 +537,51 @@ class BacktestService:
         trades_cursor: str | None = None,
     ) -> dict[str, Any]:
         trades_limit = max(0, min(int(trades_limit), MAX_TRADES_PAGE))
-        with self.database.sessions() as session:
-            run = session.get(BacktestRun, run_id)
+        with self.runs.transaction() as tx:
+            run = tx.get(run_id)
             if run is None:
                 raise BacktestNotFound(f"no backtest {run_id}")
-            detail = session.get(BacktestRunDetail, run_id)
-            variants = list(
-                session.scalars(
-                    select(BacktestVariant)
-                    .where(BacktestVariant.run_id == run_id)
-                    .order_by(BacktestVariant.rank)
-                )
-            )
-            best = variants[0].variant if variants else 0
+            after = None
+            if trades_cursor:
+                after = _read_cursor(trades_cursor, lambda p: int(p["after"]))
+            variants = tx.variants(run_id)
+            best = variants[0]["variant"] if variants else 0
             chosen = best if variant is None else int(variant)
-            trades, next_cursor = self._trades(session, run_id, chosen, trades_limit, trades_cursor)
+            rows = tx.trades(run_id, chosen, limit=trades_limit + 1, after=after)
+        more = len(rows) > trades_limit
+        rows = rows[:trades_limit]
+        detail = run["detail"] or {}
         out = self._summary(run)
         out.update(
             {
-                "stage": detail.stage if detail else None,
-                "attempts": detail.attempts if detail else None,
-                "rank_by": detail.rank_by if detail else None,
-                "config": detail.config if detail else None,
-                "snapshots": detail.snapshots if detail else None,
-                "started_at": _iso(run.started_at),
-                "metrics": run.metrics,
-                "equity_curve": run.equity_curve,
-                "error": run.error,
+                "stage": detail.get("stage"),
+                "attempts": detail.get("attempts"),
+                "rank_by": detail.get("rank_by"),
+                "config": detail.get("config"),
+                "snapshots": detail.get("snapshots"),
+                "started_at": _iso(run["started_at"]),
+                "metrics": run["metrics"],
+                "equity_curve": run["equity_curve"],
+                "error": run["error"],
                 "variants": [
-                    {"variant": v.variant, "rank": v.rank, "params": v.params, "metrics": v.metrics}
-                    for v in variants
+                    {k: v[k] for k in ("variant", "rank", "params", "metrics")} for v in variants
                 ],
                 "trades_variant": chosen,
-                "trades": trades,
-                "trades_next_cursor": next_cursor,
+                "trades": [_trade_json(t) for t in rows],
+                "trades_next_cursor": (
+                    encode_cursor({"after": rows[-1]["id"]}) if more and rows else None
+                ),
             }
         )
         if variant is not None:
             for v in variants:
-                if v.variant == chosen:
-                    out["equity_curve"] = v.equity_curve
+                if v["variant"] == chosen:
+                    out["equity_curve"] = v["equity_curve"]
         return out
 
-    @staticmethod
-    def _trades(
-        session: Session, run_id: uuid.UUID, variant: int, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        query = (
-            select(BacktestTrade)
-            .where(BacktestTrade.run_id == run_id, BacktestTrade.variant == variant)
-            .order_by(BacktestTrade.id)
-        )
-        if cursor:
-            after = _read_cursor(cursor, lambda p: int(p["after"]))
-            query = query.where(BacktestTrade.id > after)
-        rows = list(session.scalars(query.limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        trades = [
-            {
-                "ticker": t.ticker,
-                "side": t.side,
-                "count_fp": str(t.count_fp),
-                "entry_ts": _iso(t.entry_ts),
-                "entry_price_dollars": str(t.entry_price_dollars),
-                "entry_snapshot_id": t.entry_snapshot_id,
-                "exit_ts": _iso(t.exit_ts),
-                "exit_price_dollars": (
-                    None if t.exit_price_dollars is None else str(t.exit_price_dollars)
-                ),
-                "exit_snapshot_id": t.exit_snapshot_id,
-                "fees_dollars": str(t.fees_dollars),
-                "pnl_dollars": str(t.pnl_dollars),
-                "entry_reason": t.entry_reason,
-                "exit_reason": t.exit_reason,
-            }
-            for t in rows
-        ]
-        return trades, (encode_cursor({"after": rows[-1].id}) if more and rows else None)
-
     def delete_run(self, run_id: uuid.UUID) -> None:
-        with self.database.sessions.begin() as session:
-            deleted = session.execute(delete(BacktestRun).where(BacktestRun.id == run_id))
-            if getattr(deleted, "rowcount", 0) == 0:
+        with self.runs.transaction() as tx:
+            if not tx.delete(run_id):
                 raise BacktestNotFound(f"no backtest {run_id}")
 
     # -- worker ---------------------------------------------------------------------------
