@@ -1,7 +1,8 @@
 """Write one poll: snapshots, market upserts, the latest-price table and candle rollups.
 
 Everything happens in ONE transaction, the caller's, that starts by claiming the
-``processed_messages`` row for the triggering message: a redelivered trigger finds the row
+``processed_messages`` row for the triggering message
+(:func:`~shared.marketdata.poll_state.claim_message`): a redelivered trigger finds the row
 taken and writes nothing, and a poll that fails half-way leaves nothing behind. The next
 statement takes the market-data write lock (:func:`lock_market_data`), so polls write one
 at a time: no deadlocks whatever order rows are visited in, and what a statement finds
@@ -36,7 +37,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -50,20 +51,21 @@ from shared.db.copy_text import (
     encode_copy_rows,
 )
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
-from shared.domain.prices import mid_price_sql
 from shared.marketdata.observation import FINAL_STATUS, MarketObservation, clean_observations
+from shared.marketdata.poll_state import claim_message
+from shared.marketdata.sql import (
+    LAST_SQL,
+    MID_SQL,
+    POLL_SOURCE,
+    bucket_sql,
+    bucket_start,
+    first_sql,
+)
 
 __all__ = [
-    "LAST_SQL",
     "MARKET_DATA_LOCK_KEY",
-    "MID_SQL",
-    "POLL_SOURCE",
     "PollWrite",
     "WriteTimings",
-    "bucket_sql",
-    "bucket_start",
-    "claim_message",
-    "first_sql",
     "lock_market_data",
     "metadata_hash",
     "rebuild_candles",
@@ -72,17 +74,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POLL_SOURCE = "poll"
-
 MARKET_DATA_LOCK_KEY = int.from_bytes(b"KImktdat", "big", signed=True)
 """The transaction-scoped advisory lock every writer of the market-data tables takes."""
-
-# The system's one mid-price rule (shared.domain.prices), as a template over the column
-# prefix ``{p}``. Shared by the ingest, the rebuild and the history queries, so the stored
-# candles, the history API and the backtests all mean the same number by "the mid".
-MID_SQL = mid_price_sql("{p}")
-# 0.0000 means "never traded".
-LAST_SQL = "NULLIF({p}last_price_dollars, 0)"
 
 _SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "ticker",
@@ -278,20 +271,6 @@ _RESOLUTIONS_VALUES = ", ".join(f"({r})" for r in CANDLE_RESOLUTIONS_S)
 _BUCKETS_VALUES = ", ".join(
     f"({r}, CAST(:bucket_{r} AS timestamptz))" for r in CANDLE_RESOLUTIONS_S
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def bucket_sql(ts: str, seconds: str) -> str:
-    """SQL for the start of the ``seconds``-wide epoch-aligned bucket holding ``ts``."""
-    return f"to_timestamp(floor(extract(epoch FROM {ts}) / {seconds}) * {seconds})"
-
-
-def bucket_start(moment: datetime, seconds: int) -> datetime:
-    """What :func:`bucket_sql` computes, exactly (integer microseconds, no float)."""
-    if moment.tzinfo is None:
-        raise ValueError("bucket_start needs a timezone-aware datetime")
-    buckets = (moment - _EPOCH) // timedelta(seconds=seconds)
-    return _EPOCH + timedelta(seconds=buckets * seconds)
 
 
 # This poll's observation of each market, as the candles fold it. OFFSET 0 keeps the
@@ -395,22 +374,6 @@ class PollWrite:
     timings: WriteTimings
     cleaned: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
-
-
-def claim_message(connection: Connection, consumer: str, message_id: str) -> bool:
-    """Insert the ``processed_messages`` row; False when another delivery already did.
-
-    Must run first in the transaction that does the work: a concurrent duplicate blocks on
-    the row until the first commits, then sees the conflict.
-    """
-    claimed = connection.execute(
-        text(
-            "INSERT INTO processed_messages (consumer, message_id) VALUES (:c, :m) "
-            "ON CONFLICT DO NOTHING RETURNING 1"
-        ),
-        {"c": consumer, "m": message_id},
-    ).first()
-    return claimed is not None
 
 
 def lock_market_data(connection: Connection) -> None:
@@ -690,16 +653,6 @@ def write_poll(
         tuple(clean.cleaned),
         tuple(clean.skipped),
     )
-
-
-def first_sql(expr: str, descending: bool = False, time_column: str = "ts") -> str:
-    """SQL aggregate: ``expr``'s first (or last) non-NULL value in ``time_column`` order.
-
-    How a candle's open and close are picked; the rebuild and the history queries share it
-    so both fold exactly the same numbers.
-    """
-    order = f"{time_column} DESC" if descending else time_column
-    return f"(array_agg({expr} ORDER BY {order}) FILTER (WHERE {expr} IS NOT NULL))[1]"
 
 
 # The fold, counting the candles it updated and those this poll landed strictly inside of

@@ -1,7 +1,10 @@
 """One market as one poll saw it: the row type between the Kalshi client and the ingest.
 
-Kept free of the client's model classes so the ingest (and its benchmark) can be fed from
-any source: the REST poller, a backfill, a test that writes exact numbers by hand.
+The row type is free of the client's model classes so the ingest (and its benchmark) can
+be fed from any source: the REST poller, a backfill, a test that writes exact numbers by
+hand. :func:`observation_from_market`, the one mapping from a Kalshi market to a row,
+lives here beside it; it reads the market's attributes only, so the client's models are
+imported for type checking alone and loading this module never loads the client.
 """
 
 from __future__ import annotations
@@ -12,18 +15,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from shared.kalshi import models as km
 
 __all__ = [
     "DETERMINED_STATUSES",
     "FINAL_STATUS",
     "SNAPSHOT_RAW_EXCLUDED_FIELDS",
     "CleanedPoll",
+    "EventInfo",
     "MarketObservation",
     "clean_observations",
     "clean_text",
+    "observation_from_market",
     "snapshot_raw",
 ]
 
@@ -32,6 +40,9 @@ DETERMINED_STATUSES = frozenset({"determined", "amended", "finalized"})
 
 FINAL_STATUS = "finalized"
 """Kalshi's REST word for "settled": positions have been paid out."""
+
+_ONE = Decimal("1.0000")
+_ZERO = Decimal("0.0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +142,57 @@ later), ~300 bytes.
 """
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """What a market's event adds to its row: series, event title, category."""
+
+    series_ticker: str | None
+    title: str | None
+    category: str | None
+
+
+def _blank(value: str | None) -> str | None:
+    return value if value else None
+
+
+def observation_from_market(market: km.Market, event: EventInfo | None) -> MarketObservation:
+    """The row the ingest writes for one Kalshi market.
+
+    ``result`` is None until Kalshi reports one; a binary market's settlement value, when
+    Kalshi omits it, follows from the result (yes pays 1.0000, no pays 0).
+    """
+    result = _blank(market.result)
+    settlement = market.settlement_value_dollars
+    if settlement is None and result in ("yes", "no") and market.status in DETERMINED_STATUSES:
+        settlement = _ONE if result == "yes" else _ZERO
+    return MarketObservation(
+        ticker=market.ticker,
+        event_ticker=market.event_ticker,
+        status=market.status,
+        title=market.title,
+        series_ticker=event.series_ticker if event else None,
+        event_title=event.title if event else None,
+        yes_sub_title=_blank(market.yes_sub_title),
+        category=event.category if event else None,
+        market_type=market.market_type or "binary",
+        open_time=market.open_time,
+        close_time=market.close_time,
+        result=result,
+        settlement_value_dollars=settlement,
+        settlement_ts=market.settlement_ts,
+        yes_bid_dollars=market.yes_bid_dollars,
+        yes_ask_dollars=market.yes_ask_dollars,
+        no_bid_dollars=market.no_bid_dollars,
+        no_ask_dollars=market.no_ask_dollars,
+        last_price_dollars=market.last_price_dollars,
+        previous_price_dollars=market.previous_price_dollars,
+        volume_fp=market.volume_fp,
+        volume_24h_fp=market.volume_24h_fp,
+        open_interest_fp=market.open_interest_fp,
+        raw=snapshot_raw(market),
+    )
 
 
 def snapshot_raw(market: Mapping[str, Any] | msgspec.Struct) -> bytes:

@@ -8,10 +8,13 @@ One poll, triggered by one ``poll-trigger`` message:
 2. attach event metadata (title, series, category), from ``markets`` when the event is
    known, else from Kalshi, fetched once per event per poll;
 3. write everything in one transaction with the dedup row (:mod:`shared.marketdata.ingest`);
-4. publish the latest prices as compact ``market-snapshots`` chunks, then mark the poll
-   published. A redelivered trigger whose poll was written but not published publishes
-   again from that poll's own snapshots (consumers tolerate the duplicate), so nothing is
-   lost.
+4. publish the latest prices as compact ``market-snapshots`` chunks
+   (:mod:`shared.marketdata.snapshot_messages`), then mark the poll published. A
+   redelivered trigger whose poll was written but not published publishes again from
+   that poll's own snapshots (consumers tolerate the duplicate), so nothing is lost.
+
+The poll's bookkeeping SQL (dedup, followed markets, known events, publish state) is in
+:mod:`shared.marketdata.poll_state`.
 
 Failures are split for the adapter by :func:`is_transient_failure`: Kalshi 429/5xx/
 transport errors and an unreachable database must raise (Pub/Sub redelivers); anything a
@@ -22,53 +25,41 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 import sqlalchemy.exc
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from shared.kalshi import models as km
 from shared.kalshi.errors import KalshiAPIError, KalshiError, NotFoundError, is_transient
-from shared.marketdata.ingest import POLL_SOURCE, PollWrite, write_poll
-from shared.marketdata.observation import (
-    DETERMINED_STATUSES,
-    FINAL_STATUS,
-    MarketObservation,
-    snapshot_raw,
-)
+from shared.marketdata import poll_state
+from shared.marketdata.ingest import PollWrite, write_poll
+from shared.marketdata.observation import EventInfo, MarketObservation, observation_from_market
 from shared.marketdata.settings import MarketDataSettings
-from shared.messaging.envelope import Envelope, InvalidMessage, encode
+from shared.marketdata.snapshot_messages import snapshot_envelopes, snapshot_item
+from shared.messaging.envelope import Envelope, InvalidMessage
 from shared.messaging.topics import MARKET_SNAPSHOTS
 
 __all__ = [
     "CONSUMER",
     "POLL_TRIGGER_TYPE",
-    "SNAPSHOT_BATCH_TYPE",
-    "EventInfo",
     "MarketSource",
     "PollMarkets",
     "PollOutcome",
     "SnapshotSink",
     "is_transient_failure",
-    "observation_from_market",
-    "snapshot_envelopes",
 ]
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "poll_markets"
 POLL_TRIGGER_TYPE = "poll_markets.trigger"
-SNAPSHOT_BATCH_TYPE = "market_snapshots.batch"
-SNAPSHOT_BATCH_VERSION = 1
 # Markets left the open list less than this long ago are still followed to settlement.
 FOLLOW_WINDOW = timedelta(days=14)
 TICKERS_PER_REQUEST = 100
-_ONE = Decimal("1.0000")
-_ZERO = Decimal("0.0000")
 
 
 class MarketSource(Protocol):
@@ -91,13 +82,6 @@ class SnapshotSink(Protocol):
     """Where compact snapshot batches go (``shared.messaging.pubsub.Publisher``)."""
 
     def publish_many(self, topic: str, envelopes: Iterable[Envelope]) -> list[str]: ...
-
-
-@dataclass(frozen=True)
-class EventInfo:
-    series_ticker: str | None
-    title: str | None
-    category: str | None
 
 
 @dataclass(frozen=True)
@@ -133,93 +117,6 @@ class PollOutcome:
 
 def _blank(value: str | None) -> str | None:
     return value if value else None
-
-
-def observation_from_market(market: km.Market, event: EventInfo | None) -> MarketObservation:
-    """The row the ingest writes for one Kalshi market.
-
-    ``result`` is None until Kalshi reports one; a binary market's settlement value, when
-    Kalshi omits it, follows from the result (yes pays 1.0000, no pays 0).
-    """
-    result = _blank(market.result)
-    settlement = market.settlement_value_dollars
-    if settlement is None and result in ("yes", "no") and market.status in DETERMINED_STATUSES:
-        settlement = _ONE if result == "yes" else _ZERO
-    return MarketObservation(
-        ticker=market.ticker,
-        event_ticker=market.event_ticker,
-        status=market.status,
-        title=market.title,
-        series_ticker=event.series_ticker if event else None,
-        event_title=event.title if event else None,
-        yes_sub_title=_blank(market.yes_sub_title),
-        category=event.category if event else None,
-        market_type=market.market_type or "binary",
-        open_time=market.open_time,
-        close_time=market.close_time,
-        result=result,
-        settlement_value_dollars=settlement,
-        settlement_ts=market.settlement_ts,
-        yes_bid_dollars=market.yes_bid_dollars,
-        yes_ask_dollars=market.yes_ask_dollars,
-        no_bid_dollars=market.no_bid_dollars,
-        no_ask_dollars=market.no_ask_dollars,
-        last_price_dollars=market.last_price_dollars,
-        previous_price_dollars=market.previous_price_dollars,
-        volume_fp=market.volume_fp,
-        volume_24h_fp=market.volume_24h_fp,
-        open_interest_fp=market.open_interest_fp,
-        raw=snapshot_raw(market),
-    )
-
-
-def _compact(row: Mapping[str, Any] | MarketObservation) -> dict[str, Any]:
-    get = row.get if isinstance(row, Mapping) else lambda k: getattr(row, k)
-    item = {
-        "ticker": get("ticker"),
-        "yes_bid_dollars": get("yes_bid_dollars"),
-        "yes_ask_dollars": get("yes_ask_dollars"),
-        "last_price_dollars": get("last_price_dollars"),
-        "volume_fp": get("volume_fp"),
-        "open_interest_fp": get("open_interest_fp"),
-    }
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in item.items()}
-
-
-def snapshot_envelopes(
-    sequence: int,
-    polled_at: datetime,
-    items: Sequence[Mapping[str, Any]],
-    max_bytes: int,
-) -> list[Envelope]:
-    """The ``market-snapshots`` messages of one poll: latest prices, chunked by size.
-
-    Payload: ``{"poll": n, "ts": ISO time, "chunk": i, "chunks": k, "markets": [{ticker,
-    yes_bid_dollars, yes_ask_dollars, last_price_dollars, volume_fp, open_interest_fp}]}``,
-    decimals as strings. Idempotency key ``poll-<n>-<i>``: a republished chunk dedupes.
-    """
-    from shared.messaging.pubsub import chunk_by_size
-
-    def envelope(chunk: Sequence[Mapping[str, Any]], index: int, count: int) -> Envelope:
-        return Envelope(
-            type=SNAPSHOT_BATCH_TYPE,
-            version=SNAPSHOT_BATCH_VERSION,
-            idempotency_key=f"poll-{sequence}-{index}",
-            emitted_at=polled_at,
-            payload={
-                "poll": sequence,
-                "ts": polled_at.astimezone(UTC).isoformat(),
-                "chunk": index,
-                "chunks": count,
-                "markets": list(chunk),
-            },
-        )
-
-    def sized(chunk: Sequence[Mapping[str, Any]]) -> bytes:
-        return encode(envelope(chunk, 99_999, 99_999))
-
-    chunks = chunk_by_size(list(items), sized, max_bytes)
-    return [envelope(chunk, i, len(chunks)) for i, chunk in enumerate(chunks)]
 
 
 # Connection exceptions, transaction rollbacks (serialization, deadlock), insufficient
@@ -312,7 +209,7 @@ class PollMarkets:
         if written is None:  # a concurrent delivery of the same message won the race
             return PollOutcome("duplicate", markets=len(observations), fetch_seconds=fetch_seconds)
         skipped = set(written.skipped)
-        items = [_compact(o) for o in observations if o.ticker not in skipped]
+        items = [snapshot_item(o) for o in observations if o.ticker not in skipped]
         published = self._publish(written.sequence, polled_at, items)
         return PollOutcome(
             "written",
@@ -338,14 +235,8 @@ class PollMarkets:
     def _followed_tickers(self, open_tickers: set[str]) -> list[str]:
         """Markets we saw recently that left the open list and are not settled yet."""
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT m.ticker FROM markets m JOIN market_latest l ON l.ticker = m.ticker "
-                    "WHERE m.status <> :final AND l.ts > :since ORDER BY m.ticker"
-                ),
-                {"final": FINAL_STATUS, "since": datetime.now(UTC) - FOLLOW_WINDOW},
-            ).all()
-        return [row[0] for row in rows if row[0] not in open_tickers]
+            followed = poll_state.followed_tickers(connection, datetime.now(UTC) - FOLLOW_WINDOW)
+        return [ticker for ticker in followed if ticker not in open_tickers]
 
     def _observations(self, markets: Sequence[km.Market]) -> list[MarketObservation]:
         # Per poll, and local so concurrent polls on one instance never share it: a series
@@ -365,15 +256,7 @@ class PollMarkets:
         if not event_tickers:
             return {}
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT DISTINCT ON (event_ticker) event_ticker, series_ticker, event_title, "
-                    "category FROM markets WHERE event_ticker = ANY(:e) "
-                    "AND event_title IS NOT NULL ORDER BY event_ticker, updated_at DESC"
-                ),
-                {"e": sorted(event_tickers)},
-            ).all()
-        info = {r[0]: EventInfo(r[1], r[2], r[3]) for r in rows}
+            info = poll_state.known_events(connection, event_tickers)
         missing = event_tickers - set(info)
         if len(missing) > self.settings.event_list_threshold:
             for event in self.source.iter_events(status="open", limit=200):
@@ -417,19 +300,12 @@ class PollMarkets:
         if envelopes:
             self.sink.publish_many(MARKET_SNAPSHOTS, envelopes)
         with self.engine.begin() as connection:
-            connection.execute(
-                text("UPDATE market_polls SET published_at = now() WHERE id = :id"),
-                {"id": sequence},
-            )
+            poll_state.mark_published(connection, sequence)
         return len(envelopes)
 
     def _already_processed(self, message_id: str) -> bool:
         with self.engine.connect() as connection:
-            row = connection.execute(
-                text("SELECT 1 FROM processed_messages WHERE consumer = :c AND message_id = :m"),
-                {"c": CONSUMER, "m": message_id},
-            ).first()
-        return row is not None
+            return poll_state.already_processed(connection, CONSUMER, message_id)
 
     def _republish_if_needed(self, message_id: str) -> PollOutcome:
         """A redelivery: publish again only if the first delivery wrote but never published.
@@ -440,33 +316,13 @@ class PollMarkets:
         announced nothing.
         """
         with self.engine.connect() as connection:
-            poll = connection.execute(
-                text("SELECT id, polled_at, published_at FROM market_polls WHERE message_id = :m"),
-                {"m": message_id},
-            ).first()
+            poll = poll_state.poll_by_message(connection, message_id)
             if poll is None or poll.published_at is not None:
                 return PollOutcome("duplicate")
-            rows = connection.execute(
-                text(_POLL_SNAPSHOTS), {"s": poll.id, "ts": poll.polled_at}
-            ).mappings()
-            items = [_compact(dict(row)) for row in rows]
+            rows = poll_state.poll_snapshot_rows(connection, poll.id, poll.polled_at)
+            items = [snapshot_item(row) for row in rows]
         published = self._publish(poll.id, poll.polled_at, items)
         return PollOutcome("duplicate", published_messages=published, markets=len(items))
-
-
-# One poll's snapshots, as the on-time announcement carried them. market_snapshots has
-# no index on the poll number; its unique (ticker, ts, source) index answers one probe per
-# ticker ever polled (every one has a market_latest row), where a filter on ``sequence``
-# alone would scan the whole history.
-_POLL_SNAPSHOTS = f"""
-SELECT s.ticker, s.yes_bid_dollars, s.yes_ask_dollars, s.last_price_dollars, s.volume_fp,
-       s.open_interest_fp
-FROM market_latest l
-JOIN market_snapshots s
-  ON s.ticker = l.ticker AND s.ts = CAST(:ts AS timestamptz) AND s.source = '{POLL_SOURCE}'
-WHERE s.sequence = :s
-ORDER BY s.ticker
-"""
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:

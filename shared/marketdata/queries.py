@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from shared.marketdata.ingest import LAST_SQL, MID_SQL, POLL_SOURCE, bucket_start, first_sql
+from shared.marketdata.sql import LAST_SQL, MID_SQL, POLL_SOURCE, bucket_start, first_sql
 
 __all__ = [
     "HISTORY_INTERVALS",

@@ -51,6 +51,7 @@ from shared.marketdata.queries import (
     history_sql,
     list_markets,
 )
+from shared.marketdata.sql import bucket_start
 from tests.integration.marketdata.synthetic import synthetic_poll
 
 N_MARKETS = 10_000
@@ -313,7 +314,7 @@ def bench_new_markets(server: LocalPostgres) -> dict[str, float]:
             with engine.connect() as c:
                 candles = c.execute(
                     sa.text("SELECT count(*) FROM market_candles WHERE bucket_start = :b"),
-                    {"b": ingest.bucket_start(T0, 3600)},
+                    {"b": bucket_start(T0, 3600)},
                 ).scalar_one()
             assert candles == N_MARKETS + NEW_MARKETS
             steps = written.timings.steps or {}

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from shared.db.copy_text import copy_payload
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
 from shared.marketdata import ingest
-from shared.marketdata.ingest import bucket_start, write_poll
+from shared.marketdata.ingest import write_poll
+from shared.marketdata.sql import bucket_start
 from tests.integration.marketdata.synthetic import synthetic_poll
 
 pytestmark = pytest.mark.integration

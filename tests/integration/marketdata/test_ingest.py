@@ -16,8 +16,7 @@ from shared.db.models import Market
 from shared.kalshi import models as km
 from shared.marketdata import ingest
 from shared.marketdata.ingest import PollWrite, rebuild_candles, write_poll
-from shared.marketdata.observation import MarketObservation
-from shared.marketdata.poller import EventInfo, observation_from_market
+from shared.marketdata.observation import EventInfo, MarketObservation, observation_from_market
 from tests.integration.marketdata.handmade import T0, market, universe
 from tests.integration.marketdata.synthetic import RECORDED, synthetic_poll
 

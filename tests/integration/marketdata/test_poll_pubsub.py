@@ -24,7 +24,7 @@ from devstack.pubsub_admin import ensure_topology
 from devstack.services.base import StackContext
 from devstack.services.marketdata import MarketDataService
 from shared.kalshi.client import KalshiClient
-from shared.marketdata.poller import SNAPSHOT_BATCH_TYPE
+from shared.marketdata.snapshot_messages import SNAPSHOT_BATCH_TYPE
 from shared.messaging.envelope import encode
 from shared.messaging.pubsub import Publisher
 from shared.messaging.topics import MARKET_SNAPSHOTS, POLL_TRIGGER, subscription_path

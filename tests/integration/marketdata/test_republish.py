@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from devstack.pubsub_admin import ensure_topology
 from shared.kalshi.client import KalshiClient
-from shared.marketdata.poller import SNAPSHOT_BATCH_TYPE, PollMarkets
+from shared.marketdata.poller import PollMarkets
 from shared.marketdata.settings import MarketDataSettings
+from shared.marketdata.snapshot_messages import SNAPSHOT_BATCH_TYPE
 from shared.messaging.envelope import Envelope
 from shared.messaging.pubsub import Publisher
 from shared.messaging.topics import MARKET_SNAPSHOTS, subscription_path

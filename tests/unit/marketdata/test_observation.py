@@ -10,8 +10,12 @@ from pathlib import Path
 import msgspec
 
 from shared.kalshi import models as km
-from shared.marketdata.observation import SNAPSHOT_RAW_EXCLUDED_FIELDS, snapshot_raw
-from shared.marketdata.poller import EventInfo, observation_from_market
+from shared.marketdata.observation import (
+    SNAPSHOT_RAW_EXCLUDED_FIELDS,
+    EventInfo,
+    observation_from_market,
+    snapshot_raw,
+)
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
 
