@@ -1,4 +1,6 @@
-"""Typed errors for everything that can go wrong talking to Kalshi.
+"""Typed errors for everything that can go wrong talking to Kalshi's REST API.
+
+The WebSocket stack's errors live with it, in :mod:`shared.kalshi.ws.errors`.
 
 Kalshi answers errors in these JSON shapes (recorded in tests/fixtures/kalshi_recorded/):
 
