@@ -1,6 +1,7 @@
 """Backtests: replay stored market snapshots through a strategy, with Kalshi's fees.
 
 Pure computation lives in :mod:`.data`, :mod:`.engine`, :mod:`.metrics`, :mod:`.sweep` and
-:mod:`.strategies`; :mod:`.loader` and :mod:`.store` move data in and out of Postgres; and
+:mod:`.strategies`; :mod:`.loader` streams snapshots out of Postgres; :mod:`.runs` owns
+every statement about a run (its lifecycle, its results, the reads the API serves); and
 :mod:`.service` holds the use cases the HTTP functions and the CLI call.
 """

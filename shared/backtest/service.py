@@ -7,6 +7,9 @@
 * :meth:`BacktestService.execute` is the worker: idempotent (a completed run is left alone,
   a retried attempt replaces the previous attempt's results in one transaction), records
   progress, and announces progress/completed/failed on ``backtest-events``.
+
+The database work of each use case is one or more :class:`~shared.backtest.runs.Runs`
+transactions; this module parses, checks sizes, orchestrates and renders.
 """
 
 from __future__ import annotations

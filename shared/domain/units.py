@@ -84,7 +84,6 @@ def format_micros(micro: int) -> str:
     The same text as ``str(micros_to_dollars(micro))`` in integer arithmetic only: the
     backtest store renders every trade's fees and P&L this way, where Decimal's cost shows.
     """
-    micro = int(micro)
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), MICRO_PER_DOLLAR)
     return f"{sign}{whole}.{frac:06d}"
