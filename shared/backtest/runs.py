@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,8 +38,10 @@ from shared.backtest.data import SnapshotSet
 from shared.backtest.engine import BacktestResult
 from shared.backtest.loader import Connection
 from shared.db.copy_text import COPY_NULL, copy_text
-from shared.db.engine import Database
 from shared.domain.units import format_count, format_micros, format_ticks
+
+if TYPE_CHECKING:
+    from shared.db.engine import Database
 
 __all__ = [
     "Claim",
