@@ -449,8 +449,8 @@ def test_the_mid_rule_is_the_same_in_python_numpy_sql_and_the_ingest(database: D
     kind of book, including the one-sided ones Kalshi shows as 0.0000 / 1.0000."""
     from decimal import Decimal
 
-    from shared.domain.units import PRICE_SCALE
     from shared.domain.prices import mid_price, mid_price_sql, mid_price_ticks
+    from shared.domain.units import PRICE_SCALE
     from shared.marketdata.sql import MID_SQL
 
     prices = ["0.0000", "0.0001", "0.4100", "0.4150", "0.6200", "0.9999", "1.0000", None]
