@@ -1,6 +1,7 @@
 """``create_app(config)``: the simulator as one ASGI app (REST, WebSocket, admin).
 
-All state lives in one :class:`SimState` owned by the server's event loop. In ticking
+All state lives in one :class:`~emulators.kalshi_sim.state.SimState` owned by the server's
+event loop. In ticking
 mode a background task advances the exchange every ``tick_interval_s``; with a manual
 clock only ``POST /_sim/tick`` does.
 """
@@ -13,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,89 +25,14 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from emulators.kalshi_sim import errors, rest
-from emulators.kalshi_sim.accounts import Account
 from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
 from emulators.kalshi_sim.exchange import Exchange
-from emulators.kalshi_sim.faults import FaultError, Faults
-from emulators.kalshi_sim.model import Happening
+from emulators.kalshi_sim.faults import FaultError
 from emulators.kalshi_sim.persist import SAVE_INTERVAL_S, save_world
-from emulators.kalshi_sim.ws import Hub, websocket_endpoint
-from shared.kalshi.money import parse_dollars
-from shared.kalshi.signing import (
-    generate_private_key_pem,
-    load_private_key,
-    load_public_key,
-)
+from emulators.kalshi_sim.state import SimState
+from emulators.kalshi_sim.ws import websocket_endpoint
 
 log = logging.getLogger("kalshi_sim")
-
-
-class SimState:
-    """The exchange, its accounts, the WebSocket hub and the fault switches."""
-
-    def __init__(self, config: SimConfig, exchange: Exchange | None = None) -> None:
-        self.config = config
-        # A world loaded from the state directory continues; otherwise a new one is built.
-        self.exchange = exchange if exchange is not None else Exchange(config)
-        self.faults = Faults()
-        self.faults.seed(config.seed)
-        self.hub = Hub(self)
-        self._cache: dict[str, bytes] = {}
-        self._cache_version = -1
-
-    def cached_response(self, key: str) -> bytes | None:
-        """A market-list body rendered since the exchange last changed, if any."""
-        if self._cache_version != self.exchange.version:
-            return None
-        return self._cache.get(key)
-
-    def cache_response(self, key: str, body: bytes) -> None:
-        if self._cache_version != self.exchange.version:
-            self._cache.clear()
-            self._cache_version = self.exchange.version
-        if len(self._cache) < 256:
-            self._cache[key] = body
-
-    @staticmethod
-    def wall_ms() -> int:
-        """Signature timestamps are checked against the real clock, like Kalshi does."""
-        return int(time.time() * 1000)
-
-    def advance(self, steps: int = 1) -> list[Happening]:
-        happenings = self.exchange.tick(steps)
-        self.hub.dispatch(happenings)
-        return happenings
-
-    def create_account(
-        self,
-        balance_dollars: Decimal | int | str,
-        public_key_pem: str | None = None,
-        key_id: str | None = None,
-    ) -> tuple[Account, str | None]:
-        """Register an account; generates a key pair when no public key is given."""
-        private_pem = None
-        if public_key_pem is None:
-            private_pem = generate_private_key_pem()
-            public_key = load_private_key(private_pem).public_key()
-        else:
-            public_key = load_public_key(public_key_pem)
-        # parse_dollars refuses NaN/Infinity, which int() below would turn into a 500.
-        micro = int(parse_dollars(balance_dollars, "balance_dollars") * 1_000_000)
-        if micro < 0:
-            raise ValueError("balance must not be negative")
-        account = self.exchange.accounts.register(public_key, micro, self.exchange.now_us, key_id)
-        return account, private_pem
-
-    def force_fill(self, account: Account, ticker: str | None) -> dict[str, Any] | None:
-        out: list[Happening] = []
-        market = self.exchange.markets.get(ticker) if ticker else None
-        if ticker and market is None:
-            raise KeyError(ticker)
-        fill = self.exchange.account_fill(account, out, market)
-        self.hub.dispatch(out)
-        if fill is None:
-            return None
-        return {"fill_id": fill.fill_id, "ticker": fill.ticker}
 
 
 # ---------------------------------------------------------------- admin endpoints

@@ -24,7 +24,7 @@ from emulators.kalshi_sim.model import FILTER_WORDS, SECOND_US, STATUS_FILTER, M
 
 if TYPE_CHECKING:
     from emulators.kalshi_sim.accounts import Account
-    from emulators.kalshi_sim.app import SimState
+    from emulators.kalshi_sim.state import SimState
 
 
 class ParamError(Exception):

@@ -133,10 +133,11 @@ class _FakeConn:
 
 
 def bench_fanout() -> dict[str, float]:
-    from emulators.kalshi_sim.app import SimState
     from emulators.kalshi_sim.config import SimConfig
+    from emulators.kalshi_sim.frames import delta_msg, ticker_msg, trade_msg
+    from emulators.kalshi_sim.hub import Subscription
     from emulators.kalshi_sim.model import BookDelta, TickerChange, TradePrint
-    from emulators.kalshi_sim.ws import Subscription, delta_msg, ticker_msg, trade_msg
+    from emulators.kalshi_sim.state import SimState
 
     state = SimState(SimConfig(seed=1, n_markets=300, tick_interval_s=None))
     tickers = set(state.exchange.markets)
