@@ -26,20 +26,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "functions", "emulators", "devstack")
 FORBIDDEN_FROM_SHARED = ("emulators", "devstack")
-
-# Known violations another change is removing. Each is listed exactly; the strict tests below
-# ignore these and nothing else, and the xfail(strict=True) test fails loudly (XPASS) once
-# they are gone, so the lists cannot outlive the violations.
-KNOWN_LAYERING_VIOLATIONS: frozenset[tuple[str, str]] = frozenset()
-KNOWN_CYCLE_MODULES: frozenset[str] = frozenset(
-    # app imports rest and ws; rest and ws import app for the SimState type.
-    {"emulators.kalshi_sim.app", "emulators.kalshi_sim.rest", "emulators.kalshi_sim.ws"}
-)
 
 
 @dataclass(frozen=True)
@@ -238,12 +227,9 @@ def cycle_path(graph: Mapping[str, tuple[Edge, ...]], component: list[str]) -> s
     return f"{chain} (loop among: {', '.join(component)})"
 
 
-def import_cycles() -> dict[frozenset[str], str]:
+def import_cycles() -> list[str]:
     graph = import_graph()
-    return {
-        frozenset(component): cycle_path(graph, component)
-        for component in strongly_connected(graph)
-    }
+    return sorted(cycle_path(graph, component) for component in strongly_connected(graph))
 
 
 # ---- the graph walker itself -------------------------------------------------------------
@@ -284,27 +270,12 @@ def test_relative_imports_resolve_against_the_package() -> None:
 
 
 def test_shared_imports_neither_emulators_nor_devstack() -> None:
-    unexpected = layering_violations() - KNOWN_LAYERING_VIOLATIONS
-    assert not unexpected, "shared/ must not import these: " + ", ".join(
-        f"{importer} imports {imported}" for importer, imported in sorted(unexpected)
+    found = layering_violations()
+    assert not found, "shared/ must not import these: " + ", ".join(
+        f"{importer} imports {imported}" for importer, imported in sorted(found)
     )
 
 
 def test_no_import_cycles() -> None:
-    unexpected = [
-        path for members, path in import_cycles().items() if not members <= KNOWN_CYCLE_MODULES
-    ]
-    assert not unexpected, "import loops:\n" + "\n".join(sorted(unexpected))
-
-
-@pytest.mark.skipif(
-    not (KNOWN_LAYERING_VIOLATIONS or KNOWN_CYCLE_MODULES), reason="no known violations left"
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulator's app -> rest/ws -> app loop (SimState type imports) is being "
-    "removed by another change",
-)
-def test_known_violations_are_gone() -> None:
-    assert not (layering_violations() & KNOWN_LAYERING_VIOLATIONS)
-    assert not [members for members in import_cycles() if members <= KNOWN_CYCLE_MODULES]
+    loops = import_cycles()
+    assert not loops, "import loops:\n" + "\n".join(loops)
