@@ -9,14 +9,14 @@ leader may not change its group, which ``gcloud`` would otherwise do. The guard 
   :class:`devstack.process.ManagedProcess` sends when the grace period is over);
 - stops the group itself when its parent dies without cleaning up (SIGKILL, an OOM kill,
   a crashed test), so no Postgres, emulator or function is left holding its port;
-- exits with the service's status once the whole group is gone.
+- exits with the service's status once the whole group is gone (zombies and a group id
+  that is no longer ours count as gone: see :mod:`devstack.process_group`).
 
 Usage: ``python -m devstack.orphan_guard PARENT_PID -- COMMAND [ARG ...]``
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -24,23 +24,10 @@ import sys
 import time
 from types import FrameType
 
+from devstack.process_group import group_alive, signal_group
+
 POLL_SECONDS = 0.1
 ORPHAN_GRACE_SECONDS = 5.0
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(argv: list[str]) -> int:
@@ -52,18 +39,18 @@ def main(argv: list[str]) -> int:
     group = child.pid
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        _signal_group(group, signal.SIGKILL if signum == signal.SIGUSR1 else signum)
+        signal_group(group, signal.SIGKILL if signum == signal.SIGUSR1 else signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, forward)
 
     orphaned_at: float | None = None
-    while child.poll() is None or _group_alive(group):
+    while child.poll() is None or group_alive(group):
         if orphaned_at is None and os.getppid() != parent:
             orphaned_at = time.monotonic()
-            _signal_group(group, signal.SIGTERM)
+            signal_group(group, signal.SIGTERM)
         if orphaned_at is not None and time.monotonic() - orphaned_at > ORPHAN_GRACE_SECONDS:
-            _signal_group(group, signal.SIGKILL)
+            signal_group(group, signal.SIGKILL)
         time.sleep(POLL_SECONDS)
     return child.returncode if child.returncode >= 0 else 128 - child.returncode
 

@@ -46,6 +46,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from devstack.process_group import group_alive, signal_group
+
 __all__ = [
     "ManagedProcess",
     "ProcessFailed",
@@ -319,13 +321,13 @@ class ManagedProcess:
             return None
         grace = self.stop_grace if grace is None else grace
         pgid = popen.pid  # start_new_session: the leader's pid is the group id
-        if _group_alive(pgid) or popen.poll() is None:
-            _signal_group(pgid, signal.SIGTERM)
+        if group_alive(pgid) or popen.poll() is None:
+            signal_group(pgid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=grace)
             # Children may outlive the leader (gcloud -> java): give them the same grace.
             deadline = time.monotonic() + grace
-            while _group_alive(pgid) and time.monotonic() < deadline:
+            while group_alive(pgid) and time.monotonic() < deadline:
                 time.sleep(_POLL_INTERVAL)
         if popen.poll() is None:
             # The orphan guard turns SIGUSR1 into SIGKILL for the service's own group,
@@ -334,7 +336,7 @@ class ManagedProcess:
                 popen.send_signal(signal.SIGUSR1)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=5)
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(timeout=5)
         with _LIVE_LOCK:
@@ -355,28 +357,3 @@ class ManagedProcess:
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
         return f"ManagedProcess({self.name!r}, pid={self.pid}, {state})"
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a member of the group still runs (zombies awaiting a reaper do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After "(comm)": state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
