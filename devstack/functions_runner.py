@@ -12,10 +12,9 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
-from devstack.process import ManagedProcess, tcp_port
+from devstack.harness import ProcessHarness
 
 __all__ = ["FunctionServer", "functions_framework_binary"]
 
@@ -35,7 +34,7 @@ def functions_framework_binary() -> Path:
     return Path(found)
 
 
-class FunctionServer:
+class FunctionServer(ProcessHarness):
     """One function target served on ``127.0.0.1:port``."""
 
     def __init__(
@@ -51,59 +50,44 @@ class FunctionServer:
             raise ValueError(
                 f"signature_type must be 'http' or 'cloudevent', not {signature_type!r}"
             )
-        self.target = target
-        self.source = Path(source)
-        self.port = port
-        self.signature_type = signature_type
-        self.env = dict(env or {})
         if log_path is None:
             log_path = Path(tempfile.mkdtemp(prefix="ki-fn-")) / f"{target}.log"
-        self.log_path = Path(log_path)
-        self.process = ManagedProcess(
-            f"function {target}",
-            [
-                str(functions_framework_binary()),
-                "--target",
-                target,
-                "--source",
-                str(self.source),
-                "--signature-type",
-                signature_type,
-                "--port",
-                str(port),
-                "--host",
-                "127.0.0.1",
-            ],
-            env={"PYTHONUNBUFFERED": "1", **self.env},
-            cwd=self.source.parent,
-            log_path=self.log_path,
-            ready=tcp_port(port),
-        )
+        super().__init__(port, log_path)
+        self.target = target
+        self.source = Path(source)
+        self.signature_type = signature_type
+        self.env = dict(env or {})
+        self.binary = functions_framework_binary()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> FunctionServer:
-        self.process.start(timeout=timeout)
-        return self
+    def process_name(self) -> str:
+        return f"function {self.target}"
 
-    def stop(self, grace: float = 10) -> None:
-        self.process.stop(grace=grace)
+    def failure(self) -> str | None:
+        if self.is_running():
+            return None
+        return f"function {self.target} exited; see {self.log_path}"
 
-    def is_running(self) -> bool:
-        return self.process.is_running()
+    def command(self) -> list[str]:
+        return [
+            str(self.binary),
+            "--target",
+            self.target,
+            "--source",
+            str(self.source),
+            "--signature-type",
+            self.signature_type,
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+        ]
 
-    def log_text(self) -> str:
-        return self.process.log_text()
+    def process_env(self) -> dict[str, str | None]:
+        return {"PYTHONUNBUFFERED": "1", **self.env}
 
-    def __enter__(self) -> FunctionServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def cwd(self) -> Path:
+        return self.source.parent

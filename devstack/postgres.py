@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.harness import Harness
+
 __all__ = ["LocalPostgres", "PostgresNotInstalled", "find_pg_bin_dir", "free_port"]
 
 _SEARCH_DIRS = ("/usr/lib/postgresql/{v}/bin", "/usr/local/pgsql/bin", "/opt/homebrew/bin")
@@ -59,8 +61,15 @@ def _is_root() -> bool:
 
 
 @dataclass
-class LocalPostgres:
-    """One Postgres cluster listening on 127.0.0.1:``port``."""
+class LocalPostgres(Harness):
+    """One Postgres cluster listening on 127.0.0.1:``port``.
+
+    A :class:`~devstack.harness.Harness` that is not one child process: ``pg_ctl`` starts
+    the server as a daemon and stops it by its data directory.
+    """
+
+    description = "Postgres server"
+    start_timeout = 30.0
 
     data_dir: Path
     port: int
@@ -92,6 +101,10 @@ class LocalPostgres:
                 link.unlink(missing_ok=True)
                 link.symlink_to(log_file)
         return cls(data_dir=data_dir, port=port, log_file=log_file, durable=True)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file
 
     @property
     def url(self) -> str:
@@ -138,7 +151,7 @@ class LocalPostgres:
             return False
         return self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False).returncode == 0
 
-    def start(self, timeout: float = 30.0) -> None:
+    def launch(self, timeout: float) -> None:
         if not self.initialized():
             self.init()
         elif self.is_running():
@@ -199,7 +212,8 @@ class LocalPostgres:
         finally:
             conn.close()
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """``pg_ctl stop -m fast``: it waits for the server itself, so ``grace`` is unused."""
         if self.initialized():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
-from devstack.process import ManagedProcess, all_of, log_line, tcp_port
+from devstack.harness import ProcessHarness
+from devstack.process import Ready, all_of, log_line, tcp_port
 
 __all__ = ["DEFAULT_PROJECT", "EmulatorNotInstalled", "PubSubEmulator"]
 
@@ -51,8 +51,11 @@ def _check_installed() -> None:
         )
 
 
-class PubSubEmulator:
+class PubSubEmulator(ProcessHarness):
     """One emulator on ``127.0.0.1:port`` with its state under ``data_dir``."""
+
+    description = "Pub/Sub emulator"
+    start_timeout = 120.0
 
     def __init__(
         self,
@@ -61,30 +64,29 @@ class PubSubEmulator:
         data_dir: Path | str | None = None,
         log_path: Path | str | None = None,
     ) -> None:
-        self.port = port
-        self.project = project
         if data_dir is None or log_path is None:
             scratch = Path(tempfile.mkdtemp(prefix="ki-pubsub-"))
             data_dir = data_dir or scratch / "data"
             log_path = log_path or scratch / "pubsub.log"
+        super().__init__(port, log_path)
+        self.project = project
         self.data_dir = Path(data_dir)
-        self.log_path = Path(log_path)
-        self._process: ManagedProcess | None = None
-
-    @property
-    def host(self) -> str:
-        """The value for ``PUBSUB_EMULATOR_HOST``."""
-        return f"127.0.0.1:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
-        """Variables a client process needs to reach this emulator."""
+        """Variables a client process needs to reach this emulator (``PUBSUB_EMULATOR_HOST``
+        is :attr:`host`)."""
         return {"PUBSUB_EMULATOR_HOST": self.host, "PUBSUB_PROJECT_ID": self.project}
 
-    def start(self, timeout: float = 120) -> PubSubEmulator:
+    def prepare(self) -> None:
         _check_installed()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
+
+    def process_name(self) -> str:
+        return "pubsub-emulator"
+
+    def command(self) -> list[str]:
+        return [
             "gcloud",
             "beta",
             "emulators",
@@ -95,31 +97,10 @@ class PubSubEmulator:
             f"--data-dir={self.data_dir}",
             "--quiet",
         ]
-        self._process = ManagedProcess(
-            "pubsub-emulator",
-            argv,
-            # The emulator itself must never be pointed at another emulator.
-            env={"PUBSUB_EMULATOR_HOST": None, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"},
-            log_path=self.log_path,
-            ready=all_of(log_line(r"Server started, listening on"), tcp_port(self.port)),
-        )
-        self._process.start(timeout=timeout)
-        return self
 
-    def stop(self, grace: float = 10) -> None:
-        if self._process is not None:
-            self._process.stop(grace=grace)
+    def process_env(self) -> dict[str, str | None]:
+        # The emulator itself must never be pointed at another emulator.
+        return {"PUBSUB_EMULATOR_HOST": None, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
 
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_running()
-
-    def __enter__(self) -> PubSubEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> Ready:
+        return all_of(log_line(r"Server started, listening on"), tcp_port(self.port))

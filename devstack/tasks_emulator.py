@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
-from devstack.process import ManagedProcess, all_of, log_line, tcp_port
+from devstack.harness import ProcessHarness
+from devstack.process import Ready, all_of, log_line, tcp_port
 from devstack.tool_venv import ToolVenvError, ensure_tool_venv
 
 __all__ = [
@@ -61,8 +61,11 @@ def ensure_tasks_venv(venv_dir: Path = DEFAULT_VENV_DIR, *, timeout: float = 600
         ) from error
 
 
-class CloudTasksEmulator:
+class CloudTasksEmulator(ProcessHarness):
     """The patched emulator on ``127.0.0.1:port`` with one queue, ``queue_path``."""
+
+    description = "Cloud Tasks emulator"
+    stop_grace = 5.0
 
     def __init__(
         self,
@@ -80,30 +83,31 @@ class CloudTasksEmulator:
             raise ValueError(
                 f"queue_path must look like projects/P/locations/L/queues/Q, got {queue_path!r}"
             )
-        self.port = port
-        self.venv_dir = Path(venv_dir)
         if log_path is None:
             log_path = Path(tempfile.mkdtemp(prefix="ki-tasks-")) / "tasks-emulator.log"
-        self.log_path = Path(log_path)
+        super().__init__(port, log_path)
+        self.venv_dir = Path(venv_dir)
         self.queue_path = queue_path
         self.max_attempts = max_attempts
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.dispatch_deadline = dispatch_deadline
-        self._process: ManagedProcess | None = None
-
-    @property
-    def host(self) -> str:
-        """The value for ``CLOUD_TASKS_EMULATOR_HOST``."""
-        return f"127.0.0.1:{self.port}"
+        self._python: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
+        """``CLOUD_TASKS_EMULATOR_HOST`` (:attr:`host`) and ``CLOUD_TASKS_QUEUE``."""
         return {"CLOUD_TASKS_EMULATOR_HOST": self.host, "CLOUD_TASKS_QUEUE": self.queue_path}
 
-    def start(self, timeout: float = 60) -> CloudTasksEmulator:
-        python = ensure_tasks_venv(self.venv_dir)
-        argv = [
+    def prepare(self) -> None:
+        self._python = ensure_tasks_venv(self.venv_dir)
+
+    def process_name(self) -> str:
+        return "cloud-tasks-emulator"
+
+    def command(self) -> list[str]:
+        python = self._python or ensure_tasks_venv(self.venv_dir)
+        return [
             str(python),
             str(ENTRY_POINT),
             f"--min-backoff={self.min_backoff}",
@@ -115,34 +119,10 @@ class CloudTasksEmulator:
             # 0.6.2 counts retries after the first dispatch.
             f"--max-retries={max(self.max_attempts - 1, 0)}",
         ]
-        self._process = ManagedProcess(
-            "cloud-tasks-emulator",
-            argv,
-            # Unbuffered: the readiness line must reach the log as soon as it is printed.
-            env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": None, "VIRTUAL_ENV": None},
-            log_path=self.log_path,
-            ready=all_of(log_line(r"All services started"), tcp_port(self.port)),
-        )
-        self._process.start(timeout=timeout)
-        return self
 
-    def stop(self, grace: float = 5) -> None:
-        if self._process is not None:
-            self._process.stop(grace=grace)
+    def process_env(self) -> dict[str, str | None]:
+        # Unbuffered: the readiness line must reach the log as soon as it is printed.
+        return {"PYTHONUNBUFFERED": "1", "PYTHONPATH": None, "VIRTUAL_ENV": None}
 
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_running()
-
-    def log_text(self) -> str:
-        return self._process.log_text() if self._process else ""
-
-    def __enter__(self) -> CloudTasksEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> Ready:
+        return all_of(log_line(r"All services started"), tcp_port(self.port))

@@ -109,8 +109,9 @@ class MarketDataService:
 
     def check(self) -> str | None:
         for server in (self.poller, self.api):
-            if server is not None and not server.is_running():
-                return f"function {server.target} exited; see {server.log_path}"
+            failure = None if server is None else server.failure()
+            if failure is not None:
+                return failure
         return None
 
     def describe(self) -> list[str]:

@@ -62,9 +62,7 @@ class PubSubService:
             self.emulator.stop()
 
     def check(self) -> str | None:
-        if self.emulator is None or self.emulator.is_running():
-            return None
-        return f"the Pub/Sub emulator exited; see {self.emulator.log_path}"
+        return None if self.emulator is None else self.emulator.failure()
 
     def describe(self) -> list[str]:
         if self.emulator is None:

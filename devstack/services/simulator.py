@@ -1,11 +1,9 @@
 """The local stack's Kalshi: the exchange simulator as a child process.
 
-Runs ``python -m emulators.kalshi_sim`` (what ``kalshi-insights sim`` runs) with a demo
-account whose credentials land in ``STATE_DIR/demo-account.json`` (mode 0600; reused on
+Runs :class:`devstack.simulator_process.SimulatorProcess` with a demo account whose
+credentials land in ``STATE_DIR/demo-account.json`` (mode 0600; reused on
 the next run, so the same key keeps working). Publishes ``KALSHI_BASE_URL``,
 ``KALSHI_WS_URL``, ``KALSHI_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH`` for later services.
-A child process rather than a thread: the exchange ticks and fans out WebSocket frames on
-its own interpreter, never competing with the launcher's.
 
 With a real Kalshi key in the launcher's environment (``KALSHI_KEY_ID`` and
 ``KALSHI_PRIVATE_KEY_PATH``; ``KALSHI_ENV=production`` for production, demo otherwise) no
@@ -17,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from devstack.process import ManagedProcess, http_ok
 from devstack.services.base import StackContext
+from devstack.simulator_process import SimulatorProcess
 from devstack.state import remembered_port
 from shared.kalshi.environments import KalshiEnvironment, resolve_environment
 
@@ -35,7 +32,7 @@ class SimulatorService:
     name = "simulator"
 
     def __init__(self) -> None:
-        self.process: ManagedProcess | None = None
+        self.process: SimulatorProcess | None = None
         self.port: int | None = None
         self.account_file: Path | None = None
         self.key_id: str | None = None
@@ -65,27 +62,13 @@ class SimulatorService:
         port = remembered_port(ctx.state_dir, "simulator", getattr(ctx.options, "sim_port", None))
         self.port = port
         self.account_file = ctx.state_dir / DEMO_ACCOUNT_FILE
-        argv = [
-            sys.executable,
-            "-m",
-            "emulators.kalshi_sim",
-            "--port",
-            str(port),
-            "--seed",
-            str(getattr(ctx.options, "sim_seed", 1) or 1),
-            "--markets",
-            str(getattr(ctx.options, "sim_markets", 300) or 300),
-            "--demo-account-out",
-            str(self.account_file),
-            # The world continues across runs, so stored history has no jumps.
-            "--state-dir",
-            str(ctx.state_dir),
-        ]
-        self.process = ManagedProcess(
-            "kalshi-simulator",
-            argv,
+        self.process = SimulatorProcess(
+            port,
+            seed=getattr(ctx.options, "sim_seed", 1) or 1,
+            markets=getattr(ctx.options, "sim_markets", 300) or 300,
+            account_file=self.account_file,
+            state_dir=ctx.state_dir,
             log_path=ctx.logs_dir / "simulator.log",
-            ready=http_ok(f"http://127.0.0.1:{port}/trade-api/v2/exchange/status"),
         )
         self.process.start(timeout=60)
         self.key_id = json.loads(self.account_file.read_text())["key_id"]
@@ -133,9 +116,7 @@ class SimulatorService:
             self.process.stop()
 
     def check(self) -> str | None:
-        if self.process is None or self.process.is_running():
-            return None
-        return f"the Kalshi simulator exited; see {self.process.log_path}"
+        return None if self.process is None else self.process.failure()
 
     def describe(self) -> list[str]:
         if self.real_exchange is not None:

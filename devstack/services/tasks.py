@@ -54,9 +54,7 @@ class CloudTasksService:
             self.emulator.stop()
 
     def check(self) -> str | None:
-        if self.emulator is None or self.emulator.is_running():
-            return None
-        return f"the Cloud Tasks emulator exited; see {self.emulator.log_path}"
+        return None if self.emulator is None else self.emulator.failure()
 
     def describe(self) -> list[str]:
         if self.emulator is None:
