@@ -1,13 +1,18 @@
-"""Assemble each Cloud Function's deployable source: main.py + shared/ + pinned requirements.
+"""Assemble each Cloud Function's deployable source: main.py + its part of shared/ + pins.
 
 Cloud Functions builds a Python function from one directory that must hold ``main.py`` and
 ``requirements.txt`` side by side; it never runs ``setup.py``/``pyproject.toml``, so the
 monorepo's ``shared`` package has to be copied in (the build sees only that directory).
+Only the modules the function can import are copied (:func:`import_closure`): a change to
+a module one function never loads leaves the other functions' zips, hashes and deploys
+untouched, and no function ships code it does not run.
 For every ``functions/<name>/main.py`` this writes:
 
-- ``build/functions/<name>/``: the function's own files, a copy of ``shared/`` and a
-  ``requirements.txt`` pinning the whole runtime dependency closure to the versions in
-  ``constraints.txt`` (the same versions the test suite ran with);
+- ``build/functions/<name>/``: the function's own files, the modules of ``shared/`` its
+  import closure reaches (with those packages' data files, and the migrations when it can
+  migrate), ``openapi/`` and a ``requirements.txt`` pinning the whole runtime dependency
+  closure to the versions in ``constraints.txt`` (the same versions the test suite ran
+  with);
 - ``build/functions/<name>.zip``: the same tree as a byte-for-byte reproducible zip (sorted
   entries, fixed timestamps and modes), so its SHA-256 changes exactly when the source
   does. Terraform names the uploaded object after that hash (infra/modules/function);
@@ -19,6 +24,7 @@ Usage: ``python -m devstack.package_functions [--out build/functions] [NAME ...]
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import re
@@ -38,6 +44,7 @@ __all__ = [
     "PackagedFunction",
     "PackagingError",
     "discover_functions",
+    "import_closure",
     "main",
     "normalize",
     "package_all",
@@ -54,6 +61,17 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", "tests"})
 _SKIP_FILES = frozenset({"requirements.txt", "requirements-test.txt", ".gcloudignore"})
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+
+
+# Modules that load others by a name computed at run time, which no import statement shows:
+# (module, files it may load, as globs relative to the package's parent directory).
+# ``shared.db.migrate`` imports every ``models*`` module (pkgutil) and runs the Alembic
+# scripts from its migrations directory; strategies are imported by the name in
+# ``KALSHI_STRATEGY_MODULES``, so wherever strategies run, all of them ship.
+_RUNTIME_LOADS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("shared.db.migrate", ("shared/db/models*.py", "shared/db/migrations/**/*")),
+    ("shared.backtest.strategies", ("shared/backtest/strategies/*.py",)),
+)
 
 
 class PackagingError(RuntimeError):
@@ -149,6 +167,121 @@ def discover_functions(functions_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in functions_dir.glob("*/main.py"))
 
 
+def _shipped(name: str) -> bool:
+    return not (
+        name in _SKIP_DIRS
+        or name in _SKIP_FILES
+        or name.endswith(_SKIP_SUFFIXES)
+        or name.endswith("_test.py")
+        or name.startswith("test_")
+    )
+
+
+def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Absolute module names a source file may import (function-level imports included)."""
+    names: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{node.module}" if node.module else anchor
+            else:
+                base = node.module or ""
+            names.add(base)
+            # ``from pkg import name``: name may be a submodule.
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id)
+            == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value)
+    return names
+
+
+def import_closure(entries: Iterable[Path], package_dir: Path) -> set[Path]:
+    """The files of ``package_dir`` (``shared/``) that importing ``entries`` can load.
+
+    Follows every ``import``/``from ... import`` in the entries and, transitively, in the
+    package modules they reach (imports inside functions too, since lazy imports still run),
+    plus literal ``importlib.import_module("...")`` names and :data:`_RUNTIME_LOADS`. A
+    package's ``__init__.py`` comes with any of its modules, and its data files (such as
+    ``alembic.ini``) with it.
+    """
+    root = package_dir.parent
+    top = package_dir.name
+
+    def module_file(name: str) -> Path | None:
+        base = root.joinpath(*name.split("."))
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def module_name(path: Path) -> tuple[str, bool]:
+        relative = path.relative_to(root).with_suffix("")
+        if relative.name == "__init__":
+            return ".".join(relative.parent.parts), True
+        return ".".join(relative.parts), False
+
+    found: set[Path] = set()
+    pending: list[Path] = []
+
+    def add(path: Path) -> None:
+        if path not in found and _shipped(path.name):
+            found.add(path)
+            if path.suffix == ".py":
+                pending.append(path)
+
+    def add_module(name: str) -> None:
+        parts = name.split(".")
+        if parts[0] != top:
+            return
+        for depth in range(1, len(parts) + 1):
+            path = module_file(".".join(parts[:depth]))
+            if path is None:
+                if root.joinpath(*parts[:depth]).is_dir():
+                    continue  # a namespace package (no __init__.py): nothing to copy
+                return
+            if path not in found and path.name == "__init__.py":
+                for data in sorted(path.parent.iterdir()):
+                    if data.is_file() and data.suffix != ".py":
+                        add(data)
+            add(path)
+
+    for entry in entries:
+        tree = ast.parse(entry.read_text(), str(entry))
+        for name in sorted(_imported_names(tree, "__entry__", False)):
+            add_module(name)
+    loaded: set[str] = set()
+    while pending:
+        path = pending.pop()
+        module, is_package = module_name(path)
+        if path.is_relative_to(package_dir) and "migrations" not in path.parts:
+            loaded.add(module)
+        tree = ast.parse(path.read_text(), str(path))
+        for name in sorted(_imported_names(tree, module, is_package)):
+            add_module(name)
+        for trigger, patterns in _RUNTIME_LOADS:
+            if trigger in loaded:
+                for pattern in patterns:
+                    for extra in sorted(root.glob(pattern)):
+                        if extra.is_file() and "__pycache__" not in extra.parts:
+                            if extra.suffix == ".py" and "migrations" not in extra.parts:
+                                add_module(module_name(extra)[0])
+                            else:
+                                add(extra)
+    return found
+
+
 def _copy_tree(src: Path, dst: Path) -> None:
     def ignore(directory: str, names: list[str]) -> set[str]:
         return {
@@ -198,7 +331,11 @@ def package_function(
     if target.exists():
         shutil.rmtree(target)
     _copy_tree(source, target)
-    _copy_tree(shared_dir, target / "shared")
+    entries = sorted(p for p in target.rglob("*.py"))
+    for path in sorted(import_closure(entries, shared_dir)):
+        destination = target / "shared" / path.relative_to(shared_dir)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
     if openapi_dir is not None and openapi_dir.is_dir():
         # The API functions serve their OpenAPI documents from the bundle, as in the checkout.
         _copy_tree(openapi_dir, target / "openapi")

@@ -30,7 +30,10 @@ def requirements() -> list[str]:
 def _function_tree(root: Path) -> Path:
     fn = root / "functions" / "hello"
     (fn / "__pycache__").mkdir(parents=True)
-    (fn / "main.py").write_text("import shared\n\ndef hello(request):\n    return 'hi'\n")
+    # A bundle ships the part of shared/ its function imports (import_closure).
+    (fn / "main.py").write_text(
+        "import shared.kalshi.money\n\ndef hello(request):\n    return 'hi'\n"
+    )
     (fn / "helpers.py").write_text("X = 1\n")
     (fn / "test_main.py").write_text("def test(): pass\n")
     (fn / "requirements.txt").write_text("flask\n")
