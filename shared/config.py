@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "LOCAL_CURSOR_KEY",
@@ -99,6 +100,25 @@ def _raw(env: Mapping[str, str] | None, name: str) -> str | None:
     return value or None
 
 
+_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
+
+
+def _parse(name: str, value: str, convert: Callable[[str], _T], what: str) -> _T:
+    """``convert(value)``, or the :class:`ConfigError` every numeric parser raises for a
+    value that does not parse (naming the variable, quoting at most 20 characters)."""
+    try:
+        return convert(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be {what}, got {value[:20]!r}") from None
+
+
+def _at_least(name: str, parsed: _N, minimum: _N) -> _N:
+    if parsed < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {parsed}")
+    return parsed
+
+
 def text(name: str, env: Mapping[str, str] | None = None, default: str | None = None) -> str | None:
     """A string, stripped; unset or blank is ``default``."""
     value = _raw(env, name)
@@ -135,12 +155,7 @@ def integer(
     value = _raw(env, name)
     if value is None:
         return default
-    try:
-        parsed = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value[:20]!r}") from None
-    if parsed < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {parsed}")
+    parsed = _at_least(name, _parse(name, value, int, "a whole number"), minimum)
     if maximum is not None and parsed > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, got {parsed}")
     return parsed
@@ -153,15 +168,10 @@ def number(
     value = _raw(env, name)
     if value is None:
         return default
-    try:
-        parsed = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value[:20]!r}") from None
+    parsed = _parse(name, value, float, "a number")
     if not math.isfinite(parsed):
         raise ConfigError(f"{name} must be a finite number, got {value[:20]!r}")
-    if parsed < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {parsed}")
-    return parsed
+    return _at_least(name, parsed, minimum)
 
 
 def seconds(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
@@ -170,10 +180,7 @@ def seconds(name: str, default: float, env: Mapping[str, str] | None = None) -> 
     value = _raw(env, name)
     if value is None:
         return default
-    try:
-        parsed = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {value[:20]!r}") from None
+    parsed = _parse(name, value, float, "a number of seconds")
     if not parsed > 0 or not math.isfinite(parsed):
         raise ConfigError(f"{name} must be a positive number of seconds, got {value[:20]!r}")
     return parsed

@@ -141,6 +141,8 @@ def _rebuild_api_error(
     path: str | None,
     hint: str | None,
 ) -> KalshiAPIError:
+    """The one place an API error is built from its fields: unpickling (``__reduce__``) and
+    :func:`error_from_response` both come here, so the keyword-only fields stay in step."""
     return cls(
         status,
         code,
@@ -300,14 +302,14 @@ def error_from_response(
     ``path`` should be the request path (query is fine); never pass headers.
     """
     code, message, details, service = _parse_body(body)
-    cls = _class_for_status(status)
-    return cls(
+    return _rebuild_api_error(
+        _class_for_status(status),
         status,
         code,
         message,
         details,
-        service=service,
-        method=method,
-        path=path,
-        hint=_hint(status, code, details),
+        service,
+        method,
+        path,
+        _hint(status, code, details),
     )
