@@ -317,7 +317,7 @@ def _book(levels):
 
 @pytest.fixture
 def loopback_kalshi():
-    from tests.integration.kalshi_client.loopback import LoopbackKalshi
+    from tests.integration.kalshi.loopback import LoopbackKalshi
 
     with LoopbackKalshi() as server:
         yield server
@@ -349,7 +349,7 @@ def test_orderbook_depths_within_the_cache_window_make_one_upstream_call(
 ):
     from shared.api.routing import handle
     from shared.kalshi.client import KalshiClient
-    from tests.integration.kalshi_client.loopback import Answer
+    from tests.integration.kalshi.loopback import Answer
 
     loopback_kalshi.route("/markets/KXOB-26-A/orderbook", lambda seen: Answer(200, _book(6)))
     client = KalshiClient(base_url=loopback_kalshi.base_url)
@@ -380,7 +380,7 @@ def test_orderbook_answers_503_with_retry_after_when_the_rate_limit_queue_is_too
     from shared.api.routing import handle
     from shared.kalshi.client import KalshiClient
     from shared.kalshi.ratelimit import KalshiRateLimiter
-    from tests.integration.kalshi_client.loopback import Answer
+    from tests.integration.kalshi.loopback import Answer
 
     for ticker in ("KXOB-26-A", "KXOB-26-B"):
         loopback_kalshi.route(f"/markets/{ticker}/orderbook", lambda seen: Answer(200, _book(2)))

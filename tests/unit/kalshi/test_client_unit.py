@@ -1,6 +1,6 @@
 """Client decisions at the HTTP boundary (httpx.MockTransport as the far end).
 
-Wire-level behaviour against a real server lives in tests/integration/kalshi_client.
+Wire-level behaviour against a real server lives in tests/integration/kalshi.
 """
 
 from __future__ import annotations

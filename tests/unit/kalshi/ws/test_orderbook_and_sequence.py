@@ -20,7 +20,7 @@ from shared.kalshi.ws.messages import (
 from shared.kalshi.ws.sequence import Gap, SequenceTracker
 
 RECORDING = (
-    Path(__file__).resolve().parents[2]
+    Path(__file__).resolve().parents[3]
     / "fixtures"
     / "kalshi_recorded"
     / "ws__orderbook_trade_noleg.jsonl"

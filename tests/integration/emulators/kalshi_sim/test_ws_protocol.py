@@ -1,6 +1,6 @@
 """The simulator's WebSocket speaks Kalshi's protocol, checked with a plain WS client.
 
-(The project's own client is paired with the simulator in tests/integration/kalshi_ws/.)
+(The project's own client is paired with the simulator in tests/integration/kalshi/ws/.)
 """
 
 from __future__ import annotations

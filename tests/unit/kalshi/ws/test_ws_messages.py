@@ -28,7 +28,7 @@ from shared.kalshi.ws.messages import (
     parse_frame,
 )
 
-RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
+RECORDED = Path(__file__).resolve().parents[3] / "fixtures" / "kalshi_recorded"
 WS_FRAMES = sorted(RECORDED.glob("ws__*.jsonl"))
 
 

@@ -19,7 +19,7 @@ from shared.kalshi import models as m
 
 pytestmark = pytest.mark.integration
 
-RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
+RECORDED = Path(__file__).resolve().parents[3] / "fixtures" / "kalshi_recorded"
 PREFIX = "/trade-api/v2"
 
 # Fields Kalshi removed after the June 2026 recording (changelog 2026-07-09); the

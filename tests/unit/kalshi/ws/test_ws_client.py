@@ -42,7 +42,7 @@ from shared.kalshi.ws.messages import (
     UnknownMessage,
     WsErrorCode,
 )
-from tests.unit.kalshi_ws.scripted_server import (
+from tests.unit.kalshi.ws.scripted_server import (
     WAIT,
     ScriptedServer,
     recv_json,
@@ -52,7 +52,7 @@ from tests.unit.kalshi_ws.scripted_server import (
 )
 
 M = "KXTEST-26JUN11-T1"
-RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
+RECORDED = Path(__file__).resolve().parents[3] / "fixtures" / "kalshi_recorded"
 D = Decimal
 
 

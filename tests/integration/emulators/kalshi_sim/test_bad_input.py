@@ -14,7 +14,7 @@ from shared.kalshi.signing import HEADER_SIGNATURE, KalshiSigner, generate_priva
 
 pytestmark = pytest.mark.integration
 
-RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "kalshi_recorded"
+RECORDED = Path(__file__).resolve().parents[3] / "fixtures" / "kalshi_recorded"
 BALANCE = "/trade-api/v2/portfolio/balance"
 
 
