@@ -170,6 +170,35 @@ class SnapshotSet:
         )
 
     @classmethod
+    def of_markets(
+        cls,
+        markets: Sequence[MarketInfo],
+        *,
+        market: I32,
+        ts: I64,
+        snapshot_id: I64,
+        yes_bid: I32,
+        yes_ask: I32,
+    ) -> SnapshotSet:
+        """A set whose per-market columns come from ``markets`` (in order) and whose per-row
+        columns are given: the one way both :meth:`from_rows` and the database loader derive
+        tickers, series, close times and settlements, so the two cannot drift apart."""
+        return cls(
+            tickers=tuple(m.ticker for m in markets),
+            series=tuple(m.series_ticker for m in markets),
+            close_ts=np.array(
+                [NO_TIME if m.close_time is None else to_micros(m.close_time) for m in markets],
+                dtype=np.int64,
+            ),
+            settlements=Settlements.from_markets(markets),
+            market=market,
+            ts=ts,
+            snapshot_id=snapshot_id,
+            yes_bid=yes_bid,
+            yes_ask=yes_ask,
+        )
+
+    @classmethod
     def from_rows(cls, markets: Sequence[MarketInfo], rows: Iterable[SnapshotRow]) -> SnapshotSet:
         """Build a set from Python objects (tests, small imports); sorts by market and time."""
         index = {m.ticker: i for i, m in enumerate(markets)}
@@ -188,14 +217,8 @@ class SnapshotSet:
             )
         items.sort(key=lambda item: (item[0], item[1], item[2]))
         columns: list[Any] = list(zip(*items, strict=True)) if items else [[], [], [], [], []]
-        return cls(
-            tickers=tuple(m.ticker for m in markets),
-            series=tuple(m.series_ticker for m in markets),
-            close_ts=np.array(
-                [NO_TIME if m.close_time is None else to_micros(m.close_time) for m in markets],
-                dtype=np.int64,
-            ),
-            settlements=Settlements.from_markets(markets),
+        return cls.of_markets(
+            markets,
             market=np.array(columns[0], dtype=np.int32),
             ts=np.array(columns[1], dtype=np.int64),
             snapshot_id=np.array(columns[2], dtype=np.int64),

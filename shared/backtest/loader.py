@@ -29,13 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from shared.backtest.data import (
-    NO_TIME,
-    MarketInfo,
-    Settlements,
-    SnapshotSet,
-    to_micros,
-)
+from shared.backtest.data import MarketInfo, SnapshotSet
 from shared.backtest.errors import InvalidBacktestRequest
 
 __all__ = [
@@ -382,14 +376,8 @@ def load_snapshots(
     records, market_ids, counts = _parse_packed(raw, _PACKED_RECORD)
     del raw
     market = np.repeat(np.array(market_ids, dtype=np.int32), np.array(counts, dtype=np.int64))
-    return SnapshotSet(
-        tickers=tuple(m.ticker for m in markets),
-        series=tuple(m.series_ticker for m in markets),
-        close_ts=np.array(
-            [NO_TIME if m.close_time is None else to_micros(m.close_time) for m in markets],
-            dtype=np.int64,
-        ),
-        settlements=Settlements.from_markets(markets),
+    return SnapshotSet.of_markets(
+        markets,
         market=market,
         ts=records["ts"].astype(np.int64) + PG_EPOCH_US,
         snapshot_id=records["id"].astype(np.int64),
