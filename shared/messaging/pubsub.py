@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shared.messaging.envelope import Envelope, InvalidMessage, decode, encode
+from shared.messaging.lazy_client import LazyClient
 from shared.messaging.topics import topic_path
 
 __all__ = [
@@ -54,7 +55,7 @@ def envelope_attributes(envelope: Envelope) -> dict[str, str]:
     }
 
 
-class Publisher:
+class Publisher(LazyClient):
     """Publishes :class:`Envelope` objects to topics of one project."""
 
     def __init__(self, project_id: str, *, client_factory: Callable[[], Any] | None = None):
@@ -65,16 +66,8 @@ class Publisher:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        """The PublisherClient, created on first use (message ordering enabled)."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
-
     def _make_client(self) -> Any:
+        """The PublisherClient (message ordering enabled), built on first use of ``client``."""
         if self._client_factory is not None:
             return self._client_factory()
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]

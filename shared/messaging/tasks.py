@@ -32,6 +32,7 @@ from typing import Any, Literal
 from shared import config
 from shared.config import ConfigError
 from shared.domain.units import json_default
+from shared.messaging.lazy_client import LazyClient
 
 __all__ = [
     "QUEUE_HEADER",
@@ -71,7 +72,7 @@ def task_name_for(queue_path: str, task_id: str) -> str:
     return f"{queue_path}/tasks/{safe}"
 
 
-class TaskQueue:
+class TaskQueue(LazyClient):
     """One Cloud Tasks queue (``projects/P/locations/L/queues/Q``)."""
 
     def __init__(
@@ -91,14 +92,6 @@ class TaskQueue:
         self.dispatch_deadline = dispatch_deadline
         self._client = client
         self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
 
     def _make_client(self) -> Any:
         from google.cloud import tasks_v2
