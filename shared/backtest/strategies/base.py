@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -257,6 +257,12 @@ def _check_value(name: str, spec: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
+@overload
+def dollars_to_ticks(value: float) -> int: ...
+@overload
+def dollars_to_ticks(value: None) -> None: ...
+@overload
+def dollars_to_ticks(value: float | None) -> int | None: ...
 def dollars_to_ticks(value: float | None) -> int | None:
     """A dollar parameter (float from JSON) to ticks, rounded to the nearest tick."""
     return None if value is None else round(value * PRICE_SCALE)
@@ -337,3 +343,47 @@ def optional_dollars(
     }
     spec["default"] = default
     return spec
+
+
+def params_object(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A ``params_schema``: an object of exactly these properties (others are refused)."""
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def lookback(default: int) -> dict[str, Any]:
+    """The window, in snapshots, over which a move of the mid is measured."""
+    return {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 500,
+        "default": default,
+        "description": "Snapshots over which the move is measured.",
+    }
+
+
+def optional_minutes(description: str, default: float | None) -> dict[str, Any]:
+    """A duration in minutes (up to a year) that may be null (``None`` disables its rule)."""
+    return {
+        "type": ["number", "null"],
+        "minimum": 1,
+        "maximum": 525_600,
+        "default": default,
+        "description": description,
+    }
+
+
+def side_name(side: int) -> str:
+    """``"YES"`` for :data:`ENTER_YES`, ``"NO"`` otherwise (entry descriptions)."""
+    return "YES" if side == ENTER_YES else "NO"
+
+
+def mid_move(view: StrategyView, row: int, k: int) -> float:
+    """The mid's move over the ``k`` snapshots up to ``row`` (what a move strategy saw)."""
+    mid = view.mid()
+    move: float = mid[row] - mid[row - k]
+    return move
+
+
+def no_ask_ticks(yes_bid: npt.NDArray[np.int32]) -> npt.NDArray[Any]:
+    """The NO ask implied by each YES bid (ticks), ``-1`` where there is no YES bid."""
+    return np.where(yes_bid > 0, PRICE_SCALE - yes_bid, -1)

@@ -13,7 +13,12 @@ from shared.backtest.strategies.base import (
     Signals,
     Strategy,
     StrategyView,
+    lookback,
+    mid_move,
     optional_dollars,
+    optional_minutes,
+    params_object,
+    side_name,
 )
 
 
@@ -28,17 +33,9 @@ class FadeLargeMoves(Strategy):
         "Buy against a sharp move: NO after the mid rises by at least `threshold` over "
         "`lookback` snapshots, YES after it falls as much."
     )
-    params_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "lookback": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 500,
-                "default": 5,
-                "description": "Snapshots over which the move is measured.",
-            },
+    params_schema: ClassVar[dict[str, Any]] = params_object(
+        {
+            "lookback": lookback(5),
             "threshold": {
                 "type": "number",
                 "minimum": 0.01,
@@ -48,16 +45,12 @@ class FadeLargeMoves(Strategy):
             },
             "take_profit": optional_dollars("Close when the bid gains this much ($).", 0.05),
             "stop_loss": optional_dollars("Close when the bid loses this much ($).", 0.10),
-            "max_hold_minutes": {
-                "type": ["number", "null"],
-                "minimum": 1,
-                "maximum": 525_600,
-                "default": 240,
-                "description": "Close after holding this long (null: hold to settlement).",
-            },
+            "max_hold_minutes": optional_minutes(
+                "Close after holding this long (null: hold to settlement).", 240
+            ),
             "contracts": CONTRACTS,
-        },
-    }
+        }
+    )
 
     def signals(self, view: StrategyView) -> Signals:
         move = view.change(view.mid(), int(self.params["lookback"]))
@@ -70,9 +63,5 @@ class FadeLargeMoves(Strategy):
 
     def describe_entry(self, view: StrategyView, row: int, side: int) -> str:
         k = int(self.params["lookback"])
-        move = view.mid()[row] - view.mid()[row - k]
-        return f"mid moved {move:+.4f} over {k} snapshots; fading with {_side(side)}"
-
-
-def _side(side: int) -> str:
-    return "YES" if side == ENTER_YES else "NO"
+        move = mid_move(view, row, k)
+        return f"mid moved {move:+.4f} over {k} snapshots; fading with {side_name(side)}"

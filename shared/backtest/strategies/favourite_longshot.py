@@ -13,6 +13,10 @@ from shared.backtest.strategies.base import (
     Signals,
     Strategy,
     StrategyView,
+    dollars_to_ticks,
+    no_ask_ticks,
+    params_object,
+    side_name,
 )
 from shared.domain.units import PRICE_SCALE
 
@@ -27,10 +31,8 @@ class FavouriteLongshot(Strategy):
         "Near the close, buy the favourite (ask between `min_price` and `max_price`) and "
         "hold to settlement; longshots are overpriced, favourites cheap."
     )
-    params_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
+    params_schema: ClassVar[dict[str, Any]] = params_object(
+        {
             "window_minutes": {
                 "type": "number",
                 "minimum": 1,
@@ -53,18 +55,17 @@ class FavouriteLongshot(Strategy):
                 "description": "Highest ask of the favourite worth buying, dollars.",
             },
             "contracts": CONTRACTS,
-        },
-    }
+        }
+    )
 
     def signals(self, view: StrategyView) -> Signals:
-        lo = round(float(self.params["min_price"]) * PRICE_SCALE)
-        hi = round(float(self.params["max_price"]) * PRICE_SCALE)
+        lo = dollars_to_ticks(float(self.params["min_price"]))
+        hi = dollars_to_ticks(float(self.params["max_price"]))
         window = float(self.params["window_minutes"]) * 60.0
         to_close = view.seconds_to_close()
         near = (to_close > 0) & (to_close <= window)
         yes_ask = view.yes_ask
-        bid = view.yes_bid
-        no_ask = np.where(bid > 0, PRICE_SCALE - bid, -1)
+        no_ask = no_ask_ticks(view.yes_bid)
         entry = np.zeros(view.n_rows, dtype=np.int8)
         entry[near & (yes_ask >= lo) & (yes_ask <= hi)] = ENTER_YES
         entry[near & (no_ask >= lo) & (no_ask <= hi)] = ENTER_NO
@@ -73,5 +74,7 @@ class FavouriteLongshot(Strategy):
     def describe_entry(self, view: StrategyView, row: int, side: int) -> str:
         minutes = view.seconds_to_close()[row] / 60
         price = view.yes_ask[row] if side == ENTER_YES else PRICE_SCALE - view.yes_bid[row]
-        name = "YES" if side == ENTER_YES else "NO"
-        return f"{name} favourite at {price / PRICE_SCALE:.4f}, {minutes:.0f} min before close"
+        return (
+            f"{side_name(side)} favourite at {price / PRICE_SCALE:.4f}, "
+            f"{minutes:.0f} min before close"
+        )

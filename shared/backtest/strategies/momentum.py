@@ -13,7 +13,12 @@ from shared.backtest.strategies.base import (
     Signals,
     Strategy,
     StrategyView,
+    lookback,
+    mid_move,
     optional_dollars,
+    optional_minutes,
+    params_object,
+    side_name,
 )
 
 
@@ -27,17 +32,9 @@ class Momentum(Strategy):
         "Follow the trend: YES after the mid rises by `threshold` over `lookback` snapshots, "
         "NO after it falls; exit when the move reverses by `exit_threshold`."
     )
-    params_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "lookback": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 500,
-                "default": 10,
-                "description": "Snapshots over which the move is measured.",
-            },
+    params_schema: ClassVar[dict[str, Any]] = params_object(
+        {
+            "lookback": lookback(10),
             "threshold": {
                 "type": "number",
                 "minimum": 0.005,
@@ -53,16 +50,12 @@ class Momentum(Strategy):
                 "description": "Reverse move (same window) that closes the position, dollars.",
             },
             "stop_loss": optional_dollars("Close when the bid loses this much ($).", None),
-            "max_hold_minutes": {
-                "type": ["number", "null"],
-                "minimum": 1,
-                "maximum": 525_600,
-                "default": None,
-                "description": "Close after holding this long (null: no limit).",
-            },
+            "max_hold_minutes": optional_minutes(
+                "Close after holding this long (null: no limit).", None
+            ),
             "contracts": CONTRACTS,
-        },
-    }
+        }
+    )
 
     def signals(self, view: StrategyView) -> Signals:
         k = int(self.params["lookback"])
@@ -84,7 +77,5 @@ class Momentum(Strategy):
 
     def describe_entry(self, view: StrategyView, row: int, side: int) -> str:
         k = int(self.params["lookback"])
-        move = view.mid()[row] - view.mid()[row - k]
-        return f"mid moved {move:+.4f} over {k} snapshots; following with " + (
-            "YES" if side == ENTER_YES else "NO"
-        )
+        move = mid_move(view, row, k)
+        return f"mid moved {move:+.4f} over {k} snapshots; following with {side_name(side)}"

@@ -13,9 +13,11 @@ from shared.backtest.strategies.base import (
     Signals,
     Strategy,
     StrategyView,
+    dollars_to_ticks,
+    no_ask_ticks,
     optional_dollars,
+    params_object,
 )
-from shared.domain.units import PRICE_SCALE
 
 
 class PassiveThreshold(Strategy):
@@ -29,10 +31,8 @@ class PassiveThreshold(Strategy):
         "Post a resting buy at `limit_price` on `side`; fills as maker when the ask falls "
         "to it; optional take-profit, else held to settlement."
     )
-    params_schema: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
+    params_schema: ClassVar[dict[str, Any]] = params_object(
+        {
             "side": {
                 "type": "string",
                 "enum": ["yes", "no"],
@@ -55,16 +55,13 @@ class PassiveThreshold(Strategy):
             },
             "take_profit": optional_dollars("Sell at the bid once it gains this much ($).", None),
             "contracts": CONTRACTS,
-        },
-    }
+        }
+    )
 
     def signals(self, view: StrategyView) -> Signals:
-        limit = round(float(self.params["limit_price"]) * PRICE_SCALE)
+        limit = dollars_to_ticks(float(self.params["limit_price"]))
         side = ENTER_YES if self.params["side"] == "yes" else ENTER_NO
-        if side == ENTER_YES:
-            ask = view.yes_ask
-        else:
-            ask = np.where(view.yes_bid > 0, PRICE_SCALE - view.yes_bid, -1)
+        ask = view.yes_ask if side == ENTER_YES else no_ask_ticks(view.yes_bid)
         # Post only while the order would rest (ask above the limit); a crossing ask would
         # make it a taker order, which this strategy avoids by design.
         entry = np.where(ask > limit, side, 0).astype(np.int8)
