@@ -122,19 +122,11 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        scrubbed = redact(message)
-        if scrubbed != message:  # a clean record keeps its args (see _redact_at_creation)
-            record.msg, record.args = scrubbed, None
+        _redact_message(record, record.getMessage())
         fields = getattr(record, "json_fields", None)
         if isinstance(fields, Mapping):
             record.json_fields = {str(k): _redact_value(str(k), v) for k, v in fields.items()}
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+        _redact_traceback(record)
         return True
 
 
@@ -157,9 +149,25 @@ def _redact_at_creation(record: logging.LogRecord) -> None:
         message = f"{record.msg!s} {record.args!r}"
         record.msg, record.args = redact(message), None
     else:
-        scrubbed = redact(message)
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, None
+        _redact_message(record, message)
+    _redact_traceback(record)
+
+
+def _redact_message(record: logging.LogRecord, message: str) -> None:
+    """Replace the rendered ``message`` by its scrubbed text when scrubbing changed it.
+
+    A clean record keeps its ``msg`` and ``args`` (formatters such as uvicorn's access log
+    read ``args`` themselves); a scrubbed one loses its arguments, so no handler can render
+    the raw ones again.
+    """
+    scrubbed = redact(message)
+    if scrubbed != message:
+        record.msg, record.args = scrubbed, None
+
+
+def _redact_traceback(record: logging.LogRecord) -> None:
+    """Render the traceback to ``exc_text`` (which every formatter prints instead of
+    ``exc_info``) and scrub it and the stack."""
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.marketdata.observation import MarketObservation
-from shared.messaging.envelope import Envelope, InvalidMessage, encode
+from shared.messaging.envelope import Envelope, InvalidMessage, aware_time, encode
 
 __all__ = [
     "SNAPSHOT_BATCH_TYPE",
@@ -177,15 +177,7 @@ def decode_snapshot_batch(envelope: Envelope) -> SnapshotBatch:
     if envelope.version != SNAPSHOT_BATCH_VERSION:
         raise InvalidMessage(f"unknown {SNAPSHOT_BATCH_TYPE} version {envelope.version}")
     payload = envelope.payload
-    raw_ts = payload.get("ts")
-    if not isinstance(raw_ts, str):
-        raise InvalidMessage("snapshot batch ts must be an ISO 8601 string")
-    try:
-        ts = datetime.fromisoformat(raw_ts)
-    except ValueError:
-        raise InvalidMessage("snapshot batch ts is not an ISO 8601 time") from None
-    if ts.tzinfo is None:
-        raise InvalidMessage("snapshot batch ts must carry a time zone")
+    ts = aware_time(payload.get("ts"), "snapshot batch ts")
     chunk, chunks = _int(payload, "chunk"), _int(payload, "chunks")
     if chunk >= chunks:
         raise InvalidMessage("snapshot batch chunk must be below chunks")

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "Envelope",
     "InvalidMessage",
+    "aware_time",
     "decode",
     "encode",
 ]
@@ -110,6 +111,24 @@ def encode(envelope: Envelope) -> bytes:
     ).encode()
 
 
+def aware_time(value: object, what: str) -> datetime:
+    """``value`` as a time with its zone, or :class:`InvalidMessage` naming ``what``.
+
+    Messages carry times as ISO 8601 strings; one without a zone is refused rather than
+    guessed. The envelope's ``emitted_at`` and a payload's own times share these rules and
+    these words.
+    """
+    if not isinstance(value, str):
+        raise InvalidMessage(f"{what} must be an ISO 8601 string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidMessage(f"{what} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidMessage(f"{what} must carry a time zone")
+    return moment
+
+
 def decode(data: bytes) -> Envelope:
     """Parse and validate message data; raise :class:`InvalidMessage` when it is not ours."""
     try:
@@ -121,15 +140,7 @@ def decode(data: bytes) -> Envelope:
     missing = [k for k in ("type", "version", "idempotency_key", "payload") if k not in document]
     if missing:
         raise InvalidMessage(f"message lacks {', '.join(missing)}")
-    raw_time = document.get("emitted_at")
-    if not isinstance(raw_time, str):
-        raise InvalidMessage("emitted_at must be an ISO 8601 string")
-    try:
-        emitted_at = datetime.fromisoformat(raw_time)
-    except ValueError:
-        raise InvalidMessage("emitted_at is not an ISO 8601 time") from None
-    if emitted_at.tzinfo is None:
-        raise InvalidMessage("emitted_at must carry a time zone")
+    emitted_at = aware_time(document.get("emitted_at"), "emitted_at")
     payload = document["payload"]
     if not isinstance(payload, dict):
         raise InvalidMessage("payload must be a JSON object")
