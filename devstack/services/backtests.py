@@ -10,16 +10,13 @@ the API; the worker gets no route (only the queue calls it).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from devstack.functions_runner import FunctionServer
-from devstack.services.base import StackContext
-from devstack.services.postgres import as_role
+from devstack.services.base import StackContext, first_failure, stop_all
+from devstack.services.functions import function_server
 from devstack.state import remembered_port
 
 __all__ = ["BacktestsService"]
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUTE = "/api/v1/backtests"
 _NEEDS = ("DATABASE_URL", "CLOUD_TASKS_EMULATOR_HOST", "CLOUD_TASKS_QUEUE")
 
@@ -41,20 +38,8 @@ class BacktestsService:
         worker_port = remembered_port(ctx.state_dir, "backtest-worker", None)
         worker_url = f"http://127.0.0.1:{worker_port}"
         env = {**ctx.env, "BACKTEST_WORKER_URL": worker_url, "APP_ENVIRONMENT": "local"}
-        self.worker = FunctionServer(
-            "backtest_worker",
-            ROOT / "functions" / "backtest_worker" / "main.py",
-            worker_port,
-            env=as_role(env, "backtest_worker"),
-            log_path=ctx.logs_dir / "backtest_worker.log",
-        )
-        self.api = FunctionServer(
-            "backtests",
-            ROOT / "functions" / "backtests" / "main.py",
-            api_port,
-            env=as_role(env, "backtests"),
-            log_path=ctx.logs_dir / "backtests.log",
-        )
+        self.worker = function_server(ctx, "backtest_worker", worker_port, env)
+        self.api = function_server(ctx, "backtests", api_port, env)
         self.worker.start(timeout=60)
         self.api.start(timeout=60)
         ctx.gateway_routes[ROUTE] = self.api.url
@@ -62,16 +47,10 @@ class BacktestsService:
         ctx.env["BACKTEST_WORKER_URL"] = worker_url
 
     def stop(self) -> None:
-        for server in (self.api, self.worker):
-            if server is not None:
-                server.stop()
+        stop_all(self.api, self.worker)
 
     def check(self) -> str | None:
-        for server in (self.api, self.worker):
-            failure = None if server is None else server.failure()
-            if failure is not None:
-                return failure
-        return None
+        return first_failure(self.api, self.worker)
 
     def describe(self) -> list[str]:
         lines = []

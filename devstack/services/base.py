@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+__all__ = ["Service", "StackContext", "add_port_option", "first_failure", "stop_all"]
+
 
 @dataclass
 class StackContext:
@@ -59,3 +61,39 @@ class Service(Protocol):
 
     def describe(self) -> list[str]:
         """Human lines for the "what runs where" summary."""
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+class _Checkable(Protocol):
+    def failure(self) -> str | None: ...
+
+
+def add_port_option(parser: argparse.ArgumentParser, option: str, label: str) -> None:
+    """``option`` (e.g. ``--pubsub-port``): where ``label`` listens; unset, a free port that
+    :func:`devstack.state.remembered_port` keeps between runs, so URLs stay the same."""
+    parser.add_argument(
+        option,
+        type=int,
+        default=None,
+        help=f"{label} port (default: a free port, remembered between runs)",
+    )
+
+
+def stop_all(*parts: _Stoppable | None) -> None:
+    """Stop each part that was made, in the order given (a service lists them in reverse
+    start order); None is a part that ``start`` never reached."""
+    for part in parts:
+        if part is not None:
+            part.stop()
+
+
+def first_failure(*parts: _Checkable | None) -> str | None:
+    """The first part's failure, for :meth:`Service.check`; parts never made cannot fail."""
+    for part in parts:
+        failure = None if part is None else part.failure()
+        if failure is not None:
+            return failure
+    return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from devstack.gateway import HEALTH_PATH, default_dist_dir
 from devstack.process import ManagedProcess, http_url
-from devstack.services.base import StackContext
+from devstack.services.base import StackContext, stop_all
 
 __all__ = ["GatewayService"]
 
@@ -69,8 +69,7 @@ class GatewayService:
         ctx.dashboard_url = self.origin
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        stop_all(self.process)
 
     def check(self) -> str | None:
         if self.process is not None and not self.process.is_running():

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from devstack.functions_runner import FunctionServer
 from devstack.postgres import free_port
 from devstack.scheduler import PollScheduler, parse_interval
-from devstack.services.base import StackContext
-from devstack.services.postgres import as_role
+from devstack.services.base import StackContext, first_failure, stop_all
+from devstack.services.functions import function_server
 
 __all__ = ["MarketDataService"]
 
-REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS_DIR = REPO / "functions"
 ROUTES = ("/api/v1/markets", "/api/v1/health", "/api/v1/openapi/markets.json")
 
 
@@ -72,22 +69,10 @@ class MarketDataService:
             # /health calls a poll older than three of these "degraded".
             "POLL_INTERVAL_SECONDS": f"{self.interval:g}",
         }
-        self.poller = FunctionServer(
-            "poll_markets",
-            FUNCTIONS_DIR / "poll_markets" / "main.py",
-            free_port(),
-            signature_type="cloudevent",
-            env=as_role(env, "poll_markets"),
-            log_path=ctx.logs_dir / "poll_markets.log",
+        self.poller = function_server(
+            ctx, "poll_markets", free_port(), env, signature_type="cloudevent"
         ).start(timeout=90)
-        self.api = FunctionServer(
-            "markets",
-            FUNCTIONS_DIR / "markets" / "main.py",
-            free_port(),
-            signature_type="http",
-            env=as_role(env, "markets"),
-            log_path=ctx.logs_dir / "markets.log",
-        ).start(timeout=90)
+        self.api = function_server(ctx, "markets", free_port(), env).start(timeout=90)
 
         os.environ.update({k: v for k, v in ctx.env.items() if k.startswith("PUBSUB_")})
         ensure_topology(
@@ -101,18 +86,10 @@ class MarketDataService:
             ctx.gateway_routes[route] = self.api.url
 
     def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        for server in (self.api, self.poller):
-            if server is not None:
-                server.stop()
+        stop_all(self.scheduler, self.api, self.poller)
 
     def check(self) -> str | None:
-        for server in (self.poller, self.api):
-            failure = None if server is None else server.failure()
-            if failure is not None:
-                return failure
-        return None
+        return first_failure(self.poller, self.api)
 
     def describe(self) -> list[str]:
         lines: list[str] = []

@@ -15,7 +15,7 @@ import argparse
 import socket
 
 from devstack.postgres import LocalPostgres
-from devstack.services.base import StackContext
+from devstack.services.base import StackContext, stop_all
 from devstack.state import remembered_port
 
 __all__ = ["PostgresService", "as_role"]
@@ -59,8 +59,7 @@ class PostgresService:
         ctx.env["DATABASE_URL"] = self.server.url
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+        stop_all(self.server)
 
     def check(self) -> str | None:
         # A TCP probe, not ``pg_ctl status``: this runs every second on a shared machine.

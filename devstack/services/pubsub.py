@@ -13,7 +13,7 @@ import argparse
 import os
 
 from devstack.pubsub_emulator import DEFAULT_PROJECT, PubSubEmulator
-from devstack.services.base import StackContext
+from devstack.services.base import StackContext, add_port_option, first_failure, stop_all
 from devstack.state import remembered_port
 
 __all__ = ["PubSubService"]
@@ -27,12 +27,7 @@ class PubSubService:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--pubsub-port",
-            type=int,
-            default=None,
-            help="Pub/Sub emulator port (default: a free port, remembered between runs)",
-        )
+        add_port_option(parser, "--pubsub-port", "Pub/Sub emulator")
         parser.add_argument(
             "--pubsub-project",
             default=DEFAULT_PROJECT,
@@ -58,11 +53,10 @@ class PubSubService:
         ensure_topology(project)
 
     def stop(self) -> None:
-        if self.emulator is not None:
-            self.emulator.stop()
+        stop_all(self.emulator)
 
     def check(self) -> str | None:
-        return None if self.emulator is None else self.emulator.failure()
+        return first_failure(self.emulator)
 
     def describe(self) -> list[str]:
         if self.emulator is None:

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from devstack.services.base import StackContext
+from devstack.services.base import StackContext, add_port_option, first_failure, stop_all
 from devstack.simulator_process import SimulatorProcess
 from devstack.state import remembered_port
 from shared.kalshi.environments import KalshiEnvironment, resolve_environment
@@ -40,12 +40,7 @@ class SimulatorService:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--sim-port",
-            type=int,
-            default=None,
-            help="Kalshi simulator port (default: a free port, remembered between runs)",
-        )
+        add_port_option(parser, "--sim-port", "Kalshi simulator")
         parser.add_argument("--sim-seed", type=int, default=1, help="simulator seed (default: 1)")
         parser.add_argument(
             "--sim-markets",
@@ -112,11 +107,10 @@ class SimulatorService:
         path.chmod(0o600)
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        stop_all(self.process)
 
     def check(self) -> str | None:
-        return None if self.process is None else self.process.failure()
+        return first_failure(self.process)
 
     def describe(self) -> list[str]:
         if self.real_exchange is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from devstack.services.base import StackContext
+from devstack.services.base import StackContext, add_port_option, first_failure, stop_all
 from devstack.state import remembered_port
 from devstack.tasks_emulator import DEFAULT_QUEUE_PATH, DEFAULT_VENV_DIR, CloudTasksEmulator
 
@@ -25,12 +25,7 @@ class CloudTasksService:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--tasks-port",
-            type=int,
-            default=None,
-            help="Cloud Tasks emulator port (default: a free port, remembered between runs)",
-        )
+        add_port_option(parser, "--tasks-port", "Cloud Tasks emulator")
         parser.add_argument(
             "--tasks-queue",
             default=DEFAULT_QUEUE_PATH,
@@ -50,11 +45,10 @@ class CloudTasksService:
         ctx.env.update(self.emulator.env)
 
     def stop(self) -> None:
-        if self.emulator is not None:
-            self.emulator.stop()
+        stop_all(self.emulator)
 
     def check(self) -> str | None:
-        return None if self.emulator is None else self.emulator.failure()
+        return first_failure(self.emulator)
 
     def describe(self) -> list[str]:
         if self.emulator is None:
