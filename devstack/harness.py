@@ -21,15 +21,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import ClassVar, Self
 
-from devstack.process import ManagedProcess, Ready, tcp_port
+from devstack.process import ManagedProcess, Ready, StartStopContext, tcp_port
 
 __all__ = ["Harness", "ProcessHarness"]
 
 
-class Harness(abc.ABC):
+class Harness(StartStopContext, abc.ABC):
     """One local service on ``127.0.0.1:port`` logging to ``log_path``."""
 
     # What the harness is, in messages: "the {description} exited; see ...".
@@ -82,17 +81,6 @@ class Harness(abc.ABC):
         if self.is_running():
             return None
         return f"the {self.description} exited; see {self.log_path}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class ProcessHarness(Harness):

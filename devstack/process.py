@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from devstack.process_group import group_alive, signal_group
 
@@ -54,6 +54,7 @@ __all__ = [
     "ProcessStartError",
     "Ready",
     "ReadyCheck",
+    "StartStopContext",
     "all_of",
     "http_ok",
     "http_url",
@@ -173,7 +174,30 @@ def _stop_leftovers() -> None:
 atexit.register(_stop_leftovers)
 
 
-class ManagedProcess:
+class StartStopContext:
+    """``with x:`` starts ``x`` (blocking until it is ready) and stops it however the block
+    ends. :class:`ManagedProcess` and every :class:`~devstack.harness.Harness` share it; a
+    subclass gives ``start`` (returning itself) and ``stop`` (safe when start failed)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(StartStopContext):
     """One child process in its own process group, with readiness and group-wide stop.
 
     ``env`` is laid over ``os.environ`` (a value of None removes a variable). Stdout and
@@ -245,7 +269,7 @@ class ManagedProcess:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60) -> ManagedProcess:
+    def start(self, timeout: float = 60) -> Self:
         """Start the process and block until it is ready; raise with its log tail otherwise.
 
         Starting a process that is already running is a no-op.
@@ -342,17 +366,6 @@ class ManagedProcess:
         with _LIVE_LOCK:
             _LIVE.discard(self)
         return popen.returncode
-
-    def __enter__(self) -> ManagedProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
