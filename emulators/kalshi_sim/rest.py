@@ -2,7 +2,8 @@
 
 Every handler goes through :func:`endpoint`, which applies injected faults, checks the
 KALSHI-ACCESS-* headers (optional on public endpoints, required on portfolio ones) and
-turns parameter errors into Kalshi's bare ``{"msg": ...}`` 400s.
+turns parameter errors into Kalshi's bare ``{"msg": ...}`` 400s (and unknown tickers into its
+404).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import base64
 import binascii
 import bisect
 import functools
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,12 +28,31 @@ if TYPE_CHECKING:
     from emulators.kalshi_sim.state import SimState
 
 
-class ParamError(Exception):
+class Reply(Exception):
+    """The request ends here with ``response``: raised from a helper deep in a handler, sent
+    as is by :func:`endpoint`."""
+
+    def __init__(self, response: Response, reason: str) -> None:
+        super().__init__(reason)
+        self.response = response
+
+
+class ParamError(Reply):
     """A query parameter failed validation; rendered as Kalshi's bare ``msg`` body."""
 
     def __init__(self, response: Response) -> None:
-        super().__init__("parameter validation failed")
-        self.response = response
+        super().__init__(response, "parameter validation failed")
+
+
+_T = TypeVar("_T")
+
+
+def _known(items: Mapping[str, _T], key: str) -> _T:
+    """``items[key]``; an unknown key ends the request with Kalshi's 404."""
+    item = items.get(key)
+    if item is None:
+        raise Reply(errors.not_found(), "not found")
+    return item
 
 
 Handler = Callable[[Request, "SimState", "Account | None"], Awaitable[Response]]
@@ -66,7 +86,7 @@ def endpoint(
                 account = result
             try:
                 return await handler(request, state, account)
-            except ParamError as exc:
+            except Reply as exc:
                 return exc.response
 
         return run
@@ -149,10 +169,6 @@ def _join(key: str, parts: list[bytes], cursor: str, extra: bytes = b"") -> byte
     return b"".join(pieces)
 
 
-def _not_found() -> Response:
-    return errors.not_found()
-
-
 # ---------------------------------------------------------------- exchange, series, events
 
 
@@ -183,9 +199,7 @@ async def series_fee_changes(
 
 @endpoint(auth_required=False)
 async def series_one(request: Request, state: SimState, account: Account | None) -> Response:
-    series = state.exchange.series.get(request.path_params["series_ticker"])
-    if series is None:
-        return _not_found()
+    series = _known(state.exchange.series, request.path_params["series_ticker"])
     return errors.json_response(b'{"series":' + render.series_json(series) + b"}")
 
 
@@ -233,9 +247,7 @@ async def events_list(request: Request, state: SimState, account: Account | None
 
 @endpoint(auth_required=False)
 async def event_one(request: Request, state: SimState, account: Account | None) -> Response:
-    event = state.exchange.events.get(request.path_params["event_ticker"])
-    if event is None:
-        return _not_found()
+    event = _known(state.exchange.events, request.path_params["event_ticker"])
     nested = _bool_param(request, "with_nested_markets")
     markets = b",".join(render.market_json(m) for m in event.markets)
     body = (
@@ -343,17 +355,13 @@ async def markets_list(request: Request, state: SimState, account: Account | Non
 
 @endpoint(auth_required=False)
 async def market_one(request: Request, state: SimState, account: Account | None) -> Response:
-    market = state.exchange.markets.get(request.path_params["ticker"])
-    if market is None:
-        return _not_found()
+    market = _known(state.exchange.markets, request.path_params["ticker"])
     return errors.json_response(b'{"market":' + render.market_json(market) + b"}")
 
 
 @endpoint(auth_required=False)
 async def market_orderbook(request: Request, state: SimState, account: Account | None) -> Response:
-    market = state.exchange.markets.get(request.path_params["ticker"])
-    if market is None:
-        return _not_found()
+    market = _known(state.exchange.markets, request.path_params["ticker"])
     depth = _int_param(request, "GetMarketOrderbook", "depth") or 0
     if depth > 100:
         raise ParamError(errors.field_violation("GetMarketOrderbook", "Depth", "lte"))
@@ -369,9 +377,7 @@ async def market_orderbooks(request: Request, state: SimState, account: Account 
         )
     books = []
     for t in tickers:
-        market = state.exchange.markets.get(t)
-        if market is None:
-            return _not_found()
+        market = _known(state.exchange.markets, t)
         books.append({"ticker": t, "orderbook_fp": render.orderbook_fp(market)})
     return errors.json_response(wire.encode({"orderbooks": books}))
 
@@ -409,9 +415,9 @@ async def trades_list(request: Request, state: SimState, account: Account | None
 @endpoint(auth_required=False)
 async def candlesticks(request: Request, state: SimState, account: Account | None) -> Response:
     op = "GetMarketCandlesticks"
-    market = state.exchange.markets.get(request.path_params["ticker"])
-    if market is None or market.event.series.ticker != request.path_params["series_ticker"]:
-        return _not_found()
+    market = _known(state.exchange.markets, request.path_params["ticker"])
+    if market.event.series.ticker != request.path_params["series_ticker"]:
+        return errors.not_found()
     start, end, period = _candle_params(request, op)
     body = {
         "ticker": market.ticker,
@@ -431,9 +437,7 @@ async def batch_candlesticks(
     start, end, period = _candle_params(request, op)
     rows = []
     for t in tickers:
-        market = state.exchange.markets.get(t)
-        if market is None:
-            return _not_found()
+        market = _known(state.exchange.markets, t)
         rows.append(
             {"market_ticker": t, "candlesticks": render.candlesticks(market, period, start, end)}
         )

@@ -56,22 +56,24 @@ def micro_4dp(m: int) -> str:
     return price(-magnitude if m < 0 else magnitude)
 
 
+def _rfc3339(value: int, per_second: int, digits: int) -> str:
+    """``value`` in units of 1/``per_second`` s -> RFC 3339 with up to ``digits`` fractional
+    digits, trimmed of zeros and omitted when zero (Go's RFC3339Nano)."""
+    seconds, fraction = divmod(value, per_second)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if fraction == 0:
+        return base + "Z"
+    return f"{base}.{fraction:0{digits}d}".rstrip("0") + "Z"
+
+
 def rfc3339(ms: int) -> str:
     """Unix ms -> Go's RFC3339Nano: fraction trimmed of zeros, omitted when zero."""
-    seconds, millis = divmod(ms, 1000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if millis == 0:
-        return base + "Z"
-    return f"{base}.{millis:03d}".rstrip("0") + "Z"
+    return _rfc3339(ms, 1000, 3)
 
 
 def rfc3339_us(us: int) -> str:
     """Unix microseconds -> RFC 3339 with up to 6 fractional digits (Kalshi's created_time)."""
-    seconds, micros = divmod(us, 1_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if micros == 0:
-        return base + "Z"
-    return f"{base}.{micros:06d}".rstrip("0") + "Z"
+    return _rfc3339(us, 1_000_000, 6)
 
 
 def taker_fee_centi(price_centi: int, count_hundredths: int) -> int:
