@@ -164,6 +164,10 @@ def run_backtest(args: Any) -> int:
         url = local_database_url(Path(args.state_dir))
     if url:
         os.environ["DATABASE_URL"] = url
+    # A command-line run is local tooling: the trade cursor it may print is never checked by
+    # a server, so the local cursor key serves unless the caller brought a real one.
+    if not os.environ.get("API_CURSOR_KEY"):
+        os.environ.setdefault("APP_ENVIRONMENT", "local")
     load_strategy_modules()
     try:
         from shared.db.engine import get_database
