@@ -77,7 +77,10 @@ def test_trace_fields_from_traceparent_and_garbage() -> None:
 
 
 def test_trace_fields_need_a_project(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    # Every variable the one project-id rule reads (shared.config.project_id): the Pub/Sub
+    # plugin sets PUBSUB_PROJECT_ID for the whole session.
+    for name in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_PROJECT_ID", "GCP_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
     assert trace_fields("abc/1") == {}
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "from-env")
     assert trace_fields("abc/1")[TRACE_KEY] == "projects/from-env/traces/abc"
