@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared.config import PROJECT_ID_VARS
 from shared.kalshi.signing import KalshiSigner, generate_private_key_pem, load_private_key
 from shared.logging import (
     REDACTED,
@@ -79,7 +80,7 @@ def test_trace_fields_from_traceparent_and_garbage() -> None:
 def test_trace_fields_need_a_project(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every variable the one project-id rule reads (shared.config.project_id): the Pub/Sub
     # plugin sets PUBSUB_PROJECT_ID for the whole session.
-    for name in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_PROJECT_ID", "GCP_PROJECT"):
+    for name in PROJECT_ID_VARS:
         monkeypatch.delenv(name, raising=False)
     assert trace_fields("abc/1") == {}
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "from-env")
