@@ -39,6 +39,7 @@ __all__ = [
     "project_id",
     "seconds",
     "secret",
+    "secret_manager_emulator_host",
     "text",
 ]
 
@@ -191,6 +192,15 @@ def project_id(env: Mapping[str, str] | None = None) -> str | None:
     return next((v for v in (text(n, env) for n in PROJECT_ID_VARS) if v), None)
 
 
+def secret_manager_emulator_host(env: Mapping[str, str] | None = None) -> str | None:
+    """``SECRET_MANAGER_EMULATOR_HOST`` (``host:port``): the local Secret Manager emulator.
+
+    The only thing that tells local from deployed secret reads: both use the real client,
+    this just points it at the emulator over an insecure channel.
+    """
+    return text("SECRET_MANAGER_EMULATOR_HOST", env) or None
+
+
 def is_local(env: Mapping[str, str] | None = None) -> bool:
     """``APP_ENVIRONMENT=local``: the local stack, which sets it for every function.
 
@@ -253,14 +263,21 @@ class KalshiSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    """``LOG_LEVEL`` (default INFO) and the project trace links name (:func:`project_id`)."""
+    """``LOG_LEVEL`` (default INFO), the project trace links name (:func:`project_id`), and
+    ``LOG_EXECUTION_ID`` (functions-framework labels each line with its execution id; Terraform
+    sets it on every function)."""
 
     level: str = "INFO"
     project: str | None = None
+    execution_id: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoggingSettings:
-        return cls(level=text("LOG_LEVEL", env, "INFO") or "INFO", project=project_id(env))
+        return cls(
+            level=text("LOG_LEVEL", env, "INFO") or "INFO",
+            project=project_id(env),
+            execution_id=flag("LOG_EXECUTION_ID", False, env),
+        )
 
 
 @dataclass(frozen=True)

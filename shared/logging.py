@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from shared.config import LoggingSettings
 
@@ -238,17 +238,41 @@ def configure_logging(level: int | str | None = None, *, stream: IO[str] | None 
     to ``LOG_LEVEL`` or INFO.
     """
     install_record_redaction()
+    settings = LoggingSettings.from_env()
+    framework_stream = _execution_id_stream() if settings.execution_id else None
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, _HANDLER_MARK, False):
+        if getattr(handler, _HANDLER_MARK, False) or (
+            framework_stream is not None and getattr(handler, "stream", None) is framework_stream
+        ):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    if stream is None:
+        stream = framework_stream if framework_stream is not None else sys.stdout
+    handler = logging.StreamHandler(stream)
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(CloudLoggingFormatter())
     root.addHandler(handler)
-    chosen = level if level is not None else LoggingSettings.from_env().level
+    chosen = level if level is not None else settings.level
     root.setLevel(chosen.upper() if isinstance(chosen, str) else chosen)
+
+
+def _execution_id_stream() -> IO[str] | None:
+    """functions-framework's stream that adds the execution id label to each JSON line.
+
+    With ``LOG_EXECUTION_ID`` the framework installs a plain root handler writing through
+    this stream; ours writing beside it put every record out twice (once as plain text), so
+    our handler takes the framework's place and writes its JSON through the same stream:
+    one line per record, execution id included. ``None`` where the framework is absent.
+    """
+    try:
+        from functions_framework import execution_id
+    except ImportError:
+        return None
+    # A werkzeug LocalProxy, resolved at each write to the running request's error stream;
+    # the framework's own handler holds this very object, which is how it is recognised.
+    stream: IO[str] = cast(IO[str], execution_id.logging_stream)
+    return stream
 
 
 @contextmanager

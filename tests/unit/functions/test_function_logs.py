@@ -230,7 +230,9 @@ def test_no_handler_writes_a_secret_from_the_input(
     signature_type, drive, expected = CASES[target]
     _worker_env(target, monkeypatch)
     app = _create_app(target, signature_type)
-    assert _framework_handlers(), "LOG_EXECUTION_ID=true installs functions-framework's handler"
+    # LOG_EXECUTION_ID=true made functions-framework install a plain root handler; ours took
+    # its place (writing through the framework's execution-id stream), so nothing is doubled.
+    assert not _framework_handlers(), "functions-framework's plain handler is still installed"
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -247,6 +249,13 @@ def test_no_handler_writes_a_secret_from_the_input(
     written = "\n".join(
         [framework, out, err, *(keeper.format(r) + "\n" + str(r.__dict__) for r in records)]
     )
-    assert expected in framework, f"the framework's handler did not write the {target} error"
+    assert expected in framework, f"the {target} error did not reach the framework's stream"
+    lines = [line for line in (framework + out + err).splitlines() if expected in line]
+    entries = [json.loads(line) for line in lines]
+    messages = [entry["message"] for entry in entries]
+    assert len(set(messages)) == len(messages), f"{target}: a record was written twice"
+    for entry in entries:
+        assert entry["severity"] == "ERROR", entry
+        assert entry["logging.googleapis.com/labels"]["execution_id"], "no execution id label"
     for secret in secrets.all():
         assert secret not in written, f"{target}: a handler wrote {secret[:16]}..."
