@@ -33,6 +33,7 @@ SERVICES: tuple[str, ...] = (
     "devstack.services.simulator:SimulatorService",
     "devstack.services.pubsub:PubSubService",
     "devstack.services.tasks:CloudTasksService",
+    "devstack.services.secret_manager:SecretManagerService",
     "devstack.services.marketdata:MarketDataService",
     "devstack.services.backtests:BacktestsService",
     "devstack.services.gateway:GatewayService",

@@ -1,19 +1,21 @@
-"""Reading secrets: Secret Manager in the cloud, a directory of files locally.
+"""Reading secrets: the real Secret Manager client, in the cloud and locally alike.
 
 Deployed code asks a :class:`SecretStore` for bytes by name; which store it gets is decided
-once, from the environment (:func:`secret_store_from_env`). Google publishes no Secret
-Manager emulator, so the local stack uses a directory store (one 0600 file per secret
-version under the state directory), selected by ``SECRET_MANAGER_LOCAL_DIR``. The local
-launcher hands that store's factory in (``local=``): deployed code never imports the local
-stack, so ``shared/`` depends on neither ``emulators/`` nor ``devstack/``. Secret values
-never appear in errors, logs or reprs.
+once, from the environment (:func:`secret_store_from_env`). Local and deployed code take the
+same path through ``google-cloud-secret-manager``; only the endpoint differs: with
+``SECRET_MANAGER_EMULATOR_HOST`` set (the local stack sets it) the client talks to the local
+emulator over an insecure gRPC channel, the pattern the Pub/Sub emulator uses. ``shared/``
+imports neither ``emulators/`` nor ``devstack/``. Secret values never appear in errors, logs
+or reprs. Every payload's CRC32C is verified with ``google-crc32c``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
+
+import google_crc32c
 
 from shared import config
 
@@ -23,6 +25,7 @@ __all__ = [
     "SecretStore",
     "SecretStoreError",
     "crc32c",
+    "secret_manager_client",
     "secret_store_from_env",
     "validate_secret_name",
 ]
@@ -43,7 +46,7 @@ class SecretNotFound(SecretStoreError, KeyError):
 
 
 def validate_secret_name(name: str) -> str:
-    """Secret Manager's own rule; also keeps local file paths inside the store."""
+    """Secret Manager's own rule for secret ids."""
     if not _NAME.match(name):
         raise ValueError("secret names use letters, digits, '-' and '_' (at most 255)")
     return name
@@ -62,45 +65,52 @@ class SecretStore(Protocol):
         ...
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC32C_TABLE = _crc32c_table()
-
-
 def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli), the checksum Secret Manager returns with each payload.
+    """CRC-32C (Castagnoli), the checksum Secret Manager returns with each payload."""
+    return int(google_crc32c.value(data))
 
-    Pure Python (secrets are a few hundred bytes) so no C extension is needed.
+
+def secret_manager_client(emulator_host: str | None = None) -> Any:
+    """The real ``SecretManagerServiceClient``; with ``emulator_host``, pointed at it.
+
+    The emulator speaks plain gRPC on loopback, so the client gets an insecure channel and
+    anonymous credentials (no Google credentials are looked up locally).
     """
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
+    from google.cloud import secretmanager
+
+    if not emulator_host:
+        return secretmanager.SecretManagerServiceClient()
+    import grpc  # type: ignore[import-untyped]
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    transport = SecretManagerServiceGrpcTransport(
+        channel=grpc.insecure_channel(emulator_host),
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    )
+    return secretmanager.SecretManagerServiceClient(
+        transport=transport, client_options={"api_endpoint": emulator_host}
+    )
 
 
 class SecretManagerStore:
-    """Google Secret Manager, verifying the CRC32C of every payload it returns."""
+    """Google Secret Manager (or its local emulator), verifying every payload's CRC32C."""
 
-    def __init__(self, project: str, *, client: Any = None) -> None:
+    def __init__(
+        self, project: str, *, emulator_host: str | None = None, client: Any = None
+    ) -> None:
         if not project:
             raise ValueError("project is required")
         self.project = project
+        self.emulator_host = emulator_host
         self._client = client
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            from google.cloud import secretmanager
-
-            self._client = secretmanager.SecretManagerServiceClient()
+            self._client = secret_manager_client(self.emulator_host)
         return self._client
 
     def get(self, name: str, version: str = "latest") -> bytes:
@@ -120,32 +130,18 @@ class SecretManagerStore:
         return data
 
     def __repr__(self) -> str:
-        return f"SecretManagerStore(project={self.project!r})"
+        where = f", emulator_host={self.emulator_host!r}" if self.emulator_host else ""
+        return f"SecretManagerStore(project={self.project!r}{where})"
 
 
-def secret_store_from_env(
-    environ: Mapping[str, str] | None = None,
-    *,
-    local: Callable[[str], SecretStore] | None = None,
-) -> SecretStore:
-    """``local(SECRET_MANAGER_LOCAL_DIR)`` when that is set, else Secret Manager.
+def secret_store_from_env(environ: Mapping[str, str] | None = None) -> SecretStore:
+    """Secret Manager for :func:`shared.config.project_id`, at the configured endpoint.
 
-    ``local`` is the local stack's store factory, handed in by the launcher; with the
-    variable set and no factory this refuses rather than silently reaching for the cloud.
-    The project comes from :func:`shared.config.project_id` (``GOOGLE_CLOUD_PROJECT``, set
-    on every deployed function).
+    ``SECRET_MANAGER_EMULATOR_HOST`` (see :func:`shared.config.secret_manager_emulator_host`)
+    points the same client at the local emulator; unset, it is the cloud. The project comes
+    from ``GOOGLE_CLOUD_PROJECT`` (set on every deployed function and by the local stack).
     """
-    local_dir = config.text("SECRET_MANAGER_LOCAL_DIR", environ)
-    if local_dir:
-        if local is None:
-            raise SecretStoreError(
-                "SECRET_MANAGER_LOCAL_DIR is set but no local secret store was handed in "
-                "(only the local stack uses it)"
-            )
-        return local(local_dir)
     project = config.project_id(environ)
     if not project:
-        raise SecretStoreError(
-            "set SECRET_MANAGER_LOCAL_DIR (local stack) or GOOGLE_CLOUD_PROJECT (cloud)"
-        )
-    return SecretManagerStore(project)
+        raise SecretStoreError("set GOOGLE_CLOUD_PROJECT to read secrets")
+    return SecretManagerStore(project, emulator_host=config.secret_manager_emulator_host(environ))

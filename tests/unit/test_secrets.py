@@ -1,92 +1,48 @@
-import os
-import stat
-import threading
-
 import pytest
 
-from emulators.secret_manager import LocalSecretStore
+from emulators.secret_manager import serve
 from shared.secrets import (
     SecretManagerStore,
     SecretNotFound,
     SecretStore,
     SecretStoreError,
     crc32c,
+    secret_manager_client,
     secret_store_from_env,
 )
 
 
-def mode(path):
-    return stat.S_IMODE(os.stat(path).st_mode)
+@pytest.fixture
+def emulator_host(tmp_path):
+    """The emulator in this process: the store talks to it through the real client."""
+    server = serve(tmp_path / "secret-manager")
+    yield f"127.0.0.1:{server.port}"
+    server.stop(grace=None)
 
 
-def test_local_store_files_are_private_and_versions_increase(tmp_path):
-    store = LocalSecretStore(tmp_path / "secrets")
+def test_store_reads_the_emulator_through_the_real_client(emulator_host):
+    client = secret_manager_client(emulator_host)
+    client.create_secret(request={"parent": "projects/p", "secret_id": "db-password", "secret": {}})
+    for data in (b"one", b"two"):
+        client.add_secret_version(
+            request={"parent": "projects/p/secrets/db-password", "payload": {"data": data}}
+        )
+    store = secret_store_from_env(
+        {"GOOGLE_CLOUD_PROJECT": "p", "SECRET_MANAGER_EMULATOR_HOST": emulator_host}
+    )
     assert isinstance(store, SecretStore)
-    assert store.add_version("jwt-signing-key", b"one") == "1"
-    assert store.add_version("jwt-signing-key", b"two") == "2"
-    assert store.get("jwt-signing-key") == b"two"
-    assert store.get("jwt-signing-key", "1") == b"one"
-    assert mode(tmp_path / "secrets") == 0o700
-    assert mode(tmp_path / "secrets" / "jwt-signing-key") == 0o700
-    assert mode(tmp_path / "secrets" / "jwt-signing-key" / "1") == 0o600
-    assert mode(tmp_path / "secrets" / "jwt-signing-key" / "2") == 0o600
-    # No temporary files left behind.
-    assert sorted(p.name for p in (tmp_path / "secrets" / "jwt-signing-key").iterdir()) == [
-        "1",
-        "2",
-    ]
-
-
-def test_create_if_missing_generates_once(tmp_path):
-    store = LocalSecretStore(tmp_path)
-    calls = []
-
-    def generate():
-        calls.append(1)
-        return os.urandom(32)
-
-    first = store.create_if_missing("credential-key", generate)
-    again = LocalSecretStore(tmp_path).create_if_missing("credential-key", generate)
-    assert first == again and len(first) == 32
-    assert len(calls) == 1
-
-
-def test_concurrent_bootstrap_agrees_on_one_value(tmp_path):
-    results = []
-    barrier = threading.Barrier(8)
-
-    def worker(index):
-        barrier.wait()
-        value = LocalSecretStore(tmp_path).create_if_missing("k", lambda: str(index).encode())
-        results.append(value)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert len(results) == 8 and len(set(results)) == 1
-    assert LocalSecretStore(tmp_path).versions("k") == [1]
-
-
-def test_missing_secrets_and_bad_names(tmp_path):
-    store = LocalSecretStore(tmp_path)
+    assert store.get("db-password") == b"two"
+    assert store.get("db-password", "1") == b"one"
+    with pytest.raises(SecretNotFound):
+        store.get("db-password", "7")
     with pytest.raises(SecretNotFound):
         store.get("absent")
-    store.add_version("present", b"x")
-    with pytest.raises(SecretNotFound):
-        store.get("present", "7")
     for name in ("../etc", "a/b", "", "x" * 256):
         with pytest.raises(ValueError):
             store.get(name)
     with pytest.raises(ValueError):
-        store.get("present", "../1")
-
-
-def test_repr_shows_no_secret_material(tmp_path):
-    store = LocalSecretStore(tmp_path)
-    store.add_version("k", b"very-secret-bytes")
-    assert "very-secret" not in repr(store)
+        store.get("db-password", "../1")
+    assert "two" not in repr(store) and emulator_host in repr(store)
 
 
 def test_crc32c_known_vector():
@@ -127,15 +83,16 @@ def test_secret_manager_store_verifies_the_checksum():
     assert "value" not in str(error.value)
 
 
-def test_store_selection_from_environment(tmp_path):
+def test_store_selection_from_environment():
     local = secret_store_from_env(
-        {"SECRET_MANAGER_LOCAL_DIR": str(tmp_path)}, local=LocalSecretStore
+        {"GOOGLE_CLOUD_PROJECT": "proj", "SECRET_MANAGER_EMULATOR_HOST": "127.0.0.1:9"}
     )
-    assert isinstance(local, LocalSecretStore)
-    # shared/ never imports the local stack: without the launcher's factory it refuses.
-    with pytest.raises(SecretStoreError, match="SECRET_MANAGER_LOCAL_DIR"):
-        secret_store_from_env({"SECRET_MANAGER_LOCAL_DIR": str(tmp_path)})
+    assert isinstance(local, SecretManagerStore)
+    assert local.project == "proj" and local.emulator_host == "127.0.0.1:9"
     cloud = secret_store_from_env({"GOOGLE_CLOUD_PROJECT": "proj"})
     assert isinstance(cloud, SecretManagerStore) and cloud.project == "proj"
+    assert cloud.emulator_host is None
     with pytest.raises(SecretStoreError):
         secret_store_from_env({})
+    with pytest.raises(SecretStoreError):
+        secret_store_from_env({"SECRET_MANAGER_EMULATOR_HOST": "127.0.0.1:9"})
