@@ -1,14 +1,15 @@
 """What every local stand-in for a cloud piece has in common: start, wait ready, stop, logs.
 
-The local stack (``devstack/services``) and the integration tests run the same five
+The local stack (``devstack/services``) and the integration tests run the same six
 harnesses: Postgres (:class:`devstack.postgres.LocalPostgres`), the Pub/Sub emulator
 (:class:`devstack.pubsub_emulator.PubSubEmulator`), the Cloud Tasks emulator
-(:class:`devstack.tasks_emulator.CloudTasksEmulator`), the Kalshi simulator
+(:class:`devstack.tasks_emulator.CloudTasksEmulator`), the Secret Manager emulator
+(:class:`devstack.secret_manager_emulator.SecretManagerEmulator`), the Kalshi simulator
 (:class:`devstack.simulator_process.SimulatorProcess`) and functions
 (:class:`devstack.functions_runner.FunctionServer`). Each listens on ``127.0.0.1:port``,
 writes one log file, starts blocking until it answers, and is a context manager.
 
-:class:`Harness` holds that contract; :class:`ProcessHarness` implements it for the four
+:class:`Harness` holds that contract; :class:`ProcessHarness` implements it for the five
 that are one long-lived child process (a :class:`~devstack.process.ManagedProcess`, in its
 own process group behind the orphan guard), so a subclass only says what differs: its
 command, environment, readiness check and what to check or prepare before starting.
