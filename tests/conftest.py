@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
+from tests.databases import admin_run, recreate_database, throwaway_cluster
 
 pytest_plugins = ["tests.plugins.gcp_emulators", "tests.plugins.kalshi_sim"]
 
@@ -25,27 +23,8 @@ pytest_plugins = ["tests.plugins.gcp_emulators", "tests.plugins.kalshi_sim"]
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:
     """A throwaway Postgres cluster for the whole test session (fsync off: fast)."""
-    base = Path(tempfile.mkdtemp(prefix="ki-test-pg-"))
-    # The postgres system user (root runs) must reach the data directory.
-    base.chmod(0o755)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "postgres.log")
-    server.start()
-    try:
+    with throwaway_cluster("ki-test-pg-") as server:
         yield server
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _admin_run(postgres: LocalPostgres, *statements: str) -> None:
-    import pg8000.native
-
-    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-    try:
-        for statement in statements:
-            admin.run(statement)
-    finally:
-        admin.close()
 
 
 def _database_name(request: pytest.FixtureRequest) -> str:
@@ -57,11 +36,8 @@ def _database_name(request: pytest.FixtureRequest) -> str:
 def fresh_database(postgres: LocalPostgres, request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database of its own for one test; yields its SQLAlchemy URL."""
     name = _database_name(request)
-    _admin_run(
-        postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
-    )
-    yield postgres.url_for(name)
-    _admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield recreate_database(postgres, name)
+    admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +45,7 @@ def _migrated_template(postgres: LocalPostgres) -> str:
     from shared.db.migrate import upgrade
 
     name = "ki_template_head"
-    _admin_run(
-        postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
-    )
-    upgrade(postgres.url_for(name))
+    upgrade(recreate_database(postgres, name))
     return name
 
 
@@ -82,13 +55,13 @@ def migrated_database(
 ) -> Iterator[str]:
     """A database of its own at the newest schema (``alembic upgrade head``); yields its URL."""
     name = _database_name(request)
-    _admin_run(
+    admin_run(
         postgres,
         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
         f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template}"',
     )
     yield postgres.url_for(name)
-    _admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pytest_configure(config: pytest.Config) -> None:

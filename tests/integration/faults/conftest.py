@@ -9,30 +9,22 @@ the package, and :func:`frozen` always thaws it in a ``finally``.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
+from tests.databases import throwaway_cluster
 
 
 @pytest.fixture(scope="package")
 def stallable_postgres() -> Iterator[LocalPostgres]:
     """A throwaway cluster that tests may SIGSTOP, kept apart from the session cluster."""
-    base = Path(tempfile.mkdtemp(prefix="ki-fault-pg-"))
-    base.chmod(0o755)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    try:
+    with throwaway_cluster("ki-fault-pg-") as server:
         yield server
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _server_pids(server: LocalPostgres) -> list[int]:

@@ -46,19 +46,13 @@ def _seed_run(engine: sa.Engine) -> None:
 @pytest.fixture(scope="package")
 def functions(postgres: Any, simulator: Any, tasks_emulator: Any) -> Iterator[Functions]:
     import functions_framework
-    import pg8000.native
 
     from shared.db.engine import dispose_database
+    from tests.databases import admin_run, recreate_database
     from tests.integration.marketdata.handmade import seed
 
     name = "fuzz_functions"
-    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-    try:
-        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.run(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
-    url = postgres.url_for(name)
+    url = recreate_database(postgres, name)
     upgrade(url)
     seeding = sa.create_engine(url, poolclass=NullPool)
     seed(seeding)
@@ -94,8 +88,4 @@ def functions(postgres: Any, simulator: Any, tasks_emulator: Any) -> Iterator[Fu
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-        try:
-            admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            admin.close()
+        admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -32,19 +32,13 @@ def seeded_api(postgres, simulator, request):
     import os
 
     import functions_framework
-    import pg8000.native
 
     from shared.db.engine import dispose_database
+    from tests.databases import recreate_database
     from tests.integration.marketdata.handmade import seed
 
     name = "md_api_" + request.module.__name__.rsplit(".", 1)[-1][:30]
-    admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=postgres.port)
-    try:
-        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.run(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
-    url = postgres.url_for(name)
+    url = recreate_database(postgres, name)
     upgrade(url)
     seeding = sa.create_engine(url, poolclass=NullPool)
     seed(seeding)
