@@ -37,6 +37,10 @@ def test_every_published_port_is_bound_to_loopback() -> None:
     assert ("gateway", "127.0.0.1:8080:8080") in published
 
 
+# Built at run time so the repository holds no private-key block, not even a fake one.
+FAKE_PEM = "-----BEGIN " + "PRIVATE KEY-----\n"
+
+
 def _key_writing_snippets() -> list[str]:
     entrypoint = _compose()["services"]["poll-markets"]["entrypoint"]
     script = " ".join(map(str, entrypoint))
@@ -47,7 +51,7 @@ def _key_writing_snippets() -> list[str]:
 
 def test_the_demo_key_is_written_with_mode_0600(tmp_path: Path) -> None:
     (tmp_path / "demo-account.json").write_text(
-        json.dumps({"key_id": "k", "private_key_pem": "-----BEGIN PRIVATE KEY-----\n"})
+        json.dumps({"key_id": "k", "private_key_pem": FAKE_PEM})
     )
     pem = tmp_path / "demo-account.pem"
     pem.write_text("left by an earlier run")
@@ -59,7 +63,7 @@ def test_the_demo_key_is_written_with_mode_0600(tmp_path: Path) -> None:
             subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
         finally:
             os.umask(old_umask)
-    assert pem.read_text() == "-----BEGIN PRIVATE KEY-----\n"
+    assert pem.read_text() == FAKE_PEM
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600
 
 
