@@ -13,7 +13,6 @@ Helpers importable from tests::
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import uuid
@@ -27,22 +26,9 @@ from devstack.postgres import free_port
 from devstack.pubsub_emulator import PubSubEmulator
 from devstack.tasks_emulator import CloudTasksEmulator
 from shared.messaging.envelope import Envelope, decode
+from tests.function_env import restore_env, set_env
 
 __all__ = ["PulledMessage", "pull_envelopes", "pull_messages"]
-
-
-def _set_env(values: dict[str, str]) -> dict[str, str | None]:
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    return previous
-
-
-def _restore_env(previous: dict[str, str | None]) -> None:
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +42,11 @@ def pubsub_emulator() -> Iterator[PubSubEmulator]:
         free_port(), data_dir=base / "data", log_path=base / "pubsub-emulator.log"
     )
     emulator.start(timeout=180)
-    previous = _set_env(emulator.env)
+    previous = set_env(emulator.env)
     try:
         yield emulator
     finally:
-        _restore_env(previous)
+        restore_env(previous)
         emulator.stop()
 
 
@@ -80,11 +66,11 @@ def tasks_emulator() -> Iterator[CloudTasksEmulator]:
     base = Path(tempfile.mkdtemp(prefix="ki-test-tasks-"))
     emulator = CloudTasksEmulator(free_port(), log_path=base / "tasks-emulator.log")
     emulator.start(timeout=120)
-    previous = _set_env(emulator.env)
+    previous = set_env(emulator.env)
     try:
         yield emulator
     finally:
-        _restore_env(previous)
+        restore_env(previous)
         emulator.stop()
 
 

@@ -10,7 +10,6 @@ the engine, so the test fails on a pool without the fix whatever the API edges v
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import DatabaseSettings
-from shared.db.engine import create_database, dispose_database, get_database
+from shared.db.engine import create_database, get_database
+from tests.function_env import function_environment
 
 pytestmark = pytest.mark.integration
 
@@ -111,10 +111,7 @@ def handlers(migrated_database: str) -> Iterator[dict[str, Any]]:
         "CLOUD_TASKS_QUEUE": "projects/ki-faults/locations/local/queues/backtests",
         "BACKTEST_WORKER_URL": "http://127.0.0.1:9/worker",
     }
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    dispose_database()
-    try:
+    with function_environment(wanted):
         yield {
             "markets": functions_framework.create_app(
                 "markets", str(ROOT / "functions/markets/main.py"), "http"
@@ -123,13 +120,6 @@ def handlers(migrated_database: str) -> Iterator[dict[str, Any]]:
                 "backtests", str(ROOT / "functions/backtests/main.py"), "http"
             ).test_client(),
         }
-    finally:
-        dispose_database()
-        for key, old in previous.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def test_handlers_answer_20_requests_after_a_poisoned_statement(

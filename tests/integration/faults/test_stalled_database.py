@@ -12,7 +12,6 @@ pre-ping without a socket timeout waits forever.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import threading
 import time
@@ -26,8 +25,8 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from devstack.postgres import LocalPostgres
-from shared.db.engine import dispose_database
 from shared.db.migrate import upgrade
+from tests.function_env import function_environment
 from tests.integration.faults.conftest import frozen
 
 pytestmark = pytest.mark.integration
@@ -96,32 +95,24 @@ def functions(stallable_postgres: LocalPostgres, simulator: Any) -> Iterator[dic
         "KALSHI_BASE_URL": simulator.base_url,
         "POLL_PUBLISH": "false",
     }
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    dispose_database()
-    try:
-        yield {
-            "markets": functions_framework.create_app(
-                "markets", str(ROOT / "functions/markets/main.py"), "http"
-            ).test_client(),
-            "backtests": functions_framework.create_app(
-                "backtests", str(ROOT / "functions/backtests/main.py"), "http"
-            ).test_client(),
-            "worker": functions_framework.create_app(
-                "backtest_worker", str(ROOT / "functions/backtest_worker/main.py"), "http"
-            ).test_client(),
-            "poll_markets": _load_module(
-                "faults_poll_markets", ROOT / "functions/poll_markets/main.py"
-            ).poll_markets,
-        }
-    finally:
-        dispose_database()
-        sys.modules.pop("faults_poll_markets", None)
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with function_environment(wanted):
+        try:
+            yield {
+                "markets": functions_framework.create_app(
+                    "markets", str(ROOT / "functions/markets/main.py"), "http"
+                ).test_client(),
+                "backtests": functions_framework.create_app(
+                    "backtests", str(ROOT / "functions/backtests/main.py"), "http"
+                ).test_client(),
+                "worker": functions_framework.create_app(
+                    "backtest_worker", str(ROOT / "functions/backtest_worker/main.py"), "http"
+                ).test_client(),
+                "poll_markets": _load_module(
+                    "faults_poll_markets", ROOT / "functions/poll_markets/main.py"
+                ).poll_markets,
+            }
+        finally:
+            sys.modules.pop("faults_poll_markets", None)
 
 
 def _worker_task(client: Any) -> Any:
@@ -229,20 +220,10 @@ def slow_socket_markets(stallable_postgres: LocalPostgres) -> Iterator[Any]:
         "DB_SOCKET_TIMEOUT": "8",
         "DB_HEALTH_TIMEOUT": "1",
     }
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    dispose_database()
-    try:
+    with function_environment(wanted):
         yield functions_framework.create_app(
             "markets", str(ROOT / "functions/markets/main.py"), "http"
         ).test_client()
-    finally:
-        dispose_database()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_health_keeps_its_own_deadline_when_socket_timeouts_are_longer(

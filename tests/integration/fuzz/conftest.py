@@ -9,7 +9,6 @@ reaches the variant and trades queries, where an oversized integer used to fail)
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from shared.db.migrate import upgrade
+from tests.function_env import function_environment
 
 RUN_ID = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab")
 
@@ -47,7 +47,6 @@ def _seed_run(engine: sa.Engine) -> None:
 def functions(postgres: Any, simulator: Any, tasks_emulator: Any) -> Iterator[Functions]:
     import functions_framework
 
-    from shared.db.engine import dispose_database
     from tests.databases import admin_run, recreate_database
     from tests.integration.marketdata.handmade import seed
 
@@ -70,22 +69,16 @@ def functions(postgres: Any, simulator: Any, tasks_emulator: Any) -> Iterator[Fu
         # only the emulator's delivery would fail, not the request.
         "BACKTEST_WORKER_URL": "http://127.0.0.1:9/worker",
     }
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    dispose_database()
     try:
-        yield Functions(
-            markets=functions_framework.create_app("markets", "functions/markets/main.py", "http"),
-            backtests=functions_framework.create_app(
-                "backtests", "functions/backtests/main.py", "http"
-            ),
-            run_id=RUN_ID,
-        )
+        with function_environment(wanted):
+            yield Functions(
+                markets=functions_framework.create_app(
+                    "markets", "functions/markets/main.py", "http"
+                ),
+                backtests=functions_framework.create_app(
+                    "backtests", "functions/backtests/main.py", "http"
+                ),
+                run_id=RUN_ID,
+            )
     finally:
-        dispose_database()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         admin_run(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

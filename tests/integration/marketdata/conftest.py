@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from shared.db.migrate import upgrade
+from tests.function_env import function_environment
 
 
 @pytest.fixture
@@ -29,11 +30,9 @@ def seeded_api(postgres, simulator, request):
     """The real ``markets`` function (functions-framework app, in process) on a database of
     this module's own, seeded with the hand-made universe, and the session simulator as its
     Kalshi (which knows none of the hand-made tickers). Yields a Flask test client."""
-    import os
 
     import functions_framework
 
-    from shared.db.engine import dispose_database
     from tests.databases import recreate_database
     from tests.integration.marketdata.handmade import seed
 
@@ -45,16 +44,6 @@ def seeded_api(postgres, simulator, request):
     seeding.dispose()
 
     wanted = {"DATABASE_URL": url, "KALSHI_BASE_URL": simulator.base_url}
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    dispose_database()
-    app = functions_framework.create_app("markets", "functions/markets/main.py", "http")
-    try:
+    with function_environment(wanted):
+        app = functions_framework.create_app("markets", "functions/markets/main.py", "http")
         yield app.test_client()
-    finally:
-        dispose_database()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
