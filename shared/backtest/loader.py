@@ -37,7 +37,6 @@ __all__ = [
     "MarketFilter",
     "copy_floor",
     "copy_floor_packed",
-    "data_range",
     "estimate_snapshots",
     "load_snapshots",
     "resolve_markets",
@@ -183,29 +182,6 @@ def _select_markets(cursor: Cursor, tickers: Sequence[str]) -> None:
     cursor.execute("ANALYZE bt_selected")
 
 
-def data_range(
-    connection: Connection,
-    tickers: Sequence[str],
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> DataRange:
-    """How many snapshots of ``tickers`` lie in ``[start, end]`` (all time when omitted)."""
-    cursor = connection.cursor()
-    try:
-        _select_markets(cursor, tickers)
-        where, args = _window_sql(start, end)
-        cursor.execute(
-            "SELECT count(*), min(s.ts), max(s.ts) FROM market_snapshots s "
-            f"JOIN bt_selected m ON m.ticker = s.ticker{where}",
-            args,
-        )
-        row = cursor.fetchone()
-    finally:
-        connection.rollback()
-    assert row is not None
-    return DataRange(snapshots=int(row[0]), first=row[1], last=row[2])
-
-
 ROLLUP_RESOLUTION_S = 3_600
 """The ``market_candles`` resolution :func:`estimate_snapshots` reads (the hourly rollup)."""
 
@@ -246,17 +222,6 @@ def estimate_snapshots(
         connection.rollback()
     assert row is not None
     return DataRange(snapshots=int(row[0]), first=row[1], last=row[2])
-
-
-def _window_sql(start: datetime | None, end: datetime | None) -> tuple[str, tuple[Any, ...]]:
-    clauses, args = [], []
-    if start is not None:
-        clauses.append("s.ts >= %s")
-        args.append(start)
-    if end is not None:
-        clauses.append("s.ts <= %s")
-        args.append(end)
-    return ((" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args))
 
 
 def _literal_ts(moment: datetime) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "CleanedPoll",
     "EventInfo",
     "MarketObservation",
+    "blank_to_none",
     "clean_observations",
     "clean_text",
     "observation_from_market",
@@ -153,7 +154,8 @@ class EventInfo:
     category: str | None
 
 
-def _blank(value: str | None) -> str | None:
+def blank_to_none(value: str | None) -> str | None:
+    """Kalshi sends ``""`` for an absent text field; the tables store NULL."""
     return value if value else None
 
 
@@ -163,7 +165,7 @@ def observation_from_market(market: km.Market, event: EventInfo | None) -> Marke
     ``result`` is None until Kalshi reports one; a binary market's settlement value, when
     Kalshi omits it, follows from the result (yes pays 1.0000, no pays 0).
     """
-    result = _blank(market.result)
+    result = blank_to_none(market.result)
     settlement = market.settlement_value_dollars
     if settlement is None and result in ("yes", "no") and market.status in DETERMINED_STATUSES:
         settlement = _ONE if result == "yes" else _ZERO
@@ -174,7 +176,7 @@ def observation_from_market(market: km.Market, event: EventInfo | None) -> Marke
         title=market.title,
         series_ticker=event.series_ticker if event else None,
         event_title=event.title if event else None,
-        yes_sub_title=_blank(market.yes_sub_title),
+        yes_sub_title=blank_to_none(market.yes_sub_title),
         category=event.category if event else None,
         market_type=market.market_type or "binary",
         open_time=market.open_time,

@@ -37,7 +37,12 @@ from shared.kalshi import models as km
 from shared.kalshi.errors import KalshiAPIError, KalshiError, NotFoundError, is_transient
 from shared.marketdata import poll_state
 from shared.marketdata.ingest import PollWrite, write_poll
-from shared.marketdata.observation import EventInfo, MarketObservation, observation_from_market
+from shared.marketdata.observation import (
+    EventInfo,
+    MarketObservation,
+    blank_to_none,
+    observation_from_market,
+)
 from shared.marketdata.settings import MarketDataSettings
 from shared.marketdata.snapshot_messages import snapshot_envelopes, snapshot_item
 from shared.messaging.envelope import Envelope, InvalidMessage
@@ -113,10 +118,6 @@ class PollOutcome:
                 database_seconds=round(self.write.timings.database_seconds, 3),
             )
         return fields
-
-
-def _blank(value: str | None) -> str | None:
-    return value if value else None
 
 
 # Connection exceptions, transaction rollbacks (serialization, deadlock), insufficient
@@ -273,15 +274,15 @@ class PollMarkets:
         return info
 
     def _from_event(self, event: km.Event, series_category: dict[str, str | None]) -> EventInfo:
-        category = _blank(event.category)
+        category = blank_to_none(event.category)
         if category is None and event.series_ticker:
             category = self._category_of_series(event.series_ticker, series_category)
-        return EventInfo(_blank(event.series_ticker), event.title or None, category)
+        return EventInfo(blank_to_none(event.series_ticker), event.title or None, category)
 
     def _category_of_series(self, series_ticker: str, cache: dict[str, str | None]) -> str | None:
         if series_ticker not in cache:
             try:
-                cache[series_ticker] = _blank(self.source.get_series(series_ticker).category)
+                cache[series_ticker] = blank_to_none(self.source.get_series(series_ticker).category)
             except KalshiAPIError as exc:
                 if exc.status >= 500 or exc.status == 429:
                     raise
