@@ -8,9 +8,16 @@ callers that hold Decimals, and with Python integers in fixed units (counts in h
 a contract, prices in ticks of $0.0001, money in micro-dollars) for the backtest engine,
 which never leaves integers for money.
 
-The rounding quantum is configurable: the backtest default is one cent (as the project's
-issue specifies); Kalshi's ``fee_cost`` field on fills is ceiled to $0.0001 (see
-docs/decisions/0061-backtest-fee-rounding.md).
+Kalshi's charge per fill has three parts (its fee-rounding guide): the *trade fee* from the
+series' fee model ceiled to $0.0001, a *rounding fee* that floors the balance change to the
+user's balance precision ($0.01, or $0.0001 for direct members), and a whole-cent *rebate*
+from the order's accumulator of rounding overpayment. :func:`trade_fee_micro`,
+:func:`rates_for` and :class:`FeeAccumulator` are that model in integer micro-dollars (every
+intermediate is exact there: $0.0001 prices x 0.01 contracts = 6 decimal places); the
+simulator, the portfolio P&L and the backtest engine all charge through them.
+:class:`SeriesFees` adds the series' ``fee_type``/``fee_multiplier``, the event overrides and
+scheduled changes (``/series/fee_changes``). See docs/decisions/0160-kalshi-fee-model.md and
+docs/decisions/0061-backtest-fee-rounding.md.
 """
 
 from __future__ import annotations
@@ -28,10 +35,20 @@ __all__ = [
     "CENT",
     "CENTI_CENT",
     "DEFAULT_FEE_SCHEDULE",
+    "DIRECT_MEMBER_PRECISION_MICRO",
+    "FEE_TYPES",
     "MAKER_RATE",
+    "MEMBER_PRECISION_MICRO",
     "TAKER_RATE",
+    "FeeAccumulator",
+    "FeeChange",
     "FeeModel",
     "FeeSchedule",
+    "FillCharge",
+    "SeriesFees",
+    "fill_charge_micro",
+    "rates_for",
+    "trade_fee_micro",
     "trading_fee",
 ]
 
@@ -200,3 +217,188 @@ def _schedule_from(data: object, base: FeeSchedule, where: str) -> FeeSchedule:
         if not values[key].is_finite():
             raise ValueError(f"{where}.{key} is not finite")
     return FeeSchedule(**values)
+
+
+# --------------------------------------------------------------------------------------
+# Kalshi's charge per fill: trade fee, rounding fee, rebate (integer micro-dollars)
+
+CENTI_CENT_MICRO = 100  # $0.0001: the trade fee's rounding quantum
+CENT_MICRO = 10_000  # $0.01: a rebate is always whole cents
+MEMBER_PRECISION_MICRO = CENT_MICRO  # balances of non-direct members are whole cents
+DIRECT_MEMBER_PRECISION_MICRO = CENTI_CENT_MICRO  # direct members: $0.0001
+
+# fee_type -> (taker multiplier of 0.07, maker share of the taker rate). The maker shares
+# follow the series page of the spec: maker fees at 0.25 of the taker rate (0.0175), 0.5 on
+# combo series; ``quadratic`` charges makers nothing. ``flat`` replaces P x (1 - P) by its
+# maximum 0.25 (a flat per-contract fee); see docs/decisions/0160-kalshi-fee-model.md.
+FEE_TYPES: Mapping[str, Decimal] = {
+    "quadratic": Decimal(0),
+    "quadratic_with_maker_fees": Decimal("0.25"),
+    "quadratic_with_combo_maker_fees": Decimal("0.5"),
+    "flat": Decimal(0),
+}
+
+
+def rates_for(fee_type: str, fee_multiplier: Decimal | int | str = 1) -> tuple[Decimal, Decimal]:
+    """(taker rate, maker rate) of a series charging ``fee_type`` x ``fee_multiplier``.
+
+    >>> rates_for("quadratic_with_maker_fees")
+    (Decimal('0.07'), Decimal('0.0175'))
+    """
+    if fee_type not in FEE_TYPES:
+        raise ValueError(f"unknown fee_type {fee_type!r}")
+    multiplier = Decimal(str(fee_multiplier))
+    if not multiplier.is_finite() or multiplier < 0:
+        raise ValueError("fee_multiplier must be a non-negative number")
+    taker = TAKER_RATE * multiplier
+    return taker, taker * FEE_TYPES[fee_type]
+
+
+def trade_fee_micro(
+    count_units: int, price_ticks: int, rate: Decimal, *, fee_type: str = "quadratic"
+) -> int:
+    """The trade fee of one fill in micro-dollars, ceiled to $0.0001 (exact integers).
+
+    ``count_units`` are hundredths of a contract, ``price_ticks`` $0.0001 units of the YES
+    price (P x (1 - P) is the same for either side). ``flat`` uses 0.25 for P x (1 - P).
+
+    >>> trade_fee_micro(100, 5200, TAKER_RATE)  # the recorded fill: 1 @ $0.52 -> $0.0175
+    17500
+    """
+    if count_units < 0:
+        raise ValueError("count must not be negative")
+    if not 0 <= price_ticks <= PRICE_SCALE:
+        raise ValueError("price must be within [0, 1]")
+    rate_num, rate_den = _ratio(rate)
+    if fee_type == "flat":
+        spread = PRICE_SCALE * PRICE_SCALE // 4
+    else:
+        spread = price_ticks * (PRICE_SCALE - price_ticks)
+    # dollars = rate * count_units/100 * spread/1e8; in centi-cents (1e4 per dollar):
+    numerator = rate_num * count_units * spread
+    denominator = rate_den * COUNT_SCALE * PRICE_SCALE
+    centi_cents = -(-numerator // denominator)
+    return centi_cents * CENTI_CENT_MICRO
+
+
+@dataclass(frozen=True)
+class FillCharge:
+    """What one fill costs in fees and how the balance moves (micro-dollars).
+
+    ``balance_change`` is the floored ``revenue - trade_fee`` (the guide's column); the
+    rebate is credited on top, so the balance moves by ``balance_delta = revenue - net_fee``,
+    always a multiple of the precision.
+    """
+
+    trade_fee: int
+    rounding_fee: int
+    rebate: int
+    accumulator: int  # the order's accumulated rounding after this fill, before any rebate
+    balance_change: int
+
+    @property
+    def net_fee(self) -> int:
+        return self.trade_fee + self.rounding_fee - self.rebate
+
+    @property
+    def balance_delta(self) -> int:
+        return self.balance_change + self.rebate
+
+
+@dataclass
+class FeeAccumulator:
+    """One order's accumulated rounding overpayment, across all its fills (taker or maker).
+
+    Kalshi rebates a whole cent whenever the accumulated rounding exceeds $0.01, so many
+    small fills converge on what one equivalent fill would cost. A rebate is held back while
+    it would make a fill's net fee negative (the guide: net fee is always >= $0.00).
+    """
+
+    precision_micro: int = MEMBER_PRECISION_MICRO
+    accumulated_micro: int = 0
+
+    def charge(self, revenue_micro: int, trade_fee: int) -> FillCharge:
+        """Book one fill: ``revenue_micro`` is signed (negative for a buyer)."""
+        if trade_fee < 0:
+            raise ValueError("trade fee must not be negative")
+        change = revenue_micro - trade_fee
+        floored = (change // self.precision_micro) * self.precision_micro
+        rounding = change - floored
+        self.accumulated_micro += rounding
+        shown = self.accumulated_micro
+        rebate = 0
+        if self.accumulated_micro > CENT_MICRO and trade_fee + rounding >= CENT_MICRO:
+            rebate = CENT_MICRO
+            self.accumulated_micro -= CENT_MICRO
+        return FillCharge(
+            trade_fee=trade_fee,
+            rounding_fee=rounding,
+            rebate=rebate,
+            accumulator=shown,
+            balance_change=floored,
+        )
+
+
+def fill_charge_micro(
+    revenue_micro: int, trade_fee: int, precision_micro: int = MEMBER_PRECISION_MICRO
+) -> FillCharge:
+    """The charge of a fill that is its order's only one (a fresh accumulator)."""
+    return FeeAccumulator(precision_micro).charge(revenue_micro, trade_fee)
+
+
+@dataclass(frozen=True)
+class FeeChange:
+    """A scheduled change of a series' fee structure (``/series/fee_changes``)."""
+
+    change_id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: Decimal
+    scheduled_us: int
+
+    def __post_init__(self) -> None:
+        rates_for(self.fee_type, self.fee_multiplier)  # validates both
+
+
+@dataclass(frozen=True)
+class SeriesFees:
+    """A series' fee structure, its scheduled changes, and the rates in force at an instant.
+
+    An event's ``fee_type_override``/``fee_multiplier_override`` (from the
+    ``event_fee_update`` WebSocket message) replaces the series' values for that event.
+    """
+
+    fee_type: str = "quadratic"
+    fee_multiplier: Decimal = Decimal(1)
+    changes: tuple[FeeChange, ...] = ()
+
+    def __post_init__(self) -> None:
+        rates_for(self.fee_type, self.fee_multiplier)
+
+    def structure_at(self, ts_us: int) -> tuple[str, Decimal]:
+        """(fee_type, fee_multiplier) in force at ``ts_us``: the latest change due by then."""
+        fee_type, multiplier = self.fee_type, self.fee_multiplier
+        for change in sorted(self.changes, key=lambda c: c.scheduled_us):
+            if change.scheduled_us <= ts_us:
+                fee_type, multiplier = change.fee_type, change.fee_multiplier
+        return fee_type, multiplier
+
+    def trade_fee_micro(
+        self,
+        count_units: int,
+        price_ticks: int,
+        *,
+        maker: bool,
+        ts_us: int,
+        fee_type_override: str | None = None,
+        fee_multiplier_override: Decimal | None = None,
+    ) -> int:
+        fee_type, multiplier = self.structure_at(ts_us)
+        if fee_type_override is not None:
+            fee_type = fee_type_override
+        if fee_multiplier_override is not None:
+            multiplier = fee_multiplier_override
+        taker, maker_rate = rates_for(fee_type, multiplier)
+        return trade_fee_micro(
+            count_units, price_ticks, maker_rate if maker else taker, fee_type=fee_type
+        )
