@@ -11,13 +11,15 @@ database and in Python, floats only when rendered. Column names keep their units
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -183,13 +185,20 @@ class User(TimestampMixin, Base):
     kalshi_key_id: Mapped[str] = mapped_column(String(64))
     # "production", "demo" or "custom" (any base URL, e.g. the simulator).
     environment: Mapped[str] = mapped_column(String(16))
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest successful sign-in (migration 0005 renamed 0001's last_login_at).
+    signed_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserCredential(TimestampMixin, Base):
-    """A Kalshi private key, envelope-encrypted. Only ciphertext is ever stored."""
+    """A Kalshi private key sealed by the credential vault (shared/auth/vault.py, ADR 0141).
+
+    Only the AES-256-GCM ciphertext is stored, beside the key-ring version that sealed it
+    and its nonce. ``status`` turns ``invalid`` when Kalshi rejects the key; sessions of the
+    user then answer 401 ``kalshi_key_revoked`` until they sign in again.
+    """
 
     __tablename__ = "user_credentials"
+    __table_args__ = (CheckConstraint("status IN ('valid', 'invalid')", name="status"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -197,16 +206,101 @@ class UserCredential(TimestampMixin, Base):
     kalshi_key_id: Mapped[str] = mapped_column(String(64))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)
-    # Which version of the key-encryption key (in Secret Manager) wrapped the data key.
-    kek_version: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="valid", server_default="valid")
+    invalid_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class RevokedToken(Base):
+    """A session JWT revoked before its expiry (logout); purged once it would have expired."""
+
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class UserSession(Base):
+    """One issued session JWT, so logout can revoke every live session of its user."""
+
+    __tablename__ = "user_sessions"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ApiToken(Base):
+    """A bearer token for scripts; only its SHA-256 is stored (shared/auth/api_tokens.py)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("scope IN ('read', 'trade')", name="scope"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    # The first characters of the token, shown in lists so a user can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitCounter(Base):
+    """One fixed-window counter of the sign-in limiter (shared/auth/ratelimit.py)."""
+
+    __tablename__ = "rate_limit_counters"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class UserSettings(Base):
+    """A user's dashboard settings (P&L alert thresholds...), validated by the account API."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=EMPTY_JSON)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class AccountBaseline(Base):
+    """The account's value at the start of a trading day (or at sign-in, when that came
+    first), from which the day's P&L is measured; exact dollars."""
+
+    __tablename__ = "account_baselines"
+    __table_args__ = (CheckConstraint("source IN ('day_boundary', 'sign_in')", name="source"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    trading_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value_dollars: Mapped[Decimal] = mapped_column(Money)
+    net_transfers_dollars: Mapped[Decimal] = mapped_column(
+        Money, default=Decimal(0), server_default=text("0")
+    )
+    source: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class PositionCache(Base):

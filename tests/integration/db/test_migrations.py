@@ -34,6 +34,10 @@ DESIGN_TABLES = {
     "fills",
     "processed_messages",
 }
+# Design tables a later revision reshapes: the head test compares them with the models.
+RESHAPED_LATER = {"backtest_runs"}  # 0006_backtest_owners: user_id -> owner_id, owner_address
+RESHAPED_LATER |= {"users", "user_credentials"}  # 0005_accounts: the vault's layout
+RESHAPED_LATER |= {"market_snapshots"}  # 0007_history_storage: partitioned, PK (id, ts)
 
 
 @pytest.fixture
@@ -65,7 +69,7 @@ def test_foundation_creates_every_design_table_with_the_models_columns(
 
     assert tables(engine) == DESIGN_TABLES
     inspector = sa.inspect(engine)
-    for name in DESIGN_TABLES:
+    for name in DESIGN_TABLES - RESHAPED_LATER:
         model_table = models.Base.metadata.tables[name]
         columns = {c["name"]: c for c in inspector.get_columns(name)}
         assert set(columns) == set(model_table.columns.keys()), name
