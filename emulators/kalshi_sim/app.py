@@ -222,6 +222,10 @@ def create_app(
 ) -> RawSendCapture:
     """The simulator app. ``exchange``: a world loaded by :func:`persist.load_world` to
     continue; ``world_file``: where to save the world, periodically and on shutdown."""
+    from starlette.middleware import Middleware
+
+    from emulators.kalshi_sim import budget, rest_history
+
     config = config or SimConfig()
     state = SimState(config, exchange)
 
@@ -253,8 +257,11 @@ def create_app(
             Route(f"{ADMIN_PREFIX}/tick", admin_tick, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/settings", admin_settings, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/state", admin_state, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/budget", budget.admin_budget, methods=["GET", "POST"]),
+            Route(f"{ADMIN_PREFIX}/history", rest_history.admin_history, methods=["GET", "POST"]),
         ],
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
+        middleware=[Middleware(budget.BudgetMiddleware)],
         lifespan=lifespan,
     )
     app.state.sim = state

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from emulators.kalshi_sim import errors, render, wire
 from emulators.kalshi_sim.auth import AuthFailure, authenticate, has_any_auth_header
+from emulators.kalshi_sim.budget import budget_of
 from emulators.kalshi_sim.model import FILTER_WORDS, SECOND_US, STATUS_FILTER, Market
 
 if TYPE_CHECKING:
@@ -600,10 +601,8 @@ async def settlements(request: Request, state: SimState, account: Account | None
 
 @endpoint(auth_required=True)
 async def account_limits(request: Request, state: SimState, account: Account | None) -> Response:
-    return errors.json_response(
-        b'{"grants":[],"read":{"bucket_capacity":200,"refill_rate":200},"usage_tier":"basic",'
-        b'"write":{"bucket_capacity":100,"refill_rate":100}}'
-    )
+    # The budget the simulator meters (Kalshi's Basic tier unless a test configured one).
+    return errors.json_response(budget_of(state).limits_body())
 
 
 _ENDPOINT_COSTS = wire.encode(
@@ -630,19 +629,21 @@ async def endpoint_costs(request: Request, state: SimState, account: Account | N
 
 def routes() -> list[Route]:
     """Order matters: fixed paths before ``{ticker}`` captures."""
+    from emulators.kalshi_sim import rest_history as past  # it imports this module
+
     return [
         Route("/exchange/status", exchange_status),
         Route("/series", series_list),
         Route("/series/fee_changes", series_fee_changes),
         Route("/series/{series_ticker}", series_one),
-        Route("/series/{series_ticker}/markets/{ticker}/candlesticks", candlesticks),
+        Route("/series/{series_ticker}/markets/{ticker}/candlesticks", past.candlesticks),
         Route("/events", events_list),
         Route("/events/{event_ticker}", event_one),
-        Route("/markets", markets_list),
-        Route("/markets/trades", trades_list),
+        Route("/markets", past.markets_list),
+        Route("/markets/trades", past.trades_list),
         Route("/markets/orderbooks", market_orderbooks),
         Route("/markets/candlesticks", batch_candlesticks),
-        Route("/markets/{ticker}", market_one),
+        Route("/markets/{ticker}", past.market_one),
         Route("/markets/{ticker}/orderbook", market_orderbook),
         Route("/portfolio/balance", balance),
         Route("/portfolio/positions", positions),
@@ -652,4 +653,9 @@ def routes() -> list[Route]:
         Route("/portfolio/settlements", settlements),
         Route("/account/limits", account_limits),
         Route("/account/endpoint_costs", endpoint_costs),
+        Route("/historical/cutoff", past.cutoff),
+        Route("/historical/markets", past.historical_markets),
+        Route("/historical/markets/{ticker}", past.historical_market),
+        Route("/historical/markets/{ticker}/candlesticks", past.historical_candlesticks),
+        Route("/historical/trades", past.historical_trades),
     ]
