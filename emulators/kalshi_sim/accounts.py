@@ -74,6 +74,20 @@ class Settlement:
 
 
 @dataclass(slots=True)
+class Transfer:
+    """A deposit or withdrawal (``GET /portfolio/deposits``/``withdrawals``); see funds.py."""
+
+    id: str
+    status: str  # pending | applied | failed | returned
+    type: str  # ach | wire | crypto | debit | apm
+    amount_cents: int
+    fee_cents: int
+    created_us: int
+    finalized_us: int | None
+    seq: int
+
+
+@dataclass(slots=True)
 class Account:
     key_id: str
     user_id: str
@@ -85,6 +99,8 @@ class Account:
     fills: list[Fill] = field(default_factory=list)  # oldest first
     settlements: list[Settlement] = field(default_factory=list)  # oldest first
     next_seq: int = 1
+    deposits: list[Transfer] = field(default_factory=list)  # oldest first
+    withdrawals: list[Transfer] = field(default_factory=list)  # oldest first
 
     def _seq(self) -> int:
         value = self.next_seq

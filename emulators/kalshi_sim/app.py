@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from emulators.kalshi_sim import errors, rest
+from emulators.kalshi_sim import errors, funds, rest
 from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
 from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.faults import FaultError
@@ -249,11 +249,16 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Mount(REST_PREFIX, routes=rest.routes()),
+            Mount(REST_PREFIX, routes=[*rest.routes(), *funds.routes()]),
             WebSocketRoute(WS_PATH, websocket_endpoint),
             Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/accounts", admin_accounts, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/accounts/{{key_id}}/fill", admin_fill, methods=["POST"]),
+            Route(
+                f"{ADMIN_PREFIX}/accounts/{{key_id}}/funds",
+                funds.admin_funds,
+                methods=["GET", "POST"],
+            ),
             Route(f"{ADMIN_PREFIX}/tick", admin_tick, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/settings", admin_settings, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/state", admin_state, methods=["GET"]),

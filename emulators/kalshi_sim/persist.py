@@ -41,7 +41,7 @@ log = logging.getLogger("kalshi_sim.persist")
 
 WORLD_FILE = "simulator-world.pickle"
 # Bumped whenever the exchange's classes change shape: an older file is then set aside.
-FORMAT = 2
+FORMAT = 3
 SAVE_INTERVAL_S = 30.0
 # Public trades kept across a restart (GET /trades pages over them); the rest is dropped so
 # a long-running world does not grow its file without bound.
@@ -78,7 +78,7 @@ _ALLOWED = frozenset(
         ("emulators.kalshi_sim.persist", "_public_key_from_pem"),
         *(
             ("emulators.kalshi_sim.accounts", name)
-            for name in ("Account", "AccountBook", "Fill", "Position", "Settlement")
+            for name in ("Account", "AccountBook", "Fill", "Position", "Settlement", "Transfer")
         ),
         ("emulators.kalshi_sim.exchange", "Exchange"),
         ("emulators.kalshi_sim.catalog", "Catalog"),

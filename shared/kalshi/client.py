@@ -522,6 +522,16 @@ _SETTLEMENTS = _PageSpec(
     lambda p: p.cursor,
     1000,
 )
+_DEPOSITS = _PageSpec(
+    "/portfolio/deposits", m.GetDepositsResponse, lambda p: p.deposits, lambda p: p.cursor, 500
+)
+_WITHDRAWALS = _PageSpec(
+    "/portfolio/withdrawals",
+    m.GetWithdrawalsResponse,
+    lambda p: p.withdrawals,
+    lambda p: p.cursor,
+    500,
+)
 _ORDERS = _PageSpec(
     "/portfolio/orders", m.GetOrdersResponse, lambda p: p.orders, lambda p: p.cursor, 1000
 )
@@ -962,6 +972,26 @@ class KalshiClient(_ClientBase):
     ) -> Iterator[m.Settlement]:
         return self._items(_SETTLEMENTS.walk(self._core, filters, limit))
 
+    def get_deposits(
+        self, *, cursor: str | None = None, limit: int | None = None
+    ) -> m.GetDepositsResponse:
+        """One page of ``GET /portfolio/deposits`` (amounts in cents; limit 1..500)."""
+        return self._run(_DEPOSITS.page(self._core, {}, limit, cursor))
+
+    def iter_deposits(self, *, limit: int | None = None) -> Iterator[m.Deposit]:
+        """Every deposit, page after page (newest first, as Kalshi lists them)."""
+        return self._items(_DEPOSITS.walk(self._core, {}, limit))
+
+    def get_withdrawals(
+        self, *, cursor: str | None = None, limit: int | None = None
+    ) -> m.GetWithdrawalsResponse:
+        """One page of ``GET /portfolio/withdrawals`` (amounts in cents; limit 1..500)."""
+        return self._run(_WITHDRAWALS.page(self._core, {}, limit, cursor))
+
+    def iter_withdrawals(self, *, limit: int | None = None) -> Iterator[m.Withdrawal]:
+        """Every withdrawal, page after page."""
+        return self._items(_WITHDRAWALS.walk(self._core, {}, limit))
+
     def get_orders(
         self, *, cursor: str | None = None, limit: int | None = None, **filters: QueryValue
     ) -> m.GetOrdersResponse:
@@ -1214,6 +1244,22 @@ class AsyncKalshiClient(_ClientBase):
         self, *, limit: int | None = None, **filters: QueryValue
     ) -> AsyncIterator[m.Settlement]:
         return self._items(_SETTLEMENTS.walk(self._core, filters, limit))
+
+    async def get_deposits(
+        self, *, cursor: str | None = None, limit: int | None = None
+    ) -> m.GetDepositsResponse:
+        return await self._run(_DEPOSITS.page(self._core, {}, limit, cursor))
+
+    def iter_deposits(self, *, limit: int | None = None) -> AsyncIterator[m.Deposit]:
+        return self._items(_DEPOSITS.walk(self._core, {}, limit))
+
+    async def get_withdrawals(
+        self, *, cursor: str | None = None, limit: int | None = None
+    ) -> m.GetWithdrawalsResponse:
+        return await self._run(_WITHDRAWALS.page(self._core, {}, limit, cursor))
+
+    def iter_withdrawals(self, *, limit: int | None = None) -> AsyncIterator[m.Withdrawal]:
+        return self._items(_WITHDRAWALS.walk(self._core, {}, limit))
 
     async def get_orders(
         self, *, cursor: str | None = None, limit: int | None = None, **filters: QueryValue

@@ -43,6 +43,7 @@ __all__ = [
     "CandlesticksResponse",
     "Count",
     "CreateOrderV2Response",
+    "Deposit",
     "Dollars",
     "EndpointCost",
     "EndpointCostsResponse",
@@ -52,6 +53,7 @@ __all__ = [
     "ExchangeStatus",
     "Fill",
     "FillsResponse",
+    "GetDepositsResponse",
     "GetEventResponse",
     "GetEventsResponse",
     "GetMarketResponse",
@@ -61,6 +63,7 @@ __all__ = [
     "GetSeriesListResponse",
     "GetSeriesResponse",
     "GetTradesResponse",
+    "GetWithdrawalsResponse",
     "IndexedBalance",
     "KalshiModel",
     "Level",
@@ -83,6 +86,7 @@ __all__ = [
     "SettlementSource",
     "SettlementsResponse",
     "Trade",
+    "Withdrawal",
     "decode",
 ]
 
@@ -610,6 +614,33 @@ class Settlement(KalshiModel, frozen=True, kw_only=True):
 
 class SettlementsResponse(KalshiModel, frozen=True, kw_only=True):
     settlements: list[Settlement] = []
+    cursor: str | None = None
+
+
+class Deposit(KalshiModel, frozen=True, kw_only=True):
+    """``GET /portfolio/deposits`` row. Amounts are integer CENTS, times Unix seconds;
+    ``status`` ``applied`` means the money is in the balance (pending|applied|failed|returned)."""
+
+    id: str
+    status: str
+    type: str
+    amount_cents: int
+    fee_cents: int
+    created_ts: int
+    finalized_ts: int | None = None
+
+
+class Withdrawal(Deposit, frozen=True, kw_only=True):
+    """``GET /portfolio/withdrawals`` row: the same fields as a :class:`Deposit`."""
+
+
+class GetDepositsResponse(KalshiModel, frozen=True, kw_only=True):
+    deposits: list[Deposit] = []
+    cursor: str | None = None
+
+
+class GetWithdrawalsResponse(KalshiModel, frozen=True, kw_only=True):
+    withdrawals: list[Withdrawal] = []
     cursor: str | None = None
 
 
