@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Claim",
+    "RunOwner",
     "RunTransaction",
     "Runs",
     "StoreOutcome",
@@ -58,6 +59,34 @@ _TRADE_COLUMNS = (
     "pnl_dollars, entry_reason, exit_reason"
 )
 MAX_ERROR_CHARS = 4000
+MAX_ADDRESS_CHARS = 64
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """Whom a run belongs to: a signed-in user, or a client address (anonymous runs, which
+    only the local stack accepts). Exactly one of the two.
+
+    Every read and delete of the API is scoped by an owner, so another user's run id is
+    simply not found (404, never 403: the answer must not confirm that the run exists). A
+    run with neither (created before owners existed) matches no owner at all.
+    """
+
+    user_id: uuid.UUID | None = None
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (self.address is None):
+            raise ValueError("a run owner is a user id or a client address, exactly one")
+        if self.address is not None and not 0 < len(self.address) <= MAX_ADDRESS_CHARS:
+            raise ValueError(f"a client address has 1 to {MAX_ADDRESS_CHARS} characters")
+
+    def condition(self) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition (on ``backtest_runs``) matching this owner's runs."""
+        if self.user_id is not None:
+            return "owner_id = %s", (str(self.user_id),)
+        assert self.address is not None
+        return "owner_id IS NULL AND owner_address = %s", (self.address,)
 
 
 @dataclass(frozen=True)
@@ -139,18 +168,20 @@ class RunTransaction:
         strategy_version: str,
         params: Mapping[str, Any],
         variants: int,
-        user_id: uuid.UUID | None,
+        owner: RunOwner | None,
         snapshots: int,
     ) -> None:
         """Store a ``queued`` run and its details from ``request`` (``to_json`` form).
 
         ``params`` is what the run row shows: the one variant's full parameters, or the
-        fixed parameters of a grid.
+        fixed parameters of a grid. ``owner`` None (the command line) stores a run no API
+        caller can see.
         """
         self.cursor.execute(
             "INSERT INTO backtest_runs (id, status, strategy, strategy_version, params, grid, "
-            "market_filter, start_ts, end_ts, progress, user_id) VALUES (%s, 'queued', %s, %s, "
-            "%s::jsonb, %s::jsonb, %s::jsonb, %s::timestamptz, %s::timestamptz, 0, %s)",
+            "market_filter, start_ts, end_ts, progress, owner_id, owner_address) VALUES (%s, "
+            "'queued', %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::timestamptz, "
+            "%s::timestamptz, 0, %s, %s)",
             (
                 str(run_id),
                 request["strategy"],
@@ -160,7 +191,8 @@ class RunTransaction:
                 json.dumps(request["markets"]),
                 request["start"],
                 request["end"],
-                None if user_id is None else str(user_id),
+                None if owner is None or owner.user_id is None else str(owner.user_id),
+                None if owner is None else owner.address,
             ),
         )
         self.cursor.execute(
@@ -424,16 +456,17 @@ class RunTransaction:
         self,
         *,
         limit: int,
-        user_id: uuid.UUID | None = None,
+        owner: RunOwner | None = None,
         before: tuple[datetime, uuid.UUID] | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` runs, newest first, after the ``(created_at, id)`` position
-        ``before`` (exclusive), only ``user_id``'s when given."""
+        ``before`` (exclusive), only ``owner``'s when given."""
         where: list[str] = []
         args: list[Any] = []
-        if user_id is not None:
-            where.append("user_id = %s")
-            args.append(str(user_id))
+        if owner is not None:
+            condition, values = owner.condition()
+            where.append(condition)
+            args += values
         if before is not None:
             where.append("(created_at, id) < (%s::timestamptz, %s::uuid)")
             args += [before[0], str(before[1])]
@@ -445,10 +478,13 @@ class RunTransaction:
         )
         return [_row(_RUN_KEYS, row) for row in self.cursor.fetchall()]
 
-    def get(self, run_id: uuid.UUID) -> dict[str, Any] | None:
-        """The run with its details (``detail`` is None when it has none), or None."""
+    def get(self, run_id: uuid.UUID, owner: RunOwner | None = None) -> dict[str, Any] | None:
+        """The run with its details (``detail`` is None when it has none), or None; with
+        ``owner``, None too when the run is someone else's."""
+        condition, values = owner.condition() if owner is not None else ("TRUE", ())
         self.cursor.execute(
-            f"SELECT {_RUN_COLUMNS} FROM backtest_runs WHERE id = %s", (str(run_id),)
+            f"SELECT {_RUN_COLUMNS} FROM backtest_runs WHERE id = %s AND {condition}",
+            (str(run_id), *values),
         )
         row = self.cursor.fetchone()
         if row is None:
@@ -485,10 +521,24 @@ class RunTransaction:
         )
         return [_row(_TRADE_KEYS, row) for row in self.cursor.fetchall()]
 
-    def delete(self, run_id: uuid.UUID) -> bool:
-        """Delete the run (its details, variants and trades go with it); False when absent."""
-        self.cursor.execute("DELETE FROM backtest_runs WHERE id = %s", (str(run_id),))
+    def delete(self, run_id: uuid.UUID, owner: RunOwner | None = None) -> bool:
+        """Delete the run (its details, variants and trades go with it); False when absent
+        (or, with ``owner``, someone else's)."""
+        condition, values = owner.condition() if owner is not None else ("TRUE", ())
+        self.cursor.execute(
+            f"DELETE FROM backtest_runs WHERE id = %s AND {condition}", (str(run_id), *values)
+        )
         return bool(self.cursor.rowcount)
+
+    def count_since(self, owner: RunOwner, since: datetime) -> int:
+        """How many runs ``owner`` created at or after ``since`` (the anonymous quota)."""
+        condition, values = owner.condition()
+        self.cursor.execute(
+            f"SELECT count(*) FROM backtest_runs WHERE {condition} AND created_at >= %s",
+            (*values, since),
+        )
+        row = self.cursor.fetchone()
+        return int(row[0]) if row else 0
 
 
 _RUN_KEYS = (

@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
@@ -38,7 +38,7 @@ from shared.backtest.loader import (
     resolve_markets,
 )
 from shared.backtest.metrics import RANKABLE
-from shared.backtest.runs import Claim, Runs, StoreOutcome
+from shared.backtest.runs import Claim, RunOwner, Runs, StoreOutcome
 from shared.backtest.settings import HEARTBEAT_S, STALE_AFTER_S, WorkerSettings
 from shared.backtest.strategies import available, get
 from shared.backtest.sweep import DEFAULT_RANK_BY, expand_grid, run_sweep
@@ -72,6 +72,8 @@ MAX_DECIMAL_EXPONENT = 9
 MAX_WORK = 200_000_000
 """Snapshots x variants one run may compute."""
 MAX_TRADES_PAGE = 1_000
+QUOTA_WINDOW = timedelta(hours=24)
+"""The window of the anonymous quota: runs one client address may create per day."""
 _FIELDS = {
     "strategy",
     "params",
@@ -382,14 +384,31 @@ class BacktestService:
 
     # -- submit ---------------------------------------------------------------------------
 
-    def submit(self, body: Any, *, user_id: uuid.UUID | None = None) -> dict[str, Any]:
+    def submit(
+        self,
+        body: Any,
+        *,
+        owner: RunOwner | None = None,
+        address_quota: int | None = None,
+    ) -> dict[str, Any]:
         """Validate against stored data, store the run as queued and dispatch it.
 
         Cheapest checks first: the body (span, decimals) without the database, then the
-        market count, then the size estimated from the hourly rollups; the snapshots
-        themselves are never read here (docs/decisions/0085-backtest-size-limits.md).
+        anonymous quota (an owner that is a client address may create ``address_quota``
+        runs per :data:`QUOTA_WINDOW`), then the market count, then the size estimated
+        from the hourly rollups; the snapshots themselves are never read here
+        (docs/decisions/0085-backtest-size-limits.md).
         """
         request = parse_request(body)
+        if owner is not None and owner.address is not None and address_quota is not None:
+            with self.runs.transaction() as tx:
+                recent = tx.count_since(owner, datetime.now(UTC) - QUOTA_WINDOW)
+            if recent >= address_quota:
+                raise InvalidBacktestRequest(
+                    f"anonymous submissions are limited to {address_quota} runs a day per "
+                    "client address; sign in to submit more",
+                    code="quota_exceeded",
+                )
         self.reap()
         with self.runs.connection() as raw:
             markets = resolve_markets(raw.cursor(), request.markets)
@@ -430,7 +449,7 @@ class BacktestService:
                 f"more than {MAX_WORK:,}; use a smaller grid or range",
                 code="too_large",
             )
-        run_id = self.create_run(request, user_id=user_id, snapshots=window.snapshots)
+        run_id = self.create_run(request, owner=owner, snapshots=window.snapshots)
         if self.dispatcher is not None:
             try:
                 self.dispatcher.dispatch(run_id)
@@ -470,7 +489,7 @@ class BacktestService:
         return reaped
 
     def create_run(
-        self, request: BacktestRequest, *, user_id: uuid.UUID | None = None, snapshots: int = 0
+        self, request: BacktestRequest, *, owner: RunOwner | None = None, snapshots: int = 0
     ) -> uuid.UUID:
         cls = get(request.strategy)
         run_id = uuid.uuid4()
@@ -481,7 +500,7 @@ class BacktestService:
                 strategy_version=cls.version,
                 params=request.variants[0] if request.grid is None else request.params,
                 variants=len(request.variants),
-                user_id=user_id,
+                owner=owner,
                 snapshots=snapshots,
             )
         return run_id
@@ -489,8 +508,10 @@ class BacktestService:
     # -- read / delete --------------------------------------------------------------------
 
     def list_runs(
-        self, *, limit: int = 20, cursor: str | None = None, user_id: uuid.UUID | None = None
+        self, *, limit: int = 20, cursor: str | None = None, owner: RunOwner | None = None
     ) -> dict[str, Any]:
+        """A page of runs, newest first: ``owner``'s only (the API always passes one;
+        ``None`` is every run, for the command line and tests)."""
         limit = max(1, min(int(limit), 100))
         self.reap()
         before = None
@@ -499,7 +520,7 @@ class BacktestService:
                 cursor, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
             )
         with self.runs.transaction() as tx:
-            runs = tx.page(limit=limit + 1, user_id=user_id, before=before)
+            runs = tx.page(limit=limit + 1, owner=owner, before=before)
         more = len(runs) > limit
         runs = runs[:limit]
         return {
@@ -538,10 +559,13 @@ class BacktestService:
         variant: int | None = None,
         trades_limit: int = 500,
         trades_cursor: str | None = None,
+        owner: RunOwner | None = None,
     ) -> dict[str, Any]:
+        """One run with a page of trades; another owner's run is :class:`BacktestNotFound`,
+        exactly like a run that does not exist."""
         trades_limit = max(0, min(int(trades_limit), MAX_TRADES_PAGE))
         with self.runs.transaction() as tx:
-            run = tx.get(run_id)
+            run = tx.get(run_id, owner)
             if run is None:
                 raise BacktestNotFound(f"no backtest {run_id}")
             after = None
@@ -582,9 +606,9 @@ class BacktestService:
                     out["equity_curve"] = v["equity_curve"]
         return out
 
-    def delete_run(self, run_id: uuid.UUID) -> None:
+    def delete_run(self, run_id: uuid.UUID, *, owner: RunOwner | None = None) -> None:
         with self.runs.transaction() as tx:
-            if not tx.delete(run_id):
+            if not tx.delete(run_id, owner):
                 raise BacktestNotFound(f"no backtest {run_id}")
 
     # -- worker ---------------------------------------------------------------------------

@@ -91,6 +91,11 @@ class BacktestSettings:
       so user strategies register themselves (docs/strategies.md).
     - ``project_id``: where ``backtest-events`` lives (:func:`shared.config.project_id`).
     - ``worker``: the worker's memory, timeout and the queue's attempts.
+    - ``anonymous``: ``BACKTEST_ANONYMOUS_SUBMISSIONS``, whether a caller who is not signed
+      in may submit (and see) runs of its own, identified by its client address; on only in
+      the local stack (docs/decisions/0150-backtest-runs-have-owners.md).
+    - ``anonymous_quota``: ``BACKTEST_ANONYMOUS_QUOTA``, runs one client address may
+      create per 24 hours when ``anonymous`` is on.
     """
 
     queue: str | None = None
@@ -100,6 +105,8 @@ class BacktestSettings:
     strategy_modules: tuple[str, ...] = ()
     project_id: str | None = None
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    anonymous: bool = False
+    anonymous_quota: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BacktestSettings:
@@ -112,6 +119,10 @@ class BacktestSettings:
             strategy_modules=tuple(n.strip() for n in modules.split(",") if n.strip()),
             project_id=config.project_id(env),
             worker=WorkerSettings.from_env(env),
+            anonymous=config.flag("BACKTEST_ANONYMOUS_SUBMISSIONS", cls.anonymous, env),
+            anonymous_quota=config.integer(
+                "BACKTEST_ANONYMOUS_QUOTA", cls.anonymous_quota, env, minimum=1
+            ),
         )
 
     @property

@@ -126,6 +126,13 @@ class MarketSnapshot(Base):
 
 class BacktestRun(TimestampMixin, Base):
     __tablename__ = "backtest_runs"
+    __table_args__ = (
+        # One owner at most: a user, or (anonymous local runs) a client address; a run with
+        # neither predates owners and is listed to nobody (migration 0006).
+        CheckConstraint("owner_id IS NULL OR owner_address IS NULL", name="one_owner"),
+        Index("ix_backtest_runs_owner_id_created_at", "owner_id", "created_at", "id"),
+        Index("ix_backtest_runs_owner_address_created_at", "owner_address", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     # queued, running, completed, failed
@@ -143,7 +150,10 @@ class BacktestRun(TimestampMixin, Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     equity_curve: Mapped[list[Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    owner_address: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
