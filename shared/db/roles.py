@@ -33,6 +33,7 @@ GROUP_ROLES: Mapping[str, str] = {
     "backtest_worker": "ki_backtest_worker",
     "account": "ki_account",
     "streamer": "ki_streamer",
+    "backfill": "ki_backfill",
 }
 
 
