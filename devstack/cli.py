@@ -17,13 +17,13 @@ from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("up", "migrate", "sim", "backtest")
+COMMANDS: tuple[str, ...] = ("up", "migrate", "sim", "backtest", "demo-account")
 
 logger = logging.getLogger("devstack.cli")
 
 
 def _register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
-    module_name = f"devstack.commands.{name}"
+    module_name = f"devstack.commands.{name.replace('-', '_')}"  # demo-account: demo_account
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:

@@ -14,7 +14,9 @@ DNS rebinding (a hostile name resolving to 127.0.0.1) or by a cross-site form po
 before anything is forwarded the gateway checks, in this order: the Host header names this
 gateway (``127.0.0.1``, ``localhost`` or ``[::1]`` with its port; else 421), a state change
 (POST, PUT, PATCH, DELETE) carries no foreign ``Origin`` (else 403) and its body is JSON
-(else 415; a form or ``text/plain`` post is what a page can send without a preflight), the
+(else 415; a form or ``text/plain`` post is what a page can send without a preflight; the
+one exception is the sign-in's PEM upload, ``multipart/form-data`` on
+``/api/v1/account/authenticate``), the
 body is at most ``max_body_bytes`` (else 413) and the path has no control characters such
 as ``%00`` (else 400). The functions enforce their own limits as well; these checks are a
 guard in front of them, not instead of them. The path is forwarded as the client sent it,
@@ -39,6 +41,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -56,6 +59,7 @@ __all__ = [
     "check_request",
     "create_app",
     "default_dist_dir",
+    "forwarded_for",
     "main",
     "match_route",
     "read_body",
@@ -68,6 +72,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Larger than any API payload (the backtests function takes 64 kB): a guard, not the limit.
 MAX_BODY_BYTES = 1_048_576
+# The one form upload the API takes: sign-in with the private key as a PEM file. A form post
+# needs no preflight, so the foreign-Origin check above still applies to it, and the
+# function checks the Origin itself as well.
+MULTIPART_PATHS = frozenset({"/api/v1/account/authenticate"})
 # The upstream's own Server and Date headers are dropped: uvicorn adds the gateway's, and a
 # response must carry one of each (RFC 9110 sections 6.6.1 and 10.2.4).
 REPLACED_BY_GATEWAY = frozenset({"server", "date"})
@@ -158,10 +166,30 @@ def check_request(request: Request, port: int) -> None:
         request.headers.get("content-length", "0").strip() not in ("", "0")
         or "transfer-encoding" in request.headers
     )
-    if (method != "DELETE" or has_body or content_type) and not _is_json(content_type):
+    upload = request.url.path in MULTIPART_PATHS and _is_multipart(content_type)
+    if (method != "DELETE" or has_body or content_type) and not (_is_json(content_type) or upload):
         raise _Rejected(
             415, "unsupported_media_type", f"{method} needs a body of type application/json"
         )
+
+
+def _is_multipart(content_type: str | None) -> bool:
+    return bool(content_type) and str(content_type).split(";", 1)[0].strip().lower() == (
+        "multipart/form-data"
+    )
+
+
+def forwarded_for(headers: Headers, client_host: str) -> str:
+    """``X-Forwarded-For`` as the load balancer forwards it: whatever the client sent, then
+    the address the connection came from, appended (``<supplied>, <client>``). A function
+    trusts only the hops counted from the right, never the client-supplied left part."""
+    supplied = ", ".join(
+        part.strip()
+        for value in headers.getlist("x-forwarded-for")
+        for part in value.split(",")
+        if part.strip()
+    )
+    return f"{supplied}, {client_host}" if supplied else client_host
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -307,14 +335,16 @@ class _Proxy:
         target = upstream.rstrip("/") + raw_path.decode("ascii", errors="strict")
         query = request.scope.get("query_string", b"")
         url = httpx.URL(target + ("?" + query.decode("ascii") if query else ""))
+        # Cookies, Origin, X-CSRF-Token and Authorization pass through as sent: the functions
+        # authenticate every request themselves.
         headers = [
             (name, value)
             for name, value in request.headers.raw
-            if name.decode("latin-1").lower() not in HOP_BY_HOP and name.lower() != b"host"
+            if name.decode("latin-1").lower() not in HOP_BY_HOP | {"host", "x-forwarded-for"}
         ]
         client_host = request.client.host if request.client else "127.0.0.1"
         headers += [
-            (b"x-forwarded-for", client_host.encode()),
+            (b"x-forwarded-for", forwarded_for(request.headers, client_host).encode("latin-1")),
             (b"x-forwarded-host", request.headers.get("host", "").encode("latin-1")),
             (b"x-forwarded-proto", request.url.scheme.encode()),
         ]

@@ -80,6 +80,17 @@ locals {
   # Cloud Run's deterministic URL, known before the worker exists: the OIDC audience of
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
   backtest_worker_url = "https://backtest-worker-${data.google_project.this.number}.${var.region}.run.app"
+  # The same for the account function: the audience of the day-boundary job's OIDC token.
+  account_url = "https://account-${data.google_project.this.number}.${var.region}.run.app"
+
+  # What the account and backtests functions need to authenticate browsers: the origins a
+  # state-changing request may come from (the CSRF Origin check), and how many
+  # X-Forwarded-For hops the load balancer adds ("<supplied>, <client>, <lb>": the client
+  # is the second from the right).
+  auth_env = {
+    ALLOWED_ORIGINS    = join(",", [for domain in var.domains : "https://${domain}"])
+    TRUSTED_PROXY_HOPS = "2"
+  }
 
   # The worker's resources, in one place: the worker runs with them, and the API (which
   # sizes runs for the worker's memory, sets each task's dispatch deadline to its timeout
@@ -247,17 +258,18 @@ module "secrets" {
   labels     = local.labels
 
   secrets = {
+    # Only the deployables that verify sessions: account (which also signs them), backtests
+    # (runs belong to users) and the streamer. The markets API is public and never reads it.
     (local.secret_names.jwt_signing_key) = {
-      description = "HMAC key that signs dashboard session JWTs"
+      description = "Ed25519 key ring that signs dashboard session JWTs (EdDSA, kid header)"
       accessors = {
-        markets   = module.fn_markets.service_account_member
         backtests = module.fn_backtests.service_account_member
         account   = module.fn_account.service_account_member
         streamer  = module.streamer.service_account_member
       }
     }
     (local.secret_names.credential_keyring) = {
-      description = "Key-encryption keys that wrap users' stored Kalshi API credentials"
+      description = "AES-256-GCM key ring that seals users' stored Kalshi API credentials"
       accessors = {
         account  = module.fn_account.service_account_member
         streamer = module.streamer.service_account_member
@@ -508,7 +520,7 @@ module "fn_backtests" {
 
   secret_environment_variables = local.api_secret_env
 
-  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.backtests, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.backtests, local.auth_env, {
     DB_USER                  = local.db_users.backtests
     CLOUD_TASKS_QUEUE        = module.backtest_queue.queue_id
     BACKTEST_WORKER_URL      = local.backtest_worker_url
@@ -582,9 +594,39 @@ module "fn_account" {
 
   secret_environment_variables = local.api_secret_env
 
-  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.account, {
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.account, local.auth_env, {
     DB_USER = local.db_users.account
+    # The day-boundary job (below): the OIDC audience and the only caller it accepts.
+    DAY_BOUNDARY_AUDIENCE   = local.account_url
+    DAY_BOUNDARY_INVOKER_SA = google_service_account.scheduler_invoker.email
   })
+
+  depends_on = [module.project_services]
+}
+
+# Every user's day-boundary baseline (the account value today's P&L is measured from), once a
+# day when Kalshi's trading day turns: midnight America/New_York, DST included. The function
+# verifies the token itself (shared/account/jobs.py) and records at most one row per user and
+# day, so a retry changes nothing.
+resource "google_service_account" "scheduler_invoker" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-sched-invoker"
+  display_name = "Cloud Scheduler HTTP invoker (${var.environment})"
+  description  = "OIDC identity of HTTP scheduler jobs; the account function accepts only it."
+}
+
+module "day_boundary_schedule" {
+  source = "../http_scheduler"
+
+  project_id                 = var.project_id
+  region                     = var.region
+  name                       = "${local.prefix}-day-boundary"
+  description                = "Records every user's day-boundary account baseline (account function)."
+  schedule                   = "0 0 * * *"
+  time_zone                  = "America/New_York"
+  uri                        = "${local.account_url}/_jobs/day-boundary"
+  oidc_service_account_email = google_service_account.scheduler_invoker.email
+  audience                   = local.account_url
 
   depends_on = [module.project_services]
 }
