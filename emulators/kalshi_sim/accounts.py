@@ -1,8 +1,10 @@
-"""Simulated Kalshi accounts: an API key, a balance, positions, fills and settlements.
+"""Simulated Kalshi accounts: an API key, a balance, positions, orders, fills and settlements.
 
 Units inside: balances and costs in integer micro-dollars (price centi-cents x count
 hundredths lands exactly there), counts in hundredths, fees in centi-cents. Positions
-follow Kalshi's signed convention: ``position > 0`` holds YES, ``< 0`` holds NO.
+follow Kalshi's signed convention: ``position > 0`` holds YES, ``< 0`` holds NO. Every fill
+is charged through :mod:`shared.domain.fees` (trade fee ceiled to $0.0001, the rounding fee
+that keeps the balance on whole cents, the order's accumulator and its rebates).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.kalshi_sim.wire import MICRO_PER_CENTI, PRICE_ONE, taker_fee_centi
+from shared.domain.fees import FeeAccumulator, FillCharge
 
 # (action, side) -> (outcome_side, book_side), Kalshi's order-direction table.
 DIRECTION = {
@@ -55,6 +58,51 @@ class Fill:
     post_position: int
     created_us: int
     seq: int
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """A limit order on the YES book (V2): ``bid`` buys YES, ``ask`` sells YES.
+
+    ``price`` is the YES price in centi-cents; counts are hundredths. ``account`` is the
+    owner (an identity reference: orders compare by identity, not value).
+    """
+
+    order_id: str
+    client_order_id: str
+    account: Account = field(repr=False)
+    ticker: str
+    book_side: str  # bid | ask
+    price: int
+    initial_count: int
+    time_in_force: str
+    self_trade_prevention_type: str
+    post_only: bool
+    created_us: int
+    seq: int
+    expiration_us: int | None = None
+    status: str = "resting"  # resting | canceled | executed
+    fill_count: int = 0
+    remaining_count: int = 0
+    taker_fill_cost_micro: int = 0
+    maker_fill_cost_micro: int = 0
+    taker_fees_micro: int = 0
+    maker_fees_micro: int = 0
+    updated_us: int = 0
+    accumulator: FeeAccumulator = field(default_factory=FeeAccumulator)
+    # (action, side) of an order the simulator placed the legacy way (``buy no``); V2
+    # orders derive theirs from ``book_side``.
+    legacy: tuple[str, str] | None = None
+
+    @property
+    def rest_side(self) -> str:
+        """The Kalshi book (bids only) the order rests on: YES bids or NO bids."""
+        return "yes" if self.book_side == "bid" else "no"
+
+    @property
+    def rest_price(self) -> int:
+        """Its level on that book (NO bids are in NO-leg pricing)."""
+        return self.price if self.book_side == "bid" else PRICE_ONE - self.price
 
 
 @dataclass(slots=True)
@@ -101,6 +149,9 @@ class Account:
     next_seq: int = 1
     deposits: list[Transfer] = field(default_factory=list)  # oldest first
     withdrawals: list[Transfer] = field(default_factory=list)  # oldest first
+    orders: dict[str, Order] = field(default_factory=dict)  # by order id, creation order
+    client_order_ids: dict[str, str] = field(default_factory=dict)  # -> order id, forever
+    trading: bool = True  # False: the key has read scope only (writes answer 403)
 
     def _seq(self) -> int:
         value = self.next_seq
@@ -122,43 +173,87 @@ class Account:
         now_us: int,
         trade_id: str,
     ) -> tuple[Fill, Position]:
-        """Book one taker fill: balance, position, realized P&L and fees move together."""
+        """Book one taker fill of an immediate order the simulator places for the account.
+
+        The order is its own (a fresh fee accumulator); fees follow the fee module.
+        """
+        _outcome_side, book_side = DIRECTION[(action, side)]
+        trade_fee = taker_fee_centi(yes_price, count) * MICRO_PER_CENTI
+        return self.apply_fill(
+            ticker=ticker,
+            event_ticker=event_ticker,
+            book_side=book_side,
+            count=count,
+            yes_price=yes_price,
+            is_taker=True,
+            trade_fee=trade_fee,
+            accumulator=FeeAccumulator(),
+            order_id=self._uuid(),
+            client_order_id=self._uuid(),
+            now_us=now_us,
+            trade_id=trade_id,
+            legacy=(action, side),
+        )[:2]
+
+    def apply_fill(
+        self,
+        *,
+        ticker: str,
+        event_ticker: str,
+        book_side: str,
+        count: int,
+        yes_price: int,
+        is_taker: bool,
+        trade_fee: int,
+        accumulator: FeeAccumulator,
+        order_id: str,
+        client_order_id: str,
+        now_us: int,
+        trade_id: str,
+        legacy: tuple[str, str] | None = None,
+    ) -> tuple[Fill, Position, FillCharge]:
+        """Book one fill: balance, position, realized P&L and fees move together.
+
+        A ``bid`` fill buys YES (or, holding NO, first closes NO at the NO price); an
+        ``ask`` sells YES (or, holding none, buys NO). The cash of all legs is the fill's
+        revenue, charged through the order's ``accumulator`` (trade fee ``trade_fee``).
+        """
         position = self.positions.get(ticker)
         if position is None:
             position = Position(ticker=ticker, event_ticker=event_ticker)
             self.positions[ticker] = position
-        side_price = yes_price if side == "yes" else PRICE_ONE - yes_price
-        notional = side_price * count  # micro-dollars
-        fee_centi = taker_fee_centi(yes_price, count)
-        fee = fee_centi * MICRO_PER_CENTI
-        signed = count if side == "yes" else -count
-        if action == "buy":
-            position.position += signed
-            position.cost_micro += notional
-            position.position_fee_micro += fee
-            self.balance_micro -= notional + fee
+        held = position.position
+        if book_side == "bid":
+            closing = min(count, -held) if held < 0 else 0
+            close_leg, open_leg = ("sell", "no"), ("buy", "yes")
         else:
-            held = abs(position.position)
-            removed_cost = position.cost_micro * count // held if held else 0
-            removed_fee = position.position_fee_micro * count // held if held else 0
-            position.position -= signed
-            position.cost_micro -= removed_cost
-            position.position_fee_micro -= removed_fee
-            position.realized_pnl_micro += notional - removed_cost
-            self.balance_micro += notional - fee
+            closing = min(count, held) if held > 0 else 0
+            close_leg, open_leg = ("sell", "yes"), ("buy", "no")
+        opening = count - closing
+        revenue = 0
+        if closing:
+            revenue += self._close(position, close_leg[1], closing, yes_price)
+        if opening:
+            revenue += self._open(position, open_leg[1], opening, yes_price)
+        charge = accumulator.charge(revenue, trade_fee)
+        self.balance_micro += charge.balance_delta
+        position.fees_micro += charge.net_fee
+        if opening and position.position:
+            position.position_fee_micro += charge.net_fee * opening // count
         if position.position == 0:
             position.cost_micro = 0
             position.position_fee_micro = 0
-        position.total_traded_micro += notional
-        position.fees_micro += fee
         position.volume += count
         position.last_updated_us = now_us
         self.updated_us = now_us
-        outcome_side, book_side = DIRECTION[(action, side)]
+        action, side = (
+            legacy if legacy is not None else ("buy" if book_side == "bid" else "sell", "yes")
+        )
+        outcome_side, _ = DIRECTION[(action, side)]
         fill = Fill(
             fill_id=trade_id,
-            order_id=self._uuid(),
-            client_order_id=self._uuid(),
+            order_id=order_id,
+            client_order_id=client_order_id,
             ticker=ticker,
             action=action,
             side=side,
@@ -166,14 +261,39 @@ class Account:
             book_side=book_side,
             count=count,
             yes_price=yes_price,
-            is_taker=True,
-            fee_centi=fee_centi,
+            is_taker=is_taker,
+            fee_centi=trade_fee // MICRO_PER_CENTI,
             post_position=position.position,
             created_us=now_us,
             seq=self._seq(),
         )
         self.fills.append(fill)
-        return fill, position
+        return fill, position, charge
+
+    @staticmethod
+    def _open(position: Position, side: str, count: int, yes_price: int) -> int:
+        """Buy ``count`` of ``side``; returns the (negative) cash of the leg."""
+        side_price = yes_price if side == "yes" else PRICE_ONE - yes_price
+        notional = side_price * count
+        position.position += count if side == "yes" else -count
+        position.cost_micro += notional
+        position.total_traded_micro += notional
+        return -notional
+
+    @staticmethod
+    def _close(position: Position, side: str, count: int, yes_price: int) -> int:
+        """Sell ``count`` of the held ``side``; returns the (positive) cash of the leg."""
+        side_price = yes_price if side == "yes" else PRICE_ONE - yes_price
+        notional = side_price * count
+        held = abs(position.position)
+        removed_cost = position.cost_micro * count // held if held else 0
+        removed_fee = position.position_fee_micro * count // held if held else 0
+        position.position -= count if side == "yes" else -count
+        position.cost_micro -= removed_cost
+        position.position_fee_micro -= removed_fee
+        position.realized_pnl_micro += notional - removed_cost
+        position.total_traded_micro += notional
+        return notional
 
     def settle(
         self, *, ticker: str, result: str, value_centi: int, now_us: int

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from emulators.kalshi_sim import errors, funds, rest
+from emulators.kalshi_sim import errors, funds, rest, trading
 from emulators.kalshi_sim.config import ADMIN_PREFIX, REST_PREFIX, WS_PATH, SimConfig
 from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.faults import FaultError
@@ -249,7 +249,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Mount(REST_PREFIX, routes=[*rest.routes(), *funds.routes()]),
+            Mount(REST_PREFIX, routes=[*trading.routes(), *rest.routes(), *funds.routes()]),
             WebSocketRoute(WS_PATH, websocket_endpoint),
             Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/accounts", admin_accounts, methods=["POST"]),
@@ -286,6 +286,6 @@ class RawSendCapture:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        if scope["type"] in ("websocket", "http"):
             scope["sim.raw_send"] = send
         await self.app(scope, receive, send)

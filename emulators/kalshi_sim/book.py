@@ -3,14 +3,17 @@
 Every price move, order and trade draws from the shared seeded generator
 (:class:`~emulators.kalshi_sim.model.Clock`), so the book is as reproducible as the rest of
 the exchange. Changes are reported as :class:`BookDelta`, :class:`TradePrint` and
-:class:`TickerChange` happenings for the WebSocket hub.
+:class:`TickerChange` happenings for the WebSocket hub. The walk moves only the crowd's
+part of a level; accounts' resting orders stay in their queues
+(:mod:`~emulators.kalshi_sim.matching`), and the crowd's trades fill them as makers.
 """
 
 from __future__ import annotations
 
-from emulators.kalshi_sim.accounts import Account, Fill
+from emulators.kalshi_sim.accounts import Account, Fill, Order
 from emulators.kalshi_sim.candles import record_candle
 from emulators.kalshi_sim.catalog import Catalog
+from emulators.kalshi_sim.matching import Matcher, crowd_size, own_size, set_crowd
 from emulators.kalshi_sim.model import (
     BookDelta,
     Clock,
@@ -22,7 +25,7 @@ from emulators.kalshi_sim.model import (
     Trade,
     TradePrint,
 )
-from emulators.kalshi_sim.wire import COUNT_ONE, PRICE_ONE
+from emulators.kalshi_sim.wire import COUNT_ONE, MICRO_PER_CENTI, PRICE_ONE
 
 __all__ = ["Book"]
 
@@ -36,6 +39,7 @@ class Book:
         self.trades: list[Trade] = []
         self.trades_by_ticker: dict[str, list[Trade]] = {}
         self._trade_seq = 0
+        self.matcher = Matcher(clock, self)
 
     def reshape(self, market: Market, out: list[Happening], ts: int) -> None:
         """Move the book toward its target shape around ``fair``, emitting signed deltas."""
@@ -45,10 +49,10 @@ class Book:
         for i in range(market.n_levels):
             p = market.fair - (market.k_bid + i) * step
             if p > 0:
-                target_yes[p] = market.yes.get(p) or self._random_size()
+                target_yes[p] = crowd_size(market, "yes", p) or self._random_size()
             q = (PRICE_ONE - market.fair) - (market.k_ask + i) * step
             if q > 0:
-                target_no[q] = market.no.get(q) or self._random_size()
+                target_no[q] = crowd_size(market, "no", q) or self._random_size()
         self._apply_target(market, "yes", market.yes, target_yes, out, ts)
         self._apply_target(market, "no", market.no, target_no, out, ts)
 
@@ -68,11 +72,15 @@ class Book:
         out: list[Happening],
         ts: int,
     ) -> None:
+        """Set the crowd's size of every level to ``target`` (resting orders stay)."""
         for price in sorted(set(book) | set(target)):
             old = book.get(price, 0)
-            new = target.get(price, 0)
+            crowd = target.get(price, 0)
+            new = crowd + (own_size(market, side, price) if market.queues else 0)
             if old == new:
                 continue
+            if market.queues:
+                set_crowd(market, side, price, crowd)
             if new:
                 book[price] = new
             else:
@@ -82,7 +90,12 @@ class Book:
     def change_level(
         self, market: Market, side: str, price: int, delta: int, out: list[Happening], ts: int
     ) -> None:
+        """The crowd adds or cancels size at a level; resting orders are never touched."""
         book = market.yes if side == "yes" else market.no
+        if (side, price) in market.queues:
+            crowd = crowd_size(market, side, price)
+            delta = max(delta, -crowd)
+            set_crowd(market, side, price, crowd + delta)
         new = book.get(price, 0) + delta
         if new <= 0:
             delta = -book.get(price, 0)
@@ -93,6 +106,8 @@ class Book:
             out.append(BookDelta(market, side, price, delta, ts))
 
     def clear(self, market: Market, out: list[Happening], ts: int) -> None:
+        """The market stops trading: resting orders are canceled, the crowd leaves."""
+        self.matcher.cancel_market(market, out)
         self._apply_target(market, "yes", market.yes, {}, out, ts)
         self._apply_target(market, "no", market.no, {}, out, ts)
 
@@ -134,21 +149,23 @@ class Book:
     def take(
         self, market: Market, outcome: str, want: int, ts: int, out: list[Happening]
     ) -> tuple[int, int] | None:
-        """A taker order for ``outcome`` against the best opposite bid; (yes_price, count)."""
-        if outcome == "yes":  # lifts the YES ask == best NO bid
-            if not market.no:
-                return None
-            level = max(market.no)
-            size = market.no[level]
-            count = min(want, size)
-            self.change_level(market, "no", level, -count, out, ts)
-            return PRICE_ONE - level, count
-        if not market.yes:
+        """A crowd taker for ``outcome`` against the best opposite bid; (yes_price, count).
+
+        At a level where accounts rest orders the matcher trades it (queue order, maker
+        fills, one trade per match) and the result is None: nothing is left to print.
+        """
+        side = "no" if outcome == "yes" else "yes"  # YES is lifted from the best NO bid
+        book = market.no if side == "no" else market.yes
+        if not book:
             return None
-        level = max(market.yes)
-        count = min(want, market.yes[level])
-        self.change_level(market, "yes", level, -count, out, ts)
-        return level, count
+        level = max(book)
+        yes_price = PRICE_ONE - level if side == "no" else level
+        if (side, level) in market.queues:
+            self.matcher.take_level(market, side, level, want, out, ts)
+            return None
+        count = min(want, book[level])
+        self.change_level(market, side, level, -count, out, ts)
+        return yes_price, count
 
     def account_fill(
         self, account: Account, out: list[Happening], market: Market | None = None
@@ -176,6 +193,9 @@ class Book:
             side = ("yes" if held > 0 else "no") if held else rng.choice(["yes", "no"])
         outcome = "yes" if (action, side) in (("buy", "yes"), ("sell", "no")) else "no"
         ts = self.clock.now_us + rng.randint(1, 400)
+        best = max(market.no) if outcome == "yes" else max(market.yes)
+        if ("no" if outcome == "yes" else "yes", best) in market.queues:
+            return None  # accounts' orders rest there: only real orders trade with them
         taken = self.take(market, outcome, want, ts, out)
         if taken is None:
             return None
@@ -191,6 +211,28 @@ class Book:
             now_us=ts,
             trade_id=trade.trade_id,
         )
+        side_price = yes_price if side == "yes" else PRICE_ONE - yes_price
+        order = Order(
+            order_id=fill.order_id,
+            client_order_id=fill.client_order_id,
+            account=account,
+            ticker=market.ticker,
+            book_side=fill.book_side,
+            price=yes_price,
+            initial_count=count,
+            time_in_force="immediate_or_cancel",
+            self_trade_prevention_type="taker_at_cross",
+            post_only=False,
+            created_us=ts,
+            seq=fill.seq,
+            status="executed",
+            fill_count=count,
+            taker_fill_cost_micro=side_price * count,
+            taker_fees_micro=fill.fee_centi * MICRO_PER_CENTI,
+            updated_us=ts,
+            legacy=(action, side),
+        )
+        account.orders[order.order_id] = order
         out.append(FillNotice(account, fill))
         out.append(PositionNotice(account, pos))
         out.append(TickerChange(market, ts))

@@ -5,7 +5,9 @@ WebSocket faults: ``ws_drop`` cuts every open connection once (no closing handsh
 Kalshi's outages do), ``ws_skip_seq`` swallows the next N orderbook frames while still
 consuming their ``seq`` (a gap the client must detect), ``ws_delay_ms`` holds every
 outbound frame batch back. The fault RNG is separate from the exchange's, so switching
-faults on never changes the exchange itself.
+faults on never changes the exchange itself. ``order_drop_after_accept`` cuts the connection
+of the next N order creates after the order is placed (the response is lost, the order
+stands), so a client's retry of a create can be tested.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Faults:
     ws_drop: bool = False
     ws_skip_seq: int = 0
     ws_delay_ms: int = 0
+    order_drop_after_accept: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(0)
@@ -72,6 +75,13 @@ class Faults:
         if self.rest_503_rate and self._rng.random() < self.rest_503_rate:
             return 503
         return None
+
+    def take_order_drop(self) -> bool:
+        """True when this accepted order's response must be lost (its connection cut)."""
+        if self.order_drop_after_accept > 0:
+            self.order_drop_after_accept -= 1
+            return True
+        return False
 
     def take_skip(self) -> bool:
         """True when the next orderbook frame must be swallowed (its seq still counts)."""

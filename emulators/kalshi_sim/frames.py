@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from emulators.kalshi_sim import wire
-from emulators.kalshi_sim.accounts import Account, Position
+from emulators.kalshi_sim.accounts import Account, Order, Position
 from emulators.kalshi_sim.model import (
     SECOND_US,
     BookDelta,
@@ -38,6 +38,7 @@ __all__ = [
     "snapshot_msg",
     "ticker_msg",
     "trade_msg",
+    "user_order_msg",
     "ws_frame",
 ]
 
@@ -222,6 +223,39 @@ def position_msg(account: Account, p: Position) -> dict[str, Any]:
         "volume_fp": wire.count(p.volume),
         "subaccount": 0,
     }
+
+
+def user_order_msg(o: Order) -> dict[str, Any]:
+    """``user_orders`` channel: the order after a change (asyncapi's User Order Update)."""
+    msg: dict[str, Any] = {
+        "order_id": o.order_id,
+        "user_id": o.account.user_id,
+        "ticker": o.ticker,
+        "status": o.status,
+        "side": "yes",
+        "is_yes": o.book_side == "bid",
+        "outcome_side": "yes" if o.book_side == "bid" else "no",
+        "book_side": o.book_side,
+        "yes_price_dollars": wire.price(o.price),
+        "fill_count_fp": wire.count(o.fill_count),
+        "remaining_count_fp": wire.count(o.remaining_count),
+        "initial_count_fp": wire.count(o.initial_count),
+        "taker_fill_cost_dollars": wire.micro_4dp(o.taker_fill_cost_micro),
+        "maker_fill_cost_dollars": wire.micro_4dp(o.maker_fill_cost_micro),
+        "taker_fees_dollars": wire.micro_4dp(o.taker_fees_micro),
+        "maker_fees_dollars": wire.micro_4dp(o.maker_fees_micro),
+        "client_order_id": o.client_order_id,
+        "self_trade_prevention_type": o.self_trade_prevention_type,
+        "created_time": wire.rfc3339_us(o.created_us),
+        "created_ts_ms": o.created_us // 1000,
+        "last_update_time": wire.rfc3339_us(o.updated_us),
+        "last_updated_ts_ms": o.updated_us // 1000,
+        "subaccount_number": 0,
+    }
+    if o.expiration_us is not None:
+        msg["expiration_time"] = wire.rfc3339_us(o.expiration_us)
+        msg["expiration_ts_ms"] = o.expiration_us // 1000
+    return msg
 
 
 def event_lifecycle_msg(h: EventCreated) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from emulators.kalshi_sim.frames import (
     position_msg,
     ticker_msg,
     trade_msg,
+    user_order_msg,
     ws_frame,
 )
 from emulators.kalshi_sim.model import (
@@ -37,6 +38,7 @@ from emulators.kalshi_sim.model import (
     Happening,
     Lifecycle,
     Market,
+    OrderNotice,
     PositionNotice,
     TickerChange,
     TradePrint,
@@ -54,10 +56,10 @@ __all__ = [
 ]
 
 MARKET_CHANNELS = ("orderbook_delta", "ticker", "trade")
-ACCOUNT_CHANNELS = ("fill", "market_positions")
+ACCOUNT_CHANNELS = ("fill", "market_positions", "user_orders")
 GLOBAL_CHANNELS = ("market_lifecycle_v2",)
 KNOWN_CHANNELS = frozenset(MARKET_CHANNELS + ACCOUNT_CHANNELS + GLOBAL_CHANNELS)
-PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill", "market_positions"})
+PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill", "market_positions", "user_orders"})
 
 
 class Subscription:
@@ -242,6 +244,14 @@ class Hub:
             elif isinstance(h, FillNotice):
                 self._account(
                     "fill", "fill", h.account, h.fill.ticker, functools.partial(fill_msg, h)
+                )
+            elif isinstance(h, OrderNotice):
+                self._account(
+                    "user_orders",
+                    "user_order",
+                    h.order.account,
+                    h.order.ticker,
+                    functools.partial(user_order_msg, h.order),
                 )
             elif isinstance(h, PositionNotice):
                 self._account(

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.kalshi_sim.accounts import Account, Fill, Position, Settlement
+from emulators.kalshi_sim.accounts import Account, Fill, Order, Position, Settlement
 from emulators.kalshi_sim.config import SimConfig
 from emulators.kalshi_sim.wire import PRICE_ONE
 
@@ -86,6 +86,11 @@ class Series:
     volume: int = 0
     events: list[Event] = field(default_factory=list)
     json: bytes | None = None
+    # The fee structure (see shared.domain.fees) and its scheduled changes, oldest first:
+    # (change id, fee_type, fee_multiplier as a decimal string, scheduled instant in us).
+    fee_type: str = "quadratic"
+    fee_multiplier: str = "1"
+    fee_changes: list[tuple[str, str, str, int]] = field(default_factory=list)
 
     @property
     def ticker(self) -> str:
@@ -150,6 +155,10 @@ class Market:
     updated_us: int = 0
     json: bytes | None = None
     candles: dict[int, deque[list[Any]]] = field(default_factory=dict)
+    # Price-time queues of the levels where accounts rest orders: (book, price) -> entries
+    # in priority order, each an Order or an int (crowd size, hundredths). A level with no
+    # queue is all crowd. The totals in ``yes``/``no`` always include the orders.
+    queues: dict[tuple[str, int], list[Order | int]] = field(default_factory=dict)
 
     @property
     def event_ticker(self) -> str:
@@ -225,6 +234,13 @@ class PositionNotice:
 
 
 @dataclass(slots=True)
+class OrderNotice:
+    """An account's order was created, filled, amended, decreased or canceled."""
+
+    order: Order
+
+
+@dataclass(slots=True)
 class SettlementNotice:
     account: Account
     settlement: Settlement
@@ -239,4 +255,5 @@ Happening = (
     | FillNotice
     | PositionNotice
     | SettlementNotice
+    | OrderNotice
 )

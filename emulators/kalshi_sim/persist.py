@@ -78,8 +78,18 @@ _ALLOWED = frozenset(
         ("emulators.kalshi_sim.persist", "_public_key_from_pem"),
         *(
             ("emulators.kalshi_sim.accounts", name)
-            for name in ("Account", "AccountBook", "Fill", "Position", "Settlement", "Transfer")
+            for name in (
+                "Account",
+                "AccountBook",
+                "Fill",
+                "Order",
+                "Position",
+                "Settlement",
+                "Transfer",
+            )
         ),
+        ("emulators.kalshi_sim.matching", "Matcher"),
+        ("shared.domain.fees", "FeeAccumulator"),
         ("emulators.kalshi_sim.exchange", "Exchange"),
         ("emulators.kalshi_sim.catalog", "Catalog"),
         ("emulators.kalshi_sim.book", "Book"),

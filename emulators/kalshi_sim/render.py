@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulators.kalshi_sim import wire
-from emulators.kalshi_sim.accounts import Account, Fill, Position, Settlement
+from emulators.kalshi_sim.accounts import DIRECTION, Account, Fill, Order, Position, Settlement
 from emulators.kalshi_sim.model import SECOND_US, Event, Market, Series, Trade
 from emulators.kalshi_sim.wire import MICRO_PER_CENTI, PRICE_ONE
 
@@ -220,35 +220,38 @@ def settlement_dict(s: Settlement) -> dict[str, Any]:
     }
 
 
-def order_dict(f: Fill, account: Account) -> dict[str, Any]:
-    """The executed immediate-or-cancel order behind a simulated fill."""
-    side_price = f.yes_price if f.side == "yes" else PRICE_ONE - f.yes_price
-    when = wire.rfc3339_us(f.created_us)
-    return {
-        "order_id": f.order_id,
-        "user_id": account.user_id,
-        "client_order_id": f.client_order_id,
-        "ticker": f.ticker,
-        "side": f.side,
-        "action": f.action,
-        "outcome_side": f.outcome_side,
-        "book_side": f.book_side,
+def order_dict(o: Order) -> dict[str, Any]:
+    """An order as ``GET /portfolio/orders`` shows it (V2 orders quote the YES book)."""
+    action, side = o.legacy or (("buy", "yes") if o.book_side == "bid" else ("sell", "yes"))
+    outcome_side, book_side = DIRECTION[(action, side)]
+    d: dict[str, Any] = {
+        "order_id": o.order_id,
+        "user_id": o.account.user_id,
+        "client_order_id": o.client_order_id,
+        "ticker": o.ticker,
+        "side": side,
+        "action": action,
+        "outcome_side": outcome_side,
+        "book_side": book_side,
         "type": "limit",
-        "status": "executed",
-        "yes_price_dollars": wire.price(f.yes_price),
-        "no_price_dollars": wire.price(PRICE_ONE - f.yes_price),
-        "fill_count_fp": wire.count(f.count),
-        "remaining_count_fp": "0.00",
-        "initial_count_fp": wire.count(f.count),
-        "taker_fill_cost_dollars": wire.micro(side_price * f.count),
-        "maker_fill_cost_dollars": "0.000000",
-        "taker_fees_dollars": wire.micro(f.fee_centi * MICRO_PER_CENTI),
-        "maker_fees_dollars": "0.000000",
-        "created_time": when,
-        "last_update_time": when,
-        "self_trade_prevention_type": "taker_at_cross",
+        "status": o.status,
+        "yes_price_dollars": wire.price(o.price),
+        "no_price_dollars": wire.price(PRICE_ONE - o.price),
+        "fill_count_fp": wire.count(o.fill_count),
+        "remaining_count_fp": wire.count(o.remaining_count),
+        "initial_count_fp": wire.count(o.initial_count),
+        "taker_fill_cost_dollars": wire.micro(o.taker_fill_cost_micro),
+        "maker_fill_cost_dollars": wire.micro(o.maker_fill_cost_micro),
+        "taker_fees_dollars": wire.micro(o.taker_fees_micro),
+        "maker_fees_dollars": wire.micro(o.maker_fees_micro),
+        "created_time": wire.rfc3339_us(o.created_us),
+        "last_update_time": wire.rfc3339_us(o.updated_us),
+        "self_trade_prevention_type": o.self_trade_prevention_type,
         "subaccount_number": 0,
     }
+    if o.expiration_us is not None:
+        d["expiration_time"] = wire.rfc3339_us(o.expiration_us)
+    return d
 
 
 def candlesticks(m: Market, period: int, start_s: int, end_s: int) -> list[dict[str, Any]]:

@@ -547,37 +547,6 @@ async def fills(request: Request, state: SimState, account: Account | None) -> R
 
 
 @endpoint(auth_required=True)
-async def orders(request: Request, state: SimState, account: Account | None) -> Response:
-    assert account is not None
-    status = request.query_params.get("status") or None
-    ticker = request.query_params.get("ticker") or None
-    rows = [
-        f
-        for f in account.fills
-        if (ticker is None or f.ticker == ticker) and status in (None, "executed")
-    ]
-    return _account_page(
-        request,
-        "GetOrders",
-        "o",
-        rows,
-        lambda f: render.order_dict(f, account),
-        "orders",
-        lambda f: f.created_us // SECOND_US,
-    )
-
-
-@endpoint(auth_required=True)
-async def order_one(request: Request, state: SimState, account: Account | None) -> Response:
-    assert account is not None
-    order_id = request.path_params["order_id"]
-    for f in account.fills:
-        if f.order_id == order_id:
-            return errors.json_response(wire.encode({"order": render.order_dict(f, account)}))
-    return errors.nested(404, "not_found", "not found")
-
-
-@endpoint(auth_required=True)
 async def settlements(request: Request, state: SimState, account: Account | None) -> Response:
     assert account is not None
     ticker = request.query_params.get("ticker") or None
@@ -648,8 +617,6 @@ def routes() -> list[Route]:
         Route("/portfolio/balance", balance),
         Route("/portfolio/positions", positions),
         Route("/portfolio/fills", fills),
-        Route("/portfolio/orders", orders),
-        Route("/portfolio/orders/{order_id}", order_one),
         Route("/portfolio/settlements", settlements),
         Route("/account/limits", account_limits),
         Route("/account/endpoint_costs", endpoint_costs),

@@ -11,6 +11,7 @@ from emulators.kalshi_sim import render, wire
 from emulators.kalshi_sim.config import SimConfig
 from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.model import BookDelta, Lifecycle
+from shared.domain.fees import fill_charge_micro
 from shared.kalshi.signing import generate_private_key_pem, load_private_key
 
 START = 1_781_150_000.0
@@ -82,7 +83,10 @@ def test_accounts_balance_positions_and_settlement_add_up() -> None:
     for f in account.fills:
         price = f.yes_price if f.side == "yes" else wire.PRICE_ONE - f.yes_price
         sign = -1 if f.action == "buy" else 1
-        cash += sign * price * f.count - f.fee_centi * 100
+        # each simulated fill is its own order: trade fee, then the balance floored to cents
+        charge = fill_charge_micro(sign * price * f.count, f.fee_centi * 100)
+        cash += charge.balance_delta
+        assert charge.balance_delta % 10_000 == 0
     cash += sum(s.revenue_cents * 10_000 for s in account.settlements)
     assert account.balance_micro == cash
     for position in account.positions.values():
