@@ -94,6 +94,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# The dashboard's build names files under /assets/ by content hash (frontend/vite.config.ts):
+# such a file never changes, so browsers keep it a year; everything else is revalidated.
+HASHED_ASSETS = "/assets/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
 # Streams (SSE) stay open for hours: no read timeout. Connecting must be quick, though.
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=30.0, pool=10.0)
 
@@ -398,16 +403,30 @@ def create_app(
     routes = dict(routes)
     polls = _PollCounter(database_url)
     dist = dist_dir.resolve() if dist_dir is not None else None
-    has_dashboard = dist is not None and (dist / "index.html").is_file()
     proxy = _Proxy()
+
+    def has_dashboard() -> bool:
+        # Checked per request: a build finished after the gateway started is served at once.
+        return dist is not None and (dist / "index.html").is_file()
 
     def static_file(path: str) -> Response:
         assert dist is not None
         candidate = (dist / path.lstrip("/")).resolve()
-        if candidate.is_relative_to(dist) and candidate.is_file():
-            return FileResponse(candidate)
-        # Client-side routes (/backtests/123) are the single-page app's index.
-        return FileResponse(dist / "index.html")
+        hashed = path.startswith(HASHED_ASSETS)
+        if (
+            candidate.is_relative_to(dist)
+            and candidate.is_file()
+            and candidate.name != "index.html"
+        ):
+            return FileResponse(
+                candidate, headers={"cache-control": IMMUTABLE if hashed else REVALIDATE}
+            )
+        if hashed:
+            # A chunk of an older build: a 404 the app can report, never index.html as script.
+            return _error(404, "not_found", f"no file {path} in the dashboard build")
+        # Client-side routes (/backtests/123) are the single-page app's index, revalidated on
+        # every load so a new build's hashed assets are picked up at once.
+        return FileResponse(dist / "index.html", headers={"cache-control": REVALIDATE})
 
     async def handle(request: Request) -> Response:
         try:
@@ -427,7 +446,7 @@ def create_app(
             return _error(404, "not_found", f"no service handles {path}")
         if request.method not in ("GET", "HEAD"):
             return _error(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
-        if has_dashboard:
+        if has_dashboard():
             return static_file(path)
         counted = await run_in_threadpool(polls.count)
         return HTMLResponse(

@@ -216,6 +216,39 @@ def test_serves_the_built_dashboard_with_spa_fallback(tmp_path: Path) -> None:
         assert api.status_code == 404 and json.loads(api.text)["error"] == "not_found"
 
 
+def test_dashboard_cache_headers_and_missing_assets(tmp_path: Path) -> None:
+    """Hashed assets are cached for a year, the index is revalidated on every load, and a
+    chunk of an older build is a 404 JSON, never the index served as a script."""
+    dist = tmp_path / "dist"
+    port = free_port()
+    with Server(create_app({}, port=port, dist_dir=dist), port) as server:
+        # Not built yet: the status page. Built while the gateway runs: served at once.
+        assert "local stack" in httpx.get(f"{server.origin}/", timeout=10).text
+        (dist / "assets").mkdir(parents=True)
+        (dist / "index.html").write_text("<html>dashboard</html>")
+        (dist / "assets" / "index-abc123.js").write_text("console.log(1)")
+        (dist / "robots.txt").write_text("User-agent: *")
+        index = httpx.get(f"{server.origin}/", timeout=10)
+        assert index.text == "<html>dashboard</html>"
+        assert index.headers["cache-control"] == "no-cache"
+        route = httpx.get(f"{server.origin}/markets/KX-25NOV28-B45.5", timeout=10)
+        assert route.text == "<html>dashboard</html>"
+        assert route.headers["cache-control"] == "no-cache"
+        assert (
+            httpx.get(f"{server.origin}/index.html", timeout=10).headers["cache-control"]
+            == "no-cache"
+        )
+        asset = httpx.get(f"{server.origin}/assets/index-abc123.js", timeout=10)
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert (
+            httpx.get(f"{server.origin}/robots.txt", timeout=10).headers["cache-control"]
+            == "no-cache"
+        )
+        stale = httpx.get(f"{server.origin}/assets/index-old999.js", timeout=10)
+        assert stale.status_code == 404
+        assert stale.json()["error"] == "not_found"
+
+
 # ---------------------------------------------------------------- hardening (finding 9)
 
 
