@@ -233,6 +233,11 @@ class _Call(Generic[_M, _T]):
     body: bytes | None = None
     # Non-2xx statuses whose body is still a valid answer (exchange status when down).
     answer_statuses: frozenset[int] = frozenset()
+    # Requests this call takes from its bucket (Kalshi's token cost / the default cost).
+    cost: float = 1.0
+    # A write that is safe to send again after a timeout or 5xx (an order create that
+    # carries its client_order_id: Kalshi refuses a second copy with 409).
+    idempotent: bool = False
 
 
 @dataclass(frozen=True)
@@ -357,7 +362,7 @@ class _Core:
         attempts = self.retry.max_attempts
         for attempt in range(1, attempts + 1):
             if bucket is not None:
-                wait = bucket.reserve()
+                wait = bucket.reserve(call.cost)
                 if wait > 0:
                     self.stats.add(throttle_wait_seconds=wait)
                     yield _Sleep(wait)
@@ -370,7 +375,9 @@ class _Core:
                 self.stats.add(transport_errors=1)
                 error = self._transport_error(outcome, method, where)
                 error.__cause__ = outcome
-                retryable = self._retryable_transport(outcome, method)
+                retryable = self._retryable_transport(outcome, method) or (
+                    call.idempotent and isinstance(outcome, httpx.TransportError)
+                )
             elif isinstance(outcome, httpx.Response):
                 status = outcome.status_code
                 if 200 <= status <= 299:
@@ -392,7 +399,9 @@ class _Core:
                 elif status >= 500:
                     self.stats.add(server_errors=1)
                 error = error_from_response(status, outcome.content, method=method, path=where)
-                retryable = self._retryable_status(status, method)
+                retryable = self._retryable_status(status, method) or (
+                    call.idempotent and 500 <= status <= 599
+                )
             else:  # pragma: no cover - drivers always send a response or an error
                 raise TypeError(f"driver sent {type(outcome).__name__}")
 
@@ -1005,6 +1014,25 @@ class KalshiClient(_ClientBase):
 
     def get_account_limits(self) -> m.AccountLimits:
         return self._run(self._limits_call())
+
+    def order_call(
+        self,
+        method: str,
+        path: str,
+        model: type[_M],
+        *,
+        params: Mapping[str, QueryValue] | None = None,
+        body: object = None,
+        cost: float = 1.0,
+        idempotent: bool = False,
+    ) -> _M:
+        """One order endpoint call with its bucket cost (see :mod:`shared.kalshi.orders`)."""
+        call = replace(
+            self._core.call(method, path, model, params, body=body),
+            cost=cost,
+            idempotent=idempotent,
+        )
+        return self._run(call)
 
 
 # --------------------------------------------------------------------------- async client

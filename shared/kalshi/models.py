@@ -707,6 +707,78 @@ class CancelOrderV2Response(KalshiModel, frozen=True, kw_only=True):
     ts_ms: int | None = None
 
 
+class AmendOrderV2Response(KalshiModel, frozen=True, kw_only=True):
+    """``POST /portfolio/events/orders/{id}/amend`` (V2)."""
+
+    order_id: str
+    client_order_id: str | None = None
+    remaining_count: Count | None = None
+    fill_count: Count | None = None
+    average_fill_price: Dollars | None = None
+    average_fee_paid: Dollars | None = None
+    ts_ms: int | None = None
+
+
+class DecreaseOrderV2Response(KalshiModel, frozen=True, kw_only=True):
+    """``POST /portfolio/events/orders/{id}/decrease`` (V2)."""
+
+    order_id: str
+    remaining_count: Count
+    client_order_id: str | None = None
+    ts_ms: int | None = None
+
+
+class OrderErrorBody(KalshiModel, frozen=True, kw_only=True):
+    """The per-item ``error`` of a batch answer (Kalshi's ErrorResponse)."""
+
+    code: str | None = None
+    message: str | None = None
+    details: str | None = None
+
+
+class BatchCreatedOrder(KalshiModel, frozen=True, kw_only=True):
+    order_id: str | None = None
+    client_order_id: str | None = None
+    fill_count: Count | None = None
+    remaining_count: Count | None = None
+    average_fill_price: Dollars | None = None
+    average_fee_paid: Dollars | None = None
+    ts_ms: int | None = None
+    error: OrderErrorBody | None = None
+
+
+class BatchCreateOrdersV2Response(KalshiModel, frozen=True, kw_only=True):
+    orders: list[BatchCreatedOrder]
+
+
+class BatchCanceledOrder(KalshiModel, frozen=True, kw_only=True):
+    order_id: str
+    reduced_by: Count
+    client_order_id: str | None = None
+    ts_ms: int | None = None
+    error: OrderErrorBody | None = None
+
+
+class BatchCancelOrdersV2Response(KalshiModel, frozen=True, kw_only=True):
+    orders: list[BatchCanceledOrder]
+
+
+class QueuePositionResponse(KalshiModel, frozen=True, kw_only=True):
+    """``GET /portfolio/orders/{id}/queue_position``: contracts ahead of the order."""
+
+    queue_position_fp: Count
+
+
+class OrderQueuePosition(KalshiModel, frozen=True, kw_only=True):
+    order_id: str
+    market_ticker: str
+    queue_position_fp: Count
+
+
+class QueuePositionsResponse(KalshiModel, frozen=True, kw_only=True):
+    queue_positions: list[OrderQueuePosition] = []
+
+
 # --------------------------------------------------------------------------- exchange, account
 
 
