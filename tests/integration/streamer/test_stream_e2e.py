@@ -1,9 +1,10 @@
 """The streamer end to end over loopback: real uvicorn, real SSE clients (httpx streaming),
 real Postgres (as the streamer's role), the real simulator's WebSocket and REST, sessions
-issued and revoked by the auth core."""
+issued and revoked by the auth core, keys sealed in and loaded from the credential vault."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -17,12 +18,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from shared.auth.credentials import save_credential
 from shared.auth.session_store import record_session, revoke_user_sessions
 from shared.auth.sessions import SessionTokens, SigningKeys
+from shared.auth.vault import CredentialVault, KeyRing
 from shared.db.roles import deployable_url, ensure_local_logins
 from shared.kalshi.client import KalshiClient
 from shared.kalshi.signing import KalshiSigner
 from streamer.cache import SqlPositionCache
+from streamer.credentials import VaultSigners
 from streamer.fanout import FanOut, FanOutSettings
 from streamer.service import StreamerService
 from streamer.sessions import AuthSessionVerifier
@@ -42,20 +46,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Signers:
-    """The users' signers (stands in for the vault's load_signer, which builds the same
-    KalshiSigner from the stored key)."""
-
-    def __init__(self, signers: dict[uuid.UUID, KalshiSigner]) -> None:
-        self._signers = signers
-
-    async def signer(self, user_id: uuid.UUID) -> KalshiSigner:
-        return self._signers[user_id]
-
-
 class Stack:
-    def __init__(self, url: str, simulator: Any, accounts: dict[uuid.UUID, Any]) -> None:
+    def __init__(
+        self, url: str, simulator: Any, accounts: dict[uuid.UUID, Any], vault: CredentialVault
+    ) -> None:
         self.url = url
+        self.vault = vault
         self.simulator = simulator
         self.accounts = accounts
         self.tokens = SessionTokens(SigningKeys.generate(), "kalshi-insights", "kalshi-insights")
@@ -80,9 +76,10 @@ class Stack:
         fanout = FanOut(tracker, FanOutSettings(heartbeat_s=1.0))
         fanout_holder.append(fanout)
         verifier = AuthSessionVerifier(self.tokens, self.engine)
+        signers = VaultSigners(self.engine, lambda: self.vault)
         upstream = UpstreamManager(
             tracker,
-            Signers({u: a.signer for u, a in self.accounts.items()}),
+            signers,
             UpstreamSettings(
                 ws_url=self.simulator.ws_url,
                 rest_base_url=self.simulator.base_url,
@@ -90,6 +87,7 @@ class Stack:
                 backoff_max_s=1.0,
                 reconcile_every_s=60,
             ),
+            on_key_rejected=signers.mark_rejected,
         )
 
         async def known() -> list[uuid.UUID]:
@@ -129,6 +127,7 @@ def stack(migrated_database: str, simulator: Any) -> Iterator[Stack]:
     from tests.plugins.kalshi_sim import SimAccount
 
     accounts = {}
+    vault = CredentialVault(KeyRing({"1": os.urandom(32)}, "1"))
     owner = sa.create_engine(migrated_database, poolclass=NullPool)
     with owner.begin() as conn:
         ensure_local_logins(conn)
@@ -141,8 +140,9 @@ def stack(migrated_database: str, simulator: Any) -> Iterator[Stack]:
                 ),
                 {"id": user_id, "k": key_id},
             )
+            save_credential(conn, vault, user_id, key_id, pem)  # the account function's part
     owner.dispose()
-    built = Stack(migrated_database, simulator, accounts)
+    built = Stack(migrated_database, simulator, accounts, vault)
     yield built
     built.close()
 
