@@ -85,15 +85,40 @@ async def admin_accounts(request: Request) -> Response:
         body = await _json_body(request)
         public_key_pem = _optional_text(body, "public_key_pem")
         key_id = _optional_text(body, "key_id")
+        scopes = body.get("scopes")
+        if scopes is not None and (
+            not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes)
+        ):
+            raise ValueError("scopes must be a list of strings")
         account, private_pem = state.create_account(
             body.get("balance_dollars", "1000"), public_key_pem, key_id
         )
+        if scopes is not None:  # Kalshi's key scopes: orders need write or write::trade
+            account.trading = bool({"write", "write::trade"} & set(scopes))
     except (ValueError, ArithmeticError) as exc:  # ArithmeticError: Decimal overflow
         return _admin_error(400, str(exc) or "invalid account request")
     result: dict[str, Any] = {"key_id": account.key_id, "user_id": account.user_id}
     if private_pem is not None:
         result["private_key_pem"] = private_pem
     return JSONResponse(result, 201)
+
+
+async def admin_fee_changes(request: Request) -> Response:
+    """Schedule a series fee change (served by ``/series/fee_changes``, charged from then)."""
+    state: SimState = request.app.state.sim
+    try:
+        body = await _json_body(request)
+        change = state.schedule_fee_change(
+            _optional_text(body, "series_ticker") or "",
+            _optional_text(body, "fee_type") or "",
+            str(body.get("fee_multiplier", "1")),
+            body.get("scheduled_ts"),
+        )
+    except KeyError:
+        return _admin_error(404, "unknown series")
+    except (ValueError, ArithmeticError) as exc:
+        return _admin_error(400, str(exc) or "invalid fee change")
+    return JSONResponse(change, 201)
 
 
 async def admin_fill(request: Request) -> Response:
@@ -254,6 +279,7 @@ def create_app(
             Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/accounts", admin_accounts, methods=["POST"]),
             Route(f"{ADMIN_PREFIX}/accounts/{{key_id}}/fill", admin_fill, methods=["POST"]),
+            Route(f"{ADMIN_PREFIX}/fee_changes", admin_fee_changes, methods=["POST"]),
             Route(
                 f"{ADMIN_PREFIX}/accounts/{{key_id}}/funds",
                 funds.admin_funds,

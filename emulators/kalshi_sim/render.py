@@ -54,7 +54,7 @@ def market_json(m: Market) -> bytes:
     return m.json
 
 
-def series_json(s: Series) -> bytes:
+def series_json(s: Series, now_us: int) -> bytes:
     if s.json is None:
         t = s.template
         s.json = wire.encode(
@@ -69,15 +69,19 @@ def series_json(s: Series) -> bytes:
                 ],
                 "contract_url": f"https://example.invalid/contracts/{t.ticker}.pdf",
                 "contract_terms_url": f"https://example.invalid/terms/{t.ticker}.pdf",
-                "fee_type": "quadratic",
-                "fee_multiplier": 1,
                 "additional_prohibitions": [],
                 "last_updated_ts": wire.rfc3339_us(s.created_us),
                 "exchange_index": 0,
             }
         )
     volume = wire.encode(wire.count(s.volume))
-    return s.json[:-1] + b',"volume_fp":' + volume + b"}"
+    fee_type, multiplier = s.fee_type, s.fee_multiplier
+    for _cid, change_type, change_multiplier, at_us in s.fee_changes:
+        if at_us <= now_us:
+            fee_type, multiplier = change_type, change_multiplier
+    fees = b',"fee_type":' + wire.encode(fee_type) + b',"fee_multiplier":'
+    fees += wire.encode(float(multiplier) if "." in multiplier else int(multiplier))
+    return s.json[:-1] + fees + b',"volume_fp":' + volume + b"}"
 
 
 def event_dict(e: Event, nested_markets: bool = False) -> dict[str, Any]:

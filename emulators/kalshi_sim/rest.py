@@ -183,7 +183,7 @@ async def series_list(request: Request, state: SimState, account: Account | None
     category = request.query_params.get("category")
     tags = set(_list_param(request, "tags"))
     parts = [
-        render.series_json(s)
+        render.series_json(s, state.exchange.now_us)
         for s in state.exchange.series.values()
         if (not category or s.template.category == category)
         and (not tags or s.template.subject in tags)
@@ -195,13 +195,34 @@ async def series_list(request: Request, state: SimState, account: Account | None
 async def series_fee_changes(
     request: Request, state: SimState, account: Account | None
 ) -> Response:
-    return errors.json_response(b'{"series_fee_change_arr":[]}')
+    wanted = request.query_params.get("series_ticker") or None
+    historical = _bool_param(request, "show_historical")
+    now = state.exchange.now_us
+    rows = []
+    for series in state.exchange.series.values():
+        if wanted is not None and series.ticker != wanted:
+            continue
+        for change_id, fee_type, multiplier, at_us in series.fee_changes:
+            if at_us <= now and not historical:
+                continue
+            rows.append(
+                {
+                    "id": change_id,
+                    "series_ticker": series.ticker,
+                    "fee_type": fee_type,
+                    "fee_multiplier": float(multiplier),
+                    "scheduled_ts": wire.rfc3339_us(at_us),
+                }
+            )
+    return errors.json_response(wire.encode({"series_fee_change_arr": rows}))
 
 
 @endpoint(auth_required=False)
 async def series_one(request: Request, state: SimState, account: Account | None) -> Response:
     series = _known(state.exchange.series, request.path_params["series_ticker"])
-    return errors.json_response(b'{"series":' + render.series_json(series) + b"}")
+    return errors.json_response(
+        b'{"series":' + render.series_json(series, state.exchange.now_us) + b"}"
+    )
 
 
 @endpoint(auth_required=False)

@@ -152,15 +152,36 @@ class SimulatorServer:
             )
         return response.json()
 
-    def create_account(self, balance_dollars: Decimal | int | str = 1000) -> tuple[str, str]:
+    def create_account(
+        self, balance_dollars: Decimal | int | str = 1000, scopes: list[str] | None = None
+    ) -> tuple[str, str]:
         """A funded account: returns ``(key_id, private_key_pem)``. The key pair is made
-        here; only the public half goes to the simulator."""
+        here; only the public half goes to the simulator. ``scopes``: the key's scopes
+        (default full access; ``["read"]`` cannot trade)."""
         pem = generate_private_key_pem()
         public = public_key_pem(load_private_key(pem))
-        result = self._admin(
-            "POST", "/accounts", {"balance_dollars": str(balance_dollars), "public_key_pem": public}
-        )
+        body: dict[str, Any] = {"balance_dollars": str(balance_dollars), "public_key_pem": public}
+        if scopes is not None:
+            body["scopes"] = scopes
+        result = self._admin("POST", "/accounts", body)
         return str(result["key_id"]), pem
+
+    def schedule_fee_change(
+        self,
+        series_ticker: str,
+        fee_type: str,
+        fee_multiplier: str = "1",
+        scheduled_ts: int | None = None,
+    ) -> dict[str, Any]:
+        """Schedule a series fee change (``None``: effective now)."""
+        body: dict[str, Any] = {
+            "series_ticker": series_ticker,
+            "fee_type": fee_type,
+            "fee_multiplier": fee_multiplier,
+        }
+        if scheduled_ts is not None:
+            body["scheduled_ts"] = scheduled_ts
+        return dict(self._admin("POST", "/fee_changes", body))
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Switch faults; with no arguments every fault is cleared."""

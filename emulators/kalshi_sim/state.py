@@ -17,6 +17,7 @@ from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.faults import Faults
 from emulators.kalshi_sim.hub import Hub
 from emulators.kalshi_sim.model import Happening
+from shared.domain.fees import rates_for
 from shared.kalshi.money import parse_dollars
 from shared.kalshi.signing import (
     generate_private_key_pem,
@@ -82,6 +83,25 @@ class SimState:
             raise ValueError("balance must not be negative")
         account = self.exchange.accounts.register(public_key, micro, self.exchange.now_us, key_id)
         return account, private_pem
+
+    def schedule_fee_change(
+        self, series_ticker: str, fee_type: str, fee_multiplier: str, scheduled_ts: object
+    ) -> dict[str, Any]:
+        """Add a fee change to a series; ``scheduled_ts`` (Unix s) None means now."""
+        series = self.exchange.series[series_ticker]
+        rates_for(fee_type, fee_multiplier)  # validates both
+        if scheduled_ts is None:
+            at_us = self.exchange.now_us
+        elif isinstance(scheduled_ts, int) and not isinstance(scheduled_ts, bool):
+            at_us = scheduled_ts * 1_000_000
+        else:
+            raise ValueError("scheduled_ts must be Unix seconds")
+        change_id = self.exchange.clock.new_uuid()
+        series.fee_changes.append((change_id, fee_type, fee_multiplier, at_us))
+        series.fee_changes.sort(key=lambda c: c[3])
+        series.json = None
+        self.exchange.clock.version += 1
+        return {"id": change_id, "series_ticker": series_ticker, "scheduled_us": at_us}
 
     def force_fill(self, account: Account, ticker: str | None) -> dict[str, Any] | None:
         out: list[Happening] = []
