@@ -152,6 +152,7 @@ class Exchange:
         clock.now_us += clock.tick_us
         now = clock.now_us
         self.lifecycle.run_due(now, out)
+        self.book.matcher.expire(self.catalog.markets, out)
         active = self.catalog.active_markets()
         if active:
             k = max(1, round(len(active) * clock.config.market_activity))

@@ -140,6 +140,7 @@ class Matcher:
     def __init__(self, clock: Clock, tape: TradePrinter) -> None:
         self.clock = clock
         self.tape = tape
+        self.expiring: list[Order] = []  # resting orders with an expiration_time
 
     # ------------------------------------------------------------ fees
 
@@ -247,6 +248,8 @@ class Matcher:
             market.queues[(side, price)] = queue
         queue.append(order)
         order.status = "resting"
+        if order.expiration_us is not None and order not in self.expiring:
+            self.expiring.append(order)
         _change_total(market, side, price, order.remaining_count, out, ts)
         out.append(TickerChange(market, ts))
         market.touch()
@@ -462,19 +465,20 @@ class Matcher:
                     self._close(entry, out, ts)
             del market.queues[(side, price)]
 
-    def expire(
-        self, markets: dict[str, Market], accounts: list[Account], out: list[Happening]
-    ) -> None:
-        """Cancel resting orders whose ``expiration_time`` has passed."""
+    def expire(self, markets: dict[str, Market], out: list[Happening]) -> None:
+        """Cancel resting orders whose ``expiration_time`` has passed (one tick's check)."""
+        if not self.expiring:
+            return
         now = self.clock.now_us
-        for account in accounts:
-            for order in account.orders.values():
-                if (
-                    order.status == "resting"
-                    and order.expiration_us is not None
-                    and order.expiration_us <= now
-                ):
-                    self.cancel(markets[order.ticker], order, out)
+        keep = []
+        for order in self.expiring:
+            if order.status != "resting":
+                continue
+            if order.expiration_us is not None and order.expiration_us <= now:
+                self.cancel(markets[order.ticker], order, out)
+            else:
+                keep.append(order)
+        self.expiring = keep
 
     @staticmethod
     def queue_position(market: Market, order: Order) -> int:
