@@ -181,6 +181,11 @@ class AccountSession:
                 except KeyRejected:
                     await self._reject()
                     return
+                except KalshiWSHandshakeError as exc:
+                    if exc.status == 401:  # Kalshi refuses the key itself
+                        await self._reject()
+                        return
+                    log.warning("account %s: handshake refused: %s", self.user_id, exc)
                 except asyncio.CancelledError:
                     raise
                 except (KalshiWSError, KalshiError, OSError, TimeoutError) as exc:
@@ -212,23 +217,16 @@ class AccountSession:
 
     async def _connected_session(self) -> None:
         signer = await self._ensure_signer()
-        try:
-            async with KalshiWebSocket.connect(
-                self.settings.ws_url, signer, track_books=False
-            ) as ws:
-                self.connects += 1
-                self._ticker_sid, self._ticker_markets = None, set()
-                await ws.subscribe(list(PRIVATE_CHANNELS))
-                await self._subscribe_orders(ws)
-                self.breaker.success()
-                await self.reconcile("reconnect" if self.connects > 1 else "connect", ws)
-                await self._sync_tickers(ws)
-                self.tracker.set_connection(self.user_id, "connected")
-                await self._read(ws)
-        except KalshiWSHandshakeError as exc:
-            if exc.status == 401:
-                raise KeyRejected(str(exc)) from None
-            raise
+        async with KalshiWebSocket.connect(self.settings.ws_url, signer, track_books=False) as ws:
+            self.connects += 1
+            self._ticker_sid, self._ticker_markets = None, set()
+            await ws.subscribe(list(PRIVATE_CHANNELS))
+            await self._subscribe_orders(ws)
+            self.breaker.success()
+            await self.reconcile("reconnect" if self.connects > 1 else "connect", ws)
+            await self._sync_tickers(ws)
+            self.tracker.set_connection(self.user_id, "connected")
+            await self._read(ws)
 
     async def _read(self, ws: KalshiWebSocket) -> None:
         next_reconcile = self._clock() + self.settings.reconcile_every_s
