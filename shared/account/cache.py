@@ -129,6 +129,15 @@ class AccountCache:
                     self._entries.popitem(last=False)
             return Cached(value, stored.last_updated)
 
+    def peek(self, key: Hashable) -> object | None:
+        """The last value stored for ``key``, fresh or not (None when absent or too old):
+        what an incremental fetch extends instead of reading everything again."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self._clock() - entry.read_at > self._max_stale:
+                return None
+            return entry.value
+
     def forget(self, prefix: Hashable) -> int:
         """Drop every entry whose key is ``prefix`` or a tuple starting with it (a user's
         whole cache after sign-out or a trade); returns how many went."""

@@ -114,6 +114,10 @@ def holding(position: m.MarketPosition) -> pnl.Holding:
     )
 
 
+def _fill_time(fill: m.Fill) -> datetime:
+    return fill.created_time or datetime.fromtimestamp(fill.ts or 0, UTC)
+
+
 _BOOK_SIDE = {("buy", "yes"): "bid", ("sell", "no"): "bid", ("buy", "no"): "ask"}
 
 
@@ -122,7 +126,7 @@ def fill_record(fill: m.Fill) -> pnl.FillRecord:
     side = fill.book_side
     if side not in ("bid", "ask"):
         side = _BOOK_SIDE.get((fill.action or "", fill.side or ""), "ask")
-    when = fill.created_time or datetime.fromtimestamp(fill.ts or 0, UTC)
+    when = _fill_time(fill)
     return pnl.FillRecord(
         ticker=fill.ticker,
         time=when,
@@ -275,6 +279,42 @@ class KalshiMarketLookup:
 
 
 @dataclass(frozen=True, slots=True)
+class _History:
+    """An account's fills and settlements, newest first (Kalshi's order)."""
+
+    fills: tuple[m.Fill, ...]
+    settlements: tuple[m.Settlement, ...]
+
+    def extended(self, client: KalshiClient) -> _History:
+        """This history plus whatever Kalshi has that is newer. The window reopens one
+        second before the newest row held (``min_ts`` is whole seconds and rows of that
+        second may have arrived since); rows already held are recognised by identity."""
+        fills = self.fills
+        if fills:
+            since = int(max(_fill_time(f) for f in fills).timestamp()) - 1
+            known = {f.fill_id for f in fills}
+            new = [f for f in client.iter_fills(min_ts=since) if f.fill_id not in known]
+            fills = tuple(sorted((*new, *fills), key=_fill_time, reverse=True))
+        else:
+            fills = tuple(client.iter_fills())
+        settlements = self.settlements
+        if settlements:
+            since = int(max(s.settled_time for s in settlements).timestamp()) - 1
+            held = {(s.ticker, s.settled_time) for s in settlements}
+            fresh = [
+                s
+                for s in client.iter_settlements(min_ts=since)
+                if (s.ticker, s.settled_time) not in held
+            ]
+            settlements = tuple(
+                sorted((*fresh, *settlements), key=lambda s: s.settled_time, reverse=True)
+            )
+        else:
+            settlements = tuple(client.iter_settlements())
+        return _History(fills, settlements)
+
+
+@dataclass(frozen=True, slots=True)
 class _Valued:
     """Positions valued at one moment: what both the portfolio and the positions view need."""
 
@@ -337,11 +377,21 @@ class AccountReader:
 
         return self._cached("net_transfers", fetch)
 
-    def _history(self) -> Cached[tuple[list[m.Fill], list[m.Settlement]]]:
-        def fetch() -> tuple[list[m.Fill], list[m.Settlement]]:
-            return list(self._client.iter_fills()), list(self._client.iter_settlements())
+    def _history(self) -> Cached[_History]:
+        """Every fill and settlement. The first read walks all pages; later ones ask only
+        for what is newer than the newest row already held (``min_ts``), so a dashboard
+        refreshing positions every few seconds costs one page, not the whole history."""
+        key = (self._key, "history")
 
-        return self._cached("history", fetch)
+        def fetch() -> _History:
+            previous = self._cache.peek(key)
+            if isinstance(previous, _History):
+                return previous.extended(self._client)
+            return _History(
+                tuple(self._client.iter_fills()), tuple(self._client.iter_settlements())
+            )
+
+        return self._cache.get(key, fetch)
 
     # ---- views
 
@@ -404,8 +454,8 @@ class AccountReader:
         valued = self._valued()
         history = self._history()
         replay = pnl.replay_fills(
-            (fill_record(f) for f in history.value[0]),
-            (settlement_record(s) for s in history.value[1]),
+            (fill_record(f) for f in history.value.fills),
+            (settlement_record(s) for s in history.value.settlements),
         )
         rows = []
         for v, h in zip(valued.value.valuations, valued.value.holdings, strict=True):
@@ -466,7 +516,7 @@ class AccountReader:
         """Realized performance over the whole fill and settlement history: totals, win
         rate, max drawdown, the cumulative curve by trading day, and by series and category."""
         history = self._history()
-        fills, settlements = history.value
+        fills, settlements = history.value.fills, history.value.settlements
         tickers = sorted({f.ticker for f in fills} | {s.ticker for s in settlements})
         event_of = {s.ticker: s.event_ticker or "" for s in settlements}
         info = self._markets(tickers) if tickers else {}

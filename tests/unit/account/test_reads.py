@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -88,13 +88,17 @@ class FakeKalshi:
         self._call("withdrawals")
         return iter(self.withdrawals)
 
-    def iter_fills(self) -> Iterator[m.Fill]:
+    def iter_fills(self, min_ts: int | None = None) -> Iterator[m.Fill]:
         self._call("fills")
-        return iter(self.fills_page.fills)
+        self.fills_since = min_ts
+        return iter([f for f in self.fills_page.fills if min_ts is None or (f.ts or 0) >= min_ts])
 
-    def iter_settlements(self) -> Iterator[m.Settlement]:
+    def iter_settlements(self, min_ts: int | None = None) -> Iterator[m.Settlement]:
         self._call("settlements")
-        return iter(self.settlements)
+        self.settlements_since = min_ts
+        return iter(
+            [s for s in self.settlements if min_ts is None or s.settled_time.timestamp() >= min_ts]
+        )
 
     def get_fills(self, *, cursor: str | None, limit: int) -> m.FillsResponse:
         self._call("fills_page")
@@ -346,3 +350,27 @@ def test_concurrent_misses_fetch_once() -> None:
     for t in threads:
         t.join()
     assert results == [7] * 8 and len(calls) == 1
+
+
+def test_history_refresh_asks_only_for_what_is_new() -> None:
+    clock = [0.0]
+    fake = FakeKalshi()
+    reader = _reader(fake, AccountCache(ttl_seconds=1, clock=lambda: clock[0]))
+    assert reader.performance()["fees"] == "0.0189"
+    assert fake.fills_since is None  # the first read walks everything
+    newest = fake.fills_page.fills[0]
+    later = m.Fill(
+        **{
+            **_fields(newest),
+            "fill_id": "new-fill",
+            "trade_id": "new-fill",
+            "ts": (newest.ts or 0) + 60,
+            "created_time": newest.created_time + timedelta(seconds=60),
+            "fee_cost": D("0.0100"),
+        }
+    )
+    fake.fills_page = m.FillsResponse(fills=[later, *fake.fills_page.fills], cursor="")
+    clock[0] = 5.0
+    assert reader.performance()["fees"] == "0.0289"  # the new fill, the old ones once each
+    assert fake.fills_since == (newest.ts or 0) - 1
+    assert fake.settlements_since is None  # none held yet: nothing to extend from
