@@ -107,9 +107,10 @@ class MarketSnapshot(Base):
         UniqueConstraint("ticker", "ts", "source", name="uq_market_snapshots_ticker_ts_source"),
     )
 
+    # Partitioned by day on ``ts`` (migration 0007), so the primary key holds ``ts`` too.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     ticker: Mapped[str] = mapped_column(String(128))
-    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     # "poll" (the scheduled poller) or "ws" (the streamer's ticker channel).
     source: Mapped[str] = mapped_column(String(16))
     # Monotonic per source: the poll number, or the WebSocket seq when there is one.

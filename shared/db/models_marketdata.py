@@ -15,18 +15,20 @@ They share :data:`shared.db.models.Base` so Alembic sees one metadata.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Computed,
+    Date,
     DateTime,
     Double,
     Identity,
     Integer,
     Numeric,
     String,
+    Text,
     func,
     text,
 )
@@ -34,18 +36,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.models import Base, Count, Price
 
-__all__ = ["CANDLE_RESOLUTIONS_S", "MarketCandle", "MarketLatest", "MarketPoll", "MidPrice"]
+__all__ = [
+    "CANDLE_RESOLUTIONS_S",
+    "HistoryArchive",
+    "MarketCandle",
+    "MarketLatest",
+    "MarketPoll",
+    "MidPrice",
+]
 
 MidPrice = Numeric(11, 5)
 """The mid of two 4-decimal prices needs a fifth decimal place to stay exact."""
 
-CANDLE_RESOLUTIONS_S: tuple[int, ...] = (3_600,)
-"""Rollup resolutions the ingest keeps in ``market_candles``: one hour.
+CANDLE_RESOLUTIONS_S: tuple[int, ...] = (60, 300, 3_600, 86_400)
+"""Rollup resolutions kept in ``market_candles``: 1 min, 5 min, 1 h, 1 day (ADR 0173).
 
-Each resolution costs one 10,000-row update per poll (~30 ms), so there is one: hourly
-rollups serve the 1h/4h/1d intervals (any ~2,000-candle range reads at most ~12,000 rows
-when it spans under a year and a half), and the 1m/5m intervals, whose ranges are short,
-read the snapshots themselves (ADR 0051).
+The poll folds only the snapshots it stores (change-only, ADR 0170), so the cost per
+poll follows the markets that changed, not the markets polled; the history endpoint
+reads the coarsest resolution that answers a request.
 """
 
 # Kalshi reports "no price a day ago" and "never traded" as 0.0000; a change against zero
@@ -86,6 +94,11 @@ class MarketLatest(Base):
     # Fingerprint of the metadata last written to ``markets`` for this ticker: a poll
     # only rewrites markets whose metadata (status, result, titles, times) changed.
     meta_hash: Mapped[int | None] = mapped_column(BigInteger)
+    # When this market's last *stored* snapshot was taken and a fingerprint of what it
+    # carried: a poll stores a snapshot only when the fingerprint changes or the heartbeat
+    # is due (ADR 0170). The prices above are always the newest observed.
+    stored_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    snapshot_hash: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MarketCandle(Base):
@@ -116,6 +129,28 @@ class MarketCandle(Base):
     volume_open_fp: Mapped[Decimal | None] = mapped_column(Count)
     volume_close_fp: Mapped[Decimal | None] = mapped_column(Count)
     samples: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # Where the bucket's numbers came from (shared.history.rollups.SOURCES); the project's
+    # own observations replace any other source's candle for the same bucket (ADR 0172).
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'poll'"))
+
+
+class HistoryArchive(Base):
+    """One day of ``market_snapshots`` exported to Parquet (shared.history.archive).
+
+    The partition is dropped only once ``verified_at`` is set: the file set was read back
+    and its row count and checksum matched the partition's.
+    """
+
+    __tablename__ = "history_archives"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    uri: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MarketPoll(Base):

@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -51,6 +51,8 @@ from shared.db.copy_text import (
     encode_copy_rows,
 )
 from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
+from shared.history.partitions import ensure_partition
+from shared.history.sources import OWN_SOURCES_SQL
 from shared.marketdata.observation import FINAL_STATUS, MarketObservation, clean_observations
 from shared.marketdata.poll_state import claim_message
 from shared.marketdata.sql import (
@@ -73,6 +75,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_SECONDS = 3_600.0
+"""A market's snapshot is stored at least this often even when nothing changed (ADR 0170)."""
 
 MARKET_DATA_LOCK_KEY = int.from_bytes(b"KImktdat", "big", signed=True)
 """The transaction-scoped advisory lock every writer of the market-data tables takes."""
@@ -106,6 +111,7 @@ _STAGING_COLUMNS: tuple[str, ...] = (
     "open_interest_fp",
     "meta_hash",
     "status",
+    "snapshot_hash",
 )
 _META_COLUMNS: tuple[str, ...] = (
     "event_ticker",
@@ -147,7 +153,15 @@ CREATE TEMPORARY TABLE poll_staging (
     volume_24h_fp numeric(18, 2),
     open_interest_fp numeric(18, 2),
     meta_hash bigint NOT NULL,
-    status varchar(16) NOT NULL
+    status varchar(16) NOT NULL,
+    snapshot_hash bigint NOT NULL,
+    store boolean NOT NULL DEFAULT true,
+    seen_ts timestamptz,
+    held_stored_ts timestamptz,
+    held_yes_bid_dollars numeric(10, 4),
+    held_yes_ask_dollars numeric(10, 4),
+    held_last_price_dollars numeric(10, 4),
+    held_volume_fp numeric(18, 2)
 ) ON COMMIT DROP
 """
 
@@ -186,6 +200,36 @@ FROM (
     WHERE l.meta_hash IS DISTINCT FROM s.meta_hash
     OFFSET 0
 ) d
+"""
+
+# Change-only snapshots (ADR 0170). A market's snapshot is stored when it is new, when
+# what it carries changed since its last stored snapshot (the fingerprint in
+# market_latest), when its heartbeat is due, when it was missing from the previous poll
+# (so a stored snapshot never holds across polls that did not see the market), and when
+# this poll is late (market_latest already holds a newer observation). :full stores
+# every one (heartbeat 0). The values the market's last stored snapshot carried, which
+# market_latest holds until this poll rewrites it, are kept for the candle fold.
+# Returns the positions of the markets NOT stored (integers decode in microseconds).
+_CHOOSE_STORED = """
+WITH held AS (
+    UPDATE poll_staging s SET
+        store = (CAST(:full AS boolean) OR l.stored_ts IS NULL
+                 OR l.snapshot_hash IS DISTINCT FROM s.snapshot_hash
+                 OR l.stored_ts <= CAST(:heartbeat_due AS timestamptz)
+                 OR l.ts >= CAST(:ts AS timestamptz)
+                 OR l.ts < coalesce((SELECT max(p.polled_at) FROM market_polls p
+                                     WHERE p.polled_at < CAST(:ts AS timestamptz)), l.ts)),
+        seen_ts = l.ts,
+        held_stored_ts = l.stored_ts,
+        held_yes_bid_dollars = l.yes_bid_dollars,
+        held_yes_ask_dollars = l.yes_ask_dollars,
+        held_last_price_dollars = l.last_price_dollars,
+        held_volume_fp = l.volume_fp
+    FROM market_latest l
+    WHERE l.ticker = s.ticker
+    RETURNING s.ord, s.store
+)
+SELECT coalesce(string_agg(ord::text, ',') FILTER (WHERE NOT store), '') FROM held
 """
 
 # Results newly known, counted before the upsert overwrites them.
@@ -247,7 +291,9 @@ UPDATE market_latest AS l SET
     volume_24h_fp = s.volume_24h_fp,
     open_interest_fp = s.open_interest_fp,
     meta_hash = s.meta_hash,
-    status = s.status
+    status = s.status,
+    snapshot_hash = s.snapshot_hash,
+    stored_ts = CASE WHEN s.store THEN CAST(:ts AS timestamptz) ELSE l.stored_ts END
 FROM poll_staging s
 WHERE l.ticker = s.ticker AND l.ts <= CAST(:ts AS timestamptz)
 """
@@ -257,11 +303,12 @@ _INSERT_LATEST = """
 INSERT INTO market_latest (
     ticker, ts, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars, no_ask_dollars,
     last_price_dollars, previous_price_dollars, volume_fp, volume_24h_fp, open_interest_fp,
-    meta_hash, status
+    meta_hash, status, snapshot_hash, stored_ts
 )
 SELECT s.ticker, :ts, :sequence, s.yes_bid_dollars, s.yes_ask_dollars, s.no_bid_dollars,
        s.no_ask_dollars, s.last_price_dollars, s.previous_price_dollars,
-       coalesce(s.volume_fp, 0), s.volume_24h_fp, s.open_interest_fp, s.meta_hash, s.status
+       coalesce(s.volume_fp, 0), s.volume_24h_fp, s.open_interest_fp, s.meta_hash, s.status,
+       s.snapshot_hash, :ts
 FROM poll_staging s
 WHERE NOT EXISTS (SELECT 1 FROM market_latest l WHERE l.ticker = s.ticker)
 """
@@ -285,9 +332,13 @@ _BUCKETS_VALUES = ", ".join(
 # This poll's observation of each market, as the candles fold it. OFFSET 0 keeps the
 # planner from inlining the subquery, which would compute mid and last once per reference
 # (up to eight times a row) instead of once.
+# Only the snapshots this poll stores are folded (ADR 0170): a rollup is the rollup of the
+# stored snapshots, each holding until the next.
 _CANDLE_SOURCE = f"""(
-    SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
-    FROM poll_staging OFFSET 0
+    SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp,
+           seen_ts, held_stored_ts, {MID_SQL.format(p="held_")} AS held_mid,
+           {LAST_SQL.format(p="held_")} AS held_last, held_volume_fp
+    FROM poll_staging WHERE store OFFSET 0
 ) s CROSS JOIN (VALUES {_BUCKETS_VALUES}) AS r(res, bucket)"""
 
 # Fold one observation per market into its existing bucket at every rollup resolution.
@@ -319,26 +370,47 @@ UPDATE market_candles AS c SET
     samples = c.samples + 1
 FROM {_CANDLE_SOURCE}
 WHERE c.ticker = s.ticker AND c.resolution_s = r.res AND c.bucket_start = r.bucket
+  AND c.source = '{POLL_SOURCE}'
 """
 
-# Buckets this poll opens (a new hour, a new market): every row the UPDATE above did not
+# Buckets this poll opens (a new bucket, a new market): every row the UPDATE above did not
 # fold. ON CONFLICT on the primary key, not an anti-join against market_candles: that
 # join's plan hung on the table's statistics, and once they were older than the current
-# hour the planner expected one candle in this bucket and chose a nested loop, rescanning
-# the bucket once per market (2 s at 10,000 markets of which a few were new, 7.5 s at
-# 20,000). A conflict is one probe of the primary key per market whatever the statistics
-# say (ADR 0091). When the UPDATE folded nothing (a new hour, a first poll), no row can
-# conflict (under the write lock nobody else inserts them), and the plain INSERT skips
-# the speculative insertion's extra work: 30 ms instead of 43 for 10,000 new buckets.
-_INSERT_ALL_CANDLES = f"""
-{_INSERT_INTO_CANDLES}
-SELECT s.ticker, r.res, r.bucket, :ts, :ts, s.mid, s.mid, s.mid, s.mid,
-       s.last, s.last, s.last, s.last, s.volume_fp, s.volume_fp, 1
-FROM {_CANDLE_SOURCE}
+# bucket the planner expected one candle in it and chose a nested loop, rescanning the
+# bucket once per market (2 s at 10,000 markets of which a few were new, 7.5 s at 20,000).
+# A conflict is one probe of the primary key per market whatever the statistics say
+# (ADR 0091). A conflicting candle from another source (Kalshi's candles, the trade tape)
+# is replaced: the project's own observations win (ADR 0172).
+#
+# When the market was seen earlier in this bucket (``seen_ts``) but nothing was stored
+# then, its held snapshot (the values market_latest kept) was the bucket's opening
+# observation: the candle opens from it, as it would have with every poll stored.
+_HELD = "CASE WHEN s.seen_ts >= r.bucket AND s.seen_ts < CAST(:ts AS timestamptz) THEN {x} END"
+_INSERT_CANDLES = f"""
+{_INSERT_INTO_CANDLES[:-1]}, source)
+SELECT ticker, res, bucket, first_ts, :ts,
+       coalesce(h_mid, mid), greatest(h_mid, mid), least(h_mid, mid), coalesce(mid, h_mid),
+       coalesce(h_last, last), greatest(h_last, last), least(h_last, last),
+       coalesce(last, h_last),
+       coalesce(h_vol, volume_fp), coalesce(volume_fp, h_vol), 1, '{POLL_SOURCE}'
+FROM (
+    SELECT s.ticker, r.res, r.bucket, s.mid, s.last, s.volume_fp,
+           coalesce({_HELD.format(x="greatest(r.bucket, s.held_stored_ts)")},
+                    CAST(:ts AS timestamptz)) AS first_ts,
+           {_HELD.format(x="s.held_mid")} AS h_mid, {_HELD.format(x="s.held_last")} AS h_last,
+           {_HELD.format(x="s.held_volume_fp")} AS h_vol
+    FROM {_CANDLE_SOURCE}
+) n
+ON CONFLICT (ticker, resolution_s, bucket_start) DO UPDATE SET
+    first_ts = excluded.first_ts, last_ts = excluded.last_ts,
+    mid_open = excluded.mid_open, mid_high = excluded.mid_high,
+    mid_low = excluded.mid_low, mid_close = excluded.mid_close,
+    last_open = excluded.last_open, last_high = excluded.last_high,
+    last_low = excluded.last_low, last_close = excluded.last_close,
+    volume_open_fp = excluded.volume_open_fp, volume_close_fp = excluded.volume_close_fp,
+    samples = excluded.samples, source = excluded.source
+WHERE market_candles.source NOT IN {OWN_SOURCES_SQL}
 """
-_INSERT_CANDLES = (
-    _INSERT_ALL_CANDLES + "ON CONFLICT (ticker, resolution_s, bucket_start) DO NOTHING\n"
-)
 
 
 @dataclass
@@ -442,33 +514,56 @@ def _raw_text(raw: bytes | None) -> str:
     return _NULL if raw is None else _escaped(raw.decode("utf-8"))
 
 
+def _snapshot_bodies(observations: Sequence[MarketObservation]) -> list[str]:
+    """What each snapshot row carries after its ticker, time, source and sequence, as COPY
+    text: both the row's tail and what :func:`snapshot_hash` fingerprints."""
+    return [
+        f"{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
+        f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
+        f"{_num(o.volume_fp)}\t{_num(o.open_interest_fp)}\t{_raw_text(o.raw)}"
+        for o in observations
+    ]
+
+
+def snapshot_hash(body: str) -> int:
+    """A stable signed 64-bit fingerprint of one snapshot's carried fields (BLAKE2b-64 of
+    their COPY text): equal fingerprints mean nothing the snapshot stores changed."""
+    digest = hashlib.blake2b(body.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _snapshot_payload(
-    observations: Sequence[MarketObservation], polled_at: datetime, sequence: int
+    observations: Sequence[MarketObservation],
+    polled_at: datetime,
+    sequence: int,
+    bodies: Sequence[str] | None = None,
 ) -> bytes:
     """COPY text for the snapshot rows, specialised for speed (10,000 rows in ~30 ms).
 
     Same format as :func:`encode_copy_rows`, which the tests compare it against.
     """
+    if bodies is None:
+        bodies = _snapshot_bodies(observations)
     middle = f"\t{polled_at.isoformat()}\t{POLL_SOURCE}\t{sequence}\t"
     return "".join(
-        [
-            f"{_escaped(o.ticker)}{middle}{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
-            f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
-            f"{_num(o.volume_fp)}\t{_num(o.open_interest_fp)}\t{_raw_text(o.raw)}\n"
-            for o in observations
-        ]
+        [f"{_escaped(o.ticker)}{middle}{b}\n" for o, b in zip(observations, bodies, strict=True)]
     ).encode("utf-8")
 
 
-def _staging_payload(observations: Sequence[MarketObservation]) -> bytes:
+def _staging_payload(
+    observations: Sequence[MarketObservation], bodies: Sequence[str] | None = None
+) -> bytes:
     """The staging rows; ``ord`` is each observation's position in ``observations``."""
+    if bodies is None:
+        bodies = _snapshot_bodies(observations)
     return "".join(
         [
             f"{i}\t{_escaped(o.ticker)}\t{_num(o.yes_bid_dollars)}\t{_num(o.yes_ask_dollars)}\t"
             f"{_num(o.no_bid_dollars)}\t{_num(o.no_ask_dollars)}\t{_num(o.last_price_dollars)}\t"
             f"{_num(o.previous_price_dollars)}\t{_num(o.volume_fp)}\t{_num(o.volume_24h_fp)}\t"
-            f"{_num(o.open_interest_fp)}\t{metadata_hash(o)}\t{_escaped(o.status)}\n"
-            for i, o in enumerate(observations)
+            f"{_num(o.open_interest_fp)}\t{metadata_hash(o)}\t{_escaped(o.status)}\t"
+            f"{snapshot_hash(b)}\n"
+            for i, (o, b) in enumerate(zip(observations, bodies, strict=True))
         ]
     ).encode("utf-8")
 
@@ -527,6 +622,7 @@ def write_poll(
     observations: Sequence[MarketObservation],
     consumer: str = "poll_markets",
     fetch_seconds: float | None = None,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
 ) -> PollWrite | None:
     """Write one poll in ``connection``'s transaction; None if ``message_id`` was processed.
 
@@ -537,6 +633,12 @@ def write_poll(
     removed first, and a market whose ticker carries it is left out and logged
     (:func:`~shared.marketdata.observation.clean_observations`): one bad market must not
     fail the poll, since a failed poll is acknowledged and would fail the same way again.
+
+    Change-only (ADR 0170): a market's snapshot is stored only when what it carries
+    changed since its last stored snapshot, or ``heartbeat_seconds`` passed since then
+    (plus the cases :data:`_CHOOSE_STORED` lists); ``heartbeat_seconds <= 0`` stores every
+    one. ``PollWrite.snapshots`` counts the rows stored; ``market_count`` on the poll row
+    the markets observed.
     """
     if polled_at.tzinfo is None:
         raise ValueError("polled_at must be timezone-aware")
@@ -577,23 +679,49 @@ def write_poll(
         # Ticker order: index insertions walk the B-trees in order, and the diff's
         # positions refer to this list.
         ordered = sorted(observations, key=attrgetter("ticker"))
-        snapshot_payload = _snapshot_payload(ordered, polled_at, sequence)
-        staging_payload = _staging_payload(ordered)
+        bodies = _snapshot_bodies(ordered)
+        staging_payload = _staging_payload(ordered, bodies)
         t.encode_seconds += time.perf_counter() - encode_started
         ts_params: dict[str, Any] = {"ts": polled_at, "sequence": sequence}
         for resolution in CANDLE_RESOLUTIONS_S:
             ts_params[f"bucket_{resolution}"] = bucket_start(polled_at, resolution)
 
-        snapshots = t.measure(
-            "copy_snapshots",
-            lambda: copy_payload(
-                connection, "market_snapshots", _SNAPSHOT_COLUMNS, snapshot_payload
-            ),
-        )
         t.measure("create_staging", lambda: run(text(_CREATE_STAGING)))
         t.measure(
             "copy_staging",
             lambda: copy_payload(connection, "poll_staging", _STAGING_COLUMNS, staging_payload),
+        )
+        full = heartbeat_seconds <= 0
+        unchanged_csv = t.measure(
+            "choose_stored",
+            lambda: run(
+                text(_CHOOSE_STORED),
+                {
+                    "ts": polled_at,
+                    "full": full,
+                    "heartbeat_due": polled_at - timedelta(seconds=max(heartbeat_seconds, 0)),
+                },
+            ).scalar_one(),
+        )
+        unchanged = set(_positions(unchanged_csv))
+        stored = [i for i in range(len(ordered)) if i not in unchanged]
+        t.measure(
+            "partition", lambda: ensure_partition(connection, polled_at.astimezone(UTC).date())
+        )
+        encode_started = time.perf_counter()
+        snapshot_payload = _snapshot_payload(
+            [ordered[i] for i in stored], polled_at, sequence, [bodies[i] for i in stored]
+        )
+        t.encode_seconds += time.perf_counter() - encode_started
+        snapshots = (
+            t.measure(
+                "copy_snapshots",
+                lambda: copy_payload(
+                    connection, "market_snapshots", _SNAPSHOT_COLUMNS, snapshot_payload
+                ),
+            )
+            if stored
+            else 0
         )
         without_latest, new_csv, known_csv = t.measure(
             "diff_metadata", lambda: run(text(_DIFF)).one()
@@ -629,12 +757,12 @@ def write_poll(
             t.measure("update_latest", lambda: run(text(_UPDATE_LATEST), ts_params))
         if without_latest:
             t.measure("insert_latest", lambda: run(text(_INSERT_LATEST), ts_params))
-        folded, inside = t.measure(
-            "update_candles", lambda: run(text(_FOLD_CANDLES), ts_params).one()
+        folded, inside = (
+            t.measure("update_candles", lambda: run(text(_FOLD_CANDLES), ts_params).one())
+            if stored
+            else (0, 0)
         )
-        if folded == 0:
-            t.measure("insert_candles", lambda: run(text(_INSERT_ALL_CANDLES), ts_params))
-        elif folded < len(ordered) * len(CANDLE_RESOLUTIONS_S):
+        if stored and folded < len(stored) * len(CANDLE_RESOLUTIONS_S):
             t.measure("insert_candles", lambda: run(text(_INSERT_CANDLES), ts_params))
         if inside:
             t.measure("repair_candles", lambda: run(text(_REPAIR_LATE_CANDLES), ts_params))
@@ -710,37 +838,79 @@ FROM refolded x
 WHERE c.ticker = x.ticker AND c.resolution_s = x.res AND c.bucket_start = x.bucket
 """
 
+# The fold, from scratch: each stored poll snapshot into its bucket at every resolution.
+# A bucket whose first stored snapshot was preceded, inside the bucket, by polls that
+# stored nothing (the market unchanged: ADR 0170) opens from the snapshot that held then,
+# as the incremental fold does from market_latest (``seen``: a poll in the bucket before
+# the snapshot, within the held snapshot's heartbeat).
 _REBUILD_CANDLES = f"""
-{_INSERT_INTO_CANDLES}
-SELECT s.ticker, r.res, {bucket_sql("s.ts", "r.res")} AS bucket, min(s.ts), max(s.ts),
+WITH snaps AS (
+    SELECT ticker, ts, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last,
+           volume_fp,
+           lag(ts) OVER w AS prev_ts,
+           lag({MID_SQL.format(p="")}) OVER w AS prev_mid,
+           lag({LAST_SQL.format(p="")}) OVER w AS prev_last,
+           lag(volume_fp) OVER w AS prev_vol
+    FROM market_snapshots
+    WHERE source = '{POLL_SOURCE}' AND ticker = ANY(CAST(:tickers AS text[]))
+    WINDOW w AS (PARTITION BY ticker ORDER BY ts)
+), placed AS (
+    SELECT s.*, r.res, {bucket_sql("s.ts", "r.res")} AS bucket
+    FROM snaps s CROSS JOIN (VALUES {_RESOLUTIONS_VALUES}) AS r(res)
+), observed AS (
+    SELECT ticker, res, bucket, ts, mid, last, volume_fp, 1 AS real FROM placed
+    UNION ALL
+    SELECT ticker, res, bucket, bucket, prev_mid, prev_last, prev_vol, 0 FROM placed p
+    WHERE p.prev_ts < p.bucket AND EXISTS (
+        SELECT 1 FROM market_polls q
+        WHERE q.polled_at >= p.bucket AND q.polled_at < p.ts
+          AND q.polled_at < p.prev_ts + make_interval(secs => :heartbeat))
+)
+{_INSERT_INTO_CANDLES[:-1]}, source)
+SELECT ticker, res, bucket, min(ts), max(ts) FILTER (WHERE real = 1),
        {first_sql("mid")}, max(mid), min(mid), {first_sql("mid", True)},
        {first_sql("last")}, max(last), min(last), {first_sql("last", True)},
-       {first_sql("volume_fp")}, {first_sql("volume_fp", True)}, count(*)
-FROM (
-    SELECT ticker, ts, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp
-    FROM market_snapshots
-    WHERE source = :source AND (CAST(:tickers AS text[]) IS NULL OR ticker = ANY(:tickers))
-) s CROSS JOIN (VALUES {_RESOLUTIONS_VALUES}) AS r(res)
-GROUP BY s.ticker, r.res, bucket
-"""
+       {first_sql("volume_fp")}, {first_sql("volume_fp", True)}, sum(real), '{POLL_SOURCE}'
+FROM observed
+GROUP BY ticker, res, bucket
+{_INSERT_CANDLES[_INSERT_CANDLES.index("ON CONFLICT") :]}"""
 
 
-def rebuild_candles(connection: Connection, tickers: Sequence[str] | None = None) -> int:
-    """Recompute ``market_candles`` from ``market_snapshots`` (all markets, or ``tickers``).
+def rebuild_candles(
+    connection: Connection,
+    tickers: Sequence[str] | None = None,
+    *,
+    batch: int = 500,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+) -> int:
+    """Recompute the poll's candles in ``market_candles`` from ``market_snapshots`` (all
+    markets, or ``tickers``), ``batch`` tickers per statement so memory and lock time stay
+    bounded whatever the history's size. Candles of other sources are left alone.
 
-    For backfills (snapshots written by other means) and to check that the incremental
-    fold at ingest agrees with a from-scratch computation. Returns the rows written.
+    To check that the incremental fold at ingest agrees with a from-scratch computation,
+    and to repair candles. Returns the rows written.
     """
     lock_market_data(connection)
-    ticker_list = list(tickers) if tickers is not None else None
-    connection.execute(
-        text(
-            "DELETE FROM market_candles "
-            "WHERE CAST(:tickers AS text[]) IS NULL OR ticker = ANY(:tickers)"
-        ),
-        {"tickers": ticker_list},
-    )
-    result = connection.execute(
-        text(_REBUILD_CANDLES), {"tickers": ticker_list, "source": POLL_SOURCE}
-    )
-    return int(result.rowcount)
+    if tickers is None:
+        tickers = list(
+            connection.execute(
+                text("SELECT DISTINCT ticker FROM market_latest ORDER BY ticker")
+            ).scalars()
+        )
+    ticker_list = sorted(set(tickers))
+    written = 0
+    for start in range(0, len(ticker_list), batch):
+        chunk = ticker_list[start : start + batch]
+        connection.execute(
+            text(
+                "DELETE FROM market_candles WHERE ticker = ANY(:tickers) "
+                f"AND source = '{POLL_SOURCE}'"
+            ),
+            {"tickers": chunk},
+        )
+        result = connection.execute(
+            text(_REBUILD_CANDLES),
+            {"tickers": chunk, "heartbeat": max(heartbeat_seconds, 0.0)},
+        )
+        written += int(result.rowcount)
+    return written

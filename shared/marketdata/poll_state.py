@@ -16,7 +16,7 @@ Every function takes the caller's ``Connection``; transactions stay the caller's
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -112,26 +112,47 @@ def poll_by_message(connection: Connection, message_id: str) -> Row[Any] | None:
 # One poll's snapshots, as the on-time announcement carried them. market_snapshots has
 # no index on the poll number; its unique (ticker, ts, source) index answers one probe per
 # ticker ever polled (every one has a market_latest row), where a filter on ``sequence``
-# alone would scan the whole history.
+# alone would scan the whole history. With change-only storage (ADR 0170) the poll stored
+# only what changed: a market it observed without storing is announced from the snapshot
+# that held then (its latest stored one at or before the poll, within the heartbeat; the
+# market seen at or after the poll).
 _POLL_SNAPSHOTS = f"""
 SELECT s.ticker, s.yes_bid_dollars, s.yes_ask_dollars, s.last_price_dollars, s.volume_fp,
        s.open_interest_fp
 FROM market_latest l
-JOIN market_snapshots s
-  ON s.ticker = l.ticker AND s.ts = CAST(:ts AS timestamptz) AND s.source = '{POLL_SOURCE}'
-WHERE s.sequence = :s
+CROSS JOIN LATERAL (
+    SELECT ticker, yes_bid_dollars, yes_ask_dollars, last_price_dollars, volume_fp,
+           open_interest_fp
+    FROM market_snapshots
+    WHERE ticker = l.ticker AND source = '{POLL_SOURCE}'
+      AND ts <= CAST(:ts AS timestamptz) AND ts > CAST(:held_since AS timestamptz)
+    ORDER BY ts DESC LIMIT 1
+) s
+WHERE l.ts >= CAST(:ts AS timestamptz)
 ORDER BY s.ticker
 """
 
 
 def poll_snapshot_rows(
-    connection: Connection, sequence: int, polled_at: datetime
+    connection: Connection,
+    sequence: int,
+    polled_at: datetime,
+    heartbeat_seconds: float = 3_600.0,
 ) -> list[dict[str, Any]]:
-    """Poll ``sequence``'s snapshot rows (the announced fields), ticker order.
+    """What poll ``sequence`` observed (the announced fields), ticker order.
 
-    From the poll's own snapshots, not from ``market_latest``: once a later poll has been
-    written the latest rows carry its sequence, and a republish that read them would
-    announce nothing.
+    From the stored snapshots, not from ``market_latest``'s prices: once a later poll has
+    been written the latest rows carry its prices, and a republish that read them would
+    announce the wrong ones. Every market the poll observed is announced, stored by it or
+    held from an earlier poll (``heartbeat_seconds`` as the poll was written with; 0: every
+    snapshot was stored, so only the poll's own).
     """
-    rows = connection.execute(text(_POLL_SNAPSHOTS), {"s": sequence, "ts": polled_at}).mappings()
+    held = max(heartbeat_seconds, 0.0)
+    held_since = polled_at - timedelta(seconds=held) if held else polled_at - _JUST_BEFORE
+    rows = connection.execute(
+        text(_POLL_SNAPSHOTS), {"s": sequence, "ts": polled_at, "held_since": held_since}
+    ).mappings()
     return [dict(row) for row in rows]
+
+
+_JUST_BEFORE = timedelta(microseconds=1)

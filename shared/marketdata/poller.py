@@ -206,6 +206,7 @@ class PollMarkets:
                 observations=observations,
                 consumer=CONSUMER,
                 fetch_seconds=fetch_seconds,
+                heartbeat_seconds=self.settings.snapshot_heartbeat_seconds,
             )
         if written is None:  # a concurrent delivery of the same message won the race
             return PollOutcome("duplicate", markets=len(observations), fetch_seconds=fetch_seconds)
@@ -320,7 +321,9 @@ class PollMarkets:
             poll = poll_state.poll_by_message(connection, message_id)
             if poll is None or poll.published_at is not None:
                 return PollOutcome("duplicate")
-            rows = poll_state.poll_snapshot_rows(connection, poll.id, poll.polled_at)
+            rows = poll_state.poll_snapshot_rows(
+                connection, poll.id, poll.polled_at, self.settings.snapshot_heartbeat_seconds
+            )
             items = [snapshot_item(row) for row in rows]
         published = self._publish(poll.id, poll.polled_at, items)
         return PollOutcome("duplicate", published_messages=published, markets=len(items))

@@ -50,6 +50,17 @@ class MarketDataSettings:
     - ``poll_interval_seconds``: how often the scheduler polls (Cloud Scheduler's cron, or
       the local launcher's ``--poll-every``), which ``/health`` judges staleness by
       (``POLL_INTERVAL_SECONDS``, default 60; an unusable value falls back to it).
+    - ``snapshot_heartbeat_seconds``: change-only snapshots (ADR 0170): an unchanged
+      market's snapshot is stored again after this long, so a gap means "no data"
+      (``SNAPSHOT_HEARTBEAT_SECONDS``, default 3600; 0 stores every snapshot).
+    - ``snapshot_retention_days``: raw snapshots kept in Postgres; older daily partitions
+      are archived to Parquet and dropped (``SNAPSHOT_RETENTION_DAYS``, default 90).
+    - ``minute_candle_retention_days``: 1-minute candles kept (``MINUTE_CANDLE_RETENTION_DAYS``,
+      default 365); coarser candles are kept forever.
+    - ``partitions_ahead_days``: daily partitions created ahead of time
+      (``SNAPSHOT_PARTITIONS_AHEAD_DAYS``, default 7).
+    - ``archive_url``: where archived partitions go: ``gs://bucket/prefix`` or a local
+      directory (``HISTORY_ARCHIVE_URL``; unset: no archiving, nothing is dropped).
     """
 
     project_id: str | None = None
@@ -60,6 +71,11 @@ class MarketDataSettings:
     publish_snapshots: bool = True
     orderbook_cache_seconds: float = 1.5
     poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
+    snapshot_heartbeat_seconds: float = 3_600.0
+    snapshot_retention_days: int = 90
+    minute_candle_retention_days: int = 365
+    partitions_ahead_days: int = 7
+    archive_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MarketDataSettings:
@@ -81,4 +97,17 @@ class MarketDataSettings:
             publish_snapshots=config.flag("POLL_PUBLISH", True, env),
             orderbook_cache_seconds=config.number("ORDERBOOK_CACHE_SECONDS", 1.5, env, minimum=0),
             poll_interval_seconds=_poll_interval(env),
+            snapshot_heartbeat_seconds=config.number(
+                "SNAPSHOT_HEARTBEAT_SECONDS", 3_600.0, env, minimum=0
+            ),
+            snapshot_retention_days=int(
+                config.number("SNAPSHOT_RETENTION_DAYS", 90, env, minimum=1)
+            ),
+            minute_candle_retention_days=int(
+                config.number("MINUTE_CANDLE_RETENTION_DAYS", 365, env, minimum=1)
+            ),
+            partitions_ahead_days=int(
+                config.number("SNAPSHOT_PARTITIONS_AHEAD_DAYS", 7, env, minimum=1)
+            ),
+            archive_url=config.text("HISTORY_ARCHIVE_URL", env),
         )

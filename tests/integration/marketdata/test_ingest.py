@@ -149,7 +149,7 @@ def test_incremental_candles_equal_a_rebuild_from_snapshots(engine):
         rebuild_candles(c)
     with engine.connect() as c:
         rebuilt = c.execute(sa.text("SELECT * FROM market_candles ORDER BY 1, 2, 3")).all()
-    assert len(incremental) == 40 * 4  # the hours 09:00 to 12:00
+    assert len([r for r in incremental if r.resolution_s == 3600]) == 40 * 4  # 09:00-12:00
     assert incremental == rebuilt
 
 
@@ -246,14 +246,20 @@ def test_a_poll_mixing_unchanged_changed_foreign_and_new_markets(engine):
             r.ticker: r for r in c.execute(sa.text("SELECT * FROM markets ORDER BY ticker")).all()
         }
         latest = dict(c.execute(sa.text("SELECT ticker, ts FROM market_latest")).all())
-        samples = dict(c.execute(sa.text("SELECT ticker, samples FROM market_candles")).all())
+        samples = dict(
+            c.execute(
+                sa.text("SELECT ticker, samples FROM market_candles WHERE resolution_s = 3600")
+            ).all()
+        )
     assert rows["KXM-26-A"].updated_at == T0  # untouched
     assert (rows["KXM-26-B"].result, rows["KXM-26-B"].determined_at) == ("yes", polled_at)
     assert (rows["KXM-26-C"].title, rows["KXM-26-C"].series_ticker) == ("C", "KXMANUAL")
     assert rows["KXM-26-C"].category == "Manual"
     assert (rows["KXM-26-D"].title, rows["KXM-26-D"].updated_at) == ("D", polled_at)
     assert latest == dict.fromkeys(("KXM-26-A", "KXM-26-B", "KXM-26-C", "KXM-26-D"), polled_at)
-    assert samples == {"KXM-26-A": 2, "KXM-26-B": 2, "KXM-26-C": 1, "KXM-26-D": 1}
+    # Change-only (ADR 0170): A's and B's prices and raw payload are unchanged (B's new
+    # status lives in ``markets``), so neither snapshot is stored again or folded.
+    assert samples == {"KXM-26-A": 1, "KXM-26-B": 1, "KXM-26-C": 1, "KXM-26-D": 1}
 
 
 def test_overlapping_polls_of_new_markets_write_one_after_the_other(engine):
@@ -289,10 +295,11 @@ def test_overlapping_polls_of_new_markets_write_one_after_the_other(engine):
     second = outcome["write"]
     assert isinstance(second, PollWrite) and second.markets_changed == 0
     assert count(engine, "markets") == 30
-    assert count(engine, "market_snapshots") == 60
+    # The second poll saw the same markets unchanged: nothing new stored (ADR 0170).
+    assert count(engine, "market_snapshots") == 30
     with engine.connect() as c:
         assert set(c.execute(sa.text("SELECT ts FROM market_latest")).scalars()) == {later}
-        assert set(c.execute(sa.text("SELECT samples FROM market_candles")).scalars()) == {2}
+        assert set(c.execute(sa.text("SELECT samples FROM market_candles")).scalars()) == {1}
 
 
 def test_a_poll_refuses_to_run_outside_read_committed(engine):
@@ -347,7 +354,8 @@ def test_text_postgres_refuses_is_cleaned_and_never_blocks_a_poll(engine, caplog
             written = write_poll(
                 c, message_id=f"nul-{n}", polled_at=polled_at, observations=observations
             )
-        assert written is not None and written.snapshots == 3
+        # The second poll repeats the first: change-only stores nothing new (ADR 0170).
+        assert written is not None and written.snapshots == (3 if n == 0 else 0)
         assert set(written.cleaned) == {"KXNUL-26-T1", "KXNUL-26-T2"}
         assert written.skipped == ("KXNUL-26-T\x003",)
 
@@ -368,7 +376,7 @@ def test_text_postgres_refuses_is_cleaned_and_never_blocks_a_poll(engine, caplog
     assert stored["KXNUL-26-T1"].category == "Weather"
     assert stored["KXNUL-26-T2"].title == "lone \ufffd surrogate"
     assert raw["expiration_value"] == "12"
-    assert dict(snapshots) == {"KXNUL-26-T1": 2, "KXNUL-26-T2": 2, "KXOK-26-T1": 2}
+    assert dict(snapshots) == {"KXNUL-26-T1": 1, "KXNUL-26-T2": 1, "KXOK-26-T1": 1}
     assert "left out of the poll" in caplog.text
 
 
@@ -404,11 +412,14 @@ def test_a_late_poll_inside_a_candle_that_opened_one_sided_becomes_its_open(engi
     at(40, "0.0000", "0.2000", "0.5000")  # one-sided again: the close stays 10:22's
     at(31, "0.2000", "0.2300", "0.2500")  # late, between the last midpoint and the end
     with engine.connect() as c:
-        folded = c.execute(sa.text("SELECT * FROM market_candles")).one()
+        folded = c.execute(sa.text("SELECT * FROM market_candles WHERE resolution_s = 3600")).one()
     assert (folded.mid_open, folded.mid_close) == (D("0.79000"), D("0.21500"))
     assert (folded.last_open, folded.last_close) == (D("0.1500"), D("0.5000"))
     assert (folded.volume_open_fp, folded.volume_close_fp) == (D("101.00"), D("140.00"))
     with engine.begin() as c:
         rebuild_candles(c)
     with engine.connect() as c:
-        assert c.execute(sa.text("SELECT * FROM market_candles")).one() == folded
+        assert (
+            c.execute(sa.text("SELECT * FROM market_candles WHERE resolution_s = 3600")).one()
+            == folded
+        )

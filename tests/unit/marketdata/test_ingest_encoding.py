@@ -52,8 +52,11 @@ def test_specialised_poll_payloads_match_the_generic_encoder():
             o.open_interest_fp,
             ingest.metadata_hash(o),
             o.status,
+            ingest.snapshot_hash(body),
         )
-        for i, o in enumerate(observations)
+        for i, (o, body) in enumerate(
+            zip(observations, ingest._snapshot_bodies(observations), strict=True)
+        )
     )
     assert ingest._staging_payload(observations) == staging
 
