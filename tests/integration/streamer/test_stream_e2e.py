@@ -242,3 +242,39 @@ def test_restart_restores_the_cache_and_a_resumed_client_ends_equal(stack: Stack
     fresh = SseClient(second.origin, cookie).start()
     eventually(lambda: shown(resumed) == stack.kalshi_positions(ALICE) == shown(fresh))
     assert resumed.events[0].event == "snapshot"  # another tracker run: a fresh snapshot
+
+
+def test_under_socket_drops_and_delays_every_client_ends_equal_to_kalshi(
+    stack: Stack, simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="streamer.upstream")
+    server = stack.start()
+    clients = {
+        user: SseClient(server.origin, stack.session(user)).start() for user in stack.accounts
+    }
+    for client in clients.values():
+        client.wait_for(lambda c: c.connection() == "connected")
+    drops = 0
+    try:
+        simulator.set_faults(ws_delay_ms=30)
+        for round_ in range(24):
+            for user, account in stack.accounts.items():
+                if (round_ + hash(user)) % 2 == 0:
+                    simulator.fill(account.key_id)
+            if round_ % 6 == 5:
+                simulator.set_faults(ws_drop=True)  # cut at the next dispatch
+                drops += 1
+            time.sleep(0.15)
+    finally:
+        simulator.set_faults()
+    simulator.advance(1)  # a dispatch, so an armed drop is not left behind
+    for user, client in clients.items():
+        eventually(lambda c=client, u=user: shown(c) == stack.kalshi_positions(u), timeout=30)
+        client.wait_for(lambda c: c.connection() == "connected", timeout=30)
+        assert not client.ended.is_set()
+    sessions = server.call(lambda: dict(server.service.upstream.sessions))
+    for session in sessions.values():
+        reasons = [reason for reason, _ in session.reconciliations]
+        assert reasons.count("reconnect") >= drops - 1
+    logged = [r.getMessage() for r in caplog.records if "reconciliation (" in r.getMessage()]
+    assert len(logged) >= sum(len(s.reconciliations) for s in sessions.values())
