@@ -159,11 +159,13 @@ export interface BacktestRequest {
 }
 
 export interface AccountUser {
-  id?: string;
-  key_id?: string;
-  key_id_masked?: string;
-  kalshi_environment?: string;
-  [key: string]: unknown;
+  id: string;
+  /** The Kalshi key id, masked by the server (first and last four characters). */
+  key_id: string;
+  kalshi_environment: string;
+  signed_in_at?: string | null;
+  credential_status?: "valid" | "invalid" | "missing";
+  via?: "session" | "token";
 }
 
 export interface SignInResponse {
@@ -171,40 +173,51 @@ export interface SignInResponse {
   csrf_token: string;
 }
 
-export interface Portfolio {
-  total_value_dollars?: Dollars;
-  cash_dollars?: Dollars;
-  portfolio_value_dollars?: Dollars;
-  todays_pnl_dollars?: Dollars | null;
-  todays_pnl_pct?: string | null;
-  unrealized_pnl_dollars?: Dollars;
-  realized_pnl_dollars?: Dollars;
-  fees_paid_dollars?: Dollars;
-  position_count?: number;
-  last_updated?: string;
+/** How fresh an account read is: the server caches Kalshi's answers for a few seconds. */
+export interface Freshness {
+  last_updated?: string | null;
   stale?: boolean;
+}
+
+/** `GET /account/portfolio`; the stream's `portfolio_update` carries the live subset. */
+export interface Portfolio extends Freshness {
+  cash?: Dollars | null;
+  positions_value?: Dollars;
+  total_value?: Dollars | null;
+  unrealized_pnl?: Dollars;
+  realized_pnl?: Dollars;
+  fees_paid?: Dollars;
+  position_count?: number;
+  baseline_value?: Dollars | null;
+  net_transfers_since_baseline?: Dollars | null;
+  today_pnl?: Dollars | null;
+  /** Already in percent ("1.25" is 1.25 %). */
+  today_pnl_pct?: string | null;
 }
 
 export interface Position {
   ticker: string;
-  title?: string | null;
+  market_title?: string | null;
   side: "yes" | "no";
-  contracts_fp?: Count;
-  average_price_dollars?: Dollars | null;
-  mark_dollars?: Dollars | null;
-  market_value_dollars?: Dollars | null;
-  unrealized_pnl_dollars?: Dollars | null;
+  contracts?: Count;
+  average_entry_price?: Dollars | null;
+  cost_basis?: Dollars;
+  best_bid?: Dollars | null;
+  best_ask?: Dollars | null;
+  mark?: Dollars | null;
+  mark_source?: string;
+  market_value?: Dollars | null;
+  unrealized_pnl?: Dollars | null;
+  /** Already in percent. */
   unrealized_pnl_pct?: string | null;
-  realized_pnl_dollars?: Dollars | null;
-  best_bid_dollars?: Dollars | null;
-  best_ask_dollars?: Dollars | null;
-  close_time?: string | null;
+  realized_pnl?: Dollars | null;
+  fees_paid?: Dollars | null;
+  market_close_time?: string | null;
+  updated_at?: string;
 }
 
-export interface Positions {
+export interface Positions extends Freshness {
   positions: Position[];
-  last_updated?: string;
-  stale?: boolean;
 }
 
 export type OrderSide = "yes" | "no";
@@ -217,13 +230,12 @@ export interface Order {
   side: OrderSide;
   action: OrderAction;
   status: string;
-  price_dollars?: Dollars;
-  count_fp?: Count;
-  remaining_count_fp?: Count;
-  fill_count_fp?: Count;
+  price?: Dollars;
+  count?: Count;
+  remaining_count?: Count;
+  fill_count?: Count;
   time_in_force?: TimeInForce | string;
-  created_time?: string;
-  last_update_time?: string;
+  created_at?: string;
 }
 
 export interface OrderList {
@@ -241,72 +253,74 @@ export interface OrderRequest {
 }
 
 export interface OrderPreview {
-  cost_dollars?: Dollars;
-  fee_dollars?: Dollars;
-  total_dollars?: Dollars;
-  max_payout_dollars?: Dollars;
+  cost?: Dollars;
+  fee?: Dollars;
+  total?: Dollars;
+  max_payout?: Dollars;
   warnings?: string[];
-  [key: string]: unknown;
 }
 
 export interface Fill {
   fill_id?: string;
-  trade_id?: string;
   order_id?: string;
   ticker: string;
   side: OrderSide;
   action: OrderAction;
-  count_fp: Count;
-  yes_price_dollars?: Dollars;
-  no_price_dollars?: Dollars;
-  price_dollars?: Dollars;
-  fee_dollars?: Dollars;
+  contracts?: Count;
+  count_fp?: Count;
+  yes_price?: Dollars | null;
+  no_price?: Dollars | null;
+  fee?: Dollars;
   is_taker?: boolean;
-  created_time?: string;
+  created_at?: string;
 }
 
-export interface FillList {
+export interface FillList extends Freshness {
   fills: Fill[];
   cursor?: string | null;
 }
 
-export interface PerformancePoint {
-  ts?: string;
-  date?: string;
-  cumulative_realized_pnl_dollars?: Dollars;
-  realized_pnl_dollars?: Dollars;
+export interface PerformanceDay {
+  trading_day: string;
+  realized_pnl: Dollars;
+  fees: Dollars;
+  net_pnl: Dollars;
+  cumulative_net_pnl: Dollars;
 }
 
 export interface PerformanceGroup {
-  key?: string;
-  series?: string;
-  category?: string;
-  realized_pnl_dollars: Dollars;
-  wins?: number;
-  losses?: number;
-  win_rate?: number | string | null;
+  name: string;
+  realized_pnl: Dollars;
+  fees?: Dollars;
+  net_pnl: Dollars;
+  closed_trades: number;
+  wins: number;
+  win_rate_pct: string | null;
 }
 
-export interface Performance {
-  realized_pnl_dollars?: Dollars;
-  win_rate?: number | string | null;
-  max_drawdown_dollars?: Dollars;
-  curve?: PerformancePoint[];
-  by_series?: PerformanceGroup[];
-  by_category?: PerformanceGroup[];
+export interface Performance extends Freshness {
+  realized_pnl: Dollars;
+  fees: Dollars;
+  net_pnl: Dollars;
+  closed_trades: number;
+  wins: number;
+  win_rate_pct: string | null;
+  max_drawdown: Dollars;
+  curve: PerformanceDay[];
+  by_series: PerformanceGroup[];
+  by_category: PerformanceGroup[];
 }
 
-export interface PnlAlert {
-  /** A position's ticker, or null for the whole portfolio. */
-  ticker: string | null;
-  /** Alert when P&L falls to or below this (e.g. "-25.00"). */
-  below_dollars?: Dollars | null;
-  /** Alert when P&L rises to or above this. */
-  above_dollars?: Dollars | null;
+/** Alerts on today's P&L (the settings API holds them for the portfolio as a whole). */
+export interface PnlAlerts {
+  enabled: boolean;
+  /** Positive amounts: alert when today's P&L falls to minus this, or rises to this. */
+  loss_dollars: Dollars | null;
+  gain_dollars: Dollars | null;
+  loss_percent: string | null;
+  gain_percent: string | null;
 }
 
 export interface Settings {
-  trading_enabled?: boolean;
-  pnl_alerts?: PnlAlert[];
-  [key: string]: unknown;
+  pnl_alerts: PnlAlerts;
 }

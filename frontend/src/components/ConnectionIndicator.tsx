@@ -14,10 +14,12 @@ const LABEL: Record<ConnectionState, string> = {
   degraded: "Degraded",
   exchange_paused: "Exchange paused",
   disconnected: "Disconnected",
+  off: "Offline",
 };
 
-export function colourOf(state: ConnectionState): "green" | "yellow" | "red" {
+export function colourOf(state: ConnectionState): "green" | "yellow" | "red" | "grey" {
   if (state === "connected") return "green";
+  if (state === "off") return "grey";
   if (state === "disconnected") return "red";
   return "yellow";
 }

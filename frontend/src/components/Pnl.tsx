@@ -1,13 +1,13 @@
-import { direction, percent, signedMoney } from "../lib/format";
+import { direction, signedMoney, signedPercent } from "../lib/format";
 
 /** P&L in colour with its sign spelled out (colour is never the only cue). */
-export function Pnl({ dollars, pct }: { dollars: string | null | undefined; pct?: string | number | null }) {
+export function Pnl({ dollars, pct }: { dollars: string | null | undefined; pct?: string | null }) {
   const dir = direction(dollars);
   const cls = dir > 0 ? "pnl up" : dir < 0 ? "pnl down" : "pnl";
   return (
     <span className={cls}>
       {signedMoney(dollars)}
-      {pct !== undefined && pct !== null ? ` (${percent(pct)})` : null}
+      {pct !== undefined && pct !== null ? ` (${signedPercent(pct)})` : null}
     </span>
   );
 }

@@ -44,16 +44,16 @@ export function PortfolioBar({ onTogglePositions }: { onTogglePositions: () => v
       <section className="figures" aria-label="Portfolio">
         {signedIn && portfolio ? (
           <>
-            <Figure label="Total value">{money(portfolio.total_value_dollars)}</Figure>
-            <Figure label="Cash">{money(portfolio.cash_dollars)}</Figure>
+            <Figure label="Total value">{money(portfolio.total_value)}</Figure>
+            <Figure label="Cash">{money(portfolio.cash)}</Figure>
             <Figure label="Today">
-              <Pnl dollars={portfolio.todays_pnl_dollars} pct={portfolio.todays_pnl_pct} />
+              <Pnl dollars={portfolio.today_pnl} pct={portfolio.today_pnl_pct} />
             </Figure>
             <Figure label="Unrealized">
-              <Pnl dollars={portfolio.unrealized_pnl_dollars} />
+              <Pnl dollars={portfolio.unrealized_pnl} />
             </Figure>
             <Figure label="Realized">
-              <Pnl dollars={portfolio.realized_pnl_dollars} />
+              <Pnl dollars={portfolio.realized_pnl} />
             </Figure>
             <Figure label="Positions">{portfolio.position_count ?? "–"}</Figure>
           </>

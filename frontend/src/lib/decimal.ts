@@ -89,3 +89,22 @@ export function toFixed(value: Fixed, places: number): string {
 export function toText(value: Fixed): string {
   return toFixed(value, value.scale);
 }
+
+/** a / b rounded half-even to `places` decimals (the server's rounding for percentages). */
+export function divide(a: Fixed, b: Fixed, places: number): Fixed {
+  if (b.units === 0n) throw new RangeError("division by zero");
+  // a/b = (a.units / 10^a.scale) / (b.units / 10^b.scale); scale the numerator so the
+  // integer quotient has `places` decimals.
+  let numerator = a.units * 10n ** BigInt(places + b.scale);
+  let denominator = b.units * 10n ** BigInt(a.scale);
+  if (denominator < 0n) {
+    numerator = -numerator;
+    denominator = -denominator;
+  }
+  const negative = numerator < 0n;
+  const magnitude = negative ? -numerator : numerator;
+  let quotient = magnitude / denominator;
+  const twice = (magnitude % denominator) * 2n;
+  if (twice > denominator || (twice === denominator && quotient % 2n === 1n)) quotient += 1n;
+  return { units: negative ? -quotient : quotient, scale: places };
+}

@@ -71,3 +71,10 @@ export function timeOfDay(ms: number | null): string {
   if (ms === null) return "never";
   return new Date(ms).toLocaleTimeString();
 }
+
+/** A figure the server already gives in percent ("1.25") as "+1.25%". */
+export function signedPercent(text: string | null | undefined): string {
+  const value = tryParse(text);
+  if (value === null) return "–";
+  return `${sign(value) > 0 ? "+" : ""}${toFixed(value, 2)}%`;
+}

@@ -124,7 +124,7 @@ export default function MarketDetail() {
             <div className="tile"><div className="tile-label">Last</div><div className="tile-value">{cents(m.last_price_dollars)}</div></div>
             <div className="tile"><div className="tile-label">Volume</div><div className="tile-value">{contracts(m.volume_fp)}</div></div>
             {position ? (
-              <div className="tile"><div className="tile-label">You hold {position.side.toUpperCase()}</div><div className="tile-value"><Pnl dollars={position.unrealized_pnl_dollars} /></div></div>
+              <div className="tile"><div className="tile-label">You hold {position.side.toUpperCase()}</div><div className="tile-value"><Pnl dollars={position.unrealized_pnl} /></div></div>
             ) : null}
           </div>
         </>

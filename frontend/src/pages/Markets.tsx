@@ -96,7 +96,7 @@ export default function Markets() {
                       <div className="muted small">{m.ticker}</div>
                       {position ? (
                         <span className="badge" title="You hold this market">
-                          You hold {position.side.toUpperCase()} · <Pnl dollars={position.unrealized_pnl_dollars} />
+                          You hold {position.side.toUpperCase()} · <Pnl dollars={position.unrealized_pnl} />
                         </span>
                       ) : null}
                     </td>

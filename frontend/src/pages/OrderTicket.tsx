@@ -2,18 +2,17 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useDeferredValue, useState } from "react";
 
 import { api, describeError } from "../api/client";
-import { useSettings } from "../api/hooks";
 import type { Order, OrderAction, OrderPreview, OrderRequest, OrderSide, TimeInForce } from "../api/types";
 import { mul, parse, toFixed, tryParse } from "../lib/decimal";
 import { money } from "../lib/format";
 
-const PRICE = /^(0?\.\d{1,4}|0\.\d{1,4}|1(\.0{1,4})?)$/;
+const PRICE = /^0?\.\d{1,4}$/;
 const COUNT = /^\d+(\.\d{1,2})?$/;
 
 /** Whether a ticket's fields make an order worth previewing; the reason when not. */
 export function ticketProblem(count: string, price: string): string | null {
   if (!COUNT.test(count) || tryParse(count)?.units === 0n) return "Contracts must be a positive number, e.g. 10.";
-  if (!PRICE.test(price)) return "Limit price is in dollars between 0.01 and 0.99, e.g. 0.45.";
+  if (!PRICE.test(price)) return "Limit price is in dollars below 1, e.g. 0.45.";
   const p = parse(price);
   if (p.units <= 0n) return "Limit price must be above zero.";
   return null;
@@ -27,7 +26,6 @@ export function grossCost(count: string, price: string): string | null {
 }
 
 export function OrderTicket({ ticker }: { ticker: string }) {
-  const settings = useSettings(true);
   const queryClient = useQueryClient();
   const [side, setSide] = useState<OrderSide>("yes");
   const [action, setAction] = useState<OrderAction>("buy");
@@ -50,14 +48,6 @@ export function OrderTicket({ ticker }: { ticker: string }) {
       void queryClient.invalidateQueries({ queryKey: ["portfolio"] });
     },
   });
-  if (settings.data && settings.data.trading_enabled === false) {
-    return (
-      <section className="card">
-        <h2>Trade</h2>
-        <p className="muted">Trading is off for your account. Turn it on in your settings to place orders here.</p>
-      </section>
-    );
-  }
   return (
     <section className="card" aria-labelledby="ticket-title">
       <h2 id="ticket-title">Order ticket</h2>
@@ -97,13 +87,13 @@ export function OrderTicket({ ticker }: { ticker: string }) {
         {problem ? <p role="alert" className="error-message">{problem}</p> : null}
         <dl className="details" aria-live="polite">
           <dt>Estimated cost</dt>
-          <dd data-testid="preview-cost">{preview.data?.cost_dollars ? money(preview.data.cost_dollars, 4) : money(grossCost(count, price), 4)}</dd>
+          <dd data-testid="preview-cost">{preview.data?.cost ? money(preview.data.cost, 4) : money(grossCost(count, price), 4)}</dd>
           <dt>Estimated fee</dt>
-          <dd data-testid="preview-fee">{preview.data?.fee_dollars ? money(preview.data.fee_dollars, 4) : preview.isError ? "unavailable" : "…"}</dd>
-          {preview.data?.total_dollars ? (
+          <dd data-testid="preview-fee">{preview.data?.fee ? money(preview.data.fee, 4) : preview.isError ? "unavailable" : "…"}</dd>
+          {preview.data?.total ? (
             <>
               <dt>Total</dt>
-              <dd>{money(preview.data.total_dollars, 4)}</dd>
+              <dd>{money(preview.data.total, 4)}</dd>
             </>
           ) : null}
         </dl>

@@ -18,7 +18,7 @@ function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => voi
     mutationFn: (o: Order) =>
       api(`/api/v1/account/orders/${encodeURIComponent(o.order_id)}`, {
         method: "PATCH",
-        body: { price: price || o.price_dollars, count: count || o.remaining_count_fp || o.count_fp },
+        body: { price: price || o.price, count: count || o.remaining_count || o.count },
       }),
     onSuccess: () => {
       void queryClient.invalidateQueries({ queryKey: ["orders"] });
@@ -42,11 +42,11 @@ function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => voi
           </p>
           <label>
             New limit price ($)
-            <input value={price} placeholder={order.price_dollars} onChange={(e) => setPrice(e.target.value)} inputMode="decimal" />
+            <input value={price} placeholder={order.price} onChange={(e) => setPrice(e.target.value)} inputMode="decimal" />
           </label>
           <label>
             New contracts
-            <input value={count} placeholder={order.remaining_count_fp ?? order.count_fp} onChange={(e) => setCount(e.target.value)} inputMode="decimal" />
+            <input value={count} placeholder={order.remaining_count ?? order.count} onChange={(e) => setCount(e.target.value)} inputMode="decimal" />
           </label>
           {amend.isError ? <p role="alert" className="error-message">{describeError(amend.error)}</p> : null}
           <div className="actions">
@@ -87,10 +87,10 @@ function OrderRows({ orders, open, onAmend }: { orders: Order[]; open: boolean; 
               <tr key={o.order_id} data-order-id={o.order_id}>
                 <td><Link to={`/markets/${encodeURIComponent(o.ticker)}`}>{o.ticker}</Link></td>
                 <td>{o.action} {o.side.toUpperCase()}</td>
-                <td>{cents(o.price_dollars)}</td>
-                <td>{contracts(o.remaining_count_fp ?? o.count_fp)}{o.fill_count_fp ? ` (filled ${contracts(o.fill_count_fp)})` : ""}</td>
+                <td>{cents(o.price)}</td>
+                <td>{contracts(o.remaining_count ?? o.count)}{o.fill_count ? ` (filled ${contracts(o.fill_count)})` : ""}</td>
                 <td>{o.status}</td>
-                <td>{dateTime(o.created_time)}</td>
+                <td>{dateTime(o.created_at)}</td>
                 {open ? (
                   <td className="row-actions">
                     <button type="button" onClick={() => onAmend(o)} aria-label={`Amend order on ${o.ticker}`}>Amend</button>
@@ -123,13 +123,13 @@ function FillRows({ fills }: { fills: Fill[] }) {
         </thead>
         <tbody>
           {fills.map((f, i) => (
-            <tr key={f.fill_id ?? f.trade_id ?? `${f.ticker}-${i}`}>
-              <td>{dateTime(f.created_time)}</td>
+            <tr key={f.fill_id ?? `${f.ticker}-${i}`}>
+              <td>{dateTime(f.created_at)}</td>
               <td>{f.ticker}</td>
               <td>{f.action} {f.side?.toUpperCase()}</td>
-              <td>{contracts(f.count_fp)}</td>
-              <td>{cents(f.price_dollars ?? (f.side === "no" ? f.no_price_dollars : f.yes_price_dollars))}</td>
-              <td>{money(f.fee_dollars, 4)}</td>
+              <td>{contracts(f.contracts ?? f.count_fp)}</td>
+              <td>{cents(f.side === "no" ? f.no_price : f.yes_price)}</td>
+              <td>{money(f.fee, 4)}</td>
             </tr>
           ))}
         </tbody>
@@ -158,7 +158,7 @@ export default function Orders() {
     const seen = new Set<string>();
     const out: Fill[] = [];
     for (const f of [...liveFills, ...(fills.data?.fills ?? [])]) {
-      const key = f.fill_id ?? f.trade_id ?? JSON.stringify(f);
+      const key = f.fill_id ?? JSON.stringify(f);
       if (seen.has(key)) continue;
       seen.add(key);
       out.push(f);

@@ -7,9 +7,13 @@ import { ErrorMessage, Loading } from "../components/ErrorMessage";
 import { Pnl } from "../components/Pnl";
 import { Tile } from "../components/Tile";
 import { TimeChart, toTime, type ChartSeries } from "../components/TimeChart";
-import { money, percent } from "../lib/format";
+import { money, signedPercent } from "../lib/format";
 
-function Groups({ title, groups }: { title: string; groups: PerformanceGroup[] }) {
+function unsignedPercent(text: string | null | undefined): string {
+  return signedPercent(text).replace(/^\+/, "");
+}
+
+function Groups({ title, what, groups }: { title: string; what: string; groups: PerformanceGroup[] }) {
   return (
     <section className="card">
       <h2>{title}</h2>
@@ -19,17 +23,19 @@ function Groups({ title, groups }: { title: string; groups: PerformanceGroup[] }
         <table>
           <thead>
             <tr>
-              <th scope="col">{title.replace("By ", "")}</th>
-              <th scope="col">Realized P&amp;L</th>
+              <th scope="col">{what}</th>
+              <th scope="col">Net P&amp;L</th>
+              <th scope="col">Trades</th>
               <th scope="col">Win rate</th>
             </tr>
           </thead>
           <tbody>
             {groups.map((g) => (
-              <tr key={g.key ?? g.series ?? g.category}>
-                <td>{g.key ?? g.series ?? g.category ?? "–"}</td>
-                <td><Pnl dollars={g.realized_pnl_dollars} /></td>
-                <td>{percent(g.win_rate ?? null, false)}</td>
+              <tr key={g.name}>
+                <td>{g.name || "(none)"}</td>
+                <td><Pnl dollars={g.net_pnl} /></td>
+                <td>{g.closed_trades}</td>
+                <td>{unsignedPercent(g.win_rate_pct)}</td>
               </tr>
             ))}
           </tbody>
@@ -47,10 +53,8 @@ export default function Performance() {
     return [
       {
         kind: "line",
-        name: "Cumulative realized P&L",
-        points: curve
-          .filter((p) => (p.ts ?? p.date) && p.cumulative_realized_pnl_dollars !== undefined)
-          .map((p) => ({ time: toTime(p.ts ?? `${p.date}T00:00:00Z`), value: Number(p.cumulative_realized_pnl_dollars) })),
+        name: "Cumulative net P&L",
+        points: curve.map((p) => ({ time: toTime(`${p.trading_day}T00:00:00Z`), value: Number(p.cumulative_net_pnl) })),
       },
     ];
   }, [perf.data]);
@@ -62,25 +66,28 @@ export default function Performance() {
       </section>
     );
   }
+  const p = perf.data;
   return (
     <section className="page">
       <h1>Performance</h1>
       {perf.isError ? <ErrorMessage error={perf.error} what="Performance" /> : null}
       {perf.isPending ? <Loading what="performance" /> : null}
-      {perf.data ? (
+      {p ? (
         <>
           <div className="tiles">
-            <Tile label="Realized P&L"><Pnl dollars={perf.data.realized_pnl_dollars} /></Tile>
-            <Tile label="Win rate">{percent(perf.data.win_rate ?? null, false)}</Tile>
-            <Tile label="Max drawdown">{money(perf.data.max_drawdown_dollars)}</Tile>
+            <Tile label="Realized P&L"><Pnl dollars={p.realized_pnl} /></Tile>
+            <Tile label="Fees">{money(p.fees)}</Tile>
+            <Tile label="Net P&L"><Pnl dollars={p.net_pnl} /></Tile>
+            <Tile label="Win rate">{unsignedPercent(p.win_rate_pct)} of {p.closed_trades}</Tile>
+            <Tile label="Max drawdown">{money(p.max_drawdown)}</Tile>
           </div>
           <section className="card">
-            <h2>Realized P&amp;L over time</h2>
-            <TimeChart series={series} label="Cumulative realized P&L" />
+            <h2>Net P&amp;L over time (by trading day)</h2>
+            <TimeChart series={series} label="Cumulative net realized P&L" />
           </section>
           <div className="two-columns">
-            <Groups title="By series" groups={perf.data.by_series ?? []} />
-            <Groups title="By category" groups={perf.data.by_category ?? []} />
+            <Groups title="By series" what="Series" groups={p.by_series} />
+            <Groups title="By category" what="Category" groups={p.by_category} />
           </div>
         </>
       ) : null}

@@ -1,79 +1,79 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 
 import { api, describeError } from "../api/client";
 import { useSettings } from "../api/hooks";
-import type { PnlAlert, Settings } from "../api/types";
+import type { PnlAlerts, Settings } from "../api/types";
 import { Dialog } from "../components/Dialog";
-import { tryParse } from "../lib/decimal";
 
-/** Edit P&L alerts (kept in the user's settings on the server, not in the browser). */
-export function AlertsDialog({ open, onClose, tickers }: { open: boolean; onClose: () => void; tickers: string[] }) {
+const AMOUNT = /^[0-9]+(\.[0-9]{1,2})?$/;
+const FIELDS: { key: keyof Omit<PnlAlerts, "enabled">; label: string }[] = [
+  { key: "loss_dollars", label: "Loss of ($)" },
+  { key: "gain_dollars", label: "Gain of ($)" },
+  { key: "loss_percent", label: "Loss of (%)" },
+  { key: "gain_percent", label: "Gain of (%)" },
+];
+
+/** Edit today's-P&L alerts, kept in the user's settings on the server (not in the browser). */
+export function AlertsDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
   const settings = useSettings(open);
   const queryClient = useQueryClient();
-  const [target, setTarget] = useState("");
-  const [below, setBelow] = useState("");
-  const [above, setAbove] = useState("");
+  const [form, setForm] = useState<Record<string, string>>({});
+  const [enabled, setEnabled] = useState(false);
   const [invalid, setInvalid] = useState<string | null>(null);
-  const alerts = settings.data?.pnl_alerts ?? [];
+  useEffect(() => {
+    const alerts = settings.data?.pnl_alerts;
+    if (!alerts) return;
+    setEnabled(alerts.enabled);
+    setForm(Object.fromEntries(FIELDS.map((f) => [f.key, alerts[f.key] ?? ""])));
+  }, [settings.data]);
   const save = useMutation({
-    mutationFn: (next: PnlAlert[]) =>
-      api<Settings>("/api/v1/account/settings", { method: "PUT", body: { ...(settings.data ?? {}), pnl_alerts: next } }),
+    mutationFn: (pnl_alerts: PnlAlerts) => api<Settings>("/api/v1/account/settings", { method: "PUT", body: { pnl_alerts } }),
     onSuccess: (data) => {
       queryClient.setQueryData(["settings"], data);
-      setBelow("");
-      setAbove("");
+      onClose();
     },
   });
   return (
     <Dialog open={open} title="P&L alerts" onClose={onClose}>
+      <p className="muted small">A browser notification when today&apos;s P&amp;L reaches one of these. Leave a box empty to not watch it.</p>
       {settings.isError ? <p role="alert" className="error-message">Settings: {describeError(settings.error)}</p> : null}
-      <ul className="alert-list">
-        {alerts.length === 0 ? <li className="muted">No alerts yet.</li> : null}
-        {alerts.map((a, i) => (
-          <li key={`${a.ticker ?? "portfolio"}-${i}`}>
-            {a.ticker ?? "Portfolio (today)"}: {a.below_dollars ? `below $${a.below_dollars}` : ""} {a.above_dollars ? `above $${a.above_dollars}` : ""}
-            <button type="button" onClick={() => save.mutate(alerts.filter((_, j) => j !== i))} aria-label={`Remove alert ${i + 1}`}>
-              Remove
-            </button>
-          </li>
-        ))}
-      </ul>
       <form
+        className="form"
         onSubmit={(event) => {
           event.preventDefault();
-          if ((below && !tryParse(below)) || (above && !tryParse(above)) || (!below && !above)) {
-            setInvalid("Enter a dollar amount such as -25.00 for below and/or 50.00 for above.");
+          const bad = FIELDS.find((f) => form[f.key] && !AMOUNT.test(form[f.key] ?? ""));
+          if (bad) {
+            setInvalid(`${bad.label}: enter a positive amount such as 25 or 25.50.`);
             return;
           }
           setInvalid(null);
-          if (typeof Notification !== "undefined" && Notification.permission === "default") void Notification.requestPermission();
-          save.mutate([...alerts, { ticker: target || null, below_dollars: below || null, above_dollars: above || null }]);
+          if (enabled && typeof Notification !== "undefined" && Notification.permission === "default") void Notification.requestPermission();
+          const next: PnlAlerts = {
+            enabled,
+            loss_dollars: form.loss_dollars || null,
+            gain_dollars: form.gain_dollars || null,
+            loss_percent: form.loss_percent || null,
+            gain_percent: form.gain_percent || null,
+          };
+          save.mutate(next);
         }}
       >
-        <label>
-          For
-          <select value={target} onChange={(e) => setTarget(e.target.value)}>
-            <option value="">Portfolio (today&apos;s P&amp;L)</option>
-            {tickers.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
+        <label className="inline">
+          <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Alerts on
         </label>
-        <label>
-          Below ($)
-          <input value={below} onChange={(e) => setBelow(e.target.value)} inputMode="decimal" placeholder="-25.00" />
-        </label>
-        <label>
-          Above ($)
-          <input value={above} onChange={(e) => setAbove(e.target.value)} inputMode="decimal" placeholder="50.00" />
-        </label>
+        <div className="grid-fields">
+          {FIELDS.map((f) => (
+            <label key={f.key}>
+              {f.label}
+              <input value={form[f.key] ?? ""} onChange={(e) => setForm({ ...form, [f.key]: e.target.value })} inputMode="decimal" />
+            </label>
+          ))}
+        </div>
         {invalid ? <p role="alert" className="error-message">{invalid}</p> : null}
         {save.isError ? <p role="alert" className="error-message">{describeError(save.error)}</p> : null}
         <div className="actions">
-          <button type="submit" disabled={save.isPending}>Add alert</button>
+          <button type="submit" disabled={save.isPending}>Save</button>
           <button type="button" onClick={onClose}>Close</button>
         </div>
       </form>

@@ -12,7 +12,7 @@ const FLOOR = parse("0.01");
 
 /** Default worst price: the held side's bid less five cents, never below one cent. */
 export function defaultWorstPrice(position: Position): string {
-  const bid = tryParse(position.best_bid_dollars ?? position.mark_dollars);
+  const bid = tryParse(position.best_bid ?? position.mark);
   if (bid === null) return "0.0100";
   const worst = sub(bid, SLIPPAGE);
   return toFixed(compare(worst, FLOOR) < 0 ? FLOOR : worst, 4);
@@ -46,7 +46,7 @@ export function ClosePositionDialog({ position, onDone }: { position: Position |
           }}
         >
           <p>
-            Sell {contracts(position.contracts_fp)} {position.side.toUpperCase()} of <strong>{position.ticker}</strong> at no
+            Sell {contracts(position.contracts)} {position.side.toUpperCase()} of <strong>{position.ticker}</strong> at no
             worse than <strong>{cents(value)}</strong> per contract.
           </p>
           <label>

@@ -32,12 +32,12 @@ export const PositionCard = memo(function PositionCard({
         </Link>
         <span className={`side ${position.side}`}>{position.side.toUpperCase()}</span>
       </header>
-      {position.title ? <p className="title">{position.title}</p> : null}
+      {position.market_title ? <p className="title">{position.market_title}</p> : null}
       <p>
-        {contracts(position.contracts_fp)} @ {cents(position.average_price_dollars)} · now {cents(position.mark_dollars)}
+        {contracts(position.contracts)} @ {cents(position.average_entry_price)} · now {cents(position.mark)}
       </p>
       <p className="position-pnl" data-testid="position-pnl">
-        <Pnl dollars={position.unrealized_pnl_dollars} pct={position.unrealized_pnl_pct} />
+        <Pnl dollars={position.unrealized_pnl} pct={position.unrealized_pnl_pct} />
       </p>
       <button type="button" className="quick-close" onClick={() => onClose(position)} aria-label={`Close position ${position.ticker}`}>
         Close

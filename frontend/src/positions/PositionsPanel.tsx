@@ -8,7 +8,7 @@ import type { Position } from "../api/types";
 import { timeOfDay } from "../lib/format";
 import { useLive } from "../stream/store";
 import { AlertsDialog } from "./AlertsDialog";
-import { crossed, notify } from "./alerts";
+import { crossed, notify, type TodayFigure } from "./alerts";
 import { ClosePositionDialog } from "./ClosePositionDialog";
 import { PositionCard } from "./PositionCard";
 import { useAccountLive } from "./useAccountLive";
@@ -40,28 +40,21 @@ function VirtualList({ positions, changedAt, onClose }: { positions: Position[];
   );
 }
 
-/** Raises browser notifications (and an in-page message) when P&L crosses a saved alert. */
-function useAlertWatch(positions: Position[], portfolioPnl: string | null | undefined, signedIn: boolean) {
+/** Raises a browser notification (and an in-page message) when today's P&L crosses an alert. */
+function useAlertWatch(today: TodayFigure, signedIn: boolean) {
   const settings = useSettings(signedIn);
-  const previous = useRef<Record<string, string | null | undefined>>({});
+  const previous = useRef<TodayFigure | null>(null);
   const [latest, setLatest] = useState<string | null>(null);
+  const { dollars, pct } = today;
   useEffect(() => {
-    const alerts = settings.data?.pnl_alerts ?? [];
-    const before = previous.current;
-    const now: Record<string, string | null | undefined> = { __portfolio__: portfolioPnl };
-    for (const p of positions) now[p.ticker] = p.unrealized_pnl_dollars;
-    if (alerts.length > 0) {
-      for (const [key, value] of Object.entries(now)) {
-        const ticker = key === "__portfolio__" ? null : key;
-        for (const hit of crossed(alerts, ticker, before[key], value)) {
-          const text = `${ticker ?? "Portfolio"} P&L is ${hit.direction} your alert: ${value}`;
-          notify("P&L alert", text);
-          setLatest(text);
-        }
-      }
+    if (dollars === null || dollars === undefined) return;
+    const current = { dollars, pct };
+    for (const text of crossed(settings.data?.pnl_alerts, previous.current, current)) {
+      notify("P&L alert", text);
+      setLatest(text);
     }
-    previous.current = now;
-  }, [positions, portfolioPnl, settings.data]);
+    previous.current = current;
+  }, [dollars, pct, settings.data]);
   return latest;
 }
 
@@ -71,7 +64,7 @@ export function PositionsPanel({ open }: { open: boolean }) {
   const changedAt = useLive((s) => s.changedAt);
   const [closing, setClosing] = useState<Position | null>(null);
   const [alertsOpen, setAlertsOpen] = useState(false);
-  const alert = useAlertWatch(positions, portfolio?.todays_pnl_dollars, signedIn);
+  const alert = useAlertWatch({ dollars: portfolio?.today_pnl, pct: portfolio?.today_pnl_pct }, signedIn);
 
   let body: React.ReactNode;
   if (me.isPending) body = <p className="muted">Checking your session…</p>;
@@ -100,8 +93,8 @@ export function PositionsPanel({ open }: { open: boolean }) {
       <div className="panel-head">
         <h2>Positions</h2>
         {signedIn ? (
-          <button type="button" onClick={() => setAlertsOpen(true)} aria-label="P&L alerts">
-            Alerts
+          <button type="button" onClick={() => setAlertsOpen(true)}>
+            P&amp;L alerts
           </button>
         ) : null}
       </div>
@@ -109,7 +102,7 @@ export function PositionsPanel({ open }: { open: boolean }) {
       {body}
       {signedIn ? <p className="muted small">Updated {timeOfDay(updatedAt)}{live ? " · live" : ""}</p> : null}
       <ClosePositionDialog position={closing} onDone={() => setClosing(null)} />
-      {signedIn ? <AlertsDialog open={alertsOpen} onClose={() => setAlertsOpen(false)} tickers={positions.map((p) => p.ticker)} /> : null}
+      {signedIn ? <AlertsDialog open={alertsOpen} onClose={() => setAlertsOpen(false)} /> : null}
     </aside>
   );
 }

@@ -1,22 +1,21 @@
 import { describe, expect, it } from "vitest";
 
+import type { PnlAlerts } from "../api/types";
 import { crossed } from "./alerts";
 
-const alerts = [
-  { ticker: "A", below_dollars: "-10.00" },
-  { ticker: null, above_dollars: "100.00" },
-];
+const alerts: PnlAlerts = { enabled: true, loss_dollars: "10.00", gain_dollars: "100.00", loss_percent: "2.00", gain_percent: null };
 
 describe("crossed", () => {
-  it("fires once when P&L falls through a floor", () => {
-    expect(crossed(alerts, "A", "-9.9900", "-10.0000")).toHaveLength(1);
-    expect(crossed(alerts, "A", "-10.0000", "-12.0000")).toHaveLength(0);
+  it("fires once when today's P&L falls through the loss threshold", () => {
+    expect(crossed(alerts, { dollars: "-9.99", pct: "-0.50" }, { dollars: "-10.00", pct: "-0.50" })).toHaveLength(1);
+    expect(crossed(alerts, { dollars: "-10.00", pct: "-0.50" }, { dollars: "-12.00", pct: "-0.60" })).toHaveLength(0);
   });
-  it("fires for the portfolio above a ceiling, not for another ticker", () => {
-    expect(crossed(alerts, null, "99.99", "100.01")[0]?.direction).toBe("above");
-    expect(crossed(alerts, "B", "0", "-50")).toHaveLength(0);
+  it("fires on a gain in dollars and on a loss in percent", () => {
+    expect(crossed(alerts, { dollars: "99.99", pct: "1" }, { dollars: "100.01", pct: "1" })[0]).toMatch(/rose/);
+    expect(crossed(alerts, { dollars: "0", pct: "-1.99" }, { dollars: "0", pct: "-2.00" })[0]).toMatch(/%/);
   });
-  it("never fires on first sight", () => {
-    expect(crossed(alerts, "A", null, "-50")).toHaveLength(0);
+  it("never fires on first sight or when alerts are off", () => {
+    expect(crossed(alerts, null, { dollars: "-50", pct: "-5" })).toHaveLength(0);
+    expect(crossed({ ...alerts, enabled: false }, { dollars: "0", pct: "0" }, { dollars: "-50", pct: "-5" })).toHaveLength(0);
   });
 });

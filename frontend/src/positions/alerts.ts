@@ -1,30 +1,47 @@
 /**
- * P&L alerts: thresholds from the user's settings, checked whenever P&L changes.
+ * P&L alerts: the thresholds in the user's settings (`pnl_alerts`: today's P&L falling to a
+ * loss or rising to a gain, in dollars or percent), checked whenever today's P&L changes.
  *
- * An alert fires when the figure crosses its threshold (was on one side, now on or past it),
+ * An alert fires when the figure crosses its threshold (was short of it, now at or past it),
  * not on every update while it stays past it, so a held-down P&L raises one notification.
  */
-import type { PnlAlert } from "../api/types";
+import type { PnlAlerts } from "../api/types";
 import { compareText } from "../lib/decimal";
 
-export interface Triggered {
-  alert: PnlAlert;
-  value: string;
-  direction: "below" | "above";
+export interface TodayFigure {
+  dollars: string | null | undefined;
+  pct: string | null | undefined;
 }
 
-/** Alerts that `current` crosses, given the `previous` value (null: first sight, no alert). */
-export function crossed(alerts: readonly PnlAlert[], ticker: string | null, previous: string | null | undefined, current: string | null | undefined): Triggered[] {
-  if (previous === null || previous === undefined || current === null || current === undefined) return [];
-  const out: Triggered[] = [];
-  for (const alert of alerts) {
-    if (alert.ticker !== ticker) continue;
-    if (alert.below_dollars && compareText(previous, alert.below_dollars) > 0 && compareText(current, alert.below_dollars) <= 0) {
-      out.push({ alert, value: current, direction: "below" });
-    }
-    if (alert.above_dollars && compareText(previous, alert.above_dollars) < 0 && compareText(current, alert.above_dollars) >= 0) {
-      out.push({ alert, value: current, direction: "above" });
-    }
+function negate(text: string): string {
+  return text.startsWith("-") ? text.slice(1) : `-${text}`;
+}
+
+function fellTo(previous: string | null | undefined, current: string | null | undefined, floor: string): boolean {
+  if (previous == null || current == null) return false;
+  return compareText(previous, floor) > 0 && compareText(current, floor) <= 0;
+}
+
+function roseTo(previous: string | null | undefined, current: string | null | undefined, ceiling: string): boolean {
+  if (previous == null || current == null) return false;
+  return compareText(previous, ceiling) < 0 && compareText(current, ceiling) >= 0;
+}
+
+/** Sentences for each threshold today's P&L crossed between `previous` and `current`. */
+export function crossed(alerts: PnlAlerts | undefined, previous: TodayFigure | null, current: TodayFigure): string[] {
+  if (!alerts?.enabled || previous === null) return [];
+  const out: string[] = [];
+  if (alerts.loss_dollars && fellTo(previous.dollars, current.dollars, negate(alerts.loss_dollars))) {
+    out.push(`Today's P&L fell to ${current.dollars} (alert at a $${alerts.loss_dollars} loss).`);
+  }
+  if (alerts.gain_dollars && roseTo(previous.dollars, current.dollars, alerts.gain_dollars)) {
+    out.push(`Today's P&L rose to ${current.dollars} (alert at a $${alerts.gain_dollars} gain).`);
+  }
+  if (alerts.loss_percent && fellTo(previous.pct, current.pct, negate(alerts.loss_percent))) {
+    out.push(`Today's P&L fell to ${current.pct}% (alert at a ${alerts.loss_percent}% loss).`);
+  }
+  if (alerts.gain_percent && roseTo(previous.pct, current.pct, alerts.gain_percent)) {
+    out.push(`Today's P&L rose to ${current.pct}% (alert at a ${alerts.gain_percent}% gain).`);
   }
   return out;
 }
@@ -32,8 +49,8 @@ export function crossed(alerts: readonly PnlAlert[], ticker: string | null, prev
 export function notify(title: string, body: string): void {
   if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
   try {
-    new Notification(title, { body, tag: `ki-${title}` });
+    new Notification(title, { body, tag: "ki-pnl-alert" });
   } catch {
-    // Some browsers only allow notifications from a service worker; the in-page toast stays.
+    // Some browsers only allow notifications from a service worker; the in-page message stays.
   }
 }

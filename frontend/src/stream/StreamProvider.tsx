@@ -9,6 +9,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useMemo, useRef, type ReactNode } from "react";
 import { create } from "zustand";
 
+import { useSignedIn } from "../api/hooks";
 import { StreamConnection } from "./connection";
 import { useLive } from "./store";
 
@@ -65,23 +66,31 @@ export function StreamProvider({ children }: { children: ReactNode }) {
         }
       },
       setConnection: (state, detail) => useLive.getState().setConnection(state, detail),
-      lastEventId: () => useLive.getState().lastEventId,
     });
   }
   const connection = connectionRef.current;
   const counts = useWatched((state) => state.counts);
   const markets = useMemo(() => Object.keys(counts).sort().slice(0, MAX_WATCHED), [counts]);
   const started = useRef(false);
+  // The stream is a signed-in user's (it authenticates with the session cookie): open it
+  // on sign-in, close it on sign-out.
+  const signedIn = useSignedIn();
 
   useEffect(() => {
     if (!connection) return;
+    if (!signedIn) {
+      if (started.current) connection.stop();
+      started.current = false;
+      useLive.getState().setConnection("off", "Sign in to receive live positions and prices.");
+      return;
+    }
     if (!started.current) {
       started.current = true;
       connection.start(markets);
     } else {
       connection.setMarkets(markets);
     }
-  }, [connection, markets]);
+  }, [connection, markets, signedIn]);
 
   useEffect(
     () => () => {

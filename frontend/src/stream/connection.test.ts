@@ -37,15 +37,10 @@ function harness() {
   const states: ConnectionState[] = [];
   const events: StreamEvent[] = [];
   const timers: { callback: () => void; ms: number }[] = [];
-  let lastId: string | null = null;
   const connection = new StreamConnection(
     {
-      receive: (event) => {
-        events.push(event);
-        if (event.id) lastId = event.id;
-      },
+      receive: (event) => events.push(event),
       setConnection: (state) => states.push(state),
-      lastEventId: () => lastId,
     },
     {
       factory: (url) => {
@@ -64,9 +59,9 @@ function harness() {
 }
 
 describe("streamUrl", () => {
-  it("sorts the markets and carries the last id", () => {
-    expect(streamUrl("/api/v1/stream", ["B", "A"], "42")).toBe("/api/v1/stream?markets=A%2CB&last_event_id=42");
-    expect(streamUrl("/api/v1/stream", [], null)).toBe("/api/v1/stream");
+  it("sorts the markets and sends nothing else (the stream refuses other parameters)", () => {
+    expect(streamUrl("/api/v1/stream", ["B", "A"])).toBe("/api/v1/stream?markets=A%2CB");
+    expect(streamUrl("/api/v1/stream", [])).toBe("/api/v1/stream");
   });
 });
 
@@ -92,7 +87,7 @@ describe("StreamConnection", () => {
     expect(h.sources).toHaveLength(1);
   });
 
-  it("when the source closes it reopens after a doubling backoff, resuming from the last id", () => {
+  it("when the source closes it reopens after a doubling backoff and shows red after a few failures", () => {
     const h = harness();
     h.connection.start();
     h.sources[0]!.open();
@@ -101,7 +96,7 @@ describe("StreamConnection", () => {
     expect(h.states.at(-1)).toBe("reconnecting");
     expect(h.timers.map((t) => t.ms)).toEqual([1000]);
     h.timers[0]!.callback();
-    expect(h.sources[1]!.url).toBe("/api/v1/stream?last_event_id=10");
+    expect(h.sources[1]!.url).toBe("/api/v1/stream");
     h.sources[1]!.fail(true);
     h.timers[1]!.callback();
     h.sources[2]!.fail(true);

@@ -4,8 +4,9 @@
  * While the EventSource retries by itself (readyState CONNECTING) the browser resends
  * `Last-Event-ID` and the server resumes; we only show "reconnecting". When it gives up
  * (CLOSED: the server answered an error or not an event stream, e.g. while the streamer is
- * down) we open a new one after a backoff (1 s doubling to 30 s), passing the last id as
- * `last_event_id` in the query, since a new EventSource cannot set the header. Changing the
+ * down) we open a new one after a backoff (1 s doubling to 30 s). A new EventSource cannot
+ * send `Last-Event-ID`, and the stream accepts no other query than `markets`, so that one
+ * starts with a fresh `snapshot`, which replaces the state whole (events.ts). Changing the
  * watched markets reconnects the same way (the stream's contract: reconnect to change them).
  */
 import { EVENT_TYPES, parseData, type ConnectionState, type StreamEvent } from "./events";
@@ -23,7 +24,6 @@ export type EventSourceFactory = (url: string) => EventSourceLike;
 export interface StreamSink {
   receive: (event: StreamEvent) => void;
   setConnection: (state: ConnectionState, detail?: string | null) => void;
-  lastEventId: () => string | null;
 }
 
 export interface StreamOptions {
@@ -38,12 +38,9 @@ export interface StreamOptions {
 const CLOSED = 2;
 const GIVE_UP_SHOWING_YELLOW_AFTER = 3;
 
-export function streamUrl(path: string, markets: readonly string[], lastEventId: string | null): string {
-  const params = new URLSearchParams();
-  if (markets.length > 0) params.set("markets", [...markets].sort().join(","));
-  if (lastEventId) params.set("last_event_id", lastEventId);
-  const query = params.toString();
-  return query ? `${path}?${query}` : path;
+export function streamUrl(path: string, markets: readonly string[]): string {
+  if (markets.length === 0) return path;
+  return `${path}?${new URLSearchParams({ markets: [...markets].sort().join(",") })}`;
 }
 
 export class StreamConnection {
@@ -107,7 +104,7 @@ export class StreamConnection {
   private open(): void {
     this.cancelTimer();
     this.source?.close();
-    const source = this.factory(streamUrl(this.path, this.markets, this.sink.lastEventId()));
+    const source = this.factory(streamUrl(this.path, this.markets));
     this.source = source;
     if (this.attempts === 0) this.sink.setConnection("connecting");
     source.onopen = () => {

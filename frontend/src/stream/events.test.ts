@@ -4,7 +4,7 @@ import type { Position } from "../api/types";
 import { applyEvent, initialState, MAX_FILLS, type LiveState, type StreamEvent } from "./events";
 
 function position(ticker: string, pnl: string, contracts = "10.00"): Position {
-  return { ticker, side: "yes", contracts_fp: contracts, unrealized_pnl_dollars: pnl, mark_dollars: "0.5000" };
+  return { ticker, side: "yes", contracts, unrealized_pnl: pnl, mark: "0.5000" };
 }
 
 function run(events: StreamEvent[], start: LiveState = initialState(), now = 1000): LiveState {
@@ -14,7 +14,7 @@ function run(events: StreamEvent[], start: LiveState = initialState(), now = 100
 const snapshot = (id: string, positions: Position[], extra: Record<string, unknown> = {}): StreamEvent => ({
   type: "snapshot",
   id,
-  data: { positions, portfolio: { total_value_dollars: "100.0000" }, orders: [], ...extra },
+  data: { positions, portfolio: { total_value: "100.0000" }, orders: [], ...extra },
 });
 
 describe("snapshot", () => {
@@ -22,7 +22,7 @@ describe("snapshot", () => {
     const state = run([snapshot("1", [position("A", "1.0000"), position("B", "-2.0000")])]);
     expect(state.hydrated).toBe(true);
     expect(Object.keys(state.positions).sort()).toEqual(["A", "B"]);
-    expect(state.portfolio?.total_value_dollars).toBe("100.0000");
+    expect(state.portfolio?.total_value).toBe("100.0000");
     expect(state.lastEventId).toBe("1");
     expect(state.changedAt).toEqual({});
   });
@@ -39,7 +39,7 @@ describe("snapshot", () => {
     const first = run([snapshot("1", [position("A", "1.0000"), position("B", "2.0000")])]);
     const state = applyEvent(first, snapshot("9", [position("A", "1.0000"), position("B", "3.5000")], { coalesced: true }), 5000);
     expect(state.coalescedSnapshots).toBe(1);
-    expect(state.positions.B?.unrealized_pnl_dollars).toBe("3.5000");
+    expect(state.positions.B?.unrealized_pnl).toBe("3.5000");
     expect(state.changedAt).toEqual({ B: 5000 });
     expect(state.lastEventId).toBe("9");
   });
@@ -52,7 +52,7 @@ describe("updates and removals", () => {
       { type: "position_update", id: "2", data: position("A", "1.5000") },
       { type: "position_update", id: "3", data: position("C", "0.1000") },
     ]);
-    expect(state.positions.A?.unrealized_pnl_dollars).toBe("1.5000");
+    expect(state.positions.A?.unrealized_pnl).toBe("1.5000");
     expect(state.positions.C).toBeDefined();
     expect(state.changedAt).toEqual({ A: 1001, C: 1002 });
   });
@@ -74,14 +74,14 @@ describe("updates and removals", () => {
     expect(Object.keys(state.positions)).toEqual(["B"]);
   });
 
-  it("portfolio_update merges, order_update upserts, fills keep the newest first and are bounded", () => {
+  it("portfolio_update replaces, order_update upserts, fills keep the newest first and are bounded", () => {
     let state = run([
       snapshot("1", []),
-      { type: "portfolio_update", id: "2", data: { cash_dollars: "50.0000" } },
+      { type: "portfolio_update", id: "2", data: { cash: "50.0000", total_value: "90.0000" } },
       { type: "order_update", id: "3", data: { order_id: "o1", ticker: "A", status: "resting" } },
       { type: "order_update", id: "4", data: { order_id: "o1", status: "canceled" } },
     ]);
-    expect(state.portfolio).toEqual({ total_value_dollars: "100.0000", cash_dollars: "50.0000" });
+    expect(state.portfolio).toEqual({ cash: "50.0000", total_value: "90.0000" });
     expect(state.orders.o1?.status).toBe("canceled");
     expect(state.orders.o1?.ticker).toBe("A");
     for (let i = 0; i < MAX_FILLS + 5; i++) {
@@ -134,8 +134,14 @@ describe("resume and redelivery", () => {
 });
 
 describe("connection_status", () => {
+  it("a snapshot carries the server's connection status", () => {
+    const state = run([snapshot("1", [], { connection: { status: "kalshi_reconnecting", detail: "socket closed" } })]);
+    expect(state.connection).toBe("kalshi_reconnecting");
+    expect(state.connectionDetail).toBe("socket closed");
+  });
+
   it.each(["connected", "kalshi_reconnecting", "degraded", "exchange_paused", "disconnected"])("takes %s", (status) => {
-    const state = run([{ type: "connection_status", id: "1", data: { status, message: "why" } }]);
+    const state = run([{ type: "connection_status", id: "1", data: { status, detail: "why" } }]);
     expect(state.connection).toBe(status);
     expect(state.connectionDetail).toBe("why");
   });

@@ -31,7 +31,7 @@ export type ServerStatus =
   | "disconnected";
 
 /** What the indicator shows: the server's status, or ours while the browser has no stream. */
-export type ConnectionState = ServerStatus | "connecting" | "reconnecting";
+export type ConnectionState = ServerStatus | "connecting" | "reconnecting" | "off";
 
 export interface MarketTick {
   ticker: string;
@@ -54,6 +54,8 @@ export interface SnapshotData {
   positions?: Position[];
   orders?: Order[];
   markets?: MarketTick[];
+  /** The server's `connection_status` at the snapshot's instant. */
+  connection?: { status?: string; detail?: string | null } | null;
   /** True when the server dropped events for a slow client and sent this instead. */
   coalesced?: boolean;
 }
@@ -140,9 +142,9 @@ const SERVER_STATUSES = new Set<string>([
 function positionChanged(before: Position | undefined, after: Position): boolean {
   if (!before) return true;
   return (
-    before.unrealized_pnl_dollars !== after.unrealized_pnl_dollars ||
-    before.contracts_fp !== after.contracts_fp ||
-    before.mark_dollars !== after.mark_dollars ||
+    before.unrealized_pnl !== after.unrealized_pnl ||
+    before.contracts !== after.contracts ||
+    before.mark !== after.mark ||
     before.side !== after.side
   );
 }
@@ -182,6 +184,10 @@ export function applyEvent(state: LiveState, event: StreamEvent, now: number): L
       next.changedAt = changedAt;
       if (snapshot.portfolio !== undefined) next.portfolio = snapshot.portfolio;
       if (snapshot.orders !== undefined) next.orders = byKey(snapshot.orders, (o) => o.order_id);
+      if (snapshot.connection && typeof snapshot.connection.status === "string" && SERVER_STATUSES.has(snapshot.connection.status)) {
+        next.connection = snapshot.connection.status as ServerStatus;
+        next.connectionDetail = snapshot.connection.detail ?? null;
+      }
       if (snapshot.markets !== undefined) {
         next.markets = { ...state.markets, ...byKey(snapshot.markets, (m) => m.ticker) };
       }
@@ -207,7 +213,8 @@ export function applyEvent(state: LiveState, event: StreamEvent, now: number): L
       return next;
     }
     case "portfolio_update":
-      if (isRecord(data)) next.portfolio = { ...(state.portfolio ?? {}), ...(data as Portfolio) };
+      // The server sends the whole live portfolio each time: replace, do not merge.
+      if (isRecord(data)) next.portfolio = data as Portfolio;
       return next;
     case "order_update": {
       if (!isRecord(data) || typeof data.order_id !== "string") return next;
@@ -241,7 +248,8 @@ export function applyEvent(state: LiveState, event: StreamEvent, now: number): L
       const status = isRecord(data) ? data.status : data;
       if (typeof status === "string" && SERVER_STATUSES.has(status)) {
         next.connection = status as ServerStatus;
-        next.connectionDetail = isRecord(data) && typeof data.message === "string" ? data.message : null;
+        const detail = isRecord(data) ? (data.detail ?? data.message) : null;
+        next.connectionDetail = typeof detail === "string" ? detail : null;
       }
       return next;
     }
