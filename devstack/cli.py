@@ -17,7 +17,14 @@ from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("up", "migrate", "sim", "backtest", "demo-account")
+COMMANDS: tuple[str, ...] = (
+    "up",
+    "migrate",
+    "sim",
+    "backtest",
+    "demo-account",
+    "rotate-keys",
+)
 
 logger = logging.getLogger("devstack.cli")
 

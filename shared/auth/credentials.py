@@ -101,7 +101,8 @@ def load_signer(conn: Connection, vault: CredentialVault, user_id: uuid.UUID) ->
     sealed = SealedCredential(row.key_version, bytes(row.nonce), bytes(row.ciphertext))
     pem = vault.open(user_id, sealed)
     try:
-        return KalshiSigner(key_id=row.kalshi_key_id, private_key=load_rsa_private_key(pem))
+        key = load_rsa_private_key(pem, validated=True)  # validated at save_credential
+        return KalshiSigner(key_id=row.kalshi_key_id, private_key=key)
     except ValueError:
         raise CredentialUnreadable from None
 

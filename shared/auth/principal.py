@@ -36,7 +36,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, text
 
 from shared.api.errors import ApiError
-from shared.auth import api_tokens
+from shared.auth import api_tokens, credentials
 from shared.auth.csrf import SESSION_COOKIE, CsrfRejected, check_csrf
 from shared.auth.sessions import (
     InvalidSession,
@@ -45,7 +45,8 @@ from shared.auth.sessions import (
     signing_keys_from_secret,
 )
 from shared.auth.settings import AuthSettings
-from shared.auth.vault import CredentialVault, key_ring_from_secret
+from shared.auth.vault import CredentialUnreadable, CredentialVault, key_ring_from_secret
+from shared.kalshi.signing import KalshiSigner
 from shared.secrets import SecretStore
 
 __all__ = [
@@ -300,6 +301,19 @@ class AuthContext:
                 self._vault = CredentialVault(key_ring_from_secret(raw))
                 self._vault_at = self._clock()
             return self._vault
+
+    def load_signer(self, conn: Connection, user_id: uuid.UUID) -> KalshiSigner:
+        """The user's Kalshi signer (:func:`shared.auth.credentials.load_signer`). A row
+        sealed by a key version this instance has not seen (a rotation since the ring was
+        read) triggers one re-read of the ring."""
+        try:
+            return credentials.load_signer(conn, self.vault, user_id)
+        except CredentialUnreadable:
+            if self._clock() - self._vault_at < min(5.0, self.settings.keys_refresh_s):
+                raise
+        with self._lock:
+            self._vault = None
+        return credentials.load_signer(conn, self.vault, user_id)
 
     def refresh(self) -> None:
         """Forget the cached rings; the next use reads Secret Manager again."""

@@ -100,3 +100,14 @@ def test_no_message_quotes_the_key(rsa_key: rsa.RSAPrivateKey) -> None:
         for chunk in (body[i : i + 16].decode() for i in range(0, len(body) - 16, 16)):
             assert chunk not in text
         assert caught.value.__cause__ is None  # no chained parser error carries key bytes
+
+
+def test_validated_keys_skip_only_the_consistency_check(rsa_key: rsa.RSAPrivateKey) -> None:
+    pem = pem_of(rsa_key, serialization.PrivateFormat.PKCS8)
+    assert load_rsa_private_key(pem, validated=True).private_numbers() == (
+        rsa_key.private_numbers()
+    )
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    _rejects_validated = pytest.raises(InvalidPrivateKey)
+    with _rejects_validated:
+        load_rsa_private_key(pem_of(small, serialization.PrivateFormat.PKCS8), validated=True)
