@@ -86,6 +86,10 @@ class AccountCache:
         with self._lock:
             return len(self._entries)
 
+    def __bool__(self) -> bool:
+        # An empty cache is still a cache: ``cache or AccountCache()`` must keep it.
+        return True
+
     def _fresh(self, key: Hashable, now: float) -> _Entry | None:
         entry = self._entries.get(key)
         if entry is None:

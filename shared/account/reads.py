@@ -325,7 +325,9 @@ class _Valued:
 
 class AccountReader:
     """One user's account views. ``cache_key`` names the user in a shared
-    :class:`AccountCache` (default: a cache private to this reader)."""
+    :class:`AccountCache` (default: a cache private to this reader). ``now`` is the
+    caller's clock, kept for views that need "today"; the times the views report come
+    from Kalshi and from the cache."""
 
     def __init__(
         self,

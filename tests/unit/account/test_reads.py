@@ -374,3 +374,9 @@ def test_history_refresh_asks_only_for_what_is_new() -> None:
     assert reader.performance()["fees"] == "0.0289"  # the new fill, the old ones once each
     assert fake.fills_since == (newest.ts or 0) - 1
     assert fake.settlements_since is None  # none held yet: nothing to extend from
+
+
+def test_an_empty_cache_is_still_truthy() -> None:
+    cache = AccountCache()
+    assert len(cache) == 0 and bool(cache)
+    assert (cache or AccountCache()) is cache
