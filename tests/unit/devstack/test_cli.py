@@ -9,7 +9,9 @@ from devstack import cli
 
 
 def test_commands_are_listed_in_one_tuple() -> None:
-    assert cli.COMMANDS == ("up", "migrate", "sim", "backtest")
+    assert cli.COMMANDS[:4] == ("up", "migrate", "sim", "backtest")
+    assert "rotate-keys" in cli.COMMANDS
+    assert len(set(cli.COMMANDS)) == len(cli.COMMANDS)
 
 
 def test_missing_command_modules_are_skipped_with_a_debug_log(
