@@ -212,7 +212,7 @@ def market_quote(market: m.Market) -> pnl.Quote:
 
 
 class _EventSeries:
-    """Process-wide bounded memory of ``event ticker -> (series, category)``."""
+    """Process-wide bounded memory of ``ticker -> (series, category)``."""
 
     def __init__(self, max_entries: int = 20_000) -> None:
         self._items: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -231,6 +231,9 @@ class _EventSeries:
 
 
 _SHARED_EVENT_SERIES = _EventSeries()
+# Market ticker -> (series, category) for performance's grouping: a market never changes
+# either, so a user's history is looked up once per process, not on every refresh.
+_MARKET_GROUPS = _EventSeries(max_entries=100_000)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -521,13 +524,17 @@ class AccountReader:
         fills, settlements = history.value.fills, history.value.settlements
         tickers = sorted({f.ticker for f in fills} | {s.ticker for s in settlements})
         event_of = {s.ticker: s.event_ticker or "" for s in settlements}
-        info = self._markets(tickers) if tickers else {}
+        unknown = [t for t in tickers if _MARKET_GROUPS.get(t) is None]
+        info = self._markets(unknown) if unknown else {}
+        for ticker in unknown:
+            market = info.get(ticker)
+            if market is not None and market.series_ticker:
+                _MARKET_GROUPS.put(ticker, (market.series_ticker, market.category))
+            else:  # Kalshi no longer lists it (settled past the live window) or knows no event
+                _MARKET_GROUPS.put(ticker, (_series_guess(event_of.get(ticker) or ticker), ""))
 
         def classify(ticker: str) -> tuple[str, str]:
-            market = info.get(ticker)
-            if market is not None:
-                return market.series_ticker or "", market.category or ""
-            return _series_guess(event_of.get(ticker) or ticker), ""
+            return _MARKET_GROUPS.get(ticker) or ("", "")
 
         result = pnl.performance(
             (fill_record(f) for f in fills), (settlement_record(s) for s in settlements), classify

@@ -380,3 +380,10 @@ def test_an_empty_cache_is_still_truthy() -> None:
     cache = AccountCache()
     assert len(cache) == 0 and bool(cache)
     assert (cache or AccountCache()) is cache
+
+
+def test_performance_looks_each_market_up_once_per_process() -> None:
+    fake = FakeKalshi()
+    _reader(fake).performance()
+    _reader(fake).performance()  # a new reader and cache: the grouping is still known
+    assert fake.calls.get("markets", 0) <= 1
