@@ -53,7 +53,10 @@ def test_deposit_and_withdrawal_move_the_balance_and_are_listed(
         withdrawals = list(client.iter_withdrawals())
     assert balance.exact_balance_dollars == Decimal("1150.0000")
     assert balance.balance == 115_000
-    assert [(d.amount_cents, d.status) for d in deposits] == [(5_000, "pending"), (25_050, "applied")]
+    assert [(d.amount_cents, d.status) for d in deposits] == [
+        (5_000, "pending"),
+        (25_050, "applied"),
+    ]
     assert deposits[0].finalized_ts is None and deposits[1].finalized_ts is not None
     assert deposits[1].fee_cents == 50 and deposits[1].type == "debit"
     assert [(w.amount_cents, w.status, w.type) for w in withdrawals] == [(10_000, "applied", "ach")]
@@ -139,3 +142,26 @@ def test_unknown_account_is_404(simulator: Any) -> None:
     answer = _funds(simulator, "no-such-key", {"kind": "deposit", "amount_cents": 1})
     assert answer.status_code == 404
     assert answer.json()["error"] == "not_found"
+
+
+def test_transfers_survive_a_saved_world(tmp_path: Any) -> None:
+    from emulators.kalshi_sim.config import SimConfig
+    from emulators.kalshi_sim.exchange import Exchange
+    from emulators.kalshi_sim.funds import make_transfer
+    from emulators.kalshi_sim.persist import load_world, save_world, world_path
+    from shared.kalshi.signing import generate_private_key_pem, load_private_key
+
+    config = SimConfig(seed=3, n_markets=5, tick_interval_s=None)
+    exchange = Exchange(config)
+    public = load_private_key(generate_private_key_pem()).public_key()
+    account = exchange.accounts.register(public, 5_000_000, exchange.now_us)
+    make_transfer(account, "deposit", 1_234, fee_cents=34, now_us=exchange.now_us)
+    make_transfer(account, "withdrawal", 200, status="pending", now_us=exchange.now_us)
+    path = world_path(tmp_path)
+    save_world(exchange, path)
+    loaded = load_world(path, config)
+    assert loaded is not None
+    (again,) = loaded.accounts.all()
+    assert again.balance_micro == 5_000_000 + 1_200 * 10_000
+    assert [(t.amount_cents, t.status) for t in again.deposits] == [(1_234, "applied")]
+    assert [(t.amount_cents, t.status) for t in again.withdrawals] == [(200, "pending")]
