@@ -50,7 +50,8 @@ class StreamerRuntime(Protocol):
     """What the app needs from the long-lived part of the service."""
 
     @property
-    def fanout(self) -> FanOut: ...
+    def fanout(self) -> FanOut | None:
+        """``None`` on a split mode tracker instance: it serves no streams."""
 
     @property
     def verifier(self) -> SessionVerifier: ...
@@ -82,7 +83,10 @@ def create_app(runtime: StreamerRuntime) -> Starlette:
     """The ASGI app over ``runtime`` (started and stopped by the app's lifespan)."""
 
     async def stream(request: Request) -> Response:
-        if runtime.fanout.closing:
+        fanout = runtime.fanout
+        if fanout is None:
+            return _error(404, "not_found", "This instance serves no streams.")
+        if fanout.closing:
             return _error(503, "shutting_down", "This instance is restarting.", **_retry_after())
         if CREDENTIAL_QUERY_NAMES & {name.lower() for name in request.query_params}:
             return _error(
@@ -110,7 +114,7 @@ def create_app(runtime: StreamerRuntime) -> Starlette:
                 503, "not_ready", "Live positions are loading; retry shortly.", **_retry_after()
             )
         try:
-            client = await runtime.fanout.connect(
+            client = await fanout.connect(
                 principal.user_id,
                 markets,
                 request.headers.get("last-event-id"),
@@ -121,7 +125,7 @@ def create_app(runtime: StreamerRuntime) -> Starlette:
             log.exception("could not open a stream")
             return _error(503, "unavailable", "Live positions are unavailable; retry shortly.")
         return StreamingResponse(
-            runtime.fanout.frames(client),
+            fanout.frames(client),
             media_type="text/event-stream",
             headers=_STREAM_HEADERS,
         )
@@ -130,7 +134,8 @@ def create_app(runtime: StreamerRuntime) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if runtime.ready and not runtime.fanout.closing:
+        closing = runtime.fanout is not None and runtime.fanout.closing
+        if runtime.ready and not closing:
             return JSONResponse({"status": "ready"})
         return _error(503, "not_ready", "The position cache is not restored yet.")
 

@@ -265,6 +265,14 @@ class FanOut:
 
     def _accept(self, user: _User, event: StreamEvent) -> None:
         if event.type == "snapshot":
+            if user.ready and event.epoch == user.epoch and event.seq == user.seq + 1:
+                # A periodic snapshot in sequence: the clients already have this state.
+                replay = list(user.replay)
+                user.rebase(event)
+                user.replay.extend(replay)
+                frame = encode_event("snapshot", _json(event.data), event.event_id)
+                user.replay.append((event.seq, frame))
+                return
             if user.ready and (event.epoch, event.seq) <= (user.epoch, user.seq):
                 return  # an older or repeated snapshot
             user.rebase(event)
@@ -276,9 +284,16 @@ class FanOut:
         if event.epoch != user.epoch:
             if event.epoch < user.epoch:
                 return
-            log.warning("user %s: events of a new tracker run before its snapshot", event.user_id)
-            self._reload(user)
-            return
+            if user.epoch == 0:
+                # The state came from the cache (no tracker id): build on it, take the id.
+                user.epoch, user.seq = event.epoch, event.seq - 1
+                user.replay.clear()
+            else:
+                log.warning(
+                    "user %s: a new tracker run's events before its snapshot", event.user_id
+                )
+                self._reload(user)
+                return
         if event.seq <= user.seq:
             return  # duplicate or redelivery
         if event.seq != user.seq + 1:

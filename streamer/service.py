@@ -40,7 +40,7 @@ class StreamerService:
     def __init__(
         self,
         *,
-        fanout: FanOut,
+        fanout: FanOut | None,
         verifier: SessionVerifier,
         revocations: RevocationCheck | None = None,
         tracker: PositionTracker | None = None,
@@ -49,6 +49,7 @@ class StreamerService:
         known_accounts: Callable[[], Awaitable[Sequence[uuid.UUID]]] | None = None,
         consumers: Sequence[PullConsumer] = (),
         cache_interval_s: float = 1.0,
+        snapshot_every_s: float | None = None,
         revocation_every_s: float = 30.0,
         stop_timeout_s: float = 8.0,
     ) -> None:
@@ -66,13 +67,14 @@ class StreamerService:
             else None
         )
         self._revocation_every_s = revocation_every_s
+        self._snapshot_every_s = snapshot_every_s
         self._stop_timeout_s = stop_timeout_s
         self._ready = False
         self._tasks: list[asyncio.Task[None]] = []
         self.restored_accounts = 0
 
     @property
-    def fanout(self) -> FanOut:
+    def fanout(self) -> FanOut | None:
         return self._fanout
 
     @property
@@ -114,8 +116,10 @@ class StreamerService:
             self._spawn(self.cache_writer.run(), "cache-writer")
         for consumer in self._consumers:
             self._spawn(consumer.run(), f"consume-{consumer.subscription_path.rsplit('/', 1)[-1]}")
-        if self._revocations is not None:
+        if self._revocations is not None and self._fanout is not None:
             self._spawn(self._sweep_revocations(), "revocation-sweep")
+        if self._snapshot_every_s is not None and self.tracker is not None:
+            self._spawn(self._periodic_snapshots(self._snapshot_every_s), "snapshots")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
@@ -123,9 +127,16 @@ class StreamerService:
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
+    async def _periodic_snapshots(self, every_s: float) -> None:
+        """Split mode: every account's full state now and then, so fan-outs converge."""
+        assert self.tracker is not None
+        while True:
+            await asyncio.sleep(every_s)
+            self.tracker.publish_snapshots()
+
     async def _sweep_revocations(self) -> None:
         """End streams whose session was revoked since they connected (one query a round)."""
-        assert self._revocations is not None
+        assert self._revocations is not None and self._fanout is not None
         while True:
             await asyncio.sleep(self._revocation_every_s)
             clients = [c for c in self._fanout.clients() if c.jti is not None]
@@ -153,7 +164,8 @@ class StreamerService:
             await self.upstream.stop(user_id)
         if self.tracker is not None:
             self.tracker.set_connection(user_id, "disconnected", "signed_out")
-        self._fanout.end_user(user_id, "signed_out", "You signed out.")
+        if self._fanout is not None:
+            self._fanout.end_user(user_id, "signed_out", "You signed out.")
         if self.tracker is not None:
             self.tracker.forget(user_id)
 
@@ -162,7 +174,8 @@ class StreamerService:
     def begin_shutdown(self) -> None:
         """SIGTERM: tell every stream to reconnect elsewhere and close it, now."""
         self._ready = False
-        self._fanout.shutdown()
+        if self._fanout is not None:
+            self._fanout.shutdown()
 
     async def stop(self) -> None:
         self.begin_shutdown()

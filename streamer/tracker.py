@@ -328,6 +328,16 @@ class PositionTracker:
         account = self._account(user_id)
         self._emit(account, "error", {"error": code, "message": message})
 
+    def publish_snapshots(self) -> int:
+        """A ``snapshot`` event for every open account, in its sequence (split mode sends
+        these periodically, so every fan-out converges even after a lost message)."""
+        count = 0
+        for account in self._accounts.values():
+            if account.opened:
+                self._emit(account, "snapshot", self._snapshot_data(account))
+                count += 1
+        return count
+
     # ---- reads -------------------------------------------------------------------------
 
     async def snapshot(self, user_id: uuid.UUID) -> StreamEvent | None:

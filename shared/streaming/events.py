@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from shared.messaging.envelope import Envelope, InvalidMessage
 
 __all__ = [
+    "POSITION_EVENTS",
     "POSITION_EVENT_TYPE",
     "POSITION_EVENT_VERSION",
     "RELAYED_TYPES",
@@ -47,6 +48,8 @@ __all__ = [
     "position_event_envelope",
 ]
 
+POSITION_EVENTS = "position-events"
+"""The split mode's topic (ordering key: the user id)."""
 POSITION_EVENT_TYPE = "position_events.event"
 POSITION_EVENT_VERSION = 1
 

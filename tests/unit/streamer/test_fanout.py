@@ -319,3 +319,35 @@ def test_shutdown_tells_every_stream_to_retry_and_ends_it() -> None:
     raw, empty = run(scenario())
     assert raw.endswith(b"\n\nretry: 250\n\n")
     assert empty
+
+
+# ---- split mode ------------------------------------------------------------------------
+
+
+class CacheSource:
+    """A source like the split fan-out's position_cache reader: no tracker id (epoch 0)."""
+
+    async def snapshot(self, user_id: uuid.UUID) -> StreamEvent | None:
+        return StreamEvent(
+            user_id, 0, 0, "snapshot", {"positions": [{"ticker": "T1", "contracts": "1.00"}]}
+        )
+
+
+def test_a_cache_built_state_adopts_the_trackers_ids_and_periodic_snapshots_are_quiet() -> None:
+    async def scenario() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        fan = FanOut(CacheSource())
+        client = await fan.connect(ALICE)
+        fan.publish(position(ALICE, 41, "T2"))  # the tracker is far along: build on the cache
+        fan.publish(StreamEvent(ALICE, EPOCH, 42, "snapshot", {"positions": [{"ticker": "T2"}]}))
+        fan.publish(position(ALICE, 43, "T3"))
+        resumed = await fan.connect(ALICE, last_event_id=f"{EPOCH}-41")
+        return parse(await take(fan, client)), parse(await take(fan, resumed))
+
+    live, resumed = run(scenario())
+    assert [(e["event"], e.get("id")) for e in live] == [
+        ("snapshot", "0-0"),
+        ("position_update", f"{EPOCH}-41"),
+        ("position_update", f"{EPOCH}-43"),
+    ]
+    assert [e["event"] for e in resumed] == ["snapshot", "position_update"]
+    assert json.loads(resumed[0]["data"])["positions"] == [{"ticker": "T2"}]
