@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from typing import Literal
 
 import pytest
 
@@ -14,7 +15,12 @@ T0 = datetime(2026, 6, 11, 13, 0, tzinfo=UTC)
 
 
 def _fill(
-    side: str, count: str, price: str, fee: str = "0", minute: int = 0, ticker: str = "A"
+    side: Literal["bid", "ask"],
+    count: str,
+    price: str,
+    fee: str = "0",
+    minute: int = 0,
+    ticker: str = "A",
 ) -> pnl.FillRecord:
     return pnl.FillRecord(
         ticker,
@@ -22,7 +28,7 @@ def _fill(
         side,
         D(count),
         D(price),
-        D(fee),  # type: ignore[arg-type]
+        D(fee),
     )
 
 

@@ -46,10 +46,10 @@ class FakeKalshi:
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.fail: Exception | None = None
-        self.positions = _recorded("portfolio__positions", m.PositionsResponse)
-        self.balance = _recorded("auth__balance_ok", m.Balance)
-        self.fills_page = _recorded("fills__after_taker", m.FillsResponse)
-        self.market = _recorded("markets__single", m.GetMarketResponse).market
+        self.positions: m.PositionsResponse = _recorded("portfolio__positions", m.PositionsResponse)
+        self.balance: m.Balance = _recorded("auth__balance_ok", m.Balance)
+        self.fills_page: m.FillsResponse = _recorded("fills__after_taker", m.FillsResponse)
+        self.market: m.Market = _recorded("markets__single", m.GetMarketResponse).market
         self.deposits: list[m.Deposit] = []
         self.withdrawals: list[m.Withdrawal] = []
         self.settlements: list[m.Settlement] = []
@@ -324,7 +324,7 @@ def test_kalshi_outage_classification() -> None:
 def test_cache_is_bounded_and_forgets_a_user() -> None:
     cache = AccountCache(ttl_seconds=60, max_entries=3)
     for i in range(5):
-        cache.get(("u1" if i % 2 else "u2", i), lambda i=i: i)
+        cache.get(("u1" if i % 2 else "u2", i), lambda: "value")
     assert len(cache) == 3
     cache.get(("u1", "x"), lambda: 1)
     assert cache.forget("u1") >= 1
@@ -359,6 +359,7 @@ def test_history_refresh_asks_only_for_what_is_new() -> None:
     assert reader.performance()["fees"] == "0.0189"
     assert fake.fills_since is None  # the first read walks everything
     newest = fake.fills_page.fills[0]
+    assert newest.created_time is not None
     later = m.Fill(
         **{
             **_fields(newest),
