@@ -88,7 +88,8 @@ export function TimeChart({ series, height = 280, label }: { series: ChartSeries
   const empty = series.every((s) => s.points.length === 0);
   return (
     <figure className="chart" aria-label={label}>
-      <div ref={holder} style={{ height }} role="img" aria-label={`${label} chart`} />
+      {/* The canvas is for sighted use; the caption names it, the pages give the figures as text. */}
+      <div ref={holder} style={{ height }} />
       {empty ? <figcaption className="muted">No data in this range yet.</figcaption> : <figcaption className="sr-only">{label}</figcaption>}
     </figure>
   );
