@@ -177,7 +177,7 @@ class PullConsumer:
 
     def _subscriber(self) -> Any:
         if self._client is None:
-            from google.cloud import pubsub_v1
+            from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
             self._client = pubsub_v1.SubscriberClient()
         return self._client

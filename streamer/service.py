@@ -153,6 +153,10 @@ class StreamerService:
                         client, "session_revoked", "This session was signed out."
                     )
 
+    def add_consumers(self, consumers: Sequence[PullConsumer]) -> None:
+        """Inputs whose handlers need the service itself (``account-events``); before start."""
+        self._consumers.extend(consumers)
+
     # ---- account lifecycle (account-events) --------------------------------------------
 
     def account_connected(self, user_id: uuid.UUID) -> None:

@@ -1,0 +1,5 @@
+"""``python -m streamer``: serve the streamer (see :mod:`streamer.main`)."""
+
+from streamer.main import main
+
+main()

@@ -1,0 +1,82 @@
+"""The streamer's settings, read through :mod:`shared.config` (the only environment reader).
+
+| variable | default | meaning |
+|---|---|---|
+| ``PORT`` | 8080 | listening port (Cloud Run sets it) |
+| ``STREAMER_HOST`` | ``0.0.0.0`` | listening address |
+| ``STREAMER_ROLE`` | ``all`` | ``all`` (one instance), ``tracker`` or ``fanout`` (split mode) |
+| ``STREAMER_INSTANCE`` | ``0`` | a fan-out's index: names its ``position-events`` subscription |
+| ``STREAMER_HEARTBEAT_S`` | 15 | quiet time before a heartbeat comment |
+| ``STREAMER_REPLAY_EVENTS`` | 1000 | events kept per user for ``Last-Event-ID`` |
+| ``STREAMER_CLIENT_QUEUE`` | 256 | frames a slow client may lag before one coalesced snapshot |
+| ``STREAMER_RECONCILE_S`` | 60 | REST reconciliation timer per account |
+| ``STREAMER_CACHE_INTERVAL_S`` | 1 | position-cache write rounds |
+| ``STREAMER_REVOCATION_CHECK_S`` | 30 | how often open streams' sessions are re-checked |
+| ``STREAMER_SNAPSHOT_EVERY_S`` | 30 | split mode: the tracker's periodic per-user snapshot |
+| ``STREAMER_CREATE_SUBSCRIPTIONS`` | false | create missing subscriptions (local only) |
+
+Kalshi's URLs come from ``KALSHI_BASE_URL``/``KALSHI_WS_URL``/``KALSHI_ENV``
+(:func:`shared.kalshi.environments.environment_from_env`), the database from
+``DATABASE_URL`` and friends, the session and vault keys from Secret Manager
+(:class:`shared.auth.settings.AuthSettings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared import config
+
+__all__ = ["ROLES", "StreamerSettings"]
+
+ROLES = ("all", "tracker", "fanout")
+
+
+@dataclass(frozen=True)
+class StreamerSettings:
+    host: str = "0.0.0.0"  # noqa: S104 (a container listens on every interface)
+    port: int = 8080
+    role: str = "all"
+    instance: int = 0
+    heartbeat_s: float = 15.0
+    replay_events: int = 1_000
+    client_queue: int = 256
+    reconcile_s: float = 60.0
+    cache_interval_s: float = 1.0
+    revocation_check_s: float = 30.0
+    snapshot_every_s: float = 30.0
+    create_subscriptions: bool = False
+    project_id: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StreamerSettings:
+        role = config.text("STREAMER_ROLE", env, "all") or "all"
+        if role not in ROLES:
+            raise config.ConfigError(f"STREAMER_ROLE must be one of {', '.join(ROLES)}")
+        return cls(
+            host=config.text("STREAMER_HOST", env, cls.host) or cls.host,
+            port=config.integer("PORT", cls.port, env, minimum=1, maximum=65_535),
+            role=role,
+            instance=config.integer("STREAMER_INSTANCE", 0, env, maximum=999),
+            heartbeat_s=config.seconds("STREAMER_HEARTBEAT_S", cls.heartbeat_s, env),
+            replay_events=config.integer(
+                "STREAMER_REPLAY_EVENTS", cls.replay_events, env, minimum=1
+            ),
+            client_queue=config.integer("STREAMER_CLIENT_QUEUE", cls.client_queue, env, minimum=1),
+            reconcile_s=config.seconds("STREAMER_RECONCILE_S", cls.reconcile_s, env),
+            cache_interval_s=config.seconds("STREAMER_CACHE_INTERVAL_S", cls.cache_interval_s, env),
+            revocation_check_s=config.seconds(
+                "STREAMER_REVOCATION_CHECK_S", cls.revocation_check_s, env
+            ),
+            snapshot_every_s=config.seconds("STREAMER_SNAPSHOT_EVERY_S", cls.snapshot_every_s, env),
+            create_subscriptions=config.flag("STREAMER_CREATE_SUBSCRIPTIONS", False, env),
+            project_id=config.project_id(env),
+        )
+
+    def subscription(self, topic: str) -> str:
+        """This instance's pull subscription to ``topic``."""
+        if topic.startswith("position-events"):
+            return f"{topic}-fanout-{self.instance}"
+        suffix = "streamer" if self.role == "all" else f"streamer-{self.role}-{self.instance}"
+        return f"{topic}-{suffix}"
