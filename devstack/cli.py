@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "sim",
     "backtest",
     "demo-account",
+    "backfill",
     "rotate-keys",
 )
 

@@ -130,6 +130,7 @@ class History:
         self.by_ticker: dict[str, PastMarket] = {}
         self._build(templates, taken_event_tickers)
         self._global_trades: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.json_cache: dict[str, bytes] = {}  # rendered market JSON (never changes)
 
     # ------------------------------------------------------------------ tiers
 

@@ -98,7 +98,13 @@ def _candle_live(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _market_bytes(history: History, market: PastMarket) -> bytes:
-    return wire.encode(history.market_dict(market))
+    """The market's JSON, rendered once: a settled market never changes, and rendering
+    needs its whole price path (a listing of 1,000 would recompute 1,000 paths)."""
+    cache = history.json_cache
+    body = cache.get(market.ticker)
+    if body is None:
+        body = cache[market.ticker] = wire.encode(history.market_dict(market))
+    return body
 
 
 # ---------------------------------------------------------------- historical tier

@@ -118,14 +118,19 @@ class BackfillReport:
 
 ProgressCallback = Callable[[BackfillProgress], None]
 
+RATE_MARGIN = 0.98
+BURST_MARGIN = 2.0
+
 
 def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:
     """Client-side buckets at ``share`` of the budget: the Read bucket refills at the
     budget's requests per second with its burst; writes never happen here."""
     if not 0 < share <= 1:
         raise ValueError("budget share must be in (0, 1]")
-    rate = budget.requests_per_s * share
-    burst = max(1.0, budget.burst_requests * share)
+    # A little under the line: requests leave here paced, but arrive with the network's
+    # jitter, which can bunch them by a request or two (Kalshi answers that with a 429).
+    rate = budget.requests_per_s * share * RATE_MARGIN
+    burst = max(1.0, budget.burst_requests * share - BURST_MARGIN)
     read = TokenBucket(rate, burst)
     return KalshiRateLimiter(read, TokenBucket(1.0, 1.0))
 
