@@ -35,6 +35,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +325,13 @@ class _PollCounter:
             self._engine = None
 
 
+def _no_cookie_jar() -> CookieJar:
+    """A cookie jar that keeps nothing. The proxy's one client serves every browser: a jar
+    that stored an upstream's ``Set-Cookie`` (a sign-in's session) would send it along with
+    every later request of anyone. Cookies pass through as headers, both ways, untouched."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 class _Proxy:
     """Forwards requests to upstreams over one shared HTTP client (connection reuse)."""
 
@@ -455,7 +463,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=UPSTREAM_TIMEOUT, follow_redirects=False, cookies=_no_cookie_jar()
+        ) as client:
             proxy.client = client
             try:
                 yield
@@ -492,6 +502,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         host="127.0.0.1",
         port=int(config["port"]),
         log_level="info",
+        # The client address is the connection's: a loopback client's own X-Forwarded-For
+        # must not replace it (the functions rate-limit sign-ins by it).
+        proxy_headers=False,
         # Open SSE streams would otherwise hold shutdown forever.
         timeout_graceful_shutdown=2,
     )

@@ -36,6 +36,7 @@ SERVICES: tuple[str, ...] = (
     "devstack.services.secret_manager:SecretManagerService",
     "devstack.services.marketdata:MarketDataService",
     "devstack.services.backtests:BacktestsService",
+    "devstack.services.account:AccountService",
     "devstack.services.gateway:GatewayService",
 )
 """Start order. Later services read what earlier ones put in ``ctx.env``; the gateway is

@@ -11,6 +11,7 @@ the API; the worker gets no route (only the queue calls it).
 from __future__ import annotations
 
 from devstack.functions_runner import FunctionServer
+from devstack.services.account import gateway_origins
 from devstack.services.base import StackContext, first_failure, stop_all
 from devstack.services.functions import function_server
 from devstack.state import remembered_port
@@ -37,7 +38,18 @@ class BacktestsService:
         api_port = remembered_port(ctx.state_dir, "backtests", None)
         worker_port = remembered_port(ctx.state_dir, "backtest-worker", None)
         worker_url = f"http://127.0.0.1:{worker_port}"
-        env = {**ctx.env, "BACKTEST_WORKER_URL": worker_url, "APP_ENVIRONMENT": "local"}
+        env = {
+            **ctx.env,
+            "BACKTEST_WORKER_URL": worker_url,
+            "APP_ENVIRONMENT": "local",
+            # Runs belong to users; locally a caller who is not signed in may still submit
+            # (its runs are its client address's). Sessions are checked as the account
+            # function issues them: plain-http cookies, the gateway's origins, one hop.
+            "BACKTEST_ANONYMOUS_SUBMISSIONS": "true",
+            "AUTH_COOKIE_SECURE": "false",
+            "AUTH_ALLOWED_ORIGINS": gateway_origins(int(getattr(ctx.options, "port", 8080))),
+            "AUTH_TRUSTED_PROXY_HOPS": "1",
+        }
         self.worker = function_server(ctx, "backtest_worker", worker_port, env)
         self.api = function_server(ctx, "backtests", api_port, env)
         self.worker.start(timeout=60)

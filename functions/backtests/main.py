@@ -14,7 +14,9 @@ import functions_framework
 
 from shared.api.framework import register_json_framework_errors
 from shared.api.routing import handle
+from shared.auth.principal import AuthContext
 from shared.backtest.http_api import BacktestsApi, build_router, unexpected_error
+from shared.backtest.owners import request_owner
 from shared.backtest.service import BacktestService
 from shared.backtest.settings import BacktestSettings
 from shared.config import cursor_key
@@ -29,6 +31,9 @@ SETTINGS = BacktestSettings.from_env()
 # missing cursor key: cursors signed with a key in the source could be forged.
 TASK_AUTH = TaskAuth.from_env(audience_vars=("BACKTEST_WORKER_AUDIENCE", "BACKTEST_WORKER_URL"))
 cursor_key()
+# Runs belong to users: every request is authenticated here (sessions and API tokens; the
+# key rings are read from Secret Manager on first use, not at import).
+AUTH = AuthContext.from_env()
 
 # 2. One service per instance, built on the first request that needs it.
 _service: BacktestService | None = None
@@ -46,7 +51,13 @@ def service() -> BacktestService:
         return _service
 
 
-router = build_router(BacktestsApi(service))
+router = build_router(
+    BacktestsApi(
+        service,
+        request_owner(AUTH, lambda: service().runs.database.engine, anonymous=SETTINGS.anonymous),
+        address_quota=SETTINGS.anonymous_quota if SETTINGS.anonymous else None,
+    )
+)
 
 
 # 3. The handler: adapt the request, nothing else.

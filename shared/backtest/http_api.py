@@ -9,6 +9,11 @@ describes exactly these routes; a test holds them together.
 Routes: ``GET /api/v1/backtests/strategies``, ``POST /api/v1/backtests`` (202 + Cloud
 Task), ``GET /api/v1/backtests`` (paged), ``GET /api/v1/backtests/{id}``,
 ``DELETE /api/v1/backtests/{id}``. Every error is ``{"error", "message"}`` JSON.
+
+Every route but the catalogue and the OpenAPI document acts for an owner: the caller's
+:class:`~shared.backtest.runs.RunOwner`, which an :data:`OwnerResolver` derives from the
+request (a session or an API token; a client address for anonymous local runs) or refuses
+with a 401. Runs are scoped to it, so another owner's run id is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from shared.api.openapi import load_document
 from shared.api.routing import HttpRequest, Router
 from shared.api.validation import QueryParams
 from shared.backtest.errors import BacktestError
+from shared.backtest.runs import RunOwner
 from shared.backtest.service import MAX_TRADES_PAGE, BacktestService
 from shared.backtest.sweep import MAX_VARIANTS
 
@@ -33,6 +39,7 @@ __all__ = [
     "PREFIX",
     "STATUS",
     "BacktestsApi",
+    "OwnerResolver",
     "build_router",
     "unexpected_error",
 ]
@@ -49,6 +56,7 @@ STATUS = {
     "too_large": 413,
     "no_markets": 422,
     "no_data": 422,
+    "quota_exceeded": 429,
 }
 """HTTP status per :class:`BacktestError` code; any other code is a 400."""
 
@@ -66,11 +74,27 @@ def _query(request: HttpRequest, *allowed: str) -> QueryParams:
     return QueryParams(request.args, allowed=allowed)
 
 
-class BacktestsApi:
-    """The handlers; the service is a callable so nothing connects before first use."""
+OwnerResolver = Callable[[HttpRequest], RunOwner]
+"""Who is asking: a run owner, or an :class:`ApiError` (401 not signed in, 403 CSRF)."""
 
-    def __init__(self, service: Callable[[], BacktestService]) -> None:
+
+class BacktestsApi:
+    """The handlers; the service is a callable so nothing connects before first use.
+
+    ``owner_of`` authenticates each request that touches runs; ``address_quota`` is the
+    daily run limit of an anonymous owner (None: no limit).
+    """
+
+    def __init__(
+        self,
+        service: Callable[[], BacktestService],
+        owner_of: OwnerResolver,
+        *,
+        address_quota: int | None = None,
+    ) -> None:
         self._service = service
+        self._owner_of = owner_of
+        self._address_quota = address_quota
 
     def openapi(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
         return json_response(
@@ -83,8 +107,9 @@ class BacktestsApi:
         return json_response(BacktestService.strategies(), request_headers=request.headers)
 
     def submit(self, request: Any, _: Mapping[str, str]) -> JsonResponse:
+        owner = self._owner_of(request)
         body = read_json_body(request, max_bytes=MAX_BODY_BYTES)
-        created = self._service().submit(body)
+        created = self._service().submit(body, owner=owner, address_quota=self._address_quota)
         return json_response(
             created,
             202,
@@ -93,24 +118,28 @@ class BacktestsApi:
         )
 
     def list_runs(self, request: HttpRequest, _: Mapping[str, str]) -> JsonResponse:
+        owner = self._owner_of(request)
         q = _query(request, "limit", "cursor")
         page = self._service().list_runs(
-            limit=q.integer("limit", 20, 1, 100), cursor=q.string("cursor")
+            limit=q.integer("limit", 20, 1, 100), cursor=q.string("cursor"), owner=owner
         )
         return json_response(page, request_headers=request.headers)
 
     def get_run(self, request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
+        owner = self._owner_of(request)
         q = _query(request, "variant", "trades_limit", "trades_cursor")
         run = self._service().get_run(
             _run_id(params["run_id"]),
             variant=q.optional_integer("variant", 0, MAX_VARIANTS - 1),
             trades_limit=q.integer("trades_limit", 500, 0, MAX_TRADES_PAGE),
             trades_cursor=q.string("trades_cursor"),
+            owner=owner,
         )
         return json_response(run, request_headers=request.headers)
 
     def delete_run(self, request: HttpRequest, params: Mapping[str, str]) -> JsonResponse:
-        self._service().delete_run(_run_id(params["run_id"]))
+        owner = self._owner_of(request)
+        self._service().delete_run(_run_id(params["run_id"]), owner=owner)
         return JsonResponse(204, b"", {"Cache-Control": "no-store"})
 
 

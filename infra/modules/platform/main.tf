@@ -88,8 +88,8 @@ locals {
   # X-Forwarded-For hops the load balancer adds ("<supplied>, <client>, <lb>": the client
   # is the second from the right).
   auth_env = {
-    ALLOWED_ORIGINS    = join(",", [for domain in var.domains : "https://${domain}"])
-    TRUSTED_PROXY_HOPS = "2"
+    AUTH_ALLOWED_ORIGINS    = join(",", [for domain in var.domains : "https://${domain}"])
+    AUTH_TRUSTED_PROXY_HOPS = "2"
   }
 
   # The worker's resources, in one place: the worker runs with them, and the API (which
@@ -149,8 +149,9 @@ locals {
     PYTHONUNBUFFERED         = "1"
   }
   secret_name_env = {
-    JWT_SIGNING_KEY_SECRET    = local.secret_names.jwt_signing_key
-    CREDENTIAL_KEYRING_SECRET = local.secret_names.credential_keyring
+    # Read by shared/auth/settings.py (AuthSettings).
+    AUTH_SESSION_KEYS_SECRET        = local.secret_names.jwt_signing_key
+    AUTH_CREDENTIAL_KEY_RING_SECRET = local.secret_names.credential_keyring
   }
 }
 

@@ -119,6 +119,9 @@ def stack(
         "PUBSUB_PROJECT_ID": pubsub_project,
         "DB_POOL_SIZE": "2",
         "APP_ENVIRONMENT": "local",  # the emulator sends no OIDC token
+        # These tests submit without signing in: runs belong to the client address (the
+        # ownership rules themselves: tests/integration/account/test_backtest_owners.py).
+        "BACKTEST_ANONYMOUS_SUBMISSIONS": "true",
     }
     api = FunctionServer(
         "backtests", ROOT / "functions" / "backtests" / "main.py", api_port, env=env,
@@ -336,15 +339,18 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
 def test_the_worker_retries_then_fails_on_the_last_attempt_and_stands_down_for_a_live_one(
     stack: dict[str, Any],
 ) -> None:
+    from shared.backtest.runs import RunOwner
     from shared.backtest.service import BacktestService, parse_request
     from shared.config import DatabaseSettings
     from shared.db.engine import create_database
 
     database = create_database(DatabaseSettings(database_url=stack["db"]))
+    # The anonymous owner this test's API calls are (they come straight from loopback).
+    me = RunOwner(address="127.0.0.1")
     try:
         service = BacktestService(database)  # no dispatcher: the test delivers the task
-        failing = service.create_run(parse_request(REQUEST))
-        live = service.create_run(parse_request(REQUEST))
+        failing = service.create_run(parse_request(REQUEST), owner=me)
+        live = service.create_run(parse_request(REQUEST), owner=me)
     finally:
         database.dispose()
     conn = _connect(stack["db"])
