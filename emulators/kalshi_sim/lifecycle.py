@@ -214,9 +214,12 @@ class MarketLifecycle:
                 "event_ticker": market.event_ticker,
                 "expected_expiration_ts": market.close_us // SECOND_US,
                 "strike_type": s.get("strike_type", ""),
-                "floor_strike": s.get("floor_strike"),
-                "cap_strike": s.get("cap_strike"),
-                "custom_strike": s.get("custom_strike"),
+                # The spec types the strikes number/object, not nullable: absent when unset.
+                **{
+                    name: s[name]
+                    for name in ("floor_strike", "cap_strike", "custom_strike")
+                    if s.get(name) is not None
+                },
             },
         }
 

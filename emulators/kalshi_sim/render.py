@@ -157,6 +157,7 @@ def balance_dict(account: Account, markets: dict[str, Market]) -> dict[str, Any]
 def position_dict(p: Position) -> dict[str, Any]:
     return {
         "ticker": p.ticker,
+        "exchange_index": 0,
         "total_traded_dollars": wire.micro(p.total_traded_micro),
         "position_fp": wire.count(p.position),
         "market_exposure_dollars": wire.micro(p.cost_micro),
@@ -192,6 +193,7 @@ def fill_dict(f: Fill) -> dict[str, Any]:
         "order_id": f.order_id,
         "ticker": f.ticker,
         "market_ticker": f.ticker,
+        "exchange_index": 0,
         "side": f.side,
         "action": f.action,
         "outcome_side": f.outcome_side,
