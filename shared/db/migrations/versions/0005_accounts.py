@@ -98,7 +98,7 @@ def upgrade() -> None:
     op.add_column("user_credentials", sa.Column("invalid_reason", sa.Text(), nullable=True))
     op.add_column("user_credentials", _timestamp("updated_at"))
     op.create_check_constraint(
-        "ck_user_credentials_status", "user_credentials", "status IN ('valid', 'invalid')"
+        op.f("ck_user_credentials_status"), "user_credentials", "status IN ('valid', 'invalid')"
     )
 
     op.create_table(
@@ -128,7 +128,7 @@ def upgrade() -> None:
         _user_fk("api_tokens"),
         sa.PrimaryKeyConstraint("id", name="pk_api_tokens"),
         sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
-        sa.CheckConstraint("scope IN ('read', 'trade')", name="ck_api_tokens_scope"),
+        sa.CheckConstraint("scope IN ('read', 'trade')", name=op.f("ck_api_tokens_scope")),
     )
     op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
 
@@ -169,7 +169,7 @@ def upgrade() -> None:
         _user_fk("account_baselines"),
         sa.PrimaryKeyConstraint("user_id", "trading_day", name="pk_account_baselines"),
         sa.CheckConstraint(
-            "source IN ('day_boundary', 'sign_in')", name="ck_account_baselines_source"
+            "source IN ('day_boundary', 'sign_in')", name=op.f("ck_account_baselines_source")
         ),
     )
 
@@ -187,7 +187,7 @@ def downgrade() -> None:
         op.drop_table(table)
 
     op.execute("DELETE FROM user_credentials")
-    op.drop_constraint("ck_user_credentials_status", "user_credentials", type_="check")
+    op.drop_constraint(op.f("ck_user_credentials_status"), "user_credentials", type_="check")
     op.drop_column("user_credentials", "updated_at")
     op.drop_column("user_credentials", "invalid_reason")
     op.drop_column("user_credentials", "status")
