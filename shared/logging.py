@@ -61,6 +61,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
     # Authorization: Bearer <token>
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + REDACTED),
+    # Our API tokens (shared/auth/api_tokens.py), wherever they appear.
+    (re.compile(r"\bki_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"), REDACTED),
     # JWTs (header.payload.signature, base64url, header starts with '{"').
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     # key=value / "key": "value" pairs whose key names a secret.
