@@ -539,14 +539,23 @@ def _scan_price_exits(
 
 
 def _fees_micro(
-    schedules: list[FeeSchedule], counts: I64, prices: I64, maker: BoolArray, sched_idx: I64
+    schedules: list[FeeSchedule],
+    counts: I64,
+    prices: I64,
+    maker: BoolArray,
+    sched_idx: I64,
+    *,
+    buying: bool,
 ) -> I64:
+    """Kalshi's charge per fill (trade fee + rounding fee, shared.domain.fees)."""
     out = np.zeros(len(counts), dtype=np.int64)
     for s, schedule in enumerate(schedules):
         for is_maker in (False, True):
             sel = np.flatnonzero((sched_idx == s) & (maker == is_maker))
             if len(sel):
-                out[sel] = schedule.fee_micro_array(counts[sel], prices[sel], maker=is_maker)
+                out[sel] = schedule.charge_micro_array(
+                    counts[sel], prices[sel], maker=is_maker, buying=buying
+                )
     return out
 
 
@@ -621,8 +630,10 @@ def _account(
             schedules.append(schedule)
         sched_of_market[m] = schedules.index(schedule)
     sched_idx = sched_of_market[market]
-    entry_fee = _fees_micro(schedules, counts, entry_price, maker, sched_idx)
-    exit_fee = _fees_micro(schedules, counts, exit_price, np.zeros(n_trades, bool), sched_idx)
+    entry_fee = _fees_micro(schedules, counts, entry_price, maker, sched_idx, buying=True)
+    exit_fee = _fees_micro(
+        schedules, counts, exit_price, np.zeros(n_trades, bool), sched_idx, buying=False
+    )
     exit_fee[held] = 0
     cost = counts * entry_price
     proceeds = counts * exit_price

@@ -23,7 +23,7 @@ docs/decisions/0061-backtest-fee-rounding.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
@@ -87,7 +87,13 @@ def _ratio(value: Decimal) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class FeeSchedule:
-    """The fee rates of one series and the rounding quantum of each fill's fee."""
+    """The fee rates of one series and the balance precision fills are rounded to.
+
+    :meth:`fee` and :meth:`fee_micro` ceil the raw fee to ``quantum`` (a single number, for
+    displays and ``fee_cost`` comparisons); :meth:`charge_micro_array` is what a fill really
+    costs: the trade fee ceiled to $0.0001, then the rounding fee that puts the balance
+    back on a multiple of ``quantum`` ($0.01 for members, $0.0001 for direct members).
+    """
 
     taker_rate: Decimal = TAKER_RATE
     maker_rate: Decimal = MAKER_RATE
@@ -146,6 +152,39 @@ class FeeSchedule:
         quanta = -(-numerator // denominator)
         result: npt.NDArray[np.int64] = quanta * q_num * MICRO_PER_DOLLAR // q_den
         return result
+
+    def charge_micro_array(
+        self,
+        count_units: npt.NDArray[np.int64],
+        price_ticks: npt.NDArray[np.int64],
+        *,
+        maker: bool,
+        buying: bool,
+    ) -> npt.NDArray[np.int64]:
+        """Fee charged on each fill (its order's only fill): trade fee + rounding fee.
+
+        A buyer pays ``notional + trade fee`` rounded *up* to the precision, a seller gets
+        ``notional - trade fee`` rounded *down*; the difference from the notional is the
+        charge (Kalshi's fee-rounding rules with a fresh accumulator: no rebate yet).
+        """
+        trade = replace(self, quantum=CENTI_CENT).fee_micro_array(
+            count_units, price_ticks, maker=maker
+        )
+        notional = np.asarray(count_units, dtype=np.int64) * np.asarray(price_ticks, np.int64)
+        step = int(self.quantum * MICRO_PER_DOLLAR)
+        if buying:
+            result: npt.NDArray[np.int64] = -(-(notional + trade) // step) * step - notional
+        else:
+            result = notional - ((notional - trade) // step) * step
+        return result
+
+    def charge_micro(self, count_units: int, price_ticks: int, *, maker: bool, buying: bool) -> int:
+        """:meth:`charge_micro_array` for one fill, through :class:`FeeAccumulator`."""
+        trade = replace(self, quantum=CENTI_CENT).fee_micro(count_units, price_ticks, maker=maker)
+        notional = count_units * price_ticks
+        revenue = -notional if buying else notional
+        step = int(self.quantum * MICRO_PER_DOLLAR)
+        return FeeAccumulator(step).charge(revenue, trade).net_fee
 
     def to_json(self) -> dict[str, str]:
         return {
