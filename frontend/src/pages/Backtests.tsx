@@ -92,6 +92,8 @@ function BacktestForm({ strategies }: { strategies: Strategy[] }) {
   return (
     <form
       className="form backtest-form"
+      // Our own checks (backtestForm.ts) give one message per mistake, read out as an alert.
+      noValidate
       aria-labelledby="new-run"
       onSubmit={(e) => {
         e.preventDefault();

@@ -1,0 +1,46 @@
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, describe, expect, it, vi } from "vitest";
+
+import { json, mockFetch, renderWithApp } from "../test/render";
+import { grossCost, OrderTicket, ticketProblem } from "./OrderTicket";
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("order ticket", () => {
+  it("checks its fields and computes the gross cost exactly", () => {
+    expect(ticketProblem("10", "0.45")).toBeNull();
+    expect(ticketProblem("0", "0.45")).toMatch(/positive/);
+    expect(ticketProblem("10", "1.20")).toMatch(/below 1/);
+    expect(grossCost("3", "0.4700")).toBe("1.4100");
+    expect(grossCost("7.5", "0.33")).toBe("2.4750");
+  });
+
+  it("shows the server's preview and places the order with the CSRF header", async () => {
+    document.cookie = "ki_csrf=c1";
+    const calls = mockFetch((url, init) => {
+      if (url.endsWith("/orders/preview")) return json(200, { cost: "4.5000", fee: "0.1733", total: "4.6733" });
+      if (url.endsWith("/account/orders") && init?.method === "POST") return json(201, { order_id: "o1", status: "resting" });
+      return undefined;
+    });
+    renderWithApp(<OrderTicket ticker="KX-A" />);
+    const user = userEvent.setup();
+    await user.clear(screen.getByLabelText("Contracts"));
+    await user.type(screen.getByLabelText("Contracts"), "10");
+    await user.clear(screen.getByLabelText("Limit price ($)"));
+    await user.type(screen.getByLabelText("Limit price ($)"), "0.45");
+    await waitFor(() => expect(screen.getByTestId("preview-fee")).toHaveTextContent("$0.1733"));
+    expect(screen.getByTestId("preview-cost")).toHaveTextContent("$4.5000");
+    await user.click(screen.getByRole("button", { name: "Buy YES" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Order placed (resting)");
+    const placed = calls.find((c) => c.url.endsWith("/account/orders") && c.init?.method === "POST");
+    expect(JSON.parse(String(placed?.init?.body))).toEqual({ ticker: "KX-A", side: "yes", action: "buy", count: "10", price: "0.45", time_in_force: "good_till_canceled" });
+    expect((placed?.init?.headers as Record<string, string>)["X-CSRF-Token"]).toBe("c1");
+  });
+
+  it("says why when the trading API is not there", async () => {
+    mockFetch(() => undefined);
+    renderWithApp(<OrderTicket ticker="KX-A" />);
+    expect(await screen.findByRole("alert")).toHaveTextContent(/Preview: no service handles/);
+  });
+});
