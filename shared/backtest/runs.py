@@ -337,8 +337,12 @@ class RunTransaction:
         ranking: Sequence[int],
         *,
         equity_points: int = 500,
+        data_report: Mapping[str, Any] | None = None,
     ) -> StoreOutcome:
-        """Replace the run's results with ``variants`` and mark it completed."""
+        """Replace the run's results with ``variants`` and mark it completed.
+
+        ``data_report``: what backed the run (:mod:`shared.backtest.coverage`).
+        """
         cursor = self.cursor
         cursor.execute("SELECT status FROM backtest_runs WHERE id = %s FOR UPDATE", (str(run_id),))
         row = cursor.fetchone()
@@ -387,8 +391,9 @@ class RunTransaction:
             ),
         )
         cursor.execute(
-            "UPDATE backtest_run_details SET stage = 'done', updated_at = now() WHERE run_id = %s",
-            (str(run_id),),
+            "UPDATE backtest_run_details SET stage = 'done', data_report = %s::jsonb, "
+            "updated_at = now() WHERE run_id = %s",
+            (None if data_report is None else json.dumps(data_report), str(run_id)),
         )
         return StoreOutcome(True, "stored", total)
 
@@ -560,7 +565,7 @@ _RUN_KEYS = (
     "error",
 )
 _RUN_COLUMNS = ", ".join(_RUN_KEYS)
-_DETAIL_KEYS = ("stage", "attempts", "rank_by", "config", "snapshots")
+_DETAIL_KEYS = ("stage", "attempts", "rank_by", "config", "snapshots", "data_report")
 _TRADE_KEYS = (
     "id",
     "ticker",

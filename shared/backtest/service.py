@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import INVALID_CURSOR_MESSAGE, ApiError
+from shared.backtest.coverage import fill_from_history
 from shared.backtest.engine import EngineConfig
 from shared.backtest.errors import (
     BacktestError,
@@ -586,6 +587,7 @@ class BacktestService:
                 "rank_by": detail.get("rank_by"),
                 "config": detail.get("config"),
                 "snapshots": detail.get("snapshots"),
+                "data": detail.get("data_report"),
                 "started_at": _iso(run["started_at"]),
                 "metrics": run["metrics"],
                 "equity_curve": run["equity_curve"],
@@ -687,6 +689,9 @@ class BacktestService:
             raw.rollback()
             self._check_fits(raw, [m.ticker for m in markets], request)
             data = load_snapshots(raw, markets, request.start, request.end)
+            # Markets without snapshots replay backfilled candles or trades; the report of
+            # sources and coverage is stored with the result.
+            data, data_report = fill_from_history(raw, markets, data, request.start, request.end)
             record(0.1, "computing")
             self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
             last = [0.1]
@@ -708,7 +713,13 @@ class BacktestService:
             )
             record(0.95, "storing")
             with self.runs.transaction(raw) as tx:
-                return tx.complete(run_id, data, sweep.variants, sweep.ranking)
+                return tx.complete(
+                    run_id,
+                    data,
+                    sweep.variants,
+                    sweep.ranking,
+                    data_report=data_report.to_json(),
+                )
         except BacktestError as exc:
             message = f"{exc.code}: {exc}"
             with self.runs.transaction(raw) as tx:

@@ -37,6 +37,9 @@ class BacktestRunDetail(Base):
     stage: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     snapshots: Mapped[int | None] = mapped_column(Integer)
+    # What backed the completed run: sources, coverage per market, fallbacks (0008_backfill;
+    # shared.backtest.coverage).
+    data_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

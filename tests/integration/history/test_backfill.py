@@ -96,8 +96,9 @@ def _scalar(engine: sa.Engine, sql: str) -> Any:
 
 
 def test_backfill_killed_and_restarted_loads_everything_once_within_budget(
-    sim: tuple[SimulatorServer, str, str], migrated_database: str
+    sim: tuple[SimulatorServer, str, str], migrated_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("APP_ENVIRONMENT", "local")  # the backtest's trade cursor key
     server, key_id, pem = sim
     engine = sa.create_engine(migrated_database, poolclass=NullPool)
     args, env = _command(server, key_id, pem, migrated_database)
@@ -199,3 +200,43 @@ def test_backfill_killed_and_restarted_loads_everything_once_within_budget(
     assert totals_after == totals_before
     assert partial >= 0
     engine.dispose()
+
+    # A backtest over the backfilled window completes and says what backed it.
+    run = _backtest(migrated_database, wanted)
+    assert run["status"] == "completed", run["error"]
+    data = run["data"]
+    assert data["resolution_s"] == 60
+    assert set(data["sources"]) == {"kalshi_candles", "trades"}
+    assert set(data["fallback"].values()) == {"kalshi_candles"}
+    for m in wanted:
+        # Every listed minute of every market has its 1-minute candle.
+        assert data["coverage"][m.ticker] == 1.0, m.ticker
+    assert run["metrics"] is not None
+
+
+def _backtest(url: str, wanted: list[Any]) -> dict[str, Any]:
+    import uuid
+
+    from shared.backtest.adapters import load_strategy_modules
+    from shared.backtest.service import BacktestService
+    from shared.config import DatabaseSettings
+    from shared.db.engine import create_database
+
+    load_strategy_modules()
+    database = create_database(DatabaseSettings(database_url=url), poolclass=NullPool)
+    try:
+        service = BacktestService(database)
+        created = service.submit(
+            {
+                "strategy": "fade_large_moves",
+                "params": {"lookback": 5, "threshold": 0.03, "contracts": 2},
+                "markets": {"tickers": [m.ticker for m in wanted]},
+                "start": (START - dt.timedelta(days=DAYS)).isoformat(),
+                "end": START.isoformat(),
+            }
+        )
+        run_id = uuid.UUID(created["id"])
+        service.execute(run_id, final_attempt=True)
+        return dict(service.get_run(run_id, trades_limit=5))
+    finally:
+        database.dispose()

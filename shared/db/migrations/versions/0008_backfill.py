@@ -8,6 +8,8 @@
   ``candles_1440``, ``trades``), each recorded in the same transaction as that step's rows,
   so a killed run resumes at the first unfinished step and a finished market costs no
   request on a re-run (ADR 0178).
+- ``backtest_run_details.data_report``: what backed a completed run (its sources, the
+  coverage per market, the markets that replayed backfilled candles or trades).
 - ``ki_backfill``: the group role of the ``backfill`` function (ADR 0080's one role per
   deployable): it writes market metadata, candles, trades and its checkpoints, and reads
   nothing else.
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0008_backfill"
 down_revision: str | None = "0007_history_storage"
@@ -61,6 +64,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("ticker", name=op.f("pk_backfill_checkpoints")),
     )
+    op.add_column(
+        "backtest_run_details",
+        sa.Column("data_report", JSONB(), nullable=True),
+    )
     op.execute(
         f"""
         DO $$
@@ -86,6 +93,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("backtest_run_details", "data_report")
     op.drop_table("backfill_checkpoints")
     op.drop_index("ix_market_trades_ticker_ts", table_name="market_trades")
     op.drop_table("market_trades")
