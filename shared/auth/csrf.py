@@ -88,6 +88,12 @@ def _normalise_host(host: str, scheme: str) -> str:
     return _host_of(origin) if origin else ""
 
 
+def _is_loopback(origin: str) -> bool:
+    """Plain http is ours only on loopback (the local stack); elsewhere it is a downgrade."""
+    host = urlsplit(origin).hostname or ""
+    return host in {"localhost", "127.0.0.1", "::1"}
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
@@ -118,8 +124,9 @@ def check_csrf(
     """Pass safe methods; for unsafe ones require an allowed Origin and a matching token.
 
     ``allowed_origins`` are full origins (``https://insights.example.com``); with
-    ``allow_same_host`` an origin whose host and port equal the request's ``Host`` header
-    is allowed too (a browser cannot forge ``Host``, so a cross-site page never matches).
+    ``allow_same_host`` an https origin whose host and port equal the request's ``Host``
+    header is allowed too (a browser cannot forge ``Host``, so a cross-site page never
+    matches), and an http one only on loopback (the local stack).
     """
     if method.upper() in SAFE_METHODS:
         return
@@ -132,7 +139,11 @@ def check_csrf(
     if origin is not None and allow_same_host:
         host = _header(headers, "Host") or ""
         scheme = origin.split("://", 1)[0]
-        same_host = bool(host) and _normalise_host(host, scheme) == _host_of(origin)
+        same_host = (
+            bool(host)
+            and _normalise_host(host, scheme) == _host_of(origin)
+            and (scheme == "https" or _is_loopback(origin))
+        )
     if origin is None or not (origin in allowed or same_host):
         raise CsrfRejected("cross_origin", "the request comes from an origin we do not serve")
     header_token = _header(headers, CSRF_HEADER) or ""

@@ -87,6 +87,20 @@ def test_same_host_without_configuration() -> None:
     rejected("cross_origin", headers={**local, "Origin": "http://127.0.0.1:9999"}, allowed=[])
 
 
+def test_same_host_over_plain_http_only_on_loopback() -> None:
+    public = {"Host": "insights.example.com", "X-CSRF-Token": TOKEN}
+    check_csrf("POST", {**public, "Origin": SITE}, COOKIES, [])
+    rejected(
+        "cross_origin", headers={**public, "Origin": "http://insights.example.com"}, allowed=[]
+    )
+    check_csrf(
+        "POST",
+        {"Host": "localhost:8080", "Origin": "http://localhost:8080", "X-CSRF-Token": TOKEN},
+        COOKIES,
+        [],
+    )
+
+
 def test_header_names_are_case_insensitive() -> None:
     headers = {"origin": SITE, "x-csrf-token": TOKEN, "host": "x"}
     check_csrf("DELETE", headers, COOKIES, [SITE + "/"])
