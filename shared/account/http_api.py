@@ -37,6 +37,7 @@ from shared.api.validation import QueryParams
 from shared.auth.csrf import clear_cookies, csrf_cookie, normalise_origin, session_cookie
 from shared.auth.principal import Principal
 from shared.auth.ratelimit import client_address
+from shared.trading.routes import register_trading_routes
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -323,6 +324,7 @@ def build_router(api: AccountApi) -> Router:
     router.add("GET", PREFIX + "/tokens", authed(api.list_tokens))
     router.add("DELETE", PREFIX + "/tokens/{token_id}", authed(api.revoke_token))
     router.add("POST", JOB_PATH, api.day_boundary)
+    register_trading_routes(router, authed, api._service)
     return router
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Connection, text
+
+from shared.trading.limits import TRADING_FIELDS, TradingPreferences, parse_trading
 
 __all__ = [
     "DEFAULT_PREFERENCES",
@@ -63,9 +65,11 @@ class PnlAlerts:
 @dataclass(frozen=True)
 class Preferences:
     pnl_alerts: PnlAlerts = PnlAlerts()
+    # trading_enabled and the per-order limits (shared/trading/limits.py validates them)
+    trading: TradingPreferences = field(default_factory=TradingPreferences)
 
     def to_json(self) -> dict[str, Any]:
-        return {"pnl_alerts": self.pnl_alerts.to_json()}
+        return {"pnl_alerts": self.pnl_alerts.to_json(), **self.trading.to_json()}
 
 
 DEFAULT_PREFERENCES = Preferences()
@@ -105,10 +109,14 @@ def parse_preferences(document: Any) -> Preferences:
 
     Absent fields take their defaults, so ``{}`` is valid and means "all off".
     """
-    body = _object(document, "settings", ("pnl_alerts",))
+    body = _object(document, "settings", ("pnl_alerts", *TRADING_FIELDS))
+    try:
+        trading = parse_trading(body)
+    except ValueError as bad:
+        raise PreferencesError(str(bad)) from None
     raw_alerts = body.get("pnl_alerts")
     if raw_alerts is None:
-        return Preferences()
+        return Preferences(trading=trading)
     alerts = _object(raw_alerts, "pnl_alerts", ("enabled", *_THRESHOLDS))
     enabled = alerts.get("enabled", False)
     if not isinstance(enabled, bool):
@@ -120,7 +128,8 @@ def parse_preferences(document: Any) -> Preferences:
             gain_dollars=_threshold(alerts.get("gain_dollars"), "gain_dollars", MAX_ALERT_DOLLARS),
             loss_percent=_threshold(alerts.get("loss_percent"), "loss_percent", MAX_ALERT_PERCENT),
             gain_percent=_threshold(alerts.get("gain_percent"), "gain_percent", MAX_ALERT_PERCENT),
-        )
+        ),
+        trading,
     )
 
 

@@ -412,6 +412,15 @@ class AccountService:
         except KalshiError as error:
             raise _unavailable(error) from None
 
+    def kalshi_client(self, principal: Principal) -> KalshiClient:
+        """The user's own Kalshi client from this instance's pool (order entry,
+        :mod:`shared.trading`, signs with it); the same 401s as a read without a usable key."""
+        return self._reader(principal)._client
+
+    def key_rejected(self, user_id: uuid.UUID, reason: str) -> None:
+        """Kalshi refused the stored key on an order call: handled as on a read."""
+        self._key_revoked(user_id, reason)
+
     def _key_revoked(self, user_id: uuid.UUID, reason: str) -> None:
         with self.engine.begin() as conn:
             credentials.mark_invalid(conn, user_id, reason)
