@@ -274,7 +274,15 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Mount(REST_PREFIX, routes=[*trading.routes(), *rest.routes(), *funds.routes()]),
+            Mount(
+                REST_PREFIX,
+                routes=[
+                    *trading.routes(),
+                    *rest_history.routes(),  # the past, before the live routes it wraps
+                    *rest.routes(),
+                    *funds.routes(),
+                ],
+            ),
             WebSocketRoute(WS_PATH, websocket_endpoint),
             Route(f"{ADMIN_PREFIX}/faults", admin_faults, methods=["GET", "POST"]),
             Route(f"{ADMIN_PREFIX}/accounts", admin_accounts, methods=["POST"]),

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulators.kalshi_sim import errors
+from emulators.kalshi_sim.config import REST_PREFIX
 
 __all__ = ["Budget", "BudgetMiddleware", "admin_budget", "budget_of"]
 
@@ -113,13 +114,13 @@ def budget_of(state: Any) -> Budget:
 
 
 class BudgetMiddleware:
-    """Bills each REST request before its handler runs."""
+    """Bills each REST request before its handler runs (admin calls are free)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"].startswith(REST_PREFIX):
             state = scope["app"].state.sim
             if not budget_of(state).charge():
                 await errors.too_many_requests()(scope, receive, send)

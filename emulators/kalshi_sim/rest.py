@@ -619,21 +619,19 @@ async def endpoint_costs(request: Request, state: SimState, account: Account | N
 
 def routes() -> list[Route]:
     """Order matters: fixed paths before ``{ticker}`` captures."""
-    from emulators.kalshi_sim import rest_history as past  # it imports this module
-
     return [
         Route("/exchange/status", exchange_status),
         Route("/series", series_list),
         Route("/series/fee_changes", series_fee_changes),
         Route("/series/{series_ticker}", series_one),
-        Route("/series/{series_ticker}/markets/{ticker}/candlesticks", past.candlesticks),
+        Route("/series/{series_ticker}/markets/{ticker}/candlesticks", candlesticks),
         Route("/events", events_list),
         Route("/events/{event_ticker}", event_one),
-        Route("/markets", past.markets_list),
-        Route("/markets/trades", past.trades_list),
+        Route("/markets", markets_list),
+        Route("/markets/trades", trades_list),
         Route("/markets/orderbooks", market_orderbooks),
         Route("/markets/candlesticks", batch_candlesticks),
-        Route("/markets/{ticker}", past.market_one),
+        Route("/markets/{ticker}", market_one),
         Route("/markets/{ticker}/orderbook", market_orderbook),
         Route("/portfolio/balance", balance),
         Route("/portfolio/positions", positions),
@@ -641,9 +639,4 @@ def routes() -> list[Route]:
         Route("/portfolio/settlements", settlements),
         Route("/account/limits", account_limits),
         Route("/account/endpoint_costs", endpoint_costs),
-        Route("/historical/cutoff", past.cutoff),
-        Route("/historical/markets", past.historical_markets),
-        Route("/historical/markets/{ticker}", past.historical_market),
-        Route("/historical/markets/{ticker}/candlesticks", past.historical_candlesticks),
-        Route("/historical/trades", past.historical_trades),
     ]

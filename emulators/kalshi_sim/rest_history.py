@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from emulators.kalshi_sim import errors, rest, wire
 from emulators.kalshi_sim.catalog import _TEMPLATES
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from emulators.kalshi_sim.accounts import Account
     from emulators.kalshi_sim.state import SimState
 
-__all__ = ["history_of", "set_live_days"]
+__all__ = ["admin_history", "history_of", "routes", "set_live_days"]
 
 
 def history_of(state: SimState) -> History:
@@ -392,3 +393,21 @@ async def admin_history(request: Request) -> Response:
         "start": wire.rfc3339_us(history.start_us),
     }
     return errors.json_response(wire.encode(body))
+
+
+def routes() -> list[Route]:
+    """Mounted before :func:`emulators.kalshi_sim.rest.routes`, whose live handlers these
+    wrap: the fixed ``/markets/...`` paths come first so ``{ticker}`` never captures them."""
+    return [
+        Route("/historical/cutoff", cutoff),
+        Route("/historical/markets", historical_markets),
+        Route("/historical/markets/{ticker}", historical_market),
+        Route("/historical/markets/{ticker}/candlesticks", historical_candlesticks),
+        Route("/historical/trades", historical_trades),
+        Route("/series/{series_ticker}/markets/{ticker}/candlesticks", candlesticks),
+        Route("/markets", markets_list),
+        Route("/markets/trades", trades_list),
+        Route("/markets/orderbooks", rest.market_orderbooks),
+        Route("/markets/candlesticks", rest.batch_candlesticks),
+        Route("/markets/{ticker}", market_one),
+    ]
