@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "demo-account",
     "backfill",
     "rotate-keys",
+    "orders",
 )
 
 logger = logging.getLogger("devstack.cli")

@@ -63,7 +63,7 @@ from shared.trading.translate import (
     parse_ticket,
 )
 
-__all__ = ["SELF_TRADE_PREVENTION", "TradingService"]
+__all__ = ["SELF_TRADE_PREVENTION", "TradingService", "fill_view", "kalshi_error", "order_view"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _error_answer(error: ApiError, *, failed: bool = False) -> AuditAnswer:
     )
 
 
-def _fill_view(fill: m.Fill, side: str) -> dict[str, Any]:
+def fill_view(fill: m.Fill, side: str) -> dict[str, Any]:
     book_side = fill.book_side or _DIRECTION.get((fill.action or "", fill.side or ""), "bid")
     action, price = from_book(book_side, fill.yes_price_dollars, side)
     return {
@@ -515,7 +515,7 @@ class TradingService:
         fills = self._kalshi(principal, lambda: client.get_fills(order_id=order_id, limit=200))
         side = self._sides(principal, [order_id]).get(order_id)
         view = order_view(order, side)
-        view["fills"] = [_fill_view(f, view["side"]) for f in fills.fills]
+        view["fills"] = [fill_view(f, view["side"]) for f in fills.fills]
         return view
 
     def _read_order(self, principal: Principal, orders: KalshiOrders, order_id: str) -> m.Order:
