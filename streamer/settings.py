@@ -14,6 +14,7 @@
 | ``STREAMER_REVOCATION_CHECK_S`` | 30 | how often open streams' sessions are re-checked |
 | ``STREAMER_SNAPSHOT_EVERY_S`` | 30 | split mode: the tracker's periodic per-user snapshot |
 | ``STREAMER_CREATE_SUBSCRIPTIONS`` | false | create missing subscriptions (local only) |
+| ``<TOPIC>_SUBSCRIPTION`` | derived | e.g. ``MARKET_SNAPSHOTS_SUBSCRIPTION`` (Terraform) |
 
 Kalshi's URLs come from ``KALSHI_BASE_URL``/``KALSHI_WS_URL``/``KALSHI_ENV``
 (:func:`shared.kalshi.environments.environment_from_env`), the database from
@@ -31,6 +32,7 @@ from shared import config
 __all__ = ["ROLES", "StreamerSettings"]
 
 ROLES = ("all", "tracker", "fanout")
+_TOPICS = ("market-snapshots", "account-events", "backtest-events", "position-events")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class StreamerSettings:
     snapshot_every_s: float = 30.0
     create_subscriptions: bool = False
     project_id: str | None = None
+    subscriptions: tuple[tuple[str, str], ...] = ()
+    """``(topic, subscription)`` pairs set explicitly (``MARKET_SNAPSHOTS_SUBSCRIPTION``...)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamerSettings:
@@ -72,10 +76,18 @@ class StreamerSettings:
             snapshot_every_s=config.seconds("STREAMER_SNAPSHOT_EVERY_S", cls.snapshot_every_s, env),
             create_subscriptions=config.flag("STREAMER_CREATE_SUBSCRIPTIONS", False, env),
             project_id=config.project_id(env),
+            subscriptions=tuple(
+                (topic, name)
+                for topic in _TOPICS
+                if (name := config.text(topic.upper().replace("-", "_") + "_SUBSCRIPTION", env))
+            ),
         )
 
     def subscription(self, topic: str) -> str:
         """This instance's pull subscription to ``topic``."""
+        explicit = dict(self.subscriptions).get(topic)
+        if explicit:
+            return explicit
         if topic.startswith("position-events"):
             return f"{topic}-fanout-{self.instance}"
         suffix = "streamer" if self.role == "all" else f"streamer-{self.role}-{self.instance}"
