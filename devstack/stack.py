@@ -37,6 +37,7 @@ SERVICES: tuple[str, ...] = (
     "devstack.services.marketdata:MarketDataService",
     "devstack.services.backtests:BacktestsService",
     "devstack.services.account:AccountService",
+    "devstack.services.streamer:StreamerService",
     "devstack.services.gateway:GatewayService",
 )
 """Start order. Later services read what earlier ones put in ``ctx.env``; the gateway is
