@@ -128,6 +128,15 @@ def _header(request: Any, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def _cookie_header(request: Any) -> str | None:
+    """Every ``Cookie`` header joined (HTTP/2 lets a client split cookies across several)."""
+    getlist = getattr(request.headers, "getlist", None)
+    if getlist is not None:
+        values = [str(v) for v in getlist("Cookie")]
+        return "; ".join(values) if values else None
+    return _header(request, "Cookie")
+
+
 def _headers(request: Any) -> Mapping[str, str]:
     headers = request.headers
     return headers if hasattr(headers, "get") else dict(headers)
@@ -209,7 +218,7 @@ def authenticate(
         raise ValueError("pass exactly one of engine and conn")
     moment = now or datetime.now(UTC)
     authorization = _header(request, "Authorization")
-    cookies = parse_cookies(_header(request, "Cookie"))
+    cookies = parse_cookies(_cookie_header(request))
     session_token = cookies.get(SESSION_COOKIE)
     run: Callable[[Connection], Principal]
     if authorization is not None:
@@ -354,7 +363,7 @@ class AuthContext:
         ring was not read within the last few seconds: no re-read storm on forged kids)."""
         import jwt
 
-        token = parse_cookies(_header(request, "Cookie")).get(SESSION_COOKIE, "")
+        token = parse_cookies(_cookie_header(request)).get(SESSION_COOKIE, "")
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:

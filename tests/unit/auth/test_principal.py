@@ -88,6 +88,16 @@ def test_scopes() -> None:
     assert not trader.allows("admin") and reader.jti is None
 
 
+def test_split_cookie_headers_are_joined() -> None:
+    from werkzeug.datastructures import Headers
+
+    request = FakeRequest("POST")
+    request.headers = Headers(  # type: ignore[assignment]
+        [("Cookie", "ki_csrf=abc"), ("Cookie", "ki_session=not.a.jwt"), ("Origin", "x")]
+    )
+    refused(request, 401, "invalid_session")  # the session cookie in the second header is seen
+
+
 def test_parse_cookies() -> None:
     assert parse_cookies('a=1; ki_session=x.y.z; b="q"; a=2; junk; =v') == {
         "a": "1",
