@@ -6,6 +6,8 @@ through the same ``google-cloud-secret-manager`` client as in the cloud
 ``<state-dir>/secret-manager``. On first start it creates ``credential-key-ring`` (one
 random 256-bit AES key, version id "1") and ``session-signing-keys`` (one Ed25519 private
 key and its ``kid``); later starts find them and keep them. Key material is never printed.
+The formats are the auth core's (:mod:`shared.auth.vault`, :mod:`shared.auth.sessions`);
+``kalshi-insights rotate-keys`` adds later versions of both.
 """
 
 from __future__ import annotations
