@@ -45,7 +45,7 @@ export function App() {
       </a>
       <PortfolioBar onTogglePositions={() => setDrawer(!drawer)} />
       <div className="body">
-        <PositionsPanel open={drawer} />
+        <PositionsPanel open={drawer} onClose={() => setDrawer(false)} />
         <main id="main" tabIndex={-1}>
           <ScreenBoundary resetKey={location.pathname}>
             <Suspense fallback={<p className="muted page" role="status">Loading…</p>}>

@@ -40,9 +40,13 @@ async function assertAccessible(page, what) {
   assert.deepEqual(violations, [], `${what}: serious or critical accessibility violations`);
 }
 
-async function firstTicker() {
+async function firstMarket() {
   const body = await fetchJson(`${stack.origin}/api/v1/markets?sort=volume&limit=5`);
-  return body.markets[0].ticker;
+  return body.markets[0];
+}
+
+async function firstTicker() {
+  return (await firstMarket()).ticker;
 }
 
 describe("today's screens", () => {
@@ -53,6 +57,7 @@ describe("today's screens", () => {
     const rows = page.locator("table.markets-table tbody tr");
     await rows.first().waitFor();
     assert.ok((await rows.count()) > 0);
+    await shot(page, "markets");
     const ticker = await firstTicker();
     await page.getByLabel("Search").fill(ticker);
     await page.waitForFunction((t) => {
@@ -62,7 +67,6 @@ describe("today's screens", () => {
     await page.getByLabel("Search").fill("");
     await page.getByRole("button", { name: /Closes/ }).click();
     await page.locator("th[aria-sort='ascending']").waitFor();
-    await shot(page, "markets");
     await assertAccessible(page, "markets");
     assert.deepEqual(page.errors, []);
     await page.context().close();
@@ -70,11 +74,13 @@ describe("today's screens", () => {
 
   it("a market page draws its price chart, switches interval and shows the order book", async () => {
     const page = await newPage(browser);
-    const ticker = await firstTicker();
+    const market = await firstMarket();
+    const ticker = market.ticker;
     await page.goto(`${stack.origin}/markets`);
     await page.locator(`tr[data-ticker="${ticker}"] a`).click();
     await page.waitForURL(new RegExp(`/markets/${ticker}$`));
-    await page.getByRole("heading", { level: 1 }).waitFor();
+    await page.getByRole("heading", { level: 1, name: market.title }).waitFor();
+    assert.match(await page.locator("main").innerText(), new RegExp(`${ticker} · ${market.status}`));
     await page.locator("figure.chart canvas").first().waitFor();
     await page.getByRole("button", { name: "5m", exact: true }).click();
     await page.locator("button[aria-pressed='true']", { hasText: "5m" }).waitFor();
@@ -99,10 +105,12 @@ describe("today's screens", () => {
     });
     const ticker = await firstTicker();
     const runIds = [];
-    for (const lookback of ["3", "5"]) {
+    for (const lookback of ["1", "2"]) {
       await page.goto(`${stack.origin}/backtests`);
       await page.getByLabel("Strategy").selectOption("momentum");
       await page.getByLabel("lookback", { exact: true }).fill(lookback);
+      await page.getByLabel("threshold", { exact: true }).fill("0.005");
+      await page.getByLabel("exit threshold", { exact: true }).fill("0.005");
       await page.getByLabel("Tickers").fill(ticker);
       if (runIds.length === 0) {
         await shot(page, "backtests");

@@ -120,7 +120,7 @@ export function useMarkets(query: MarketQuery) {
 export function useMarket(ticker: string) {
   return useQuery({
     queryKey: ["market", ticker],
-    queryFn: () => api<Market>(`/api/v1/markets/${enc(ticker)}`),
+    queryFn: async () => (await api<{ market: Market }>(`/api/v1/markets/${enc(ticker)}`)).market,
   });
 }
 

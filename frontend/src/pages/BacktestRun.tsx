@@ -176,7 +176,14 @@ function CompareColumn({ id }: { id: string }) {
       {run ? (
         <>
           <h2><Link to={`/backtests/${run.id}`}>{run.strategy} · {run.id.slice(0, 8)}</Link></h2>
-          <p className="muted small">{JSON.stringify(run.params ?? {})}</p>
+          <dl className="details small params">
+            {Object.entries(run.params ?? {}).map(([name, value]) => (
+              <div key={name} className="param">
+                <dt>{name.replace(/_/g, " ")}</dt>
+                <dd>{value === null ? "none" : String(value)}</dd>
+              </div>
+            ))}
+          </dl>
           {run.status === "completed" ? (
             <>
               <Metrics run={run} />

@@ -4,7 +4,7 @@ import { Link, useNavigate } from "react-router-dom";
 
 import { api, describeError } from "../api/client";
 import { useRuns, useStrategies } from "../api/hooks";
-import type { RunSummary, Strategy } from "../api/types";
+import type { BacktestRequest, Run, RunStatus, RunSummary, Strategy } from "../api/types";
 import { ErrorMessage, Loading } from "../components/ErrorMessage";
 import { Pnl } from "../components/Pnl";
 import { dateTime } from "../lib/format";
@@ -82,10 +82,22 @@ function BacktestForm({ strategies }: { strategies: Strategy[] }) {
     setGrid({});
   }, [fields]);
   const submit = useMutation({
-    mutationFn: (body: unknown) => api<{ id: string }>("/api/v1/backtests", { method: "POST", body }),
-    onSuccess: (run) => {
+    mutationFn: (body: BacktestRequest) => api<{ id: string; status: RunStatus }>("/api/v1/backtests", { method: "POST", body }),
+    onSuccess: (created, request) => {
       void queryClient.invalidateQueries({ queryKey: ["runs"] });
-      navigate(`/backtests/${run.id}`);
+      // The 202 says the run is queued: show that at once (progress bar at 0) while the
+      // run page fetches the run; marked stale so the fetch happens immediately.
+      const queued: Run = {
+        id: created.id,
+        status: created.status,
+        progress: 0,
+        strategy: request.strategy,
+        start: request.start,
+        end: request.end,
+        created_at: new Date().toISOString(),
+      };
+      queryClient.setQueryData(["run", created.id], queued, { updatedAt: 0 });
+      navigate(`/backtests/${created.id}`);
     },
   });
   if (!strategy) return <p className="empty">No strategies are registered.</p>;

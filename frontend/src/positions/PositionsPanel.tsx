@@ -58,12 +58,21 @@ function useAlertWatch(today: TodayFigure, signedIn: boolean) {
   return latest;
 }
 
-export function PositionsPanel({ open }: { open: boolean }) {
+export function PositionsPanel({ open, onClose }: { open: boolean; onClose?: () => void }) {
   const me = useMe();
   const { signedIn, positions, portfolio, positionsQuery, updatedAt, live } = useAccountLive();
   const changedAt = useLive((s) => s.changedAt);
   const [closing, setClosing] = useState<Position | null>(null);
   const [alertsOpen, setAlertsOpen] = useState(false);
+  // Escape closes the drawer (narrow screens), as it does a dialog.
+  useEffect(() => {
+    if (!open || !onClose) return;
+    const close = (event: KeyboardEvent) => {
+      if (event.key === "Escape") onClose();
+    };
+    document.addEventListener("keydown", close);
+    return () => document.removeEventListener("keydown", close);
+  }, [open, onClose]);
   const alert = useAlertWatch({ dollars: portfolio?.today_pnl, pct: portfolio?.today_pnl_pct }, signedIn);
 
   let body: React.ReactNode;
@@ -92,6 +101,11 @@ export function PositionsPanel({ open }: { open: boolean }) {
     <aside className={`positions-panel${open ? " open" : ""}`} aria-label="Positions">
       <div className="panel-head">
         <h2>Positions</h2>
+        {onClose ? (
+          <button type="button" className="drawer-close" onClick={onClose} aria-label="Hide positions">
+            ✕
+          </button>
+        ) : null}
         {signedIn ? (
           <button type="button" onClick={() => setAlertsOpen(true)}>
             P&amp;L alerts
