@@ -190,7 +190,9 @@ class AccountService:
         self.auth = auth
         self.settings = settings
         self.events = events
-        self.cache = cache or AccountCache(settings.cache_ttl_s)
+        self.cache = cache or AccountCache(
+            settings.cache_ttl_s, max_stale_seconds=max(600.0, settings.cache_ttl_s)
+        )
         self._client_factory = client_factory or self._default_client
         self._clients = _ClientPool()
         self._limiter = SigninLimiter(settings.auth.signin)
@@ -367,7 +369,7 @@ class AccountService:
 
     # ---- Kalshi reads
 
-    def _reader(self, principal: Principal) -> AccountReader:
+    def reader(self, principal: Principal) -> AccountReader:
         user_id = principal.user_id
         if principal.via != "session":
             # A session's check already covered the credential; a token's did not.
@@ -397,7 +399,7 @@ class AccountService:
 
     def read(self, principal: Principal, view: Callable[[AccountReader], _T]) -> _T:
         """``view`` of the user's account; Kalshi refusing the stored key revokes it."""
-        reader = self._reader(principal)
+        reader = self.reader(principal)
         try:
             return view(reader)
         except (AuthenticationError, PermissionDeniedError) as rejected:
@@ -415,7 +417,7 @@ class AccountService:
     def kalshi_client(self, principal: Principal) -> KalshiClient:
         """The user's own Kalshi client from this instance's pool (order entry,
         :mod:`shared.trading`, signs with it); the same 401s as a read without a usable key."""
-        return self._reader(principal)._client
+        return self.reader(principal)._client
 
     def key_rejected(self, user_id: uuid.UUID, reason: str) -> None:
         """Kalshi refused the stored key on an order call: handled as on a read."""
@@ -434,8 +436,22 @@ class AccountService:
         baseline = stored.point if stored is not None else None
         return self.read(principal, lambda reader: reader.portfolio(baseline))
 
+    def _cached_view(
+        self, principal: Principal, name: str, view: Callable[[AccountReader], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A whole rendered view, kept as long as the reads it is built from (the per-user
+        cache's TTL): a dashboard polling every few seconds gets it without the view being
+        valued again (200 positions cost milliseconds to value and render). Served past a
+        Kalshi outage, it says so (``stale``)."""
+
+        def build(reader: AccountReader) -> dict[str, Any]:
+            cached = self.cache.get((principal.user_id, "view", name), lambda: view(reader))
+            return {**cached.value, "stale": True} if cached.stale else cached.value
+
+        return self.read(principal, build)
+
     def positions(self, principal: Principal) -> dict[str, Any]:
-        return self.read(principal, lambda reader: reader.positions())
+        return self._cached_view(principal, "positions", lambda reader: reader.positions())
 
     def fills(self, principal: Principal, cursor: str | None, limit: int) -> dict[str, Any]:
         return self.read(principal, lambda reader: reader.fills(cursor, limit))
@@ -444,7 +460,7 @@ class AccountService:
         return self.read(principal, lambda reader: reader.settlements(cursor, limit))
 
     def performance(self, principal: Principal) -> dict[str, Any]:
-        return self.read(principal, lambda reader: reader.performance())
+        return self._cached_view(principal, "performance", lambda reader: reader.performance())
 
     # ---- settings
 
@@ -560,7 +576,7 @@ class AccountService:
             ]
 
         def reader_for(user_id: uuid.UUID) -> AccountReader:
-            return self._reader(Principal(user_id, "session", "read"))
+            return self.reader(Principal(user_id, "session", "read"))
 
         report = baselines.record_day_boundary(self.engine, users, reader_for, day, now=self._now)
         return {
