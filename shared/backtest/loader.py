@@ -29,15 +29,18 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from shared.backtest.data import MarketInfo, SnapshotSet
+from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_SECONDS",
     "DataRange",
     "MarketFilter",
+    "StoredRows",
     "copy_floor",
     "copy_floor_packed",
     "estimate_snapshots",
+    "expand_to_polls",
     "load_snapshots",
     "resolve_markets",
 ]
@@ -195,12 +198,15 @@ def estimate_snapshots(
     """How many snapshots of ``tickers`` lie in ``[start, end]``, from the hourly rollups.
 
     Counting ``market_snapshots`` costs a scan of every row in the range (seconds for a
-    year of a busy series, on every POST); the ingest already keeps each hour's sample
-    count in ``market_candles``, so this reads one row per market-hour instead. Every hour
-    that overlaps the window counts whole, so the estimate is an upper bound (by at most
-    two hours per market); ``first``/``last`` are the first and last covered samples.
-    Snapshots written without their rollups (a backfill before ``rebuild_candles``) are
-    not seen.
+    year of a busy series, on every POST); the ingest already keeps each hour's count of
+    stored snapshots in ``market_candles``, so this reads one row per market-hour instead.
+    Stored snapshots are change-only (ADR 0170) and the loader expands them onto the poll
+    grid, so each market counts the larger of its stored snapshots and the polls between
+    its first covered sample and when a poll last saw it (``market_polls`` in the window,
+    one index range, counted per market in numpy). Every hour that overlaps the window
+    counts whole, so the estimate is an upper bound (by at most two hours per market);
+    ``first``/``last`` are the first and last covered samples. Snapshots written without
+    their rollups (a backfill before ``rebuild_candles``) are not seen.
     """
     clauses = ["c.resolution_s = %s"]
     args: list[Any] = [ROLLUP_RESOLUTION_S]
@@ -213,15 +219,39 @@ def estimate_snapshots(
     cursor = connection.cursor()
     try:
         cursor.execute(
-            "SELECT COALESCE(sum(c.samples), 0), min(c.first_ts), max(c.last_ts) "
-            "FROM market_candles c WHERE c.ticker = ANY(%s::text[]) AND " + " AND ".join(clauses),
+            "SELECT c.ticker, sum(c.samples), min(c.first_ts), max(c.last_ts), "
+            "max(l.ts) FROM market_candles c LEFT JOIN market_latest l ON l.ticker = c.ticker "
+            "WHERE c.ticker = ANY(%s::text[]) AND " + " AND ".join(clauses) + " GROUP BY c.ticker",
             (list(tickers), *args),
         )
-        row = cursor.fetchone()
+        per_market = cursor.fetchall()
+        polls = np.zeros(0, dtype=np.int64)
+        if per_market:
+            lo = min(r[2] for r in per_market)
+            hi = max(r[4] or r[3] for r in per_market)
+            if end is not None:
+                hi = min(hi, end)
+            polls = _micros_column(
+                _copy_out(cursor, _POLLS_SQL.format(start=_literal_ts(lo), end=_literal_ts(hi)))
+            )
     finally:
         connection.rollback()
-    assert row is not None
-    return DataRange(snapshots=int(row[0]), first=row[1], last=row[2])
+    if not per_market:
+        return DataRange(snapshots=0, first=None, last=None)
+    total = 0
+    for _ticker, samples, first, last, seen in per_market:
+        lower = to_micros(first if start is None else max(first, start))
+        upper_at = seen or last
+        if end is not None:
+            upper_at = min(upper_at, end)
+        upper = to_micros(upper_at)
+        on_grid = int(np.searchsorted(polls, upper, "right") - np.searchsorted(polls, lower))
+        total += max(int(samples), on_grid)
+    return DataRange(
+        snapshots=total,
+        first=min(r[2] for r in per_market),
+        last=max(r[3] for r in per_market),
+    )
 
 
 def _literal_ts(moment: datetime) -> str:
@@ -277,18 +307,35 @@ def _copy_sql(columns: str, start: datetime, end: datetime) -> str:
 _TICKS = "COALESCE(round(s.{col} * 10000)::int4, -1)"
 
 # One COPY row per market whose second column is a bytea of packed fixed-width records,
-# built by Postgres with the types' own binary send functions (big-endian).
-_PACKED_RECORD = np.dtype([("ts", ">i8"), ("id", ">i8"), ("bid", ">i4"), ("ask", ">i4")])
+# built by Postgres with the types' own binary send functions (big-endian). ``poll`` is 1
+# for the poller's snapshots, the ones that hold across polls that stored nothing.
+_PACKED_RECORD = np.dtype(
+    [("ts", ">i8"), ("id", ">i8"), ("bid", ">i4"), ("ask", ">i4"), ("poll", ">i2")]
+)
 _PACKED_SQL = (
     "COPY (SELECT m.idx, string_agg("
     "timestamptz_send(s.ts) || int8send(s.id) || "
     "int4send(COALESCE(round(s.yes_bid_dollars * 10000)::int4, -1)) || "
-    "int4send(COALESCE(round(s.yes_ask_dollars * 10000)::int4, -1)), "
+    "int4send(COALESCE(round(s.yes_ask_dollars * 10000)::int4, -1)) || "
+    "int2send((s.source = 'poll')::int::int2), "
     "''::bytea ORDER BY s.ts, s.id) "
     "FROM market_snapshots s JOIN bt_selected m ON m.ticker = s.ticker "
     "WHERE s.ts >= {start} AND s.ts <= {end} "
     "GROUP BY m.idx ORDER BY m.idx) TO STDOUT (FORMAT binary)"
 )
+# The poll grid: every poll's time in the window (and a heartbeat before it), and when
+# each selected market was last seen by a poll.
+_POLLS_SQL = (
+    "COPY (SELECT polled_at FROM market_polls WHERE polled_at >= {start} "
+    "AND polled_at <= {end} ORDER BY polled_at) TO STDOUT (FORMAT binary)"
+)
+_SEEN_SQL = (
+    "COPY (SELECT m.idx, COALESCE(l.ts, '-infinity'::timestamptz) FROM bt_selected m "
+    "LEFT JOIN market_latest l ON l.ticker = m.ticker ORDER BY m.idx) TO STDOUT (FORMAT binary)"
+)
+
+DEFAULT_HEARTBEAT_SECONDS = 3_600.0
+"""How long a stored poll snapshot can hold at most (the poller's heartbeat, ADR 0170)."""
 
 
 def _parse_packed(
@@ -322,32 +369,156 @@ def _parse_packed(
     return records, markets, counts
 
 
-def load_snapshots(
-    connection: Connection, markets: Sequence[MarketInfo], start: datetime, end: datetime
-) -> SnapshotSet:
-    """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`.
+@dataclass(frozen=True)
+class StoredRows:
+    """Stored snapshots, grouped by market and time-ordered within each (as loaded)."""
 
-    Postgres packs each market's snapshots into one bytea of fixed-width big-endian records
-    (``string_agg`` of the binary send functions), so the driver handles one message per
-    market instead of one per snapshot; numpy reads the records without parsing.
+    market: npt.NDArray[np.int32]
+    ts: npt.NDArray[np.int64]  # microseconds since the Unix epoch
+    snapshot_id: npt.NDArray[np.int64]
+    yes_bid: npt.NDArray[np.int32]
+    yes_ask: npt.NDArray[np.int32]
+    poll: npt.NDArray[np.bool_]
+
+    @classmethod
+    def empty(cls) -> StoredRows:
+        return cls(
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.bool_),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[StoredRows]) -> StoredRows:
+        if not parts:
+            return cls.empty()
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__)
+        )
+
+
+def expand_to_polls(
+    rows: StoredRows,
+    polls: npt.NDArray[np.int64],
+    last_seen: npt.NDArray[np.int64],
+    start_us: int,
+    end_us: int,
+    heartbeat_us: int,
+) -> StoredRows:
+    """Rebuild the poll grid from change-only storage (ADR 0170).
+
+    Each stored row stands for its own time; a poll row also holds at every later poll
+    (``polls``, sorted) before the market's next stored row, within ``heartbeat_us`` of
+    it and not after the market was last seen (``last_seen``, per market), exactly the
+    snapshots a poll that stored every market would have written. Rows outside
+    ``[start_us, end_us]`` are dropped after expanding (one held from before the window
+    opens inside it). Vectorised: two ``searchsorted`` and a ``repeat``.
     """
-    cursor = connection.cursor()
-    try:
-        _select_markets(cursor, [m.ticker for m in markets])
-        sql = _PACKED_SQL.format(start=_literal_ts(start), end=_literal_ts(end))
-        raw = _copy_out(cursor, sql)
-    finally:
-        connection.rollback()
+    n = len(rows.ts)
+    if n == 0:
+        return rows
+    same_next = np.zeros(n, dtype=np.bool_)
+    same_next[:-1] = rows.market[1:] == rows.market[:-1]
+    next_ts = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    next_ts[:-1] = np.where(same_next[:-1], rows.ts[1:], next_ts[:-1])
+    bound = np.minimum(next_ts, rows.ts + heartbeat_us)
+    bound = np.minimum(bound, last_seen[rows.market] + 1)
+    first = np.searchsorted(polls, rows.ts, side="right")  # polls strictly after the row
+    last = np.searchsorted(polls, bound, side="left")  # ... and before its bound
+    extra = np.where(rows.poll, np.maximum(last - first, 0), 0)
+    counts = 1 + extra
+    total = int(counts.sum())
+    source = np.repeat(np.arange(n, dtype=np.int64), counts)
+    # Position of each output row within its source row's run: 0 is the row itself,
+    # k >= 1 the k-th poll after it.
+    run_start = np.cumsum(counts) - counts
+    k = np.arange(total, dtype=np.int64) - np.repeat(run_start, counts)
+    ts = rows.ts[source].copy()
+    held = k > 0
+    ts[held] = polls[first[source[held]] + k[held] - 1]
+    keep = (ts >= start_us) & (ts <= end_us)
+    pick = source[keep]
+    return StoredRows(
+        market=rows.market[pick],
+        ts=ts[keep],
+        snapshot_id=rows.snapshot_id[pick],
+        yes_bid=rows.yes_bid[pick],
+        yes_ask=rows.yes_ask[pick],
+        poll=rows.poll[pick],
+    )
+
+
+def _micros_column(raw: bytes, name: str = "ts") -> npt.NDArray[np.int64]:
+    records = _parse_binary_copy(raw, ((name, ">i8"),))
+    return records[name].astype(np.int64) + PG_EPOCH_US
+
+
+_NEG_INFINITY_PG = -(2**63)
+
+
+def _stored_rows(raw: bytes) -> StoredRows:
     records, market_ids, counts = _parse_packed(raw, _PACKED_RECORD)
-    del raw
     market = np.repeat(np.array(market_ids, dtype=np.int32), np.array(counts, dtype=np.int64))
-    return SnapshotSet.of_markets(
-        markets,
+    return StoredRows(
         market=market,
         ts=records["ts"].astype(np.int64) + PG_EPOCH_US,
         snapshot_id=records["id"].astype(np.int64),
         yes_bid=records["bid"].astype(np.int32),
         yes_ask=records["ask"].astype(np.int32),
+        poll=records["poll"] == 1,
+    )
+
+
+def load_snapshots(
+    connection: Connection,
+    markets: Sequence[MarketInfo],
+    start: datetime,
+    end: datetime,
+    *,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+) -> SnapshotSet:
+    """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`.
+
+    Postgres packs each market's snapshots into one bytea of fixed-width big-endian records
+    (``string_agg`` of the binary send functions), so the driver handles one message per
+    market instead of one per snapshot; numpy reads the records without parsing. The
+    change-only storage is then expanded back onto the poll grid (:func:`expand_to_polls`),
+    so a strategy sees one snapshot per market per poll, as if every one had been stored.
+    """
+    heartbeat_us = int(max(heartbeat_seconds, 0.0) * 1_000_000)
+    early = start - timedelta(microseconds=heartbeat_us)
+    cursor = connection.cursor()
+    try:
+        _select_markets(cursor, [m.ticker for m in markets])
+        sql = _PACKED_SQL.format(start=_literal_ts(early), end=_literal_ts(end))
+        raw = _copy_out(cursor, sql)
+        polls = _micros_column(
+            _copy_out(cursor, _POLLS_SQL.format(start=_literal_ts(early), end=_literal_ts(end)))
+        )
+        seen = _parse_binary_copy(_copy_out(cursor, _SEEN_SQL), (("market", ">i4"), ("ts", ">i8")))
+    finally:
+        connection.rollback()
+    rows = _stored_rows(raw)
+    del raw
+    last_seen = np.where(
+        seen["ts"] == _NEG_INFINITY_PG,
+        np.iinfo(np.int64).min // 2,
+        seen["ts"].astype(np.int64) + PG_EPOCH_US,
+    )
+    # A market never seen by a poll (rows written by other means) holds nowhere.
+    rows = expand_to_polls(
+        rows, polls, last_seen.astype(np.int64), to_micros(start), to_micros(end), heartbeat_us
+    )
+    return SnapshotSet.of_markets(
+        markets,
+        market=rows.market,
+        ts=rows.ts,
+        snapshot_id=rows.snapshot_id,
+        yes_bid=rows.yes_bid,
+        yes_ask=rows.yes_ask,
     )
 
 

@@ -893,9 +893,7 @@ def rebuild_candles(
     lock_market_data(connection)
     if tickers is None:
         tickers = list(
-            connection.execute(
-                text("SELECT DISTINCT ticker FROM market_latest ORDER BY ticker")
-            ).scalars()
+            connection.execute(text("SELECT ticker FROM markets ORDER BY ticker")).scalars()
         )
     ticker_list = sorted(set(tickers))
     written = 0
