@@ -10,7 +10,15 @@ import pytest
 
 from tests.infra.tf import TfModule, load_modules
 
-DEPLOYABLES = {"poll_markets", "markets", "backtests", "backtest_worker", "account", "streamer"}
+DEPLOYABLES = {
+    "poll_markets",
+    "markets",
+    "backtests",
+    "backtest_worker",
+    "account",
+    "streamer",
+    "backfill",
+}
 
 
 @pytest.fixture(scope="module")

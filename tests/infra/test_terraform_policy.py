@@ -14,7 +14,14 @@ from tests.infra.tf import INFRA, TfModule, load_modules, one, parse_file, tf_fi
 
 BASIC_ROLES = re.compile(r"^roles/(owner|editor|viewer)$")
 ROLE = re.compile(r"roles/[A-Za-z0-9_.]+")
-EXPECTED_FUNCTIONS = {"poll_markets", "markets", "backtests", "backtest_worker", "account"}
+EXPECTED_FUNCTIONS = {
+    "poll_markets",
+    "markets",
+    "backtests",
+    "backtest_worker",
+    "account",
+    "backfill",
+}
 
 
 @pytest.fixture(scope="module")

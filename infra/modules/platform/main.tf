@@ -61,6 +61,7 @@ locals {
     backtest_worker = { connect = 10, statement = 600, socket = 620, pool = 30 }
     account         = { connect = 3, statement = 8, socket = 10, pool = 5 }
     streamer        = { connect = 5, statement = 20, socket = 25, pool = 10 }
+    backfill        = { connect = 10, statement = 300, socket = 320, pool = 30 }
   }
   db_env = {
     for k, t in local.db_timeouts : k => {
@@ -74,12 +75,15 @@ locals {
   db_connections = (local.db_pool_size + local.db_max_overflow) * (
     var.function_max_instances.poll_markets + var.function_max_instances.markets +
     var.function_max_instances.backtests + var.function_max_instances.backtest_worker +
-    var.function_max_instances.account + 1 # the streamer: exactly one instance
+    var.function_max_instances.account + 1 + # the streamer: exactly one instance
+    1                                        # the backfill: one task at a time
   )
 
   # Cloud Run's deterministic URL, known before the worker exists: the OIDC audience of
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
   backtest_worker_url = "https://backtest-worker-${data.google_project.this.number}.${var.region}.run.app"
+  # The same for the backfill function: where its fan-out sends the per-series tasks.
+  backfill_url = "https://backfill-${data.google_project.this.number}.${var.region}.run.app"
   # The same for the account function: the audience of the day-boundary job's OIDC token.
   account_url = "https://account-${data.google_project.this.number}.${var.region}.run.app"
 
@@ -115,6 +119,7 @@ locals {
     backtest_worker = "${local.prefix}-fn-backtest-worker"
     account         = "${local.prefix}-fn-account"
     streamer        = "${local.prefix}-run-streamer"
+    backfill        = "${local.prefix}-fn-backfill"
   }
   db_users = { for k, id in local.account_ids : k => "${id}@${var.project_id}.iam" }
 
@@ -244,6 +249,7 @@ module "sql" {
     backtest_worker = module.fn_backtest_worker.service_account_email
     account         = module.fn_account.service_account_email
     streamer        = module.streamer.service_account_email
+    backfill        = module.fn_backfill.service_account_email
     migrator        = var.migrator_email
   }
 
@@ -429,6 +435,33 @@ module "backtest_queue" {
   depends_on = [module.project_services]
 }
 
+# ================================================================ Cloud Tasks: backfill (fan-out -> batches)
+
+# One task per series (or batch of markets) of a backfill; a fan-out task enqueues them.
+# One task at a time: every task shares the Kalshi budget (BACKFILL_BUDGET_SHARE of it).
+module "backfill_queue" {
+  source = "../tasks"
+
+  project_id                = var.project_id
+  region                    = var.region
+  name                      = "backfill"
+  invoker_account_id        = "${local.prefix}-backfill-invoker"
+  max_dispatches_per_second = 1
+  max_concurrent_dispatches = 1
+  max_attempts              = 5
+  max_retry_duration        = "86400s"
+  # A retry resumes from the checkpoints (ADR 0178); back off long enough for Kalshi.
+  min_backoff   = "60s"
+  max_backoff   = "900s"
+  max_doublings = 4
+
+  enqueuer_members = {
+    backfill = module.fn_backfill.service_account_member
+  }
+
+  depends_on = [module.project_services]
+}
+
 # ================================================================ functions (gen2, Python 3.11)
 
 module "fn_poll_markets" {
@@ -566,6 +599,44 @@ module "fn_backtest_worker" {
   # token's audience, issuer and e-mail again (shared.messaging.tasks.verify_task_request).
   invoker_members = {
     cloud_tasks = module.backtest_queue.invoker_member
+  }
+
+  depends_on = [module.project_services]
+}
+
+module "fn_backfill" {
+  source = "../function"
+
+  project_id               = var.project_id
+  region                   = var.region
+  name                     = "backfill"
+  description              = "Loads Kalshi's candles, trades and settled markets, one Cloud Task per series."
+  entry_point              = "backfill"
+  source_zip_path          = "${var.function_source_dir}/backfill.zip"
+  source_bucket            = google_storage_bucket.function_source.name
+  build_service_account_id = google_service_account.function_builder.id
+  service_account_id       = local.account_ids.backfill
+  project_roles            = toset(local.db_project_roles)
+  labels                   = local.labels
+
+  max_instance_count               = 1
+  max_instance_request_concurrency = 1
+  available_memory                 = "1Gi"
+  timeout_seconds                  = 1800 # Cloud Tasks' longest dispatch deadline
+  ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+
+  environment_variables = merge(local.common_env, local.db_env.backfill, {
+    DB_USER               = local.db_users.backfill
+    BACKFILL_QUEUE        = module.backfill_queue.queue_id
+    BACKFILL_URL          = local.backfill_url
+    BACKFILL_AUDIENCE     = local.backfill_url
+    TASKS_INVOKER_SA      = module.backfill_queue.invoker_email
+    BACKFILL_BUDGET_SHARE = "0.5"
+    BACKFILL_MAX_ATTEMPTS = "5"
+  })
+
+  invoker_members = {
+    cloud_tasks = module.backfill_queue.invoker_member
   }
 
   depends_on = [module.project_services]
