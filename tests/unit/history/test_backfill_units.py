@@ -1,0 +1,238 @@
+"""The backfill's pure parts: Kalshi's two candle shapes, windows, pacing, candle rows, the
+task endpoint (the Kalshi client and the queue are faked; they are outside the unit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared.history.backfill import (
+    BURST_MARGIN,
+    RATE_MARGIN,
+    BackfillReport,
+    BackfillRequest,
+    limiter_for,
+    market_window,
+)
+from shared.history.backfill_api import BackfillApi, BackfillService
+from shared.history.backfill_kalshi import (
+    Budget,
+    Cutoff,
+    MarketInfo,
+    parse_candle,
+    parse_market,
+    read_budget,
+)
+from shared.history.backfill_settings import BackfillSettings
+from shared.history.backfill_store import candle_rows
+from shared.messaging.tasks import QUEUE_HEADER, TaskAuth
+
+T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+
+LIVE = {
+    "end_period_ts": 1759280460,
+    "yes_bid": {"open_dollars": "0.4000", "high_dollars": "0.4200", "low_dollars": "0.3900",
+                "close_dollars": "0.4100"},
+    "yes_ask": {"open_dollars": "0.4200", "high_dollars": "0.4400", "low_dollars": "0.4100",
+                "close_dollars": "0.4300"},
+    "price": {"open_dollars": None, "high_dollars": None, "low_dollars": None,
+              "close_dollars": None, "mean_dollars": None, "previous_dollars": "0.4100",
+              "min_dollars": None, "max_dollars": None},
+    "volume_fp": "0.00",
+    "open_interest_fp": "12.00",
+}  # fmt: skip
+HISTORICAL = {
+    "end_period_ts": 1759280460,
+    "yes_bid": {"open": "0.4000", "high": "0.4200", "low": "0.3900", "close": "0.4100"},
+    "yes_ask": {"open": "0.4200", "high": "0.4400", "low": "0.4100", "close": "0.4300"},
+    "price": {"open": None, "high": None, "low": None, "close": None, "mean": None,
+              "previous": "0.4100"},
+    "volume": "0.00",
+    "open_interest": "12.00",
+}  # fmt: skip
+
+
+def _market(**changes: Any) -> MarketInfo:
+    base: dict[str, Any] = {
+        "ticker": "KXT-1",
+        "event_ticker": "KXT",
+        "series_ticker": "KX",
+        "title": "t",
+        "yes_sub_title": None,
+        "market_type": "binary",
+        "status": "finalized",
+        "open_time": T0,
+        "close_time": T0 + dt.timedelta(hours=36),
+        "result": "yes",
+        "settlement_value_dollars": Decimal("1"),
+        "settled_at": T0 + dt.timedelta(hours=37),
+        "historical": True,
+    }
+    return MarketInfo(**{**base, **changes})
+
+
+def test_both_candle_shapes_parse_to_the_same_exact_candle() -> None:
+    live, historical = parse_candle(LIVE), parse_candle(HISTORICAL)
+    assert live == historical
+    assert live.bid == (Decimal("0.4000"), Decimal("0.4200"), Decimal("0.3900"), Decimal("0.4100"))
+    assert live.price == (None, None, None, None) and live.previous == Decimal("0.4100")
+    assert live.open_interest == Decimal("12.00")
+
+
+def test_candle_rows_take_the_mid_hold_the_last_price_and_accumulate_volume() -> None:
+    traded = dict(HISTORICAL, end_period_ts=1759280520, volume="3.00")
+    traded["price"] = {"open": "0.4300", "high": "0.4300", "low": "0.4200", "close": "0.4200",
+                       "mean": "0.4250", "previous": "0.4100"}  # fmt: skip
+    rows, volume = candle_rows(
+        "KXT-1", 1, [parse_candle(HISTORICAL), parse_candle(traded)], Decimal("5")
+    )
+    first, second = rows
+    assert first.bucket_start == dt.datetime.fromtimestamp(1759280400, dt.UTC)
+    assert first.resolution_s == 60 and first.last_ts == dt.datetime.fromtimestamp(
+        1759280460, dt.UTC
+    )
+    assert first.mid_open == Decimal("0.41") and first.mid_close == Decimal("0.42")
+    assert first.last_close == Decimal("0.4100")  # no trade: the previous close holds
+    assert second.last_open == Decimal("0.4300") and second.last_close == Decimal("0.4200")
+    assert (first.volume_open_fp, first.volume_close_fp) == (Decimal("5"), Decimal("5"))
+    assert (second.volume_open_fp, second.volume_close_fp) == (Decimal("5"), Decimal("8.00"))
+    assert volume == Decimal("8.00")
+
+
+def test_a_market_window_is_the_request_cut_to_its_listing() -> None:
+    market = _market()
+    assert market_window(market, T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=5)) == (
+        T0,
+        T0 + dt.timedelta(hours=36),
+    )
+    late = T0 + dt.timedelta(hours=10, seconds=30)
+    assert market_window(market, late, T0 + dt.timedelta(days=5))[0] == late.replace(second=0)
+    assert market_window(market, T0 + dt.timedelta(days=2), T0 + dt.timedelta(days=3)) is None
+
+
+def test_a_market_is_historical_when_it_settled_before_the_cutoff() -> None:
+    data = {"ticker": "A", "event_ticker": "E", "status": "finalized", "result": "no",
+            "settlement_ts": "2026-10-02T00:00:00Z", "open_time": "2026-10-01T00:00:00Z",
+            "close_time": "2026-10-01T23:00:00Z"}  # fmt: skip
+    early = Cutoff(T0 + dt.timedelta(days=5), T0 + dt.timedelta(days=5))
+    late = Cutoff(T0, T0)
+    assert parse_market(data, "S", early).historical
+    assert not parse_market(data, "S", late).historical
+
+
+def test_the_limiter_stays_a_little_under_the_budget() -> None:
+    budget = Budget(200.0, 200.0, 10, "basic")
+    limiter = limiter_for(budget)
+    assert limiter.read.rate == pytest.approx(20 * RATE_MARGIN)
+    assert limiter.read.capacity == pytest.approx(20 - BURST_MARGIN)
+    half = limiter_for(budget, 0.5)
+    assert half.read.rate == pytest.approx(10 * RATE_MARGIN)
+    with pytest.raises(ValueError):
+        limiter_for(budget, 1.5)
+
+
+class _Client:
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def request(self, method: str, path: str, params: Any = None) -> Any:
+        self.asked.append(path)
+        return self.answers[path]
+
+
+def test_budget_from_the_keys_limits_or_basic_without_a_key() -> None:
+    client = _Client(
+        {
+            "/account/endpoint_costs": {"default_cost": 10, "endpoint_costs": []},
+            "/account/limits": {"read": {"refill_rate": 300, "bucket_capacity": 600}},
+        }
+    )
+    signed = read_budget(client, signed=True)  # type: ignore[arg-type]
+    assert (signed.tokens_per_s, signed.capacity_tokens, signed.origin) == (300, 600, "account")
+    assert signed.requests_per_s == 30 and signed.burst_requests == 60
+    anonymous = read_budget(client, signed=False)  # type: ignore[arg-type]
+    assert (anonymous.tokens_per_s, anonymous.origin) == (200, "basic")
+    assert client.asked.count("/account/limits") == 1
+
+
+# ---------------------------------------------------------------------- the task endpoint
+
+
+class _Request:
+    def __init__(self, body: Any, *, method: str = "POST", queue: str | None = "backfill") -> None:
+        self.method = method
+        self._body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.headers = {QUEUE_HEADER: queue} if queue else {}
+
+    def get_data(self, cache: bool = True) -> bytes:
+        return self._body
+
+
+class _Service:
+    def __init__(self) -> None:
+        self.batches: list[BackfillRequest] = []
+        self.fanned: list[tuple[Any, ...]] = []
+
+    def run_batch(self, request: BackfillRequest) -> BackfillReport:
+        self.batches.append(request)
+        return BackfillReport(markets_done=2)
+
+    def fan_out(self, since: Any, until: Any, series: Any) -> list[str]:
+        self.fanned.append((since, until, tuple(series)))
+        return ["a", "b"]
+
+
+def _api(service: Any) -> BackfillApi:
+    settings = BackfillSettings(queue="projects/p/locations/l/queues/backfill", days=7)
+    return BackfillApi(lambda: service, settings, TaskAuth(mode="emulator"))
+
+
+def test_only_the_queue_may_post_and_malformed_tasks_are_dropped() -> None:
+    service = _Service()
+    api = _api(service)
+    assert api.handle(_Request({}, method="GET"))[1] == 405
+    assert api.handle(_Request({"series": ["S"]}, queue="other"))[1] == 403
+    body, status, _ = api.handle(_Request(b"not json"))
+    assert status == 200 and json.loads(body)["status"] == "ignored"
+    assert json.loads(api.handle(_Request({"since": "2026-10-01"}))[0])["status"] == "ignored"
+    assert not service.batches
+
+
+def test_a_batch_runs_and_a_fan_out_enqueues_per_series() -> None:
+    service = _Service()
+    api = _api(service)
+    body, status, _ = api.handle(
+        _Request({"since": "2026-10-01", "until": "2026-10-04", "series": ["KXHIGHNY"]})
+    )
+    assert status == 200 and json.loads(body)["markets_done"] == 2
+    assert service.batches[0].series == ("KXHIGHNY",)
+    assert service.batches[0].since == dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    body, status, _ = api.handle(_Request({"fan_out": {"series": ["A", "B"]}}))
+    assert status == 200 and json.loads(body) == {"status": "fanned_out", "tasks": 2}
+    since, until, series = service.fanned[0]
+    assert until - since == dt.timedelta(days=7) and series == ("A", "B")
+
+
+def test_the_fan_out_names_each_task_after_its_series_and_window() -> None:
+    enqueued: list[tuple[dict[str, Any], str]] = []
+
+    def enqueue(body: Any, task_id: str) -> str:
+        enqueued.append((dict(body), task_id))
+        return task_id
+
+    service = BackfillService(None, lambda: None, BackfillSettings(), enqueue)  # type: ignore[arg-type]
+    until = T0 + dt.timedelta(days=3)
+    first = service.fan_out(T0, until, ["KXHIGHNY", "KXBTCD"])
+    again = service.fan_out(T0, until, ["KXHIGHNY", "KXBTCD"])
+    assert first == again and len(set(first)) == 2  # a redelivered fan-out adds no task
+    assert all(name.startswith("backfill-202610010000-202610040000-") for name in first)
+    assert enqueued[0][0] == {
+        "since": T0.isoformat(),
+        "until": until.isoformat(),
+        "series": ["KXHIGHNY"],
+    }
