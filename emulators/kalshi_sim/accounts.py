@@ -237,9 +237,11 @@ class Account:
             revenue += self._open(position, open_leg[1], opening, yes_price)
         charge = accumulator.charge(revenue, trade_fee)
         self.balance_micro += charge.balance_delta
-        position.fees_micro += charge.net_fee
+        # fees_paid sums the fills' fee_cost (the trade fee); the rounding fee and rebates
+        # only move the balance, as they are not a fill's fee_cost either.
+        position.fees_micro += trade_fee
         if opening and position.position:
-            position.position_fee_micro += charge.net_fee * opening // count
+            position.position_fee_micro += trade_fee * opening // count
         if position.position == 0:
             position.cost_micro = 0
             position.position_fee_micro = 0
