@@ -110,7 +110,8 @@ def test_a_market_window_is_the_request_cut_to_its_listing() -> None:
         T0 + dt.timedelta(hours=36),
     )
     late = T0 + dt.timedelta(hours=10, seconds=30)
-    assert market_window(market, late, T0 + dt.timedelta(days=5))[0] == late.replace(second=0)
+    window = market_window(market, late, T0 + dt.timedelta(days=5))
+    assert window is not None and window[0] == late.replace(second=0)
     assert market_window(market, T0 + dt.timedelta(days=2), T0 + dt.timedelta(days=3)) is None
 
 
@@ -225,7 +226,8 @@ def test_the_fan_out_names_each_task_after_its_series_and_window() -> None:
         enqueued.append((dict(body), task_id))
         return task_id
 
-    service = BackfillService(None, lambda: None, BackfillSettings(), enqueue)  # type: ignore[arg-type]
+    unused: Any = None  # neither the database nor Kalshi is touched by a named fan-out
+    service = BackfillService(unused, lambda: unused, BackfillSettings(), enqueue)
     until = T0 + dt.timedelta(days=3)
     first = service.fan_out(T0, until, ["KXHIGHNY", "KXBTCD"])
     again = service.fan_out(T0, until, ["KXHIGHNY", "KXBTCD"])
