@@ -24,13 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
+
+if TYPE_CHECKING:
+    from shared.history.archive import ArchiveStore
 
 __all__ = [
     "DEFAULT_HEARTBEAT_SECONDS",
@@ -472,6 +475,39 @@ def _stored_rows(raw: bytes) -> StoredRows:
     )
 
 
+def _archived_rows(
+    archive: ArchiveStore, day: Any, markets: Sequence[MarketInfo], start_us: int, end_us: int
+) -> StoredRows:
+    """One archived day's rows of ``markets`` in ``[start_us, end_us]`` as stored rows."""
+    import pyarrow.compute as pc
+
+    from shared.history.archive import read_day
+
+    index = {m.ticker: i for i, m in enumerate(markets)}
+    table = read_day(archive, day, list(index))
+    if table.num_rows == 0:
+        return StoredRows.empty()
+    ts = table.column("ts").cast("int64").to_numpy()
+    keep = (ts >= start_us) & (ts <= end_us)
+    tickers = table.column("ticker").to_numpy(zero_copy_only=False)
+    lookup = np.vectorize(index.__getitem__, otypes=[np.int32])
+    unique, inverse = np.unique(tickers, return_inverse=True)
+    market = lookup(unique)[inverse] if len(unique) else np.zeros(0, np.int32)
+
+    def ticks(name: str) -> npt.NDArray[np.int32]:
+        return np.asarray(pc.fill_null(table.column(name), -1).to_numpy(), dtype=np.int32)
+
+    poll = np.asarray(pc.equal(table.column("source"), "poll").to_numpy(zero_copy_only=False))
+    return StoredRows(
+        market=market.astype(np.int32)[keep],
+        ts=ts.astype(np.int64)[keep],
+        snapshot_id=table.column("id").to_numpy().astype(np.int64)[keep],
+        yes_bid=ticks("yes_bid")[keep],
+        yes_ask=ticks("yes_ask")[keep],
+        poll=poll.astype(np.bool_)[keep],
+    )
+
+
 def load_snapshots(
     connection: Connection,
     markets: Sequence[MarketInfo],
@@ -479,6 +515,7 @@ def load_snapshots(
     end: datetime,
     *,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    archive: ArchiveStore | None = None,
 ) -> SnapshotSet:
     """Every snapshot of ``markets`` in ``[start, end]``, as a :class:`SnapshotSet`.
 
@@ -487,11 +524,24 @@ def load_snapshots(
     market instead of one per snapshot; numpy reads the records without parsing. The
     change-only storage is then expanded back onto the poll grid (:func:`expand_to_polls`),
     so a strategy sees one snapshot per market per poll, as if every one had been stored.
+
+    With an ``archive``, the days of the window whose partitions were archived and dropped
+    (ADR 0174) are read from their Parquet file sets, one day at a time and only the
+    selected tickers' row groups and the four columns the replay needs, so memory holds
+    the result plus one day's slice; Postgres serves the rest.
     """
     heartbeat_us = int(max(heartbeat_seconds, 0.0) * 1_000_000)
     early = start - timedelta(microseconds=heartbeat_us)
     cursor = connection.cursor()
+    archived: list[Any] = []
     try:
+        if archive is not None:
+            cursor.execute(
+                "SELECT day FROM history_archives WHERE dropped_at IS NOT NULL "
+                "AND verified_at IS NOT NULL AND day >= %s AND day <= %s ORDER BY day",
+                (early.astimezone(UTC).date(), end.astimezone(UTC).date()),
+            )
+            archived = [row[0] for row in cursor.fetchall()]
         _select_markets(cursor, [m.ticker for m in markets])
         sql = _PACKED_SQL.format(start=_literal_ts(early), end=_literal_ts(end))
         raw = _copy_out(cursor, sql)
@@ -503,6 +553,15 @@ def load_snapshots(
         connection.rollback()
     rows = _stored_rows(raw)
     del raw
+    if archived:
+        assert archive is not None
+        parts = [
+            _archived_rows(archive, day, markets, to_micros(early), to_micros(end))
+            for day in archived
+        ]
+        rows = StoredRows.concat([*parts, rows])
+        order = np.lexsort((rows.snapshot_id, rows.ts, rows.market))
+        rows = StoredRows(*(getattr(rows, f)[order] for f in StoredRows.__dataclass_fields__))
     last_seen = np.where(
         seen["ts"] == _NEG_INFINITY_PG,
         np.iinfo(np.int64).min // 2,

@@ -4,9 +4,9 @@ All reads go to the read models the ingest maintains (ADR 0050, 0051):
 
 - the list and detail read ``market_latest`` joined to ``markets``: one row per market,
   never a DISTINCT ON over the snapshot history;
-- history at 1h/4h/1d reads the hourly rollups in ``market_candles`` (at most ~12,000
-  rows for any ~2,000-candle answer), and at 1m/5m reads the poll snapshots of the (short)
-  range itself. Either way the candles are computed in SQL by one GROUP BY.
+- history reads the rollups in ``market_candles`` at the coarsest stored resolution that
+  divides the interval (1m, 5m, 1h, 1d; 4h from the hourly ones), so an answer reads at
+  most a few thousand rows and never the snapshots, which may be archived (ADR 0173).
 
 Every function takes an open SQLAlchemy ``Connection`` and only reads.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from shared.db.models_marketdata import CANDLE_RESOLUTIONS_S
 from shared.marketdata.sql import LAST_SQL, MID_SQL, POLL_SOURCE, bucket_start, first_sql
 
 __all__ = [
@@ -41,12 +42,21 @@ __all__ = [
     "iso_z",
     "last_poll",
     "list_markets",
+    "rollup_resolution",
 ]
 
 MAX_CANDLES = 2000
 ROLLUP_RESOLUTION_S = 3600
+"""The resolution :func:`history_bounds` reads (any would do; hourly rows are few)."""
 HISTORY_INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "1h": 3600, "4h": 14_400, "1d": 86_400}
-"""Intervals the history endpoint offers. 1m and 5m read snapshots, the rest rollups."""
+"""Intervals the history endpoint offers, each read from the coarsest rollup dividing it."""
+
+
+def rollup_resolution(interval_seconds: int) -> int:
+    """The coarsest stored rollup resolution whose buckets tile ``interval_seconds``."""
+    return max(r for r in CANDLE_RESOLUTIONS_S if interval_seconds % r == 0)
+
+
 _INTERVAL_NAMES = {seconds: name for name, seconds in HISTORY_INTERVALS.items()}
 
 STATUS_ALIASES: dict[str, tuple[str, ...]] = {
@@ -311,12 +321,12 @@ FROM grouped ORDER BY g
 """
 
 
-def _rollup_source(price: str) -> str:
+def _rollup_source(price: str, resolution: int = ROLLUP_RESOLUTION_S) -> str:
     return (
         f"WITH src AS (SELECT bucket_start AS t, {price}_open AS o, {price}_high AS h, "
         f"{price}_low AS lo, {price}_close AS c, volume_open_fp AS vo, "
         "volume_close_fp AS vc, samples AS n FROM market_candles "
-        f"WHERE ticker = :ticker AND resolution_s = {ROLLUP_RESOLUTION_S} "
+        f"WHERE ticker = :ticker AND resolution_s = {int(resolution)} "
         "AND bucket_start >= :start AND bucket_start < :end)"
     )
 
@@ -349,19 +359,22 @@ ORDER BY bucket_start
 def history_sql(price: str, from_rollups: bool, interval_seconds: int | None = None) -> str:
     """The candle query (exposed for the benchmark's naive baseline and for tests).
 
-    At the rollup's own resolution the rollup rows are the candles (no GROUP BY needed).
+    From the rollups: the coarsest resolution dividing the interval; at that resolution's
+    own width the rollup rows are the candles (no GROUP BY needed).
     """
     if price not in ("mid", "last"):
         raise ValueError("price must be mid or last")
-    if from_rollups and interval_seconds == ROLLUP_RESOLUTION_S:
-        return _ROLLUP_AS_IS.format(p=price, r=ROLLUP_RESOLUTION_S)
-    source = _rollup_source(price) if from_rollups else _snapshot_source(price)
-    return source + _AGGREGATE
+    if from_rollups:
+        resolution = rollup_resolution(interval_seconds or ROLLUP_RESOLUTION_S)
+        if interval_seconds == resolution:
+            return _ROLLUP_AS_IS.format(p=price, r=resolution)
+        return _rollup_source(price, resolution) + _AGGREGATE
+    return _snapshot_source(price) + _AGGREGATE
 
 
 _BASELINE_ROLLUP = (
     "SELECT volume_close_fp FROM market_candles WHERE ticker = :ticker "
-    f"AND resolution_s = {ROLLUP_RESOLUTION_S} AND bucket_start < :start "
+    "AND resolution_s = {r} AND bucket_start < :start "
     "ORDER BY bucket_start DESC LIMIT 1"
 )
 _BASELINE_SNAPSHOT = (
@@ -404,13 +417,12 @@ def get_history(
     name = choose_interval(start, end, request.interval)
     seconds = HISTORY_INTERVALS[name]
     aligned = bucket_start(start, seconds)
-    from_rollups = seconds >= ROLLUP_RESOLUTION_S
     params: dict[str, Any] = {"ticker": request.ticker, "start": aligned, "end": end}
     baseline = connection.execute(
-        text(_BASELINE_ROLLUP if from_rollups else _BASELINE_SNAPSHOT), params
+        text(_BASELINE_ROLLUP.format(r=rollup_resolution(seconds))), params
     ).scalar()
     rows = connection.execute(
-        text(history_sql(request.price, from_rollups, seconds)),
+        text(history_sql(request.price, True, seconds)),
         {**params, "i": seconds, "baseline": baseline},
     ).all()
     candles = [

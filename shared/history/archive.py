@@ -1,0 +1,365 @@
+"""Old daily partitions of ``market_snapshots`` as Parquet, verified before they drop.
+
+One day is one file set under ``snapshots/day=YYYY-MM-DD/``: ``part-0000.parquet`` (rows
+sorted by ticker then time, so a reader filtering on tickers skips row groups) and
+``manifest.json`` (rows, bytes, SHA-256 of the file, and a content checksum). Prices are
+exact integers: ticks of $0.0001 (``int32``, null when absent) and counts in hundredths of
+a contract (``int64``); ``raw`` is the JSON text. The archive is Cloud Storage in the cloud
+(``gs://bucket/prefix``, the bucket's lifecycle in Terraform) and a directory locally
+(ADR 0171, 0174).
+
+A partition is dropped only after its file set was read back from the store and matched
+the partition: the same row count, the file's SHA-256 as written, and the same content
+checksum (the sums of ids, times and price ticks, computed by Postgres on one side and by
+Arrow on the other). ``history_archives`` records each step; the database function that
+drops a partition refuses a day without a verified archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, text
+
+from shared.history.partitions import PARTS_SCHEMA, drop_partition, partition_name
+
+__all__ = [
+    "ARCHIVE_SCHEMA",
+    "ArchiveError",
+    "ArchiveStore",
+    "DayArchive",
+    "GcsArchive",
+    "LocalArchive",
+    "archive_day",
+    "archived_days",
+    "open_archive",
+    "read_day",
+]
+
+log = logging.getLogger(__name__)
+
+PRICE_COLUMNS = ("yes_bid", "yes_ask", "no_bid", "no_ask", "last_price")
+COUNT_COLUMNS = ("volume", "open_interest")
+
+ARCHIVE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("ticker", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        ("sequence", pa.int64()),
+        *[(name, pa.int32()) for name in PRICE_COLUMNS],
+        *[(name, pa.int64()) for name in COUNT_COLUMNS],
+        ("raw", pa.string()),
+    ]
+)
+"""One archived snapshot: prices in ticks, counts in hundredths, ``raw`` as JSON text."""
+
+_EXPORT = """
+COPY (
+    SELECT id, ticker, floor(extract(epoch FROM ts) * 1000000)::bigint,
+           source, sequence,
+           round(yes_bid_dollars * 10000)::int, round(yes_ask_dollars * 10000)::int,
+           round(no_bid_dollars * 10000)::int, round(no_ask_dollars * 10000)::int,
+           round(last_price_dollars * 10000)::int,
+           round(volume_fp * 100)::bigint, round(open_interest_fp * 100)::bigint, raw::text
+    FROM {table} ORDER BY ticker, ts, id
+) TO STDOUT (FORMAT csv)
+"""
+
+# The content checksum, the same numbers both sides: row count, and sums of the id, the
+# time (µs since the epoch) and every price tick (NULL as 0), as exact integers.
+_DB_CHECKSUM = """
+SELECT count(*), coalesce(sum(id), 0),
+       coalesce(sum(floor(extract(epoch FROM ts) * 1000000)::numeric), 0),
+       coalesce(sum(coalesce(round(yes_bid_dollars * 10000), 0)
+                  + coalesce(round(yes_ask_dollars * 10000), 0)
+                  + coalesce(round(last_price_dollars * 10000), 0)), 0)
+FROM {table}
+"""
+
+
+class ArchiveError(RuntimeError):
+    """An archive could not be written or did not verify; the partition stays."""
+
+
+class ArchiveStore(Protocol):
+    """Where file sets go: a directory locally, a Cloud Storage prefix in the cloud."""
+
+    @property
+    def url(self) -> str: ...
+
+    def put(self, name: str, data: bytes) -> None: ...
+
+    def get(self, name: str) -> bytes: ...
+
+    def exists(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LocalArchive:
+    """A directory (``kalshi-insights up`` puts it under the state directory)."""
+
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def _path(self, name: str) -> Path:
+        path = (self.root / name).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ArchiveError(f"archive name {name!r} leaves the archive directory")
+        return path
+
+    def put(self, name: str, data: bytes) -> None:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half a file
+
+    def get(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+
+class GcsArchive:
+    """A Cloud Storage bucket and prefix (``gs://bucket/prefix``)."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any | None = None) -> None:
+        from google.cloud import storage
+
+        self._client = client or storage.Client()
+        self._bucket = self._client.bucket(bucket)
+        self._prefix = prefix.strip("/")
+        self._name = bucket
+
+    @property
+    def url(self) -> str:
+        return f"gs://{self._name}/{self._prefix}".rstrip("/")
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}/{name}" if self._prefix else name
+
+    def put(self, name: str, data: bytes) -> None:
+        blob = self._bucket.blob(self._key(name))
+        # Cloud Storage checks the upload against this checksum and refuses a corrupt one.
+        blob.upload_from_string(data, checksum="crc32c")
+
+    def get(self, name: str) -> bytes:
+        return bytes(self._bucket.blob(self._key(name)).download_as_bytes(checksum="crc32c"))
+
+    def exists(self, name: str) -> bool:
+        return bool(self._bucket.blob(self._key(name)).exists())
+
+
+def open_archive(url: str | None) -> ArchiveStore | None:
+    """The store at ``url``: ``gs://bucket/prefix`` or a local directory; None if unset."""
+    if not url:
+        return None
+    if url.startswith("gs://"):
+        bucket, _, prefix = url[len("gs://") :].partition("/")
+        return GcsArchive(bucket, prefix)
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    return LocalArchive(Path(url))
+
+
+@dataclass(frozen=True)
+class DayArchive:
+    """What ``history_archives`` records of one archived day."""
+
+    day: date
+    uri: str
+    rows: int
+    sha256: str
+    bytes: int
+    checksum: tuple[int, int, int, int]
+
+
+def _day_prefix(day: date) -> str:
+    return f"snapshots/day={day.isoformat()}"
+
+
+def _copy_out(connection: Connection, sql: str) -> bytes:
+    sink = io.BytesIO()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, stream=sink)
+    finally:
+        cursor.close()
+    return sink.getvalue()
+
+
+def _table_of(connection: Connection, day: date) -> str:
+    name = partition_name(day)
+    found = connection.execute(
+        text("SELECT to_regclass(:n) IS NOT NULL"), {"n": f"{PARTS_SCHEMA}.{name}"}
+    ).scalar_one()
+    if not found:
+        raise ArchiveError(f"no partition for {day}")
+    return f"{PARTS_SCHEMA}.{name}"
+
+
+def _read_csv(payload: bytes) -> pa.Table:
+    names = ARCHIVE_SCHEMA.names
+    types = {f.name: (pa.int64() if f.name == "ts" else f.type) for f in ARCHIVE_SCHEMA}
+    table = pacsv.read_csv(
+        io.BytesIO(payload),
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    # Postgres's CSV writes NULL as an unquoted empty field and "" as a quoted one; only
+    # the nullable numeric columns and raw can be NULL, and raw is never the empty string.
+    raw = table.column("raw")
+    raw = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
+    ts = table.column("ts").cast(pa.timestamp("us", tz="UTC"))
+    table = table.set_column(names.index("ts"), "ts", ts)
+    table = table.set_column(names.index("raw"), "raw", raw)
+    return table.cast(ARCHIVE_SCHEMA)
+
+
+def _arrow_checksum(table: pa.Table) -> tuple[int, int, int, int]:
+    def total(array: Any) -> int:
+        value = pc.sum(array).as_py()
+        return int(value or 0)
+
+    ticks = 0
+    for name in ("yes_bid", "yes_ask", "last_price"):
+        ticks += total(pc.fill_null(table.column(name).cast(pa.int64()), 0))
+    ts = table.column("ts").cast(pa.int64())
+    return (table.num_rows, total(table.column("id")), total(ts), ticks)
+
+
+def _db_checksum(connection: Connection, table: str) -> tuple[int, int, int, int]:
+    row = connection.execute(text(_DB_CHECKSUM.format(table=table))).one()
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def archive_day(
+    connection: Connection, store: ArchiveStore, day: date, *, drop: bool = True
+) -> DayArchive:
+    """Export ``day``'s partition to ``store``, verify it, record it and (``drop``) drop
+    the partition, in the caller's transaction. Raises :class:`ArchiveError` (leaving the
+    partition) when the file set does not verify.
+
+    Re-running a day is safe: the file set is rewritten from the same rows (deterministic
+    order) and the record updated.
+    """
+    table = _table_of(connection, day)
+    payload = _copy_out(connection, _EXPORT.format(table=table))
+    expected = _db_checksum(connection, table)
+    arrow = _read_csv(payload)
+    del payload
+    if _arrow_checksum(arrow) != expected:
+        raise ArchiveError(f"{day}: the exported rows do not match the partition")
+    sink = io.BytesIO()
+    pq.write_table(arrow, sink, compression="zstd", row_group_size=64_000)
+    data = sink.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    prefix = _day_prefix(day)
+    manifest = {
+        "day": day.isoformat(),
+        "files": [
+            {
+                "name": "part-0000.parquet",
+                "rows": arrow.num_rows,
+                "bytes": len(data),
+                "sha256": digest,
+            }
+        ],
+        "rows": arrow.num_rows,
+        "checksum": list(expected),
+    }
+    store.put(f"{prefix}/part-0000.parquet", data)
+    store.put(f"{prefix}/manifest.json", json.dumps(manifest, sort_keys=True).encode())
+    archived_at = datetime.now(UTC)
+    # Verify from the store, not from memory: what a reader will get.
+    back = store.get(f"{prefix}/part-0000.parquet")
+    if hashlib.sha256(back).hexdigest() != digest:
+        raise ArchiveError(f"{day}: the stored file's SHA-256 differs from the written one")
+    if _arrow_checksum(pq.read_table(io.BytesIO(back))) != expected:
+        raise ArchiveError(f"{day}: the stored file's rows do not match the partition")
+    record = DayArchive(day, f"{store.url}/{prefix}", arrow.num_rows, digest, len(data), expected)
+    connection.execute(
+        text(
+            "INSERT INTO history_archives (day, uri, rows, sha256, bytes, archived_at, "
+            "verified_at) VALUES (:day, :uri, :rows, :sha, :bytes, :at, now()) "
+            "ON CONFLICT (day) DO UPDATE SET uri = excluded.uri, rows = excluded.rows, "
+            "sha256 = excluded.sha256, bytes = excluded.bytes, "
+            "archived_at = excluded.archived_at, verified_at = excluded.verified_at"
+        ),
+        {
+            "day": day,
+            "uri": record.uri,
+            "rows": record.rows,
+            "sha": digest,
+            "bytes": len(data),
+            "at": archived_at,
+        },
+    )
+    if drop:
+        drop_partition(connection, day)
+        connection.execute(
+            text("UPDATE history_archives SET dropped_at = now() WHERE day = :d"), {"d": day}
+        )
+    log.info(
+        "archived %s: %d rows, %d bytes, verified%s",
+        day,
+        record.rows,
+        len(data),
+        ", partition dropped" if drop else "",
+    )
+    return record
+
+
+def archived_days(connection: Connection) -> list[date]:
+    """Days whose partition was dropped after a verified archive, oldest first."""
+    return list(
+        connection.execute(
+            text(
+                "SELECT day FROM history_archives WHERE dropped_at IS NOT NULL "
+                "AND verified_at IS NOT NULL ORDER BY day"
+            )
+        ).scalars()
+    )
+
+
+ARCHIVE_COLUMNS_FOR_LOADER = ("ticker", "ts", "id", "source", "yes_bid", "yes_ask")
+
+
+def read_day(
+    store: ArchiveStore,
+    day: date,
+    tickers: Sequence[str] | None = None,
+    columns: Sequence[str] = ARCHIVE_COLUMNS_FOR_LOADER,
+) -> pa.Table:
+    """One archived day's rows (only ``tickers``, only ``columns``), ticker then time
+    order. Row groups whose ticker range misses every wanted ticker are not decoded."""
+    data = store.get(f"{_day_prefix(day)}/part-0000.parquet")
+    filters = [("ticker", "in", list(tickers))] if tickers is not None else None
+    return pq.read_table(io.BytesIO(data), columns=list(columns), filters=filters)
+
+
+def days_between(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
