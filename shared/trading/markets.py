@@ -107,6 +107,11 @@ class MarketRulesCache:
         self._series = _Ttl(series_ttl_s, max_entries)
         self._clock = clock
 
+    def peek(self, ticker: str) -> MarketRules | None:
+        """The cached rules of ``ticker``, or None (nothing is fetched)."""
+        cached = self._markets.get(ticker, self._clock())
+        return cached if isinstance(cached, MarketRules) else None
+
     def rules(self, client: KalshiClient, ticker: str) -> MarketRules:
         now = self._clock()
         cached = self._markets.get(ticker, now)

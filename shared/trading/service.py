@@ -27,6 +27,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -322,32 +323,35 @@ class TradingService:
         audit_id: int,
         call: Callable[[], _T],
         answer: Callable[[_T], AuditAnswer],
+        *,
+        conn: Connection | None = None,
     ) -> _T:
-        """Send ``call`` to Kalshi and complete audit row ``audit_id`` with its answer."""
+        """Send ``call`` to Kalshi and complete audit row ``audit_id`` with its answer (on
+        ``conn`` when the caller holds one, else on a connection of its own)."""
         try:
             result = self._kalshi(principal, call)
         except ApiError as error:
-            with self.account.engine.begin() as conn:
-                audit.record_answer(
-                    conn,
-                    principal.user_id,
-                    audit_id,
-                    _error_answer(error, failed=error.status >= 500),
-                )
+            self._complete(
+                conn, principal, audit_id, _error_answer(error, failed=error.status >= 500)
+            )
             raise
         except BaseException:
-            with self.account.engine.begin() as conn:
-                audit.record_answer(
-                    conn,
-                    principal.user_id,
-                    audit_id,
-                    AuditAnswer("failed", error_code="internal", error_message="no answer"),
-                )
+            failed = AuditAnswer("failed", error_code="internal", error_message="no answer")
+            self._complete(conn, principal, audit_id, failed)
             raise
-        with self.account.engine.begin() as conn:
-            audit.record_answer(conn, principal.user_id, audit_id, answer(result))
+        self._complete(conn, principal, audit_id, answer(result))
         self.account.cache.forget(principal.user_id)  # positions and balance just moved
         return result
+
+    def _complete(
+        self, conn: Connection | None, principal: Principal, audit_id: int, answer: AuditAnswer
+    ) -> None:
+        if conn is None:
+            with self.account.engine.begin() as own:
+                audit.record_answer(own, principal.user_id, audit_id, answer)
+            return
+        with conn.begin():
+            audit.record_answer(conn, principal.user_id, audit_id, answer)
 
     # ---- place
 
@@ -366,42 +370,76 @@ class TradingService:
     def _place(
         self, principal: Principal, ticket: Ticket, action: str, *, enforce_limits: bool
     ) -> dict[str, Any]:
-        request = ticket.to_json()
-        with self.account.engine.begin() as conn:
-            preferences = self._preferences(conn, principal.user_id)
-        if not preferences.enabled:
-            raise self._refuse(
+        """Gate, record, send, complete: on one database connection, and in the usual case
+        (the market's rules cached) in two short transactions: the settings read with the
+        audit row's insert, then the row's completion with Kalshi's answer."""
+        # The client order id is fixed before anything is recorded or sent: the audit row
+        # names the id Kalshi will see, and a retried create reuses it.
+        ticket = replace(ticket, client_order_id=ticket.client_order_id or str(uuid.uuid4()))
+        client = self._client(principal)
+        rules = self.rules.peek(ticket.ticker)
+        with self.account.engine.connect() as conn:
+            with conn.begin():
+                preferences = self._preferences(conn, principal.user_id)
+                refusal = self._gate(ticket, preferences, enforce_limits=enforce_limits)
+                if refusal is None and rules is not None:
+                    refusal = self._off_grid(rules, ticket)
+                audit_id = self._record(conn, principal, action, ticket, rules, refusal)
+            if refusal is not None:
+                raise refusal
+            if rules is None:  # first order in this market on this instance
+                try:
+                    rules = self._market(principal, client, ticket.ticker)
+                    refusal = self._off_grid(rules, ticket)
+                except ApiError as error:
+                    if error.status != 404:
+                        raise
+                    refusal = error
+                with conn.begin():
+                    audit_id = self._record(conn, principal, action, ticket, rules, refusal)
+                if refusal is not None:
+                    raise refusal
+            assert rules is not None and audit_id is not None
+            create = self._create_order(ticket, rules)
+            orders = KalshiOrders(client)
+            answer = self._send(
                 principal,
-                action,
-                request,
-                ApiError(
-                    403,
-                    "trading_disabled",
-                    "trading is off for this account; turn it on in settings "
-                    '(PUT /api/v1/account/settings {"trading_enabled": true})',
-                ),
-                ticker=ticket.ticker,
+                audit_id,
+                lambda: orders.create(create),
+                lambda a: AuditAnswer("accepted", 201, a.order_id, msgspec_json(a)),
+                conn=conn,
+            )
+        return _created_view(ticket, create, answer)
+
+    @staticmethod
+    def _gate(
+        ticket: Ticket, preferences: TradingPreferences, *, enforce_limits: bool
+    ) -> ApiError | None:
+        """The user's switch and limits, as the refusal to answer (None: may trade)."""
+        if not preferences.enabled:
+            return ApiError(
+                403,
+                "trading_disabled",
+                "trading is off for this account; turn it on in settings "
+                '(PUT /api/v1/account/settings {"trading_enabled": true})',
             )
         if enforce_limits:
             try:
                 check_limits(ticket, preferences)
             except LimitExceeded as over:
-                raise self._refuse(
-                    principal, action, request, ApiError(403, over.code, over.message),
-                    ticker=ticket.ticker,
-                ) from None  # fmt: skip
-        client = self._client(principal)
-        try:
-            rules = self._market(principal, client, ticket.ticker)
-        except ApiError as error:
-            if error.status != 404:
-                raise
-            raise self._refuse(principal, action, request, error, ticker=ticket.ticker) from None
+                return ApiError(403, over.code, over.message)
+        return None
+
+    def _off_grid(self, rules: MarketRules, ticket: Ticket) -> ApiError | None:
+        _, yes_price = ticket.book
+        return (
+            None if rules.on_grid(yes_price) else self._grid_error(rules, ticket.price, yes_price)
+        )
+
+    @staticmethod
+    def _create_order(ticket: Ticket, rules: MarketRules) -> CreateOrder:
         book_side, yes_price = ticket.book
-        if not rules.on_grid(yes_price):
-            off_grid = self._grid_error(rules, ticket.price, yes_price)
-            raise self._refuse(principal, action, request, off_grid, ticker=ticket.ticker)
-        create = CreateOrder(
+        return CreateOrder(
             ticker=rules.ticker,
             side=book_side,
             count=ticket.count,
@@ -410,29 +448,36 @@ class TradingService:
             self_trade_prevention_type=SELF_TRADE_PREVENTION,
             client_order_id=ticket.client_order_id or str(uuid.uuid4()),
         )
-        sent = {**request, "client_order_id": create.client_order_id, "kalshi": create.body()}
-        with self.account.engine.begin() as conn:
-            audit_id = audit.record_request(
-                conn,
-                principal,
-                action,
-                sent,
-                ticker=rules.ticker,
-                client_order_id=create.client_order_id,
-            )
-        orders = KalshiOrders(client)
-        answer = self._send(
+
+    def _record(
+        self,
+        conn: Connection,
+        principal: Principal,
+        action: str,
+        ticket: Ticket,
+        rules: MarketRules | None,
+        refusal: ApiError | None,
+    ) -> int | None:
+        """The audit row of this order: refused (complete at once), or about to be sent
+        (needs ``rules``; returns its id). Nothing yet when neither is known."""
+        request = ticket.to_json()
+        if refusal is not None:
+            audit.record_request(
+                conn, principal, action, request, ticker=ticket.ticker,
+                answer=_error_answer(refusal),
+            )  # fmt: skip
+            return None
+        if rules is None:
+            return None
+        create = self._create_order(ticket, rules)
+        return audit.record_request(
+            conn,
             principal,
-            audit_id,
-            lambda: orders.create(create),
-            lambda a: AuditAnswer(
-                "accepted",
-                201,
-                a.order_id,
-                msgspec_json(a),
-            ),
+            action,
+            {**request, "client_order_id": create.client_order_id, "kalshi": create.body()},
+            ticker=rules.ticker,
+            client_order_id=create.client_order_id,
         )
-        return _created_view(ticket, create, answer)
 
     # ---- preview
 
