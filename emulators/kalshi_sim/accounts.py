@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.kalshi_sim.wire import MICRO_PER_CENTI, PRICE_ONE, taker_fee_centi
-from shared.domain.fees import FeeAccumulator, FillCharge
+from shared.domain.fees import DIRECT_MEMBER_PRECISION_MICRO, FeeAccumulator, FillCharge
 
 # (action, side) -> (outcome_side, book_side), Kalshi's order-direction table.
 DIRECTION = {
@@ -152,6 +152,10 @@ class Account:
     orders: dict[str, Order] = field(default_factory=dict)  # by order id, creation order
     client_order_ids: dict[str, str] = field(default_factory=dict)  # -> order id, forever
     trading: bool = True  # False: the key has read scope only (writes answer 403)
+    # Balance precision in micro-dollars: the recorded demo account's balance moves by the
+    # trade fee to the centi-cent (98.0186 after two 0.99 fills), like a direct member's;
+    # 10_000 makes a member whose balance the rounding fee keeps on whole cents.
+    precision_micro: int = DIRECT_MEMBER_PRECISION_MICRO
 
     def _seq(self) -> int:
         value = self.next_seq
@@ -187,7 +191,7 @@ class Account:
             yes_price=yes_price,
             is_taker=True,
             trade_fee=trade_fee,
-            accumulator=FeeAccumulator(),
+            accumulator=FeeAccumulator(self.precision_micro),
             order_id=self._uuid(),
             client_order_id=self._uuid(),
             now_us=now_us,

@@ -90,11 +90,15 @@ async def admin_accounts(request: Request) -> Response:
             not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes)
         ):
             raise ValueError("scopes must be a list of strings")
+        precision = body.get("balance_precision", "0.0001")
+        if precision not in ("0.01", "0.0001"):
+            raise ValueError("balance_precision must be '0.01' (member) or '0.0001' (direct)")
         account, private_pem = state.create_account(
             body.get("balance_dollars", "1000"), public_key_pem, key_id
         )
         if scopes is not None:  # Kalshi's key scopes: orders need write or write::trade
             account.trading = bool({"write", "write::trade"} & set(scopes))
+        account.precision_micro = 10_000 if precision == "0.01" else 100
     except (ValueError, ArithmeticError) as exc:  # ArithmeticError: Decimal overflow
         return _admin_error(400, str(exc) or "invalid account request")
     result: dict[str, Any] = {"key_id": account.key_id, "user_id": account.user_id}

@@ -523,7 +523,7 @@ class Matcher:
             expiration_us=expiration_us,
             remaining_count=count,
             updated_us=self.clock.now_us,
-            accumulator=FeeAccumulator(),
+            accumulator=FeeAccumulator(account.precision_micro),
         )
         account.next_seq += 1
         return order

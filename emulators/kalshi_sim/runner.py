@@ -153,16 +153,23 @@ class SimulatorServer:
         return response.json()
 
     def create_account(
-        self, balance_dollars: Decimal | int | str = 1000, scopes: list[str] | None = None
+        self,
+        balance_dollars: Decimal | int | str = 1000,
+        scopes: list[str] | None = None,
+        balance_precision: str | None = None,
     ) -> tuple[str, str]:
         """A funded account: returns ``(key_id, private_key_pem)``. The key pair is made
         here; only the public half goes to the simulator. ``scopes``: the key's scopes
-        (default full access; ``["read"]`` cannot trade)."""
+        (default full access; ``["read"]`` cannot trade). ``balance_precision``: ``"0.01"``
+        for a member whose balance stays on whole cents (default ``"0.0001"``, as the
+        recorded demo account)."""
         pem = generate_private_key_pem()
         public = public_key_pem(load_private_key(pem))
         body: dict[str, Any] = {"balance_dollars": str(balance_dollars), "public_key_pem": public}
         if scopes is not None:
             body["scopes"] = scopes
+        if balance_precision is not None:
+            body["balance_precision"] = balance_precision
         result = self._admin("POST", "/accounts", body)
         return str(result["key_id"]), pem
 

@@ -58,6 +58,7 @@ class Trader:
 
     def __init__(self, sim: SimulatorServer, client: httpx.Client, **account: Any) -> None:
         key_id, pem = sim.create_account(**account)
+        self.precision = 10_000 if account.get("balance_precision") == "0.01" else 100
         self.key_id = key_id
         self.signer = KalshiSigner.from_pem(key_id, pem)
         self.sim = sim
@@ -214,13 +215,34 @@ def test_taker_ioc_fills_with_the_fee_modules_fee(
     assert order["status"] == "executed"
     assert Decimal(order["taker_fees_dollars"]) == Decimal(fee) / 1_000_000
 
-    # Balance: cost plus fee, floored to the cent (the rounding fee), exactly.
-    charge = FeeAccumulator().charge(-int(ask * 1_000_000), fee)
-    assert trader.balance_micro() - before == charge.balance_delta
+    # Balance: cost plus the trade fee, exactly (the default account keeps $0.0001, as the
+    # recorded demo balance 98.0186 shows: no rounding fee).
+    assert trader.balance_micro() - before == -int(ask * 1_000_000) - fee
 
     executed = trader.call("DELETE", f"{CREATE}/{body['order_id']}")
     assert executed.status_code == 404
     assert executed.json() == recorded_error("orders__cancel_executed")
+
+
+def test_a_member_account_pays_the_rounding_fee_and_stays_on_whole_cents(
+    sim: SimulatorServer, http: httpx.Client, market: Any
+) -> None:
+    trader = Trader(sim, http, balance_precision="0.01")
+    ticker = market["ticker"]
+    ask, _size = best_ask(sim, http, ticker)
+    before = trader.balance_micro()
+    body = trader.order(ticker, "bid", "0.9900", time_in_force="immediate_or_cancel").json()
+    assert body["fill_count"] == "1.00"
+    fee = trade_fee_micro(100, int(ask * 10_000), TAKER_RATE)
+    # -(price + trade fee) floored to the cent: the rounding fee takes the rest of the cent
+    charge = FeeAccumulator(10_000).charge(-int(ask * 1_000_000), fee)
+    assert charge.rounding_fee > 0
+    assert trader.balance_micro() - before == charge.balance_delta
+    assert (trader.balance_micro() - before) % 10_000 == 0
+    fill = trader.call("GET", "/portfolio/fills").json()["fills"][0]
+    assert Decimal(fill["fee_cost"]) == Decimal(fee) / 1_000_000  # the trade fee only
+    position = trader.call("GET", "/portfolio/positions").json()["market_positions"][0]
+    assert Decimal(position["fees_paid_dollars"]) == Decimal(fee) / 1_000_000
 
 
 def test_refusals_as_recorded(sim: SimulatorServer, http: httpx.Client, market: Any) -> None:
@@ -461,10 +483,12 @@ def test_fill_or_kill(sim: SimulatorServer, http: httpx.Client, market: Any) -> 
     assert trader.get_order(filled.json()["order_id"])["status"] == "executed"
 
 
+@pytest.mark.parametrize("precision", ["0.0001", "0.01"])
 def test_accounts_trade_with_each_other_and_books_agree_to_the_cent(
-    sim: SimulatorServer, http: httpx.Client, market: Any
+    sim: SimulatorServer, http: httpx.Client, market: Any, precision: str
 ) -> None:
-    maker, taker = Trader(sim, http), Trader(sim, http)
+    maker = Trader(sim, http, balance_precision=precision)
+    taker = Trader(sim, http, balance_precision=precision)
     ticker = market["ticker"]
     ask, _ = best_ask(sim, http, ticker)
     inside = ask - Decimal("0.01")  # a new best ask, one tick better than the crowd's
@@ -491,7 +515,7 @@ def test_accounts_trade_with_each_other_and_books_agree_to_the_cent(
     for trader in (maker, taker):
         orders = trader.call("GET", "/portfolio/orders").json()["orders"]
         fills = trader.call("GET", "/portfolio/fills").json()["fills"]
-        accumulators = {o["order_id"]: FeeAccumulator() for o in orders}
+        accumulators = {o["order_id"]: FeeAccumulator(trader.precision) for o in orders}
         position = Decimal(0)
         balance = start[trader.key_id]
         for fill in reversed(fills):  # oldest first
@@ -511,6 +535,7 @@ def test_accounts_trade_with_each_other_and_books_agree_to_the_cent(
             balance += charge.balance_delta
             position += signed
         assert trader.balance_micro() == balance
+        assert balance % trader.precision == 0
         positions = trader.call("GET", "/portfolio/positions", ticker=ticker).json()
         held = positions["market_positions"][0]["position_fp"]
         assert Decimal(held) == position

@@ -10,7 +10,7 @@ import pytest
 
 from emulators.kalshi_sim.config import SimConfig
 from emulators.kalshi_sim.runner import SimulatorServer
-from shared.domain.fees import fill_charge_micro
+from shared.domain.fees import DIRECT_MEMBER_PRECISION_MICRO, fill_charge_micro
 from shared.kalshi.client import KalshiClient
 
 pytestmark = pytest.mark.integration
@@ -92,11 +92,13 @@ def test_project_client_uses_every_endpoint_against_the_simulator(
         assert client.get_account_limits().usage_tier == "basic"
         # Balance bookkeeping: fills' cost and fees explain the whole balance change, each
         # simulated fill its own order charged as Kalshi does (trade fee, then the balance
-        # floored to whole cents: the rounding fee).
+        # floored to the account's precision, $0.0001 as the recorded demo account's).
         spent = Decimal(0)
         for f in client.get_fills(limit=100).fills:
             price = f.yes_price_dollars if f.side == "yes" else f.no_price_dollars
             revenue = price * f.count_fp * (-1 if f.action == "buy" else 1)
-            charge = fill_charge_micro(int(revenue * 1_000_000), int(f.fee_cost * 1_000_000))
+            charge = fill_charge_micro(
+                int(revenue * 1_000_000), int(f.fee_cost * 1_000_000), DIRECT_MEMBER_PRECISION_MICRO
+            )
             spent -= Decimal(charge.balance_delta) / 1_000_000
         assert Decimal(1000) - spent == balance.balance_dollars
