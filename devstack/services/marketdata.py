@@ -60,6 +60,9 @@ class MarketDataService:
         if missing:
             raise RuntimeError(f"market data needs {', '.join(missing)} from earlier services")
         project = ctx.env.get("PUBSUB_PROJECT_ID", "kalshi-insights-local")
+        # The snapshot archive (ADR 0174): a directory of the state dir locally; the
+        # backtest worker, started after, reads it through the same variable.
+        ctx.env.setdefault("HISTORY_ARCHIVE_URL", str(ctx.state_dir / "archive"))
         env = {
             **ctx.env,
             "GOOGLE_CLOUD_PROJECT": project,

@@ -33,7 +33,7 @@ from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
 
 if TYPE_CHECKING:
-    from shared.history.archive import ArchiveStore
+    from shared.history.stores import ArchiveStore
 
 __all__ = [
     "DEFAULT_HEARTBEAT_SECONDS",

@@ -47,6 +47,7 @@ from shared.db.engine import Database
 from shared.domain.fees import FeeModel
 from shared.domain.timebounds import TimeOutOfRange, to_bounded_utc
 from shared.domain.units import PRICE_SCALE, dollars_to_micros
+from shared.history.stores import open_archive
 
 __all__ = [
     "MAX_MARKETS",
@@ -688,7 +689,14 @@ class BacktestService:
             markets = resolve_markets(raw.cursor(), request.markets)
             raw.rollback()
             self._check_fits(raw, [m.ticker for m in markets], request)
-            data = load_snapshots(raw, markets, request.start, request.end)
+            data = load_snapshots(
+                raw,
+                markets,
+                request.start,
+                request.end,
+                heartbeat_seconds=self.worker.snapshot_heartbeat_seconds,
+                archive=open_archive(self.worker.archive_url),
+            )
             # Markets without snapshots replay backfilled candles or trades; the report of
             # sources and coverage is stored with the result.
             data, data_report = fill_from_history(raw, markets, data, request.start, request.end)

@@ -50,6 +50,11 @@ class WorkerSettings:
     memory_mb: int = 2048
     timeout_s: int = 1800
     max_attempts: int = 5
+    # Where archived snapshot days are (HISTORY_ARCHIVE_URL, as the poller writes them) and
+    # the poller's heartbeat (SNAPSHOT_HEARTBEAT_SECONDS): the loader reads archived days
+    # and rebuilds the poll grid from change-only storage (ADR 0170, 0174).
+    archive_url: str | None = None
+    snapshot_heartbeat_seconds: float = 3_600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -57,6 +62,10 @@ class WorkerSettings:
             memory_mb=config.integer("BACKTEST_WORKER_MEMORY_MB", cls.memory_mb, env, minimum=1),
             timeout_s=config.integer("BACKTEST_WORKER_TIMEOUT_S", cls.timeout_s, env, minimum=1),
             max_attempts=config.integer("BACKTEST_MAX_ATTEMPTS", cls.max_attempts, env, minimum=1),
+            archive_url=config.text("HISTORY_ARCHIVE_URL", env),
+            snapshot_heartbeat_seconds=config.number(
+                "SNAPSHOT_HEARTBEAT_SECONDS", 3_600.0, env, minimum=0
+            ),
         )
 
     @property

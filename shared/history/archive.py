@@ -24,8 +24,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +33,13 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, text
 
 from shared.history.partitions import PARTS_SCHEMA, drop_partition, partition_name
+from shared.history.stores import (
+    ArchiveError,
+    ArchiveStore,
+    GcsArchive,
+    LocalArchive,
+    open_archive,
+)
 
 __all__ = [
     "ARCHIVE_SCHEMA",
@@ -89,95 +95,6 @@ SELECT count(*), coalesce(sum(id), 0),
                   + coalesce(round(last_price_dollars * 10000), 0)), 0)
 FROM {table}
 """
-
-
-class ArchiveError(RuntimeError):
-    """An archive could not be written or did not verify; the partition stays."""
-
-
-class ArchiveStore(Protocol):
-    """Where file sets go: a directory locally, a Cloud Storage prefix in the cloud."""
-
-    @property
-    def url(self) -> str: ...
-
-    def put(self, name: str, data: bytes) -> None: ...
-
-    def get(self, name: str) -> bytes: ...
-
-    def exists(self, name: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class LocalArchive:
-    """A directory (``kalshi-insights up`` puts it under the state directory)."""
-
-    root: Path
-
-    @property
-    def url(self) -> str:
-        return str(self.root)
-
-    def _path(self, name: str) -> Path:
-        path = (self.root / name).resolve()
-        if self.root.resolve() not in path.parents:
-            raise ArchiveError(f"archive name {name!r} leaves the archive directory")
-        return path
-
-    def put(self, name: str, data: bytes) -> None:
-        path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_bytes(data)
-        partial.replace(path)  # atomic: a reader never sees half a file
-
-    def get(self, name: str) -> bytes:
-        return self._path(name).read_bytes()
-
-    def exists(self, name: str) -> bool:
-        return self._path(name).exists()
-
-
-class GcsArchive:
-    """A Cloud Storage bucket and prefix (``gs://bucket/prefix``)."""
-
-    def __init__(self, bucket: str, prefix: str = "", client: Any | None = None) -> None:
-        from google.cloud import storage
-
-        self._client = client or storage.Client()
-        self._bucket = self._client.bucket(bucket)
-        self._prefix = prefix.strip("/")
-        self._name = bucket
-
-    @property
-    def url(self) -> str:
-        return f"gs://{self._name}/{self._prefix}".rstrip("/")
-
-    def _key(self, name: str) -> str:
-        return f"{self._prefix}/{name}" if self._prefix else name
-
-    def put(self, name: str, data: bytes) -> None:
-        blob = self._bucket.blob(self._key(name))
-        # Cloud Storage checks the upload against this checksum and refuses a corrupt one.
-        blob.upload_from_string(data, checksum="crc32c")
-
-    def get(self, name: str) -> bytes:
-        return bytes(self._bucket.blob(self._key(name)).download_as_bytes(checksum="crc32c"))
-
-    def exists(self, name: str) -> bool:
-        return bool(self._bucket.blob(self._key(name)).exists())
-
-
-def open_archive(url: str | None) -> ArchiveStore | None:
-    """The store at ``url``: ``gs://bucket/prefix`` or a local directory; None if unset."""
-    if not url:
-        return None
-    if url.startswith("gs://"):
-        bucket, _, prefix = url[len("gs://") :].partition("/")
-        return GcsArchive(bucket, prefix)
-    if url.startswith("file://"):
-        url = url[len("file://") :]
-    return LocalArchive(Path(url))
 
 
 @dataclass(frozen=True)

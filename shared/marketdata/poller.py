@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy.exc
@@ -59,6 +59,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_MAX_DAYS = 3
+"""Partitions one maintenance round archives at most (each its own transaction)."""
 
 CONSUMER = "poll_markets"
 POLL_TRIGGER_TYPE = "poll_markets.trigger"
@@ -171,6 +174,7 @@ class PollMarkets:
         self.source = source
         self.sink = sink
         self.settings = settings or MarketDataSettings()
+        self._maintained_on: date | None = None
 
     # ---- the trigger
 
@@ -213,6 +217,7 @@ class PollMarkets:
         skipped = set(written.skipped)
         items = [snapshot_item(o) for o in observations if o.ticker not in skipped]
         published = self._publish(written.sequence, polled_at, items)
+        self._maintain(polled_at)
         return PollOutcome(
             "written",
             write=written,
@@ -220,6 +225,36 @@ class PollMarkets:
             markets=len(items),
             fetch_seconds=fetch_seconds,
         )
+
+    # ---- history maintenance
+
+    def _maintain(self, now: datetime) -> None:
+        """The history's daily round (ADR 0175), after the poll is stored and announced,
+        once per UTC day per process; a failure is logged and retried on the next poll,
+        never failing the poll that ran it."""
+        today = now.astimezone(UTC).date()
+        if self._maintained_on == today:
+            return
+        from shared.history.stores import open_archive
+        from shared.history.maintenance import run_maintenance
+
+        settings = self.settings
+        try:
+            report = run_maintenance(
+                self.engine,
+                now=now,
+                retention_days=settings.snapshot_retention_days,
+                ahead_days=settings.partitions_ahead_days,
+                minute_retention_days=settings.minute_candle_retention_days,
+                store=open_archive(settings.archive_url),
+                max_days=MAINTENANCE_MAX_DAYS,
+            )
+        except Exception:
+            log.exception("history maintenance failed; the next poll retries it")
+            return
+        # Done for the day unless days are still due (a backlog is worked off poll by poll).
+        if report.ran and not report.failed and len(report.archived) < MAINTENANCE_MAX_DAYS:
+            self._maintained_on = today
 
     # ---- fetching
 
