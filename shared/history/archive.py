@@ -115,7 +115,8 @@ def _day_prefix(day: date) -> str:
 
 def _copy_out(connection: Connection, sql: str) -> bytes:
     sink = io.BytesIO()
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi: Any = connection.connection.dbapi_connection
+    cursor = dbapi.cursor()
     try:
         cursor.execute(sql, stream=sink)
     finally:

@@ -64,7 +64,7 @@ class GcsArchive:
     """A Cloud Storage bucket and prefix (``gs://bucket/prefix``)."""
 
     def __init__(self, bucket: str, prefix: str = "", client: Any | None = None) -> None:
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         self._client = client or storage.Client()
         self._bucket = self._client.bucket(bucket)
