@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -110,8 +111,10 @@ class StreamerService:
             except Exception:
                 log.exception("could not list the signed-in accounts at start-up")
                 accounts = []
+            # Spread the start-up's connections: 20 accounts a second, at most 30 s.
+            spread = min(30.0, len(accounts) / 20)
             for user_id in accounts:
-                self.upstream.ensure(user_id)
+                self.upstream.ensure(user_id, start_delay=random.random() * spread)
         if self.cache_writer is not None:
             self._spawn(self.cache_writer.run(), "cache-writer")
         for consumer in self._consumers:

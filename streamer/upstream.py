@@ -170,9 +170,15 @@ class AccountSession:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Hold the account's socket until cancelled or the key is rejected."""
+    async def run(self, start_delay: float = 0.0) -> None:
+        """Hold the account's socket until cancelled or the key is rejected.
+
+        ``start_delay`` spreads a start-up's connections (and their REST reconciliations)
+        so a restart does not hit Kalshi's rate limit with every account at once.
+        """
         delays = reconnect_delays(self.settings, self._rng)
+        if start_delay > 0:
+            await asyncio.sleep(start_delay)
         try:
             while True:
                 connected_before = self.connects
@@ -409,7 +415,7 @@ class UpstreamManager:
         self.sessions: dict[uuid.UUID, AccountSession] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
 
-    def ensure(self, user_id: uuid.UUID) -> AccountSession:
+    def ensure(self, user_id: uuid.UUID, start_delay: float = 0.0) -> AccountSession:
         """Start the account's session unless it runs (idempotent: redelivered events)."""
         task = self._tasks.get(user_id)
         if task is not None and not task.done():
@@ -423,7 +429,9 @@ class UpstreamManager:
             on_key_rejected=self._on_key_rejected,
         )
         self.sessions[user_id] = session
-        self._tasks[user_id] = asyncio.create_task(session.run(), name=f"upstream-{user_id}")
+        self._tasks[user_id] = asyncio.create_task(
+            session.run(start_delay), name=f"upstream-{user_id}"
+        )
         return session
 
     async def stop(self, user_id: uuid.UUID) -> None:

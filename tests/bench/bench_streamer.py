@@ -217,6 +217,7 @@ def _baseline_app(
         clients[principal.user_id].add(queue)
 
         async def body() -> Any:
+            yield encode_event("snapshot", "{}", "0")  # the stream opens as ours does
             try:
                 while True:
                     yield await queue.get()
@@ -336,13 +337,20 @@ async def _clients_main(args: argparse.Namespace) -> dict[str, Any]:
     arrivals: list[list[Any]] = []
     counts = {"events": 0, "snapshots": 0}
 
+    connected: dict[int, float] = {}
+
     def record(client_no: int, block: bytes, now: float) -> None:
-        if not args.start_at <= now < args.stop_at:
+        if now >= args.stop_at:
             return
         parsed = _chunked_payload(block)
         if parsed is None:
             return
         event, data = parsed
+        if event == "snapshot" and client_no not in connected:
+            connected[client_no] = now  # the stream's opening snapshot
+            return
+        if now < args.start_at:
+            return
         counts["events"] += 1
         if event == "snapshot":
             counts["snapshots"] += 1
@@ -366,6 +374,7 @@ async def _clients_main(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "clients": [[n, account["tickers"]] for account, n in mine],
+        "connected": connected,
         "events": counts["events"],
         "snapshots": counts["snapshots"],
         "arrivals": arrivals,
@@ -392,7 +401,9 @@ def _match(
             else:
                 by_client[client_no][(ticker, bid, ask)].append(t)
     holders: dict[str, list[int]] = defaultdict(list)
+    connected: dict[int, float] = {}
     for part in parts:
+        connected.update({int(k): v for k, v in part["connected"].items()})
         for client_no, tickers in part["clients"]:
             for ticker in tickers:
                 holders[ticker].append(client_no)
@@ -406,6 +417,8 @@ def _match(
         if not (0 < Decimal(bid) < 1 and 0 < Decimal(ask) < 1):
             continue  # an empty side: a position shows no bid/ask to match (not counted)
         for client_no in holders.get(ticker, ()):
+            if client_no not in connected or tp < connected[client_no]:
+                continue  # not streaming yet (counted apart: see "connected")
             expected += 1
             times = by_client[client_no].get((ticker, bid, ask), [])
             k = bisect.bisect_left(times, tp - 0.005)
@@ -479,9 +492,8 @@ def run(
     started: list[subprocess.Popen[bytes]] = []
 
     def spawn(*argv: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log = (work / f"{argv[1].rsplit('.', 1)[-1]}-{len(started)}.log").open("wb")
+        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=log, stderr=log)
         started.append(proc)
         return proc
 
@@ -584,6 +596,10 @@ def run(
         "matched": delivered,
         "expected": expected,
         "snapshots": sum(p["snapshots"] for p in parts),
+        "connected": sum(len(p["connected"]) for p in parts),
+        "connect_s": max(
+            (t - start_at for p in parts for t in p["connected"].values()), default=float("nan")
+        ),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "cpu_s_per_1000_events": 1000 * cpu / events if events else float("nan"),
@@ -596,7 +612,8 @@ def run(
 def _report(result: dict[str, Any]) -> None:
     delivered = result["matched"] / result["expected"] if result["expected"] else float("nan")
     print(
-        f"  {result['mode']:>8}: {result['clients']} clients, upstream "
+        f"  {result['mode']:>8}: {result['connected']}/{result['clients']} clients streaming "
+        f"(last connected {result['connect_s']:+.1f} s from the window's start), upstream "
         f"{result['ticker_updates_per_s']:.0f} ticker updates/s on held markets, "
         f"{result['events_per_s']:.0f} SSE events/s delivered; latency p50 "
         f"{result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms; quotes delivered "
