@@ -1,0 +1,168 @@
+"""The account service on real Postgres and the real exchange simulator, in process.
+
+Covers what the end-to-end test cannot arrange through the gateway: Kalshi starting to
+reject a stored key (the key is replaced under the service, as a key revoked at Kalshi
+looks: its signatures stop verifying), the events each step announces, re-signing in, the
+day-boundary job's idempotency, and a token whose user signed out. Secrets come from an
+in-memory store in Secret Manager's formats; events go to a list (Pub/Sub is outside the
+unit; the end-to-end test reads the real topic).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+from werkzeug.test import EnvironBuilder
+
+from shared.account.events import decode_account_event
+from shared.account.service import AccountError, AccountService
+from shared.account.settings import AccountSettings
+from shared.auth import credentials
+from shared.auth.principal import AuthContext, AuthError, Principal
+from shared.auth.settings import AuthSettings
+from shared.kalshi.environments import custom_environment
+from shared.kalshi.signing import generate_private_key_pem
+from shared.messaging.envelope import Envelope
+
+pytestmark = pytest.mark.integration
+
+
+class _Secrets:
+    def __init__(self) -> None:
+        from devstack.services.secret_manager import SEEDED_SECRETS
+
+        self._values = {name: make() for name, make in SEEDED_SECRETS.items()}
+
+    def get(self, name: str, version: str = "latest") -> bytes:
+        return self._values[name]
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.sent: list[Envelope] = []
+
+    def publish(self, envelope: Envelope) -> None:
+        self.sent.append(envelope)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(e.type, decode_account_event(e).reason) for e in self.sent]
+
+
+@pytest.fixture
+def service(migrated_database: str, simulator: Any) -> Iterator[tuple[AccountService, _Events]]:
+    engine = sa.create_engine(migrated_database, poolclass=NullPool)
+    settings = AccountSettings(
+        kalshi=custom_environment(simulator.base_url), auth=AuthSettings(), local=True
+    )
+    events = _Events()
+    service = AccountService(
+        engine, AuthContext(settings.auth, _Secrets()), settings, events=events
+    )
+    try:
+        yield service, events
+    finally:
+        engine.dispose()
+
+
+def _cookie_request(session: str, method: str = "GET") -> Any:
+    return EnvironBuilder(
+        method=method, path="/api/v1/account/me", headers={"Cookie": f"ki_session={session}"}
+    ).get_request()
+
+
+def test_sign_in_stores_the_user_once_and_announces_it(
+    service: tuple[AccountService, _Events], sim_account: Any
+) -> None:
+    svc, events = service
+    first = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.5")
+    again = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.5")
+    assert first.user["id"] == again.user["id"]
+    assert first.session.jti != again.session.jti
+    assert events.kinds() == [("account.connected", "sign_in")] * 2
+    with svc.engine.begin() as conn:
+        users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
+        baselines = conn.execute(
+            sa.text("SELECT source, value_dollars FROM account_baselines")
+        ).all()
+        stored = conn.execute(sa.text("SELECT ciphertext FROM user_credentials")).scalar_one()
+    assert users == 1
+    assert [(b.source, str(b.value_dollars)) for b in baselines] == [("sign_in", "1000.000000")]
+    assert b"PRIVATE KEY" not in bytes(stored)
+    principal = svc.authenticate(_cookie_request(again.session.token))
+    assert svc.me(principal)["credential_status"] == "valid"
+
+
+def test_a_key_kalshi_stops_accepting_is_revoked_on_the_next_read(
+    service: tuple[AccountService, _Events], sim_account: Any
+) -> None:
+    svc, events = service
+    signed_in = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.6")
+    principal = svc.authenticate(_cookie_request(signed_in.session.token))
+    assert svc.positions(principal)["positions"] == []
+    user_id = uuid.UUID(signed_in.user["id"])
+    # Kalshi no longer accepts what is stored: its signatures stop verifying.
+    with svc.engine.begin() as conn:
+        credentials.save_credential(
+            conn, svc.auth.vault, user_id, sim_account.key_id, generate_private_key_pem()
+        )
+    svc._forget(user_id)  # another instance, or this one after its pool let the client go
+    with pytest.raises(AccountError) as revoked:
+        svc.portfolio(principal)
+    assert (revoked.value.status, revoked.value.code) == (401, "kalshi_key_revoked")
+    assert events.kinds()[-1] == ("account.disconnected", "key_revoked")
+    with svc.engine.begin() as conn:
+        status = credentials.credential_status(conn, user_id)
+    assert status is not None and status.status == "invalid"
+    assert status.invalid_reason and "BEGIN" not in status.invalid_reason
+    # Every later request of the session is refused until the user signs in again.
+    with pytest.raises(AuthError) as refused:
+        svc.authenticate(_cookie_request(signed_in.session.token))
+    assert refused.value.code == "kalshi_key_revoked"
+    fresh = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.6")
+    assert svc.me(svc.authenticate(_cookie_request(fresh.session.token)))["id"] == str(user_id)
+
+
+def test_a_token_of_a_user_who_signed_out_reads_nothing(
+    service: tuple[AccountService, _Events], sim_account: Any
+) -> None:
+    svc, events = service
+    signed_in = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.7")
+    session = svc.authenticate(_cookie_request(signed_in.session.token))
+    token = svc.create_token(session, {"name": "cron", "scope": "read"})["token"]
+    script = Principal(session.user_id, "token", "read", token_id=uuid.uuid4())
+    assert "positions" in svc.positions(script)
+    svc.sign_out(session)
+    assert events.kinds()[-1] == ("account.disconnected", "logout")
+    with pytest.raises(AccountError) as refused:
+        svc.positions(script)
+    assert (refused.value.status, refused.value.code) == (401, "kalshi_not_connected")
+    assert token.startswith("ki_")
+
+
+def test_the_day_boundary_job_records_each_user_once(
+    service: tuple[AccountService, _Events], sim_account: Any, simulator: Any
+) -> None:
+    svc, _ = service
+    other_key, other_pem = simulator.create_account(balance_dollars=250)
+    svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.8")
+    svc.sign_in(other_key, other_pem, "203.0.113.8")
+    day = svc.trading_day()
+    with svc.engine.begin() as conn:  # the sign-in baselines of today: the job fills tomorrow
+        conn.execute(sa.text("DELETE FROM account_baselines"))
+    first = svc.record_day_boundary(day)
+    second = svc.record_day_boundary(day)
+    assert (first["users"], first["recorded"], first["failed"]) == (2, 2, 0)
+    assert (second["recorded"], second["already"]) == (0, 2)
+    with svc.engine.begin() as conn:
+        rows = conn.execute(
+            sa.text("SELECT source, value_dollars FROM account_baselines ORDER BY value_dollars")
+        ).all()
+    assert [(r.source, str(r.value_dollars)) for r in rows] == [
+        ("day_boundary", "250.000000"),
+        ("day_boundary", "1000.000000"),
+    ]
