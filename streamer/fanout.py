@@ -5,9 +5,9 @@ Per user the fan-out keeps
 - a *mirror* of what a ``snapshot`` shows (positions by ticker, portfolio, connection
   status), updated from the state events as they pass, so a snapshot is always exactly the
   state after the last event id it carries, built without waiting on anything;
-- a bounded *replay buffer* of that user's recent encoded events, from which a browser
-  reconnecting with ``Last-Event-ID`` gets what it missed (a fresh ``snapshot`` when the id
-  is older than the buffer, from another tracker run, or not ours);
+- a *replay buffer* of that user's recent encoded events (bounded in count and age), from
+  which a browser reconnecting with ``Last-Event-ID`` gets what it missed (a fresh
+  ``snapshot`` when the id is older than the buffer, from another tracker run, or not ours);
 - the user's connected clients.
 
 Each client has a bounded queue of encoded frames. A client too slow to keep up is not
@@ -63,8 +63,11 @@ def _json(data: Mapping[str, Any]) -> str:
 class FanOutSettings:
     """Bounds and timers of the fan-out (the service builds them from its settings)."""
 
-    replay_events: int = 1_000
-    """Events kept per user for ``Last-Event-ID`` resumes."""
+    replay_events: int = 256
+    """Events kept per user for ``Last-Event-ID`` resumes (at most)..."""
+    replay_max_age_s: float = 120.0
+    """...and no older than this: a browser away longer gets a fresh snapshot, and the
+    buffers stop growing within two minutes whatever the event rate."""
     client_queue: int = 256
     """Frames a client may have waiting before it is coalesced to one snapshot."""
     heartbeat_s: float = 15.0
@@ -171,6 +174,7 @@ class _User:
 
     user_id: uuid.UUID
     replay: deque[tuple[int, bytes]]
+    replay_times: deque[float]
     epoch: int = 0
     seq: int = 0
     ready: bool = False
@@ -206,6 +210,7 @@ class _User:
         connection = data.get("connection")
         self.connection = connection if isinstance(connection, Mapping) else None
         self.replay.clear()
+        self.replay_times.clear()
         self.ready = True
 
     def apply(self, event: StreamEvent) -> None:
@@ -238,8 +243,10 @@ class FanOut:
         settings: FanOutSettings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = snapshots
+        self._monotonic = monotonic
         self.settings = settings or FanOutSettings()
         self._clock = clock
         self._users: dict[uuid.UUID, _User] = {}
@@ -267,11 +274,12 @@ class FanOut:
         if event.type == "snapshot":
             if user.ready and event.epoch == user.epoch and event.seq == user.seq + 1:
                 # A periodic snapshot in sequence: the clients already have this state.
-                replay = list(user.replay)
+                replay, times = list(user.replay), list(user.replay_times)
                 user.rebase(event)
                 user.replay.extend(replay)
+                user.replay_times.extend(times)
                 frame = encode_event("snapshot", _json(event.data), event.event_id)
-                user.replay.append((event.seq, frame))
+                self._remember(user, event.seq, frame)
                 return
             if user.ready and (event.epoch, event.seq) <= (user.epoch, user.seq):
                 return  # an older or repeated snapshot
@@ -288,6 +296,7 @@ class FanOut:
                 # The state came from the cache (no tracker id): build on it, take the id.
                 user.epoch, user.seq = event.epoch, event.seq - 1
                 user.replay.clear()
+                user.replay_times.clear()
             else:
                 log.warning(
                     "user %s: a new tracker run's events before its snapshot", event.user_id
@@ -310,7 +319,7 @@ class FanOut:
         else:
             user.seq = event.seq
         frame = encode_event(event.type, _json(event.data), event.event_id)
-        user.replay.append((event.seq, frame))
+        self._remember(user, event.seq, frame)
         if event.type == "error":
             for client in list(user.clients):
                 client.end(frame)  # even past a full queue: the stream's last word
@@ -319,10 +328,21 @@ class FanOut:
             self.frames_offered += 1
             client.offer(frame)
 
+    def _remember(self, user: _User, seq: int, frame: bytes) -> None:
+        """Append to the user's replay buffer, dropping what is older than the age bound."""
+        now = self._monotonic()
+        user.replay.append((seq, frame))
+        user.replay_times.append(now)
+        oldest = now - self.settings.replay_max_age_s
+        while user.replay_times and user.replay_times[0] < oldest:
+            user.replay_times.popleft()
+            user.replay.popleft()
+
     def _user(self, user_id: uuid.UUID) -> _User:
         user = self._users.get(user_id)
         if user is None:
-            user = _User(user_id, deque(maxlen=self.settings.replay_events))
+            limit = self.settings.replay_events
+            user = _User(user_id, deque(maxlen=limit), deque(maxlen=limit))
             self._users[user_id] = user
         return user
 

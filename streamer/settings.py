@@ -7,7 +7,7 @@
 | ``STREAMER_ROLE`` | ``all`` | ``all`` (one instance), ``tracker`` or ``fanout`` (split mode) |
 | ``STREAMER_INSTANCE`` | ``0`` | a fan-out's index: names its ``position-events`` subscription |
 | ``STREAMER_HEARTBEAT_S`` | 15 | quiet time before a heartbeat comment |
-| ``STREAMER_REPLAY_EVENTS`` | 1000 | events kept per user for ``Last-Event-ID`` |
+| ``STREAMER_REPLAY_EVENTS`` | 256 | events kept per user for resumes (at most 120 s old) |
 | ``STREAMER_CLIENT_QUEUE`` | 256 | frames a slow client may lag before one coalesced snapshot |
 | ``STREAMER_RECONCILE_S`` | 60 | REST reconciliation timer per account |
 | ``STREAMER_CACHE_INTERVAL_S`` | 1 | position-cache write rounds |
@@ -42,7 +42,7 @@ class StreamerSettings:
     role: str = "all"
     instance: int = 0
     heartbeat_s: float = 15.0
-    replay_events: int = 1_000
+    replay_events: int = 256
     client_queue: int = 256
     reconcile_s: float = 60.0
     cache_interval_s: float = 1.0

@@ -351,3 +351,21 @@ def test_a_cache_built_state_adopts_the_trackers_ids_and_periodic_snapshots_are_
     ]
     assert [e["event"] for e in resumed] == ["snapshot", "position_update"]
     assert json.loads(resumed[0]["data"])["positions"] == [{"ticker": "T2"}]
+
+
+def test_the_replay_buffer_forgets_events_older_than_its_age_bound() -> None:
+    now = [100.0]
+
+    async def scenario() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        fan = FanOut(Source(), FanOutSettings(replay_max_age_s=60), monotonic=lambda: now[0])
+        await fan.connect(ALICE)
+        fan.publish(position(ALICE, 1, "T1"))
+        now[0] += 61
+        fan.publish(position(ALICE, 2, "T2"))
+        too_old = await fan.connect(ALICE, last_event_id=f"{EPOCH}-0")
+        recent = await fan.connect(ALICE, last_event_id=f"{EPOCH}-1")
+        return parse(await take(fan, too_old)), parse(await take(fan, recent))
+
+    too_old, recent = run(scenario())
+    assert [e["event"] for e in too_old] == ["snapshot"]
+    assert [(e["event"], e["id"]) for e in recent] == [("position_update", f"{EPOCH}-2")]
