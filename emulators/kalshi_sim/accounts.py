@@ -93,6 +93,7 @@ class Order:
     # (action, side) of an order the simulator placed the legacy way (``buy no``); V2
     # orders derive theirs from ``book_side``.
     legacy: tuple[str, str] | None = None
+    cancel_on_pause: bool = False  # canceled when the exchange pauses the market
 
     @property
     def rest_side(self) -> str:

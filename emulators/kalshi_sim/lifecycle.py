@@ -161,6 +161,7 @@ class MarketLifecycle:
         elif kind == "reactivate" and market.status == "inactive":
             market.status = "active"
             market.updated_us = now
+            self.book.matcher.cancel_market(market, out)  # Kalshi cancels every resting order
             self.book.reshape(market, out, now)
             out.append(
                 Lifecycle(
@@ -258,6 +259,7 @@ class MarketLifecycle:
         market.updated_us = now
         market.touch()
         self.catalog.active_dirty = True
+        self.book.matcher.cancel_market(market, out, only_cancel_on_pause=True)
         out.append(
             Lifecycle(
                 market,

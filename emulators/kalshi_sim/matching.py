@@ -181,6 +181,13 @@ class Matcher:
         fee = self._fee(market, count, order.price, maker=False, ts=self.clock.now_us)
         return opening * side_price + fee
 
+    @staticmethod
+    def closable(account: Account, ticker: str, book_side: str) -> int:
+        """Contracts an order on ``book_side`` can close: a bid closes NO, an ask YES."""
+        position = account.positions.get(ticker)
+        held = position.position if position else 0
+        return max(0, -held) if book_side == "bid" else max(0, held)
+
     def crosses(self, market: Market, order: Order) -> bool:
         return bool(self._crossing_levels(market, order))
 
@@ -455,15 +462,22 @@ class Matcher:
         order.status = "resting"
         return self.execute(market, order, out)
 
-    def cancel_market(self, market: Market, out: list[Happening]) -> None:
-        """The market stopped trading: every resting order on it is canceled."""
+    def cancel_market(
+        self, market: Market, out: list[Happening], *, only_cancel_on_pause: bool = False
+    ) -> None:
+        """Cancel the market's resting orders: all of them (it closed, or it reactivated
+        after a pause, when Kalshi cancels every resting order), or on a pause only those
+        placed with ``cancel_order_on_pause``."""
         ts = self.clock.now_us
         for (side, price), queue in list(market.queues.items()):
-            for entry in queue:
-                if isinstance(entry, Order):
+            for entry in list(queue):
+                if isinstance(entry, Order) and (entry.cancel_on_pause or not only_cancel_on_pause):
+                    queue.remove(entry)
                     _change_total(market, side, price, -entry.remaining_count, out, ts)
                     self._close(entry, out, ts)
-            del market.queues[(side, price)]
+            if not any(isinstance(e, Order) for e in queue):
+                del market.queues[(side, price)]
+        market.touch()
 
     def expire(self, markets: dict[str, Market], out: list[Happening]) -> None:
         """Cancel resting orders whose ``expiration_time`` has passed (one tick's check)."""
@@ -506,6 +520,7 @@ class Matcher:
         post_only: bool,
         client_order_id: str,
         expiration_us: int | None,
+        cancel_on_pause: bool = False,
     ) -> Order:
         order = Order(
             order_id=self.clock.new_uuid(),
@@ -523,6 +538,7 @@ class Matcher:
             expiration_us=expiration_us,
             remaining_count=count,
             updated_us=self.clock.now_us,
+            cancel_on_pause=cancel_on_pause,
             accumulator=FeeAccumulator(account.precision_micro),
         )
         account.next_seq += 1

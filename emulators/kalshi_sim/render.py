@@ -255,6 +255,8 @@ def order_dict(o: Order) -> dict[str, Any]:
         "self_trade_prevention_type": o.self_trade_prevention_type,
         "subaccount_number": 0,
     }
+    if o.cancel_on_pause:  # omitted when false, as the recorded orders show
+        d["cancel_order_on_pause"] = True
     if o.expiration_us is not None:
         d["expiration_time"] = wire.rfc3339_us(o.expiration_us)
     return d

@@ -228,6 +228,11 @@ def _create_one(
     if market.status != "active":
         raise OrderReject(400, "market_inactive", "market inactive")
     matcher = state.exchange.book.matcher
+    if data.get("reduce_only"):
+        # the count is capped by the position it can reduce; nothing to reduce is refused
+        count = min(count, matcher.closable(account, ticker, side))
+        if count <= 0:
+            raise OrderReject(400, "invalid_order", "invalid order", "reduce only")
     order = matcher.new_order(
         account,
         ticker=ticker,
@@ -239,6 +244,7 @@ def _create_one(
         post_only=bool(data.get("post_only")),
         client_order_id=client_order_id,
         expiration_us=expiration * SECOND_US if expiration is not None else None,
+        cancel_on_pause=bool(data.get("cancel_order_on_pause")),
     )
     if order.post_only and matcher.crosses(market, order):
         raise OrderReject(400, "invalid_order", "invalid order", "post only cross")

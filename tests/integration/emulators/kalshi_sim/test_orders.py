@@ -572,6 +572,29 @@ def test_maker_fees_when_the_series_charges_them(
         sim.schedule_fee_change(series, "quadratic", "1")
 
 
+def test_reduce_only_is_capped_by_the_position(
+    sim: SimulatorServer, http: httpx.Client, market: Any
+) -> None:
+    trader = Trader(sim, http)
+    ticker = market["ticker"]
+    refused = trader.order(ticker, "ask", "0.0100", reduce_only=True)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"] == "reduce only"
+    trader.order(ticker, "bid", "0.9900", count="2.00", time_in_force="immediate_or_cancel")
+    # sell 5 reduce-only: capped at the 2 held, into the bids
+    sold = trader.order(
+        ticker,
+        "ask",
+        "0.0100",
+        count="5.00",
+        time_in_force="immediate_or_cancel",
+        reduce_only=True,
+    ).json()
+    assert sold["fill_count"] == "2.00"
+    positions = trader.call("GET", "/portfolio/positions", ticker=ticker).json()
+    assert positions["market_positions"][0]["position_fp"] == "0.00"
+
+
 def test_a_key_without_the_trade_scope_cannot_trade(
     sim: SimulatorServer, http: httpx.Client, market: Any
 ) -> None:

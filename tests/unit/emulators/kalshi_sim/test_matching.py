@@ -167,6 +167,24 @@ def test_the_walk_never_removes_resting_orders_and_markets_closing_cancels_them(
     assert not market.queues and 100 not in market.yes
 
 
+def test_a_pause_cancels_cancel_on_pause_orders_and_reactivation_cancels_all() -> None:
+    ex = exchange()
+    account = ex.accounts.register(_KEY, 10**10, ex.now_us)
+    market = two_sided(ex)[0]
+    keep, _ = place(ex, account, market, "bid", 100, 100)
+    go, _ = place(ex, account, market, "bid", 200, 100)
+    go.cancel_on_pause = True
+    out: list[Happening] = []
+    ex.lifecycle.pause(market, out)
+    assert market.status == "inactive"
+    assert (keep.status, go.status) == ("resting", "canceled")
+    check_invariants(ex)
+    ex.lifecycle.transition(market, "reactivate", out)
+    assert market.status == "active" and keep.status == "canceled"
+    assert not market.queues
+    check_invariants(ex)
+
+
 def test_an_expiring_order_is_canceled_on_the_tick_after_its_time() -> None:
     ex = exchange()
     account = ex.accounts.register(_KEY, 10**10, ex.now_us)
