@@ -36,8 +36,9 @@ def _seed_run(engine: sa.Engine) -> None:
         connection.execute(
             sa.text(
                 "INSERT INTO backtest_runs (id, status, strategy, strategy_version, "
-                "start_ts, end_ts, progress) VALUES (:id, 'completed', 'momentum', '1', "
-                "'2026-06-01T00:00:00Z', '2026-06-02T00:00:00Z', 1)"
+                "start_ts, end_ts, progress, owner_address) VALUES (:id, 'completed', "
+                "'momentum', '1', '2026-06-01T00:00:00Z', '2026-06-02T00:00:00Z', 1, "
+                "'127.0.0.1')"
             ),
             {"id": RUN_ID},
         )
@@ -68,6 +69,9 @@ def functions(postgres: Any, simulator: Any, tasks_emulator: Any) -> Iterator[Fu
         # queue a run (the universe has no data in a backtest's window), and if one did,
         # only the emulator's delivery would fail, not the request.
         "BACKTEST_WORKER_URL": "http://127.0.0.1:9/worker",
+        # The fuzzer calls without signing in: anonymous runs, owned by the test client's
+        # address (the seeded run is that address's, so its id is found).
+        "BACKTEST_ANONYMOUS_SUBMISSIONS": "true",
     }
     try:
         with function_environment(wanted):
