@@ -25,6 +25,7 @@ locals {
 
   apis = [
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
@@ -122,6 +123,10 @@ locals {
     backfill        = "${local.prefix}-fn-backfill"
   }
   db_users = { for k, id in local.account_ids : k => "${id}@${var.project_id}.iam" }
+
+  # The snapshot archive (modules/history_archive): the poller writes it, the worker reads.
+  history_bucket = "${var.project_id}-${var.environment}-history-archive"
+  history_env    = { HISTORY_ARCHIVE_URL = "gs://${local.history_bucket}" }
 
   secret_names = {
     jwt_signing_key    = "jwt-signing-key"
@@ -226,6 +231,22 @@ resource "google_storage_bucket_iam_member" "function_builder_reads_source" {
   bucket = google_storage_bucket.function_source.name
   role   = "roles/storage.objectViewer"
   member = "serviceAccount:${google_service_account.function_builder.email}"
+}
+
+# ================================================================ snapshot archive
+
+module "history_archive" {
+  source = "../history_archive"
+
+  project_id     = var.project_id
+  region         = var.region
+  bucket_name    = local.history_bucket
+  labels         = local.labels
+  force_destroy  = var.environment != "prod"
+  writer_members = [module.fn_poll_markets.service_account_member]
+  reader_members = [module.fn_backtest_worker.service_account_member]
+
+  depends_on = [module.project_services]
 }
 
 # ================================================================ Cloud SQL
@@ -487,7 +508,7 @@ module "fn_poll_markets" {
   timeout_seconds                  = 300
   ingress_settings                 = "ALLOW_INTERNAL_ONLY"
 
-  environment_variables = merge(local.common_env, local.db_env.poll_markets, {
+  environment_variables = merge(local.common_env, local.db_env.poll_markets, local.history_env, {
     DB_USER = local.db_users.poll_markets
   })
 
@@ -593,7 +614,7 @@ module "fn_backtest_worker" {
     BACKTEST_WORKER_URL      = local.backtest_worker_url
     BACKTEST_WORKER_AUDIENCE = local.backtest_worker_url
     TASKS_INVOKER_SA         = module.backtest_queue.invoker_email
-  }, local.backtest_worker_env)
+  }, local.backtest_worker_env, local.history_env)
 
   # Cloud Run refuses every other caller before the handler runs; the handler checks the
   # token's audience, issuer and e-mail again (shared.messaging.tasks.verify_task_request).
