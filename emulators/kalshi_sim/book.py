@@ -55,6 +55,8 @@ class Book:
                 target_no[q] = crowd_size(market, "no", q) or self._random_size()
         self._apply_target(market, "yes", market.yes, target_yes, out, ts)
         self._apply_target(market, "no", market.no, target_no, out, ts)
+        if market.queues:
+            self.matcher.uncross(market, out, ts)
 
     def _random_size(self) -> int:
         rng = self.clock.rng

@@ -263,6 +263,31 @@ class Matcher:
 
     # ------------------------------------------------------------ matching one level
 
+    def uncross(self, market: Market, out: list[Happening], ts: int) -> None:
+        """The crowd's book moved through resting orders: the crowd trades with them.
+
+        The walk places crowd bids around a moving fair value; where a crowd bid now
+        reaches an account order resting on the other side, the crowd is the taker (the
+        order was there first) and the order fills as a maker, as it would on Kalshi when
+        the market trades through it. The crowd's crossing size is used up by the trade.
+        """
+        for _ in range(1000):  # each round removes a level or a crossing size; bounded
+            if not (market.yes and market.no):
+                return
+            y, q = max(market.yes), max(market.no)
+            if y + q < PRICE_ONE:
+                return
+            if ("no", q) in market.queues and ("yes", y) not in market.queues:
+                taker_side, taker_level, maker_side, maker_level = "yes", y, "no", q
+            elif ("yes", y) in market.queues and ("no", q) not in market.queues:
+                taker_side, taker_level, maker_side, maker_level = "no", q, "yes", y
+            else:  # crowd against crowd never crosses; orders on both sides never rest crossed
+                return
+            book = _book(market, taker_side)
+            want = min(book[taker_level], _book(market, maker_side)[maker_level])
+            traded = self.take_level(market, maker_side, maker_level, want, out, ts)
+            _change_total(market, taker_side, taker_level, -traded, out, ts)
+
     def take_level(
         self, market: Market, side: str, level: int, want: int, out: list[Happening], ts: int
     ) -> int:

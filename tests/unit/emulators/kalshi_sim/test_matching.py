@@ -103,6 +103,9 @@ def scenario(seed: int) -> tuple[Exchange, list[Account]]:
         check_invariants(ex)
         ex.tick(rng.randint(1, 20))
         check_invariants(ex)
+        for m in markets:
+            if m.yes and m.no:
+                assert max(m.yes) + max(m.no) < 10_000, m.ticker
     return ex, accounts
 
 
@@ -110,8 +113,8 @@ def test_queues_and_books_stay_consistent_while_everything_moves() -> None:
     ex, accounts = scenario(3)
     assert any(o.fill_count for a in accounts for o in a.orders.values())
     for market in ex.market_list:
-        if market.yes and market.no:
-            assert max(market.yes) + max(market.no) < 10_000 or market.queues
+        if market.yes and market.no:  # resting orders never leave a crossed book behind
+            assert max(market.yes) + max(market.no) < 10_000, market.ticker
 
 
 def test_the_same_seed_and_orders_give_the_same_world() -> None:
@@ -145,6 +148,23 @@ def test_makers_fill_in_time_priority_behind_the_crowd() -> None:
     assert (b.remaining_count, b.fill_count) == (300, 200)
     assert ex.book.matcher.queue_position(market, b) == 0
     assert [f.is_taker for f in first.fills] == [False]
+    check_invariants(ex)
+
+
+def test_a_market_moving_through_a_resting_order_fills_it_as_a_maker() -> None:
+    ex = exchange()
+    account = ex.accounts.register(_KEY, 10**10, ex.now_us)
+    market = two_sided(ex)[0]
+    ask = 10_000 - max(market.no) + 300  # an ask three ticks above the touch
+    order, _ = place(ex, account, market, "ask", ask, 200)
+    assert order.status == "resting"
+    market.fair = min(9_700, ask + 500)  # the market rallies through it
+    out: list[Happening] = []
+    ex.book.reshape(market, out, ex.now_us)
+    assert order.fill_count > 0
+    assert [f.is_taker for f in account.fills] == [False] * len(account.fills)
+    assert all(f.yes_price == ask for f in account.fills)
+    assert max(market.yes) + max(market.no) < 10_000  # not crossed any more
     check_invariants(ex)
 
 
