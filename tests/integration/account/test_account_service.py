@@ -166,3 +166,32 @@ def test_the_day_boundary_job_records_each_user_once(
         ("day_boundary", "250.000000"),
         ("day_boundary", "1000.000000"),
     ]
+
+
+def test_kalshi_down_is_503_with_retry_after_and_a_cached_view_is_served_stale(
+    service: tuple[AccountService, _Events], sim_account: Any, simulator: Any
+) -> None:
+    from shared.account.cache import AccountCache
+
+    svc, _ = service
+    clock = [0.0]
+    svc.cache = AccountCache(3.0, clock=lambda: clock[0])
+    signed_in = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.9")
+    principal = svc.authenticate(_cookie_request(signed_in.session.token))
+    fresh = svc.positions(principal)
+    assert fresh["stale"] is False
+    other_key, other_pem = simulator.create_account(balance_dollars=10)
+    simulator.set_faults(rest_503_rate=1.0)
+    try:
+        with pytest.raises(AccountError) as down:
+            svc.sign_in(other_key, other_pem, "203.0.113.9")
+        assert (down.value.status, down.value.code) == (503, "kalshi_unavailable")
+        assert down.value.retry_after and down.value.retry_after > 0
+        clock[0] += 10.0  # every entry is past its TTL: a read must go to Kalshi
+        stale = svc.positions(principal)
+        assert stale["stale"] is True and stale["positions"] == fresh["positions"]
+        with pytest.raises(AccountError) as no_copy:
+            svc.fills(principal, None, 7)  # never read before: nothing to fall back on
+        assert no_copy.value.status == 503
+    finally:
+        simulator.set_faults()
