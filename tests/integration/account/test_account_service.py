@@ -195,3 +195,32 @@ def test_kalshi_down_is_503_with_retry_after_and_a_cached_view_is_served_stale(
         assert no_copy.value.status == 503
     finally:
         simulator.set_faults()
+
+
+def test_a_session_older_than_20_hours_gets_a_new_cookie_and_the_old_one_ends(
+    service: tuple[AccountService, _Events], sim_account: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.account.http_api import AccountApi, build_router, respond
+    from shared.auth import session_store
+
+    svc, _ = service
+    router = build_router(AccountApi(lambda: svc))
+    signed_in = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.10")
+    user_id = uuid.UUID(signed_in.user["id"])
+    old = svc.auth.tokens.issue(user_id, datetime.now(UTC) - timedelta(hours=21))
+    with svc.engine.begin() as conn:
+        session_store.record_session(conn, old)
+
+    _, status, headers = respond(router, _cookie_request(old.token))
+    assert status == 200
+    renewed = [v for k, v in headers if k == "Set-Cookie" and v.startswith("ki_session=")]
+    assert len(renewed) == 1 and "HttpOnly" in renewed[0]
+    new_token = renewed[0].split(";", 1)[0].split("=", 1)[1]
+    assert new_token != old.token
+    assert respond(router, _cookie_request(new_token))[1] == 200
+    assert respond(router, _cookie_request(old.token))[1] == 401
+    # A fresh session is left alone.
+    _, _, quiet = respond(router, _cookie_request(signed_in.session.token))
+    assert not [v for k, v in quiet if k == "Set-Cookie"]
