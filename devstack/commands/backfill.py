@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +56,32 @@ def parse_instant(text: str) -> dt.datetime:
 
 
 class ProgressBar:
-    """One line on stderr: the bar, steps and markets done, requests and the ETA."""
+    """One line on stderr: the bar, markets done, requests, elapsed time and the ETA.
+
+    On a terminal the line redraws in place; otherwise (a log, a pipe) a line is written
+    when the whole percentage changes or every 10 seconds, so a long run logs a few hundred
+    lines, not one per step.
+    """
 
     def __init__(self, width: int = 30) -> None:
         self.width = width
         self.tty = sys.stderr.isatty()
-        self.last = ""
+        self.last_percent = -1
+        self.last_at = 0.0
 
     def __call__(self, p: Any) -> None:
+        percent = int(p.fraction * 100)
+        now = time.monotonic()
+        if not self.tty and percent == self.last_percent and now - self.last_at < 10:
+            return
+        self.last_percent, self.last_at = percent, now
         filled = int(self.width * p.fraction)
         eta = "--" if p.eta_s is None else _duration(p.eta_s)
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction * 100:3.0f}% "
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {percent:3d}% "
             f"{p.markets_done}/{p.markets_total} markets, {p.requests} requests, "
             f"{_duration(p.elapsed_s)} elapsed, ETA {eta}"
         )
-        if line[: self.width + 40] == self.last[: self.width + 40] and not self.tty:
-            return
-        self.last = line
         sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
         sys.stderr.flush()
 

@@ -15,6 +15,11 @@ Kalshi splits data into a live and a historical tier at the cutoffs of
 
 The live wrappers hand every request that does not concern the past to the live handlers of
 :mod:`emulators.kalshi_sim.rest` unchanged, so today's world answers byte for byte as before.
+
+The heavy work (a path, thousands of candles, a listing of a thousand markets) runs in the
+thread pool: the event loop stays free to take requests as they arrive, and the budget
+meter (:mod:`emulators.kalshi_sim.budget`) bills each at its arrival, not after whatever
+rendering happened to hold the loop.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -168,7 +174,7 @@ async def historical_markets(
     history = history_of(state)
     rows = _filter_markets(request, op, history.historical_markets())
     page, cursor = _page(request, op, "hm", rows)
-    parts = [_market_bytes(history, m) for m in page]
+    parts = await run_in_threadpool(lambda: [_market_bytes(history, m) for m in page])
     return errors.json_response(rest._join("markets", parts, cursor))
 
 
@@ -193,9 +199,14 @@ async def historical_candlesticks(
     op = "GetMarketCandlesticksHistorical"
     market = _historical_market(state, request.path_params["ticker"])
     start, end, period = rest._candle_params(request, op)
-    candles = history_of(state).candles(market.ticker, period, start, end)
-    body = {"ticker": market.ticker, "candlesticks": [_candle_historical(c) for c in candles]}
-    return errors.json_response(wire.encode(body))
+    history = history_of(state)
+
+    def render() -> bytes:
+        candles = history.candles(market.ticker, period, start, end)
+        body = {"ticker": market.ticker, "candlesticks": [_candle_historical(c) for c in candles]}
+        return wire.encode(body)
+
+    return errors.json_response(await run_in_threadpool(render))
 
 
 def _trade_window(request: Request, op: str) -> tuple[int | None, int | None, bool | None]:
@@ -249,9 +260,11 @@ async def historical_trades(request: Request, state: SimState, account: Account 
     ticker = request.query_params.get("ticker") or None
     min_ts, max_ts, block = _trade_window(request, op)
     lo_us, hi_us = _bounds(min_ts, max_ts, 0, history.cutoff_us)
-    rows = [] if block else _past_trades(history, ticker, lo_us, hi_us)
+    rows = [] if block else await run_in_threadpool(_past_trades, history, ticker, lo_us, hi_us)
     page, cursor = _page(request, op, "ht", rows)
-    parts = [wire.encode(history.trade_dict(m, i)) for m, i in page]
+    parts = await run_in_threadpool(
+        lambda: [wire.encode(history.trade_dict(m, i)) for m, i in page]
+    )
     return errors.json_response(rest._join("trades", parts, cursor))
 
 
@@ -291,9 +304,14 @@ async def _past_candlesticks(
     if market.series_ticker != request.path_params["series_ticker"]:
         return errors.not_found()
     start, end, period = rest._candle_params(request, "GetMarketCandlesticks")
-    candles = history_of(state).candles(market.ticker, period, start, end)
-    body = {"ticker": market.ticker, "candlesticks": [_candle_live(c) for c in candles]}
-    return errors.json_response(wire.encode(body))
+    history = history_of(state)
+
+    def render() -> bytes:
+        candles = history.candles(market.ticker, period, start, end)
+        body = {"ticker": market.ticker, "candlesticks": [_candle_live(c) for c in candles]}
+        return wire.encode(body)
+
+    return errors.json_response(await run_in_threadpool(render))
 
 
 async def candlesticks(request: Request) -> Response:

@@ -120,6 +120,7 @@ ProgressCallback = Callable[[BackfillProgress], None]
 
 RATE_MARGIN = 0.98
 BURST_MARGIN = 2.0
+JITTER_S = 0.5
 
 
 def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:
@@ -127,10 +128,13 @@ def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:
     budget's requests per second with its burst; writes never happen here."""
     if not 0 < share <= 1:
         raise ValueError("budget share must be in (0, 1]")
-    # A little under the line: requests leave here paced, but arrive with the network's
-    # jitter, which can bunch them by a request or two (Kalshi answers that with a 429).
+    # A little under the line: requests leave here paced but arrive late by however long
+    # the thread waited for the CPU and the network took, and a late request can meet the
+    # next one at Kalshi's bucket. A burst margin of JITTER_S of requests absorbs delays up
+    # to that long (ADR 0179).
     rate = budget.requests_per_s * share * RATE_MARGIN
-    burst = max(1.0, budget.burst_requests * share - BURST_MARGIN)
+    margin = max(BURST_MARGIN, rate * JITTER_S)
+    burst = max(1.0, budget.burst_requests * share - margin)
     read = TokenBucket(rate, burst)
     return KalshiRateLimiter(read, TokenBucket(1.0, 1.0))
 

@@ -216,7 +216,10 @@ def main() -> None:
 
         # 1. Killed halfway.
         _budget(server.admin_url, options.rate)
-        child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Nobody reads the killed run's output: a full pipe would stall it.
+        child = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         first_started = time.perf_counter()
         while child.poll() is None:
             done = _scalar(
