@@ -785,7 +785,7 @@ module "lb" {
     }
     account = {
       cloud_run_service = module.fn_account.service_name
-      paths             = ["/api/v1/account", "/api/v1/account/*"]
+      paths             = ["/api/v1/account", "/api/v1/account/*", "/api/v1/openapi/account.json"]
     }
     streamer = {
       cloud_run_service = module.streamer.name
