@@ -41,7 +41,7 @@ log = logging.getLogger("kalshi_sim.persist")
 
 WORLD_FILE = "simulator-world.pickle"
 # Bumped whenever the exchange's classes change shape: an older file is then set aside.
-FORMAT = 3
+FORMAT = 4
 SAVE_INTERVAL_S = 30.0
 # Public trades kept across a restart (GET /trades pages over them); the rest is dropped so
 # a long-running world does not grow its file without bound.
