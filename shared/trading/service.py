@@ -370,37 +370,46 @@ class TradingService:
     def _place(
         self, principal: Principal, ticket: Ticket, action: str, *, enforce_limits: bool
     ) -> dict[str, Any]:
-        """Gate, record, send, complete: on one database connection, and in the usual case
-        (the market's rules cached) in two short transactions: the settings read with the
-        audit row's insert, then the row's completion with Kalshi's answer."""
+        """Gate, record, send, complete, on one database connection: the settings read and
+        the audit row's insert in one transaction (committed before anything is sent), the
+        row's completion with Kalshi's answer in a second. The market's rules come first,
+        from this instance's cache (Kalshi only on a miss), outside any transaction."""
         # The client order id is fixed before anything is recorded or sent: the audit row
         # names the id Kalshi will see, and a retried create reuses it.
         ticket = replace(ticket, client_order_id=ticket.client_order_id or str(uuid.uuid4()))
         client = self._client(principal)
-        rules = self.rules.peek(ticket.ticker)
+        rules: MarketRules | None = None
+        unknown: ApiError | None = None
+        try:
+            rules = self.rules.peek(ticket.ticker) or self._market(principal, client, ticket.ticker)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            unknown = error
         with self.account.engine.connect() as conn:
             with conn.begin():
                 preferences = self._preferences(conn, principal.user_id)
                 refusal = self._gate(ticket, preferences, enforce_limits=enforce_limits)
-                if refusal is None and rules is not None:
-                    refusal = self._off_grid(rules, ticket)
-                audit_id = self._record(conn, principal, action, ticket, rules, refusal)
+                if refusal is None:
+                    refusal = unknown or (self._off_grid(rules, ticket) if rules else None)
+                if refusal is not None:
+                    audit.record_request(
+                        conn, principal, action, ticket.to_json(), ticker=ticket.ticker,
+                        answer=_error_answer(refusal),
+                    )  # fmt: skip
+                else:
+                    assert rules is not None
+                    create = self._create_order(ticket, rules)
+                    audit_id = audit.record_request(
+                        conn,
+                        principal,
+                        action,
+                        {**ticket.to_json(), "kalshi": create.body()},
+                        ticker=rules.ticker,
+                        client_order_id=create.client_order_id,
+                    )
             if refusal is not None:
                 raise refusal
-            if rules is None:  # first order in this market on this instance
-                try:
-                    rules = self._market(principal, client, ticket.ticker)
-                    refusal = self._off_grid(rules, ticket)
-                except ApiError as error:
-                    if error.status != 404:
-                        raise
-                    refusal = error
-                with conn.begin():
-                    audit_id = self._record(conn, principal, action, ticket, rules, refusal)
-                if refusal is not None:
-                    raise refusal
-            assert rules is not None and audit_id is not None
-            create = self._create_order(ticket, rules)
             orders = KalshiOrders(client)
             answer = self._send(
                 principal,
@@ -447,36 +456,6 @@ class TradingService:
             time_in_force=ticket.time_in_force,
             self_trade_prevention_type=SELF_TRADE_PREVENTION,
             client_order_id=ticket.client_order_id or str(uuid.uuid4()),
-        )
-
-    def _record(
-        self,
-        conn: Connection,
-        principal: Principal,
-        action: str,
-        ticket: Ticket,
-        rules: MarketRules | None,
-        refusal: ApiError | None,
-    ) -> int | None:
-        """The audit row of this order: refused (complete at once), or about to be sent
-        (needs ``rules``; returns its id). Nothing yet when neither is known."""
-        request = ticket.to_json()
-        if refusal is not None:
-            audit.record_request(
-                conn, principal, action, request, ticker=ticket.ticker,
-                answer=_error_answer(refusal),
-            )  # fmt: skip
-            return None
-        if rules is None:
-            return None
-        create = self._create_order(ticket, rules)
-        return audit.record_request(
-            conn,
-            principal,
-            action,
-            {**request, "client_order_id": create.client_order_id, "kalshi": create.body()},
-            ticker=rules.ticker,
-            client_order_id=create.client_order_id,
         )
 
     # ---- preview
