@@ -735,6 +735,19 @@ class _ClientBase:
             api_path("portfolio", "orders", order_id), m.GetOrderResponse, lambda r: r.order
         )
 
+    def _costed_call(
+        self,
+        method: str,
+        path: str,
+        model: type[_M],
+        params: Mapping[str, QueryValue] | None,
+        body: object,
+        cost: float,
+        idempotent: bool,
+    ) -> _Call[_M, _M]:
+        call = self._core.call(method, path, model, params, body=body)
+        return replace(call, cost=cost, idempotent=idempotent)
+
     def _limits_call(self) -> _Call[m.AccountLimits, m.AccountLimits]:
         return self._core.call("GET", "/account/limits", m.AccountLimits)
 
@@ -1027,11 +1040,7 @@ class KalshiClient(_ClientBase):
         idempotent: bool = False,
     ) -> _M:
         """One order endpoint call with its bucket cost (see :mod:`shared.kalshi.orders`)."""
-        call = replace(
-            self._core.call(method, path, model, params, body=body),
-            cost=cost,
-            idempotent=idempotent,
-        )
+        call: _Call[_M, _M] = self._costed_call(method, path, model, params, body, cost, idempotent)
         return self._run(call)
 
 
@@ -1304,3 +1313,18 @@ class AsyncKalshiClient(_ClientBase):
 
     async def get_account_limits(self) -> m.AccountLimits:
         return await self._run(self._limits_call())
+
+    async def order_call(
+        self,
+        method: str,
+        path: str,
+        model: type[_M],
+        *,
+        params: Mapping[str, QueryValue] | None = None,
+        body: object = None,
+        cost: float = 1.0,
+        idempotent: bool = False,
+    ) -> _M:
+        """One order endpoint call with its bucket cost (see :mod:`shared.kalshi.orders`)."""
+        call = self._costed_call(method, path, model, params, body, cost, idempotent)
+        return await self._run(call)

@@ -17,16 +17,19 @@ Kalshi's token cost over the default (``GET /account/endpoint_costs``, when load
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from shared.kalshi import models as m
-from shared.kalshi.client import KalshiClient, api_path
+from shared.kalshi.client import AsyncKalshiClient, KalshiClient, api_path
 from shared.kalshi.errors import ConflictError, KalshiError
 
 __all__ = [
+    "AsyncKalshiOrders",
     "ClientOrderIdConflict",
     "CreateOrder",
     "EndpointCosts",
@@ -144,6 +147,125 @@ def _template(path: str) -> str:
     return "/".join(p if (p in fixed or not p) else ":id" for p in parts)
 
 
+_M = TypeVar("_M")
+
+
+@dataclass(frozen=True)
+class _OrderCall(Generic[_M]):
+    """One order endpoint call, described once for the sync and the async helpers."""
+
+    method: str
+    path: str
+    model: type[_M]
+    body: object = None
+    params: Mapping[str, str] | None = None
+    idempotent: bool = False
+    items: int = 1
+
+
+def _create_call(order: CreateOrder) -> _OrderCall[m.CreateOrderV2Response]:
+    # idempotent: the body carries the client_order_id, so a resend cannot place twice
+    return _OrderCall("POST", _CREATE_PATH, m.CreateOrderV2Response, order.body(), None, True)
+
+
+def _resolve_duplicate(order: CreateOrder, listed: Iterable[m.Order]) -> m.CreateOrderV2Response:
+    """The 409 answer to ``order``: ours if the listed order with its id matches it."""
+    for existing in listed:
+        if existing.client_order_id != order.client_order_id:
+            continue
+        if not order.matches(existing):
+            raise ClientOrderIdConflict(order.client_order_id, existing)
+        return m.CreateOrderV2Response(
+            order_id=existing.order_id,
+            client_order_id=existing.client_order_id,
+            fill_count=existing.fill_count_fp or Decimal(0),
+            remaining_count=existing.remaining_count_fp,
+        )
+    raise ClientOrderIdConflict(order.client_order_id, None)
+
+
+def _is_duplicate(error: ConflictError) -> bool:
+    return error.code == "order_already_exists"
+
+
+def _amend_call(
+    order_id: str,
+    ticker: str,
+    side: str,
+    price: Decimal,
+    count: Decimal,
+    updated_client_order_id: str | None,
+) -> _OrderCall[m.AmendOrderV2Response]:
+    body: dict[str, object] = {
+        "ticker": ticker,
+        "side": side,
+        "price": format_price(price),
+        "count": format_count(count),
+    }
+    if updated_client_order_id:
+        body["updated_client_order_id"] = updated_client_order_id
+    path = api_path("portfolio", "events", "orders", order_id, "amend")
+    return _OrderCall("POST", path, m.AmendOrderV2Response, body)
+
+
+def _decrease_call(
+    order_id: str, reduce_by: Decimal | None, reduce_to: Decimal | None
+) -> _OrderCall[m.DecreaseOrderV2Response]:
+    if (reduce_by is None) == (reduce_to is None):
+        raise ValueError("give exactly one of reduce_by and reduce_to")
+    body = (
+        {"reduce_by": format_count(reduce_by)}
+        if reduce_by is not None
+        else {"reduce_to": f"{reduce_to:.2f}"}
+    )
+    path = api_path("portfolio", "events", "orders", order_id, "decrease")
+    return _OrderCall("POST", path, m.DecreaseOrderV2Response, body)
+
+
+def _cancel_call(order_id: str) -> _OrderCall[m.CancelOrderV2Response]:
+    path = api_path("portfolio", "events", "orders", order_id)
+    return _OrderCall("DELETE", path, m.CancelOrderV2Response, idempotent=True)
+
+
+def _batch_create_call(orders: Sequence[CreateOrder]) -> _OrderCall[m.BatchCreateOrdersV2Response]:
+    # Not idempotent as a whole: after a lost answer resolve item by item with create().
+    body = {"orders": [o.body() for o in orders]}
+    path = "/portfolio/events/orders/batched"
+    return _OrderCall("POST", path, m.BatchCreateOrdersV2Response, body, items=len(orders))
+
+
+def _batch_cancel_call(order_ids: Sequence[str]) -> _OrderCall[m.BatchCancelOrdersV2Response]:
+    body = {"orders": [{"order_id": i} for i in order_ids]}
+    path = "/portfolio/events/orders/batched"
+    return _OrderCall(
+        "DELETE", path, m.BatchCancelOrdersV2Response, body, None, True, len(order_ids)
+    )
+
+
+def _get_call(order_id: str) -> _OrderCall[m.GetOrderResponse]:
+    return _OrderCall("GET", api_path("portfolio", "orders", order_id), m.GetOrderResponse)
+
+
+def _queue_position_call(order_id: str) -> _OrderCall[m.QueuePositionResponse]:
+    path = api_path("portfolio", "orders", order_id, "queue_position")
+    return _OrderCall("GET", path, m.QueuePositionResponse)
+
+
+def _queue_positions_call(
+    market_tickers: Sequence[str], event_ticker: str | None
+) -> _OrderCall[m.QueuePositionsResponse]:
+    params: dict[str, str] = {}
+    if market_tickers:
+        params["market_tickers"] = ",".join(market_tickers)
+    if event_ticker:
+        params["event_ticker"] = event_ticker
+    path = "/portfolio/orders/queue_positions"
+    return _OrderCall("GET", path, m.QueuePositionsResponse, params=params)
+
+
+_COSTS_CALL = _OrderCall("GET", "/account/endpoint_costs", m.EndpointCostsResponse)
+
+
 class KalshiOrders:
     """Order entry for one key through ``client`` (its limiter and retry policy apply)."""
 
@@ -151,67 +273,33 @@ class KalshiOrders:
         self.client = client
         self.costs = costs or EndpointCosts()
 
+    def _send(self, call: _OrderCall[_M]) -> _M:
+        return self.client.order_call(
+            call.method,
+            call.path,
+            call.model,
+            params=call.params,
+            body=call.body,
+            cost=self.costs.cost(call.method, call.path) * call.items,
+            idempotent=call.idempotent,
+        )
+
     def load_costs(self) -> EndpointCosts:
         """Fetch ``GET /account/endpoint_costs``; keeps the defaults when it fails."""
-        try:
-            response = self.client.order_call(
-                "GET", "/account/endpoint_costs", m.EndpointCostsResponse
-            )
-        except KalshiError:
-            return self.costs
-        self.costs = EndpointCosts.from_response(response)
+        with contextlib.suppress(KalshiError):  # the defaults stand
+            self.costs = EndpointCosts.from_response(self._send(_COSTS_CALL))
         return self.costs
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[object],
-        *,
-        body: object = None,
-        params: Mapping[str, str] | None = None,
-        idempotent: bool = False,
-        items: int = 1,
-    ) -> object:
-        return self.client.order_call(
-            method,
-            path,
-            model,
-            params=params,
-            body=body,
-            cost=self.costs.cost(method, path) * items,
-            idempotent=idempotent,
-        )
 
     # ------------------------------------------------------------ writes
 
     def create(self, order: CreateOrder) -> m.CreateOrderV2Response:
         """Place ``order`` exactly once, retrying a lost answer with the same id."""
         try:
-            result = self._call(
-                "POST", _CREATE_PATH, m.CreateOrderV2Response, body=order.body(), idempotent=True
-            )
+            return self._send(_create_call(order))
         except ConflictError as conflict:
-            if conflict.code != "order_already_exists":
+            if not _is_duplicate(conflict):
                 raise
-            return self._resolve_duplicate(order)
-        assert isinstance(result, m.CreateOrderV2Response)
-        return result
-
-    def _resolve_duplicate(self, order: CreateOrder) -> m.CreateOrderV2Response:
-        for existing in self.client.iter_orders(ticker=order.ticker, limit=200):
-            if existing.client_order_id != order.client_order_id:
-                continue
-            if not order.matches(existing):
-                raise ClientOrderIdConflict(order.client_order_id, existing)
-            filled = existing.fill_count_fp or Decimal(0)
-            return m.CreateOrderV2Response(
-                order_id=existing.order_id,
-                client_order_id=existing.client_order_id,
-                fill_count=filled,
-                remaining_count=existing.remaining_count_fp,
-            )
-        raise ClientOrderIdConflict(order.client_order_id, None)
+            return _resolve_duplicate(order, self.client.iter_orders(ticker=order.ticker))
 
     def amend(
         self,
@@ -224,97 +312,115 @@ class KalshiOrders:
         updated_client_order_id: str | None = None,
     ) -> m.AmendOrderV2Response:
         """New price and/or total count (already filled + wanted resting)."""
-        body: dict[str, object] = {
-            "ticker": ticker,
-            "side": side,
-            "price": format_price(price),
-            "count": format_count(count),
-        }
-        if updated_client_order_id:
-            body["updated_client_order_id"] = updated_client_order_id
-        path = api_path("portfolio", "events", "orders", order_id, "amend")
-        result = self._call("POST", path, m.AmendOrderV2Response, body=body)
-        assert isinstance(result, m.AmendOrderV2Response)
-        return result
+        return self._send(
+            _amend_call(order_id, ticker, side, price, count, updated_client_order_id)
+        )
 
     def decrease(
         self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
     ) -> m.DecreaseOrderV2Response:
-        if (reduce_by is None) == (reduce_to is None):
-            raise ValueError("give exactly one of reduce_by and reduce_to")
-        body = (
-            {"reduce_by": format_count(reduce_by)}
-            if reduce_by is not None
-            else {"reduce_to": f"{reduce_to:.2f}"}
-        )
-        path = api_path("portfolio", "events", "orders", order_id, "decrease")
-        result = self._call("POST", path, m.DecreaseOrderV2Response, body=body)
-        assert isinstance(result, m.DecreaseOrderV2Response)
-        return result
+        return self._send(_decrease_call(order_id, reduce_by, reduce_to))
 
     def cancel(self, order_id: str) -> m.CancelOrderV2Response:
-        path = api_path("portfolio", "events", "orders", order_id)
-        result = self._call("DELETE", path, m.CancelOrderV2Response, idempotent=True)
-        assert isinstance(result, m.CancelOrderV2Response)
-        return result
+        return self._send(_cancel_call(order_id))
 
     def batch_create(self, orders: Sequence[CreateOrder]) -> m.BatchCreateOrdersV2Response:
-        """Each item succeeds or carries its own ``error``; billed per item. Not retried
-        after a lost answer: resolve item by item with :meth:`create` if that matters."""
-        body = {"orders": [o.body() for o in orders]}
-        result = self._call(
-            "POST",
-            "/portfolio/events/orders/batched",
-            m.BatchCreateOrdersV2Response,
-            body=body,
-            items=len(orders),
-        )
-        assert isinstance(result, m.BatchCreateOrdersV2Response)
-        return result
+        """Each item succeeds or carries its own ``error``; billed per item."""
+        return self._send(_batch_create_call(orders))
 
     def batch_cancel(self, order_ids: Sequence[str]) -> m.BatchCancelOrdersV2Response:
-        body = {"orders": [{"order_id": i} for i in order_ids]}
-        result = self._call(
-            "DELETE",
-            "/portfolio/events/orders/batched",
-            m.BatchCancelOrdersV2Response,
-            body=body,
-            idempotent=True,
-            items=len(order_ids),
-        )
-        assert isinstance(result, m.BatchCancelOrdersV2Response)
-        return result
+        return self._send(_batch_cancel_call(order_ids))
 
     # ------------------------------------------------------------ reads (no V2 reads exist)
 
     def get(self, order_id: str) -> m.Order:
-        path = api_path("portfolio", "orders", order_id)
-        result = self._call("GET", path, m.GetOrderResponse)
-        assert isinstance(result, m.GetOrderResponse)
-        return result.order
+        return self._send(_get_call(order_id)).order
 
-    def list_orders(
-        self, *, ticker: str | None = None, status: str | None = None
-    ) -> list[m.Order]:
+    def list_orders(self, *, ticker: str | None = None, status: str | None = None) -> list[m.Order]:
         """Every order of the key, newest first, optionally of one market and status."""
         return [*self.client.iter_orders(ticker=ticker, status=status)]
 
     def queue_position(self, order_id: str) -> Decimal:
-        path = api_path("portfolio", "orders", order_id, "queue_position")
-        result = self._call("GET", path, m.QueuePositionResponse)
-        assert isinstance(result, m.QueuePositionResponse)
-        return result.queue_position_fp
+        return self._send(_queue_position_call(order_id)).queue_position_fp
 
     def queue_positions(
         self, *, market_tickers: Sequence[str] = (), event_ticker: str | None = None
     ) -> list[m.OrderQueuePosition]:
-        params: dict[str, str] = {}
-        if market_tickers:
-            params["market_tickers"] = ",".join(market_tickers)
-        if event_ticker:
-            params["event_ticker"] = event_ticker
-        result = self._call(
-            "GET", "/portfolio/orders/queue_positions", m.QueuePositionsResponse, params=params
+        return self._send(_queue_positions_call(market_tickers, event_ticker)).queue_positions
+
+
+class AsyncKalshiOrders:
+    """The asyncio twin of :class:`KalshiOrders` over an :class:`AsyncKalshiClient`."""
+
+    def __init__(self, client: AsyncKalshiClient, costs: EndpointCosts | None = None) -> None:
+        self.client = client
+        self.costs = costs or EndpointCosts()
+
+    async def _send(self, call: _OrderCall[_M]) -> _M:
+        return await self.client.order_call(
+            call.method,
+            call.path,
+            call.model,
+            params=call.params,
+            body=call.body,
+            cost=self.costs.cost(call.method, call.path) * call.items,
+            idempotent=call.idempotent,
         )
-        assert isinstance(result, m.QueuePositionsResponse)
-        return result.queue_positions
+
+    async def load_costs(self) -> EndpointCosts:
+        with contextlib.suppress(KalshiError):  # the defaults stand
+            self.costs = EndpointCosts.from_response(await self._send(_COSTS_CALL))
+        return self.costs
+
+    async def create(self, order: CreateOrder) -> m.CreateOrderV2Response:
+        try:
+            return await self._send(_create_call(order))
+        except ConflictError as conflict:
+            if not _is_duplicate(conflict):
+                raise
+            listed = [o async for o in self.client.iter_orders(ticker=order.ticker)]
+            return _resolve_duplicate(order, listed)
+
+    async def amend(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        side: str,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+    ) -> m.AmendOrderV2Response:
+        call = _amend_call(order_id, ticker, side, price, count, updated_client_order_id)
+        return await self._send(call)
+
+    async def decrease(
+        self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
+    ) -> m.DecreaseOrderV2Response:
+        return await self._send(_decrease_call(order_id, reduce_by, reduce_to))
+
+    async def cancel(self, order_id: str) -> m.CancelOrderV2Response:
+        return await self._send(_cancel_call(order_id))
+
+    async def batch_create(self, orders: Sequence[CreateOrder]) -> m.BatchCreateOrdersV2Response:
+        return await self._send(_batch_create_call(orders))
+
+    async def batch_cancel(self, order_ids: Sequence[str]) -> m.BatchCancelOrdersV2Response:
+        return await self._send(_batch_cancel_call(order_ids))
+
+    async def get(self, order_id: str) -> m.Order:
+        return (await self._send(_get_call(order_id))).order
+
+    async def list_orders(
+        self, *, ticker: str | None = None, status: str | None = None
+    ) -> list[m.Order]:
+        return [o async for o in self.client.iter_orders(ticker=ticker, status=status)]
+
+    async def queue_position(self, order_id: str) -> Decimal:
+        return (await self._send(_queue_position_call(order_id))).queue_position_fp
+
+    async def queue_positions(
+        self, *, market_tickers: Sequence[str] = (), event_ticker: str | None = None
+    ) -> list[m.OrderQueuePosition]:
+        call = _queue_positions_call(market_tickers, event_ticker)
+        return (await self._send(call)).queue_positions

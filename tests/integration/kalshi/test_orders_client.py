@@ -9,6 +9,7 @@ batches go through the typed helpers, with bucket costs read from the simulator'
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -16,8 +17,13 @@ import pytest
 
 from emulators.kalshi_sim.config import SimConfig
 from emulators.kalshi_sim.runner import SimulatorServer
-from shared.kalshi.client import KalshiClient, RetryPolicy
-from shared.kalshi.orders import ClientOrderIdConflict, CreateOrder, KalshiOrders
+from shared.kalshi.client import AsyncKalshiClient, KalshiClient, RetryPolicy
+from shared.kalshi.orders import (
+    AsyncKalshiOrders,
+    ClientOrderIdConflict,
+    CreateOrder,
+    KalshiOrders,
+)
 from shared.kalshi.signing import KalshiSigner
 
 pytestmark = pytest.mark.integration
@@ -121,3 +127,30 @@ def test_the_order_lifecycle_through_the_helpers(orders: KalshiOrders) -> None:
     assert all(ids) and not any(o.error for o in batch.orders)
     canceled_batch = orders.batch_cancel([i for i in ids if i])
     assert [o.reduced_by for o in canceled_batch.orders] == [Decimal(1), Decimal(1)]
+
+
+def test_the_async_helpers_retry_a_lost_create_too(sim: SimulatorServer) -> None:
+    key_id, pem = sim.create_account(balance_dollars=1000)
+    signer = KalshiSigner.from_pem(key_id, pem)
+
+    async def scenario() -> tuple[str, list[str]]:
+        async with AsyncKalshiClient(base_url=sim.base_url, signer=signer, retry=FAST) as client:
+            orders = AsyncKalshiOrders(client)
+            ticker = ""
+            async for market in client.iter_markets(status="open", limit=100):
+                if market.status == "active" and market.price_level_structure == "linear_cent":
+                    ticker = market.ticker
+                    break
+            request = CreateOrder(ticker, "bid", Decimal(1), Decimal("0.02"))
+            sim.set_faults(order_drop_after_accept=1)
+            try:
+                result = await orders.create(request)
+            finally:
+                sim.set_faults()
+            listed = await orders.list_orders(ticker=ticker)
+            assert await orders.queue_position(result.order_id) >= 0
+            await orders.cancel(result.order_id)
+            return result.order_id, [o.order_id for o in listed]
+
+    order_id, listed = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert listed == [order_id]

@@ -6,6 +6,7 @@ Against the real simulator: tests/integration/kalshi/test_orders_client.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -14,9 +15,10 @@ import httpx
 import pytest
 
 from shared.kalshi import models as m
-from shared.kalshi.client import KalshiClient, RetryPolicy
+from shared.kalshi.client import AsyncKalshiClient, KalshiClient, RetryPolicy
 from shared.kalshi.errors import BadRequestError, ConflictError, KalshiTransportError
 from shared.kalshi.orders import (
+    AsyncKalshiOrders,
     ClientOrderIdConflict,
     CreateOrder,
     EndpointCosts,
@@ -297,3 +299,29 @@ def test_load_costs_keeps_the_defaults_when_the_endpoint_fails() -> None:
 
     orders = orders_for(handler)
     assert orders.load_costs() == EndpointCosts()
+
+
+def test_the_async_twin_retries_with_the_same_id_and_resolves_duplicates() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"orders": [listed("c-1")], "cursor": ""})
+        bodies.append(json.loads(request.content))
+        if len(bodies) == 1:
+            return httpx.Response(502, json={"error": {"code": "bad_gateway"}})
+        return httpx.Response(409, json=DUPLICATE)  # the first attempt had gone through
+
+    async def scenario() -> m.CreateOrderV2Response:
+        async with AsyncKalshiClient(
+            base_url="http://kalshi.test/trade-api/v2",
+            transport=httpx.MockTransport(handler),
+            retry=NO_WAIT,
+            rate_limit=False,
+        ) as client:
+            orders = AsyncKalshiOrders(client)
+            return await orders.create(order())
+
+    result = asyncio.run(scenario())
+    assert result.order_id == "o-1"
+    assert [b["client_order_id"] for b in bodies] == ["c-1", "c-1"]
