@@ -85,6 +85,7 @@ class Client:
         "_wake",
         "closed",
         "coalesced",
+        "coalescing",
         "expires_at",
         "jti",
         "markets",
@@ -109,6 +110,7 @@ class Client:
         self.closed = False
         self.needs_snapshot = False
         self.coalesced = 0
+        self.coalescing = False
         self.relayed = 0
         self._frames: deque[bytes] = deque()
         self._limit = limit
@@ -128,6 +130,7 @@ class Client:
         if len(self._frames) >= self._limit:
             self._frames.clear()
             self.needs_snapshot = True
+            self.coalescing = True
             self.coalesced += 1
         else:
             self._frames.append(frame)
@@ -192,10 +195,11 @@ class _User:
             "connection": dict(self.connection) if self.connection is not None else None,
         }
 
-    def snapshot_frame(self) -> bytes:
-        return encode_event(
-            "snapshot", _json(self.snapshot_data()), format_event_id(self.epoch, self.seq)
-        )
+    def snapshot_frame(self, *, coalesced: bool = False) -> bytes:
+        data = self.snapshot_data()
+        if coalesced:
+            data["coalesced"] = True  # events were dropped for this client; this replaces them
+        return encode_event("snapshot", _json(data), format_event_id(self.epoch, self.seq))
 
     def rebase(self, event: StreamEvent) -> None:
         """Replace the mirror with a snapshot event's state; the replay starts over."""
@@ -390,28 +394,33 @@ class FanOut:
     # ---- relays ------------------------------------------------------------------------
 
     def relay_markets(self, markets: Sequence[Mapping[str, Any]]) -> int:
-        """Send ``market_update`` to each client wanting (asked for or holding) a market.
-
-        ``markets`` are JSON-ready entries with a ``ticker``; returns the events queued.
-        """
+        """One ``market_update`` per market to each client wanting it (asked for with
+        ``?markets=`` or holding it). ``markets`` are JSON-ready entries with a ``ticker``;
+        returns the events queued."""
         by_ticker = {str(m["ticker"]): m for m in markets}
+        encoded: dict[str, str] = {}
         sent = 0
         for user in self._users.values():
             if not user.clients:
                 continue
             held = user.positions.keys()
             for client in user.clients:
-                wanted = [t for t in sorted(client.markets | held) if t in by_ticker]
-                if not wanted:
-                    continue
-                client.relayed += 1
-                frame = encode_event(
-                    "market_update",
-                    _json({"markets": [by_ticker[t] for t in wanted]}),
-                    format_event_id(user.epoch, user.seq, client.relayed),
-                )
-                client.offer(frame)
-                sent += 1
+                for ticker in sorted(client.markets | held):
+                    market = by_ticker.get(ticker)
+                    if market is None:
+                        continue
+                    body = encoded.get(ticker)
+                    if body is None:
+                        body = encoded[ticker] = _json(market)
+                    client.relayed += 1
+                    client.offer(
+                        encode_event(
+                            "market_update",
+                            body,
+                            format_event_id(user.epoch, user.seq, client.relayed),
+                        )
+                    )
+                    sent += 1
         return sent
 
     def relay_to_user(self, user_id: uuid.UUID, event_type: str, data: Mapping[str, Any]) -> int:
@@ -514,8 +523,9 @@ class FanOut:
                             await asyncio.shield(user.loading)
                         continue
                     client.needs_snapshot = False
+                    coalesced, client.coalescing = client.coalescing, False
                     if user is not None and user.ready:
-                        yield user.snapshot_frame()
+                        yield user.snapshot_frame(coalesced=coalesced)
                     continue
                 if client.closed:
                     return

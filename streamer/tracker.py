@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.account.reads import count_text, money, price_text
 from shared.domain.pnl import (
     Holding,
     PositionValuation,
@@ -126,23 +127,25 @@ class _Account:
 
 
 def position_json(valuation: PositionValuation, state: MarketState) -> dict[str, Any]:
-    """One position as the stream shows it: exact strings, the signed Kalshi position too."""
+    """One position as the stream shows it: the account API's fields and renderings
+    (:mod:`shared.account.reads`), plus Kalshi's signed ``position_fp``."""
     return {
         "ticker": valuation.ticker,
+        "status": "open" if valuation.is_open else "closed",
         "side": valuation.side,
-        "position_fp": _text(state.position_fp),
-        "contracts": _text(valuation.contracts),
-        "cost_basis": _text(valuation.cost_basis),
-        "average_entry_price": _text(valuation.average_entry_price),
-        "best_bid": _text(valuation.best_bid),
-        "best_ask": _text(valuation.best_ask),
-        "mark": _text(valuation.mark),
+        "position_fp": count_text(state.position_fp),
+        "contracts": count_text(valuation.contracts),
+        "cost_basis": money(valuation.cost_basis),
+        "average_entry_price": price_text(valuation.average_entry_price),
+        "best_bid": price_text(valuation.best_bid),
+        "best_ask": price_text(valuation.best_ask),
+        "mark": price_text(valuation.mark),
         "mark_source": valuation.mark_source,
-        "market_value": _text(valuation.market_value),
-        "unrealized_pnl": _text(valuation.unrealized_pnl),
+        "market_value": money(valuation.market_value),
+        "unrealized_pnl": money(valuation.unrealized_pnl),
         "unrealized_pnl_pct": _text(valuation.unrealized_pnl_pct),
-        "realized_pnl": _text(valuation.realized_pnl),
-        "fees_paid": _text(valuation.fees_paid),
+        "realized_pnl": money(valuation.realized_pnl),
+        "fees_paid": money(valuation.fees_paid),
         "updated_at": state.updated_at.astimezone(UTC).isoformat(),
     }
 
@@ -417,12 +420,12 @@ class PositionTracker:
         cash = account.cash_dollars
         summary = summarize_portfolio(cash if cash is not None else ZERO, valuations)
         return {
-            "cash": _text(cash),
-            "positions_value": _text(summary.positions_value),
-            "total_value": _text(summary.total_value) if cash is not None else None,
-            "unrealized_pnl": _text(summary.unrealized_pnl),
-            "realized_pnl": _text(summary.realized_pnl),
-            "fees_paid": _text(summary.fees_paid),
+            "cash": money(cash) if cash is not None else None,
+            "positions_value": money(summary.positions_value),
+            "total_value": money(summary.total_value) if cash is not None else None,
+            "unrealized_pnl": money(summary.unrealized_pnl),
+            "realized_pnl": money(summary.realized_pnl),
+            "fees_paid": money(summary.fees_paid),
             "position_count": summary.position_count,
         }
 
@@ -451,17 +454,27 @@ def _fill_delta(msg: FillPayload) -> Decimal:
 
 
 def _fill_json(msg: FillPayload) -> dict[str, Any]:
+    """A fill as the account API lists them (``/account/fills`` rows), plus Kalshi's
+    ``post_position_fp``."""
+    side = msg.outcome_side or msg.side or msg.purchased_side
+    created = (
+        datetime.fromtimestamp(msg.ts_ms / 1000, UTC).isoformat() if msg.ts_ms is not None else None
+    )
     return {
-        "trade_id": msg.trade_id,
+        "fill_id": msg.trade_id,
         "order_id": msg.order_id,
         "ticker": msg.market_ticker,
-        "outcome_side": msg.outcome_side or msg.side,
-        "book_side": msg.book_side,
         "action": msg.action,
-        "count_fp": _text(msg.count_fp),
-        "yes_price_dollars": _text(msg.yes_price_dollars),
-        "fee_cost": _text(msg.fee_cost),
+        "side": msg.side or side,
+        "outcome_side": msg.outcome_side,
+        "book_side": msg.book_side,
+        "contracts": count_text(msg.count_fp),
+        "yes_price": price_text(msg.yes_price_dollars),
+        "no_price": price_text(1 - msg.yes_price_dollars),
+        "fee": money(msg.fee_cost) if msg.fee_cost is not None else None,
         "is_taker": msg.is_taker,
-        "post_position_fp": _text(msg.post_position_fp),
-        "ts_ms": msg.ts_ms,
+        "created_at": created,
+        "post_position_fp": count_text(msg.post_position_fp)
+        if msg.post_position_fp is not None
+        else None,
     }

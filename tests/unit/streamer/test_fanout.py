@@ -218,6 +218,7 @@ def test_a_slow_client_gets_one_coalesced_snapshot_and_others_everything() -> No
     assert slow.coalesced == 1
     snapshots = [e for e in slow_events if e["event"] == "snapshot"]
     assert len(snapshots) == 1 and snapshots[0]["id"] == f"{EPOCH}-50"
+    assert json.loads(snapshots[0]["data"])["coalesced"] is True
     held = {p["ticker"]: p["contracts"] for p in json.loads(snapshots[0]["data"])["positions"]}
     assert held == {"T0": "48.00", "T1": "49.00", "T2": "50.00"}
     assert [e["id"] for e in fast_events[1:]] == [f"{EPOCH}-{n}" for n in range(1, 51)]
@@ -235,13 +236,14 @@ def test_market_updates_go_to_clients_asking_for_or_holding_the_market() -> None
         sent = fan.relay_markets(
             [{"ticker": t, "yes_bid_dollars": "0.4100"} for t in ("ASKED", "HELD", "OTHER")]
         )
-        assert sent == 1
+        assert sent == 2
         return parse(await take(fan, alice)), parse(await take(fan, bob))
 
     alice_events, bob_events = run(scenario())
-    update = alice_events[-1]
-    assert update["event"] == "market_update" and update["id"] == f"{EPOCH}-1-1"
-    assert [m["ticker"] for m in json.loads(update["data"])["markets"]] == ["ASKED", "HELD"]
+    updates = [e for e in alice_events if e["event"] == "market_update"]
+    assert [e["id"] for e in updates] == [f"{EPOCH}-1-1", f"{EPOCH}-1-2"]
+    assert [json.loads(e["data"])["ticker"] for e in updates] == ["ASKED", "HELD"]
+    assert json.loads(updates[0]["data"])["yes_bid_dollars"] == "0.4100"
     assert [e["event"] for e in bob_events] == ["snapshot"]
 
 

@@ -70,11 +70,11 @@ def test_a_snapshot_batch_revalues_holders_and_reaches_only_interested_clients()
     kinds = [e["event"] for e in alice]
     assert "position_update" in kinds and "market_update" in kinds
     update = next(e for e in alice if e["event"] == "position_update")
-    assert json.loads(update["data"])["market_value"] == "1.100000"  # 2 x 0.55 YES bid
-    market = next(json.loads(e["data"]) for e in alice if e["event"] == "market_update")
-    assert [m["ticker"] for m in market["markets"]] == ["HELD"]
+    assert json.loads(update["data"])["market_value"] == "1.1000"  # 2 x 0.55 YES bid
+    markets = [json.loads(e["data"]) for e in alice if e["event"] == "market_update"]
+    assert [m["ticker"] for m in markets] == ["HELD"]
     bob_markets = [json.loads(e["data"]) for e in bob if e["event"] == "market_update"]
-    assert [m["ticker"] for m in bob_markets[0]["markets"]] == ["WANTED"]
+    assert [m["ticker"] for m in bob_markets] == ["WANTED"]
 
 
 class Owners:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import msgspec
 
+from shared.account.reads import money
 from shared.domain.pnl import Holding, Quote, value_position
 from shared.kalshi.ws.messages import FillPayload, MarketPositionPayload, TickerPayload
 from shared.streaming.events import StreamEvent
@@ -109,10 +110,10 @@ def test_a_ticker_revalues_holders_with_the_shared_pnl_definitions() -> None:
     # A NO holder is marked at the NO bid, 1 - YES ask = 0.59: 10 x 0.59 - 6 = -0.1
     assert expected.unrealized_pnl == D("-0.1")
     assert update["side"] == "no" and update["mark"] == "0.5900"
-    assert update["unrealized_pnl"] == format(expected.unrealized_pnl, "f")
-    assert update["market_value"] == "5.900000"
+    assert update["unrealized_pnl"] == money(expected.unrealized_pnl) == "-0.1000"
+    assert update["market_value"] == "5.9000" and update["status"] == "open"
     portfolio = sink.of(ALICE, "portfolio_update")[-1].data
-    assert portfolio["total_value"] == "105.900000" and portfolio["position_count"] == 1
+    assert portfolio["total_value"] == "105.9000" and portfolio["position_count"] == 1
     assert len(sink.of(BOB)) == before  # Bob holds nothing there
     tracker.on_ticker(ticker_msg("T1", "0.3800", "0.4100"))  # unchanged quote: no events
     assert sink.of(ALICE, "position_update")[-1].data is update
