@@ -162,8 +162,12 @@ def _arrow_checksum(table: pa.Table) -> tuple[int, int, int, int]:
     ticks = 0
     for name in ("yes_bid", "yes_ask", "last_price"):
         ticks += total(pc.fill_null(table.column(name).cast(pa.int64()), 0))
+    # Times summed in two halves: a day of microsecond timestamps overflows int64 at ~5,000
+    # rows; each half stays far inside it, and Python joins them exactly.
     ts = table.column("ts").cast(pa.int64())
-    return (table.num_rows, total(table.column("id")), total(ts), ticks)
+    high = total(pc.shift_right(ts, 20))
+    low = total(pc.bit_wise_and(ts, (1 << 20) - 1))
+    return (table.num_rows, total(table.column("id")), (high << 20) + low, ticks)
 
 
 def _db_checksum(connection: Connection, table: str) -> tuple[int, int, int, int]:
@@ -186,8 +190,12 @@ def archive_day(
     expected = _db_checksum(connection, table)
     arrow = _read_csv(payload)
     del payload
-    if _arrow_checksum(arrow) != expected:
-        raise ArchiveError(f"{day}: the exported rows do not match the partition")
+    exported = _arrow_checksum(arrow)
+    if exported != expected:
+        raise ArchiveError(
+            f"{day}: the exported rows do not match the partition "
+            f"(rows, ids, times, ticks: {exported} exported, {expected} in Postgres)"
+        )
     sink = io.BytesIO()
     pq.write_table(arrow, sink, compression="zstd", row_group_size=64_000)
     data = sink.getvalue()

@@ -1,0 +1,408 @@
+"""History storage benchmarks: change-only ingest, rollup history, archived backtests.
+
+Run: ``.venv/bin/python -m tests.bench.bench_history`` (a few minutes at the defaults;
+``--only change-only`` / ``--only history`` / ``--only archive``, repeatable; sizes are
+flags). It starts a throwaway Postgres cluster of its own (fsync off, as the tests), and
+for ``change-only`` the Kalshi exchange simulator, and prints each figure beside its
+baseline measured in the same process.
+
+1. ``change-only``: the simulator's usual activity (its default 0.5 s tick, polled once a
+   minute: 120 ticks between polls, ``--markets`` markets, ``--polls`` polls). The same
+   polls are written twice, every snapshot stored (the baseline, heartbeat 0) and
+   change-only (heartbeat 1 h): rows stored per poll against markets polled, bytes of
+   ``market_snapshots`` (heap, indexes, TOAST) per market-day, and the poll's database
+   time either way.
+2. ``history``: one ticker with a year of rollups at every resolution (written as the
+   poll writes them, production-shaped); ``get_history`` over a year at 1h and 1d, and
+   over 83 days at 1h (2,000 candles), p50/p95. Baseline: the same answers computed from
+   the hourly rollups alone (the design before this round: 1d from 8,760 hourly rows).
+3. ``archive``: ``--snapshots`` snapshots (default 1,000,000; the issue's size is
+   10,000,000, ``--snapshots 10000000`` where the machine holds it) of ``--archive-markets``
+   markets in poll order with the ``raw`` payload, spread over ``--days`` daily
+   partitions, archived to Parquet and dropped; then a backtest's load from the archive
+   (``load_snapshots`` with the store: Parquet, the poll grid rebuilt, a ``SnapshotSet``)
+   against the floor of reading the same Parquet columns into numpy, and the compute
+   (momentum) rate; peak memory as Arrow's pool plus numpy's (tracemalloc) allocations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from devstack.postgres import LocalPostgres, free_port
+from tests.bench.bench_marketdata import new_database, percentile, report, timed
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- 1. change-only
+
+
+def _snapshot_bytes(engine: sa.Engine) -> int:
+    with engine.connect() as c:
+        return int(
+            c.execute(
+                sa.text(
+                    "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) "
+                    "FROM pg_inherits i WHERE i.inhparent = 'market_snapshots'::regclass"
+                )
+            ).scalar_one()
+        )
+
+
+def bench_change_only(server: LocalPostgres, args: argparse.Namespace) -> dict[str, float]:
+    from emulators.kalshi_sim.config import SimConfig
+    from emulators.kalshi_sim.runner import SimulatorServer
+    from shared.kalshi.client import KalshiClient
+    from shared.marketdata.ingest import write_poll
+    from shared.marketdata.observation import observation_from_market
+
+    print(
+        f"1. change-only ingest: simulator, {args.markets} markets, {args.polls} polls a "
+        f"minute apart, {args.ticks} ticks between polls (120: a minute of its 0.5 s tick)"
+    )
+    full = new_database(server, "bench_hist_full")
+    changed = new_database(server, "bench_hist_changed")
+    rows = {"full": 0, "changed": 0}
+    db_time = {"full": [], "changed": []}  # type: dict[str, list[float]]
+    markets_polled = 0
+    config = SimConfig(seed=20261128, n_markets=args.markets, tick_interval_s=None)
+    with SimulatorServer(config) as sim, KalshiClient(base_url=sim.base_url) as kalshi:
+        for poll in range(args.polls):
+            sim.advance(args.ticks)
+            observations = [
+                observation_from_market(m, None)
+                for m in kalshi.iter_markets(status="open", limit=1000)
+            ]
+            markets_polled += len(observations)
+            polled_at = T0 + timedelta(minutes=poll)
+            for name, engine, heartbeat in (
+                ("full", full, 0.0),
+                ("changed", changed, 3_600.0),
+            ):
+                with engine.begin() as c:
+                    written = write_poll(
+                        c,
+                        message_id=f"{name}-{poll}",
+                        polled_at=polled_at,
+                        observations=observations,
+                        heartbeat_seconds=heartbeat,
+                    )
+                assert written is not None
+                rows[name] += written.snapshots
+                db_time[name].append(written.timings.database_seconds)
+    market_days = markets_polled / 1440  # one market polled 1,440 times is a market-day
+    out: dict[str, float] = {}
+    for name, engine in (("full", full), ("changed", changed)):
+        size = _snapshot_bytes(engine)
+        out[f"{name}_rows_per_poll"] = rows[name] / args.polls
+        out[f"{name}_bytes_per_market_day"] = size / market_days
+        out[f"{name}_db_p50"] = statistics.median(db_time[name])
+        engine.dispose()
+    per_poll = markets_polled / args.polls
+    print(
+        f"   markets polled per poll                        {per_poll:10.1f}\n"
+        f"   rows stored per poll, every snapshot           {out['full_rows_per_poll']:10.1f}\n"
+        f"   rows stored per poll, change-only              {out['changed_rows_per_poll']:10.1f}"
+        f"   ({out['changed_rows_per_poll'] / per_poll:.1%} of markets polled)\n"
+        f"   snapshot bytes per market-day, every snapshot  "
+        f"{out['full_bytes_per_market_day']:10.0f}\n"
+        f"   snapshot bytes per market-day, change-only     "
+        f"{out['changed_bytes_per_market_day']:10.0f}"
+        f"   => {out['full_bytes_per_market_day'] / out['changed_bytes_per_market_day']:.1f}x"
+        " smaller\n"
+        f"   poll db time p50, every snapshot               {out['full_db_p50'] * 1000:8.1f} ms\n"
+        f"   poll db time p50, change-only                  {out['changed_db_p50'] * 1000:8.1f} ms"
+    )
+    print(
+        "   (the run covers less than a day: the hourly heartbeat adds at most 24 rows per "
+        "market-day on top of the changes)"
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------- 2. history
+
+
+def bench_history(server: LocalPostgres, args: argparse.Namespace) -> dict[str, float]:
+    from shared.history.rollups import CandleRow, upsert_candles
+    from shared.marketdata.queries import HistoryRequest, get_history, history_sql
+
+    print("2. one ticker, a year of rollups at 1m/5m/1h/1d: get_history vs hourly-only")
+    engine = new_database(server, "bench_hist_year", pooled=True)
+    ticker = "KXBENCH-26-T1"
+    rng = np.random.default_rng(5)
+    start = T0
+    rows: list[CandleRow] = []
+    minutes = 365 * 1440
+    walk = np.clip(5000 + np.cumsum(rng.integers(-3, 4, minutes)), 100, 9800)
+    for res in (60, 300, 3600, 86_400):
+        step = res // 60
+        for i in range(0, minutes, step):
+            block = walk[i : i + step]
+            price = [Decimal(int(x)) / 10_000 for x in (block[0], block.max(), block.min(),
+                                                        block[-1])]  # fmt: skip
+            begin = start + timedelta(minutes=i)
+            rows.append(
+                CandleRow(
+                    ticker,
+                    res,
+                    begin,
+                    begin,
+                    begin + timedelta(seconds=res - 60),
+                    *price,
+                    *price,
+                    Decimal(i),
+                    Decimal(i + step),
+                    samples=step,
+                )
+            )
+        with engine.begin() as c:
+            upsert_candles(c, "poll", rows)
+        rows.clear()
+    with engine.begin() as c:
+        c.execute(sa.text("ANALYZE market_candles"))
+    end = start + timedelta(days=365)
+    out: dict[str, float] = {}
+
+    def answer(interval: str, until: datetime) -> Callable[[], Any]:
+        def run() -> Any:
+            with engine.connect() as c:
+                return get_history(c, HistoryRequest(ticker, start, until, interval), now=end)
+
+        return run
+
+    def hourly_only(seconds: int, until: datetime) -> Callable[[], Any]:
+        # The hourly rollups grouped to the interval, as before this round.
+        sql = sa.text(history_sql("mid", True, 14_400))
+
+        def run() -> Any:
+            with engine.connect() as c:
+                return c.execute(
+                    sql,
+                    {"ticker": ticker, "start": start, "end": until, "i": seconds,
+                     "baseline": None},
+                ).all()  # fmt: skip
+
+        return run
+
+    for label, interval, until, seconds in (
+        ("a year at 1d", "1d", end, 86_400),
+        ("a year at 1h (answered at 1d: 2,000 candles max)", "1h", end, 86_400),
+        ("83 days at 1h (2,000 candles)", "1h", start + timedelta(days=83), 3600),
+    ):
+        base = percentile(timed(hourly_only(seconds, until), args.runs), 95)
+        fast = report(label, timed(answer(interval, until), args.runs), base)
+        print(f"   {'  baseline: hourly rollups grouped':<44} p95 {base * 1000:8.1f} ms")
+        out[label] = fast
+    engine.dispose()
+    return out
+
+
+# ---------------------------------------------------------------------------- 3. archive
+
+
+def _raw_payload(ticker: str, bid: int, volume: int) -> str:
+    return json.dumps(
+        {
+            "ticker": ticker,
+            "status": "active",
+            "yes_bid_dollars": f"{bid / 10_000:.4f}",
+            "yes_ask_dollars": f"{(bid + 200) / 10_000:.4f}",
+            "volume_fp": f"{volume}.00",
+            "previous_price_dollars": "0.5000",
+            "updated_time": "2026-03-01T00:00:00Z",
+            "liquidity_dollars": "0.0000",
+            "open_interest_fp": "1000.00",
+            "volume_24h_fp": "500.00",
+        }
+    )
+
+
+def _fill(engine: sa.Engine, n_markets: int, per_market: int, days: int) -> None:
+    """Snapshots in poll order: poll p writes every market once, ``raw`` included; the
+    polls are spread evenly over ``days`` days. market_polls gets each poll's time."""
+    from shared.db.copy_text import copy_payload
+    from shared.history.partitions import ensure_partitions
+
+    span = timedelta(days=days) / per_market
+    tickers = [f"KXARC{m // 100:04d}-26-M{m:05d}" for m in range(n_markets)]
+    rng = np.random.default_rng(11)
+    bids = rng.integers(1000, 8000, n_markets)
+    with engine.begin() as c:
+        ensure_partitions(c, T0.date(), days + 1)
+    batch_polls = max(1, 200_000 // n_markets)
+    for first in range(0, per_market, batch_polls):
+        polls = range(first, min(per_market, first + batch_polls))
+        lines: list[str] = []
+        poll_lines: list[str] = []
+        for p in polls:
+            ts = (T0 + span * p).isoformat()
+            poll_lines.append(f"p-{p}\t{ts}\t{n_markets}\n")
+            bids = np.clip(bids + rng.integers(-20, 21, n_markets), 100, 9700)
+            for m, ticker in enumerate(tickers):
+                bid = int(bids[m])
+                lines.append(
+                    f"{ticker}\t{ts}\tpoll\t{p + 1}\t{bid / 10_000:.4f}\t"
+                    f"{(bid + 200) / 10_000:.4f}\t{_raw_payload(ticker, bid, p)}\n"
+                )
+        with engine.begin() as c:
+            copy_payload(c, "market_polls", ("message_id", "polled_at", "market_count"),
+                         "".join(poll_lines).encode())  # fmt: skip
+            copy_payload(
+                c,
+                "market_snapshots",
+                ("ticker", "ts", "source", "sequence", "yes_bid_dollars", "yes_ask_dollars",
+                 "raw"),
+                "".join(lines).encode(),
+            )  # fmt: skip
+    with engine.begin() as c:
+        values = ", ".join(f"('{t}', 'KXARC-EV', 'active')" for t in tickers)
+        c.execute(sa.text(f"INSERT INTO markets (ticker, event_ticker, status) VALUES {values}"))
+        c.execute(
+            sa.text(
+                "INSERT INTO market_latest (ticker, ts) SELECT ticker, max(ts) "
+                "FROM market_snapshots GROUP BY ticker"
+            )
+        )
+
+
+def bench_archive(server: LocalPostgres, args: argparse.Namespace) -> dict[str, float]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shared.backtest.engine import run_backtest
+    from shared.backtest.loader import MarketFilter, load_snapshots, resolve_markets
+    from shared.backtest.strategies import registry
+    from shared.history.archive import archive_day
+    from shared.history.partitions import partition_days
+    from shared.history.stores import LocalArchive
+
+    n, markets, days = args.snapshots, args.archive_markets, args.days
+    per_market = n // markets
+    print(
+        f"3. backtest over {markets * per_market:,} archived snapshots ({markets} markets, "
+        f"{days} daily partitions, raw payload): load from Parquet vs reading its columns"
+    )
+    engine = new_database(server, "bench_hist_archive")
+    started = time.perf_counter()
+    _fill(engine, markets, per_market, days)
+    print(f"   filled in {time.perf_counter() - started:.0f} s")
+    store = LocalArchive(Path(args.workdir) / "archive")
+    started = time.perf_counter()
+    with engine.connect() as c:
+        all_days = [d for d in partition_days(c) if d < T0.date() + timedelta(days=days)]
+    archived_bytes = 0
+    for day in all_days:
+        with engine.begin() as c:
+            archived_bytes += archive_day(c, store, day).bytes
+    archive_s = time.perf_counter() - started
+    print(
+        f"   archived {len(all_days)} days in {archive_s:.1f} s "
+        f"({archived_bytes / (markets * per_market):.1f} bytes a snapshot in Parquet)"
+    )
+    end = T0 + timedelta(days=days)
+
+    def floor() -> dict[str, Any]:
+        parts = []
+        for day in all_days:
+            data = store.get(f"snapshots/day={day.isoformat()}/part-0000.parquet")
+            parts.append(
+                pq.read_table(
+                    io.BytesIO(data), columns=["ticker", "ts", "id", "yes_bid", "yes_ask"]
+                )
+            )
+        table = pa.concat_tables(parts)
+        return {
+            "ticker": table.column("ticker")
+            .dictionary_encode()
+            .combine_chunks()
+            .indices.to_numpy(),
+            "ts": table.column("ts").cast("int64").to_numpy(),
+            "id": table.column("id").to_numpy(),
+            "bid": table.column("yes_bid").fill_null(-1).to_numpy(),
+            "ask": table.column("yes_ask").fill_null(-1).to_numpy(),
+        }
+
+    raw = engine.raw_connection()
+    try:
+        infos = resolve_markets(raw.cursor(), MarketFilter())
+        raw.rollback()
+
+        def load() -> Any:
+            return load_snapshots(raw, infos, T0, end, archive=store)
+
+        floor_s = min(timed(floor, 3, warmup=1))
+        tracemalloc.start()
+        pool = pa.default_memory_pool()
+        load_s = min(timed(load, 3, warmup=1))
+        data = load()
+        _, numpy_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        arrow_peak = pool.max_memory()
+    finally:
+        raw.close()
+    assert data.n_rows == markets * per_market, (data.n_rows, markets * per_market)
+    strategy = registry.create("momentum")
+    compute = min(timed(lambda: run_backtest(data, strategy), 2, warmup=0))
+    print(f"   read the Parquet columns into numpy (floor)    {floor_s:8.2f} s")
+    print(f"   load_snapshots from the archive                {load_s:8.2f} s"
+          f"   => {load_s / floor_s:.2f}x the floor")  # fmt: skip
+    print(f"   compute (momentum)                             {compute:8.2f} s"
+          f"   => {data.n_rows / compute / 1e6:.2f}M snapshots/s")  # fmt: skip
+    print(f"   peak memory: numpy {numpy_peak / 2**20:.0f} MiB + Arrow pool "
+          f"{arrow_peak / 2**20:.0f} MiB")  # fmt: skip
+    engine.dispose()
+    return {"load_ratio": load_s / floor_s, "compute_rate": data.n_rows / compute}
+
+
+BENCHES: dict[str, Callable[[LocalPostgres, argparse.Namespace], dict[str, float]]] = {
+    "change-only": bench_change_only,
+    "history": bench_history,
+    "archive": bench_archive,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append")
+    parser.add_argument("--markets", type=int, default=300, help="simulator markets")
+    parser.add_argument("--polls", type=int, default=90, help="polls, a minute apart")
+    parser.add_argument("--ticks", type=int, default=120, help="simulator ticks per poll")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per history query")
+    parser.add_argument("--snapshots", type=int, default=1_000_000)
+    parser.add_argument("--archive-markets", type=int, default=1_000)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="ki-bench-hist-"))
+    base.chmod(0o755)
+    args.workdir = str(base)
+    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
+    server.start()
+    try:
+        for name in args.only or list(BENCHES):
+            BENCHES[name](server, args)
+    finally:
+        server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
