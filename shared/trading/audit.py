@@ -33,6 +33,7 @@ __all__ = [
     "order_sides",
     "record_answer",
     "record_request",
+    "record_sent_reading_settings",
 ]
 
 
@@ -88,11 +89,25 @@ _INSERT = text(
     ":error_code, :error_message, CASE WHEN :status = 'sent' THEN NULL ELSE now() END) "
     "RETURNING id"
 )
+_INSERT_SENT_READING_SETTINGS = text(
+    "INSERT INTO order_audit (user_id, action, via, api_token_id, ticker, client_order_id, "
+    "request, status) VALUES (:user_id, :action, :via, :token_id, :ticker, :client_order_id, "
+    "CAST(:request AS jsonb), 'sent') "
+    "RETURNING id, (SELECT settings FROM user_settings WHERE user_id = :user_id) AS settings"
+)
 _UPDATE = text(
     "UPDATE order_audit SET status = :status, http_status = :http_status, "
     "order_id = COALESCE(:order_id, order_id), response = CAST(:response AS jsonb), "
     "error_code = :error_code, error_message = :error_message, answered_at = now() "
     "WHERE id = :id AND user_id = :user_id"
+)
+
+
+_UPDATE_UNSENT = text(
+    "UPDATE order_audit SET status = :status, http_status = :http_status, "
+    "order_id = COALESCE(:order_id, order_id), response = CAST(:response AS jsonb), "
+    "error_code = :error_code, error_message = :error_message, answered_at = now(), "
+    "request = request - 'kalshi' WHERE id = :id AND user_id = :user_id"
 )
 
 
@@ -133,9 +148,46 @@ def record_request(
     return int(row_id)
 
 
-def record_answer(conn: Connection, user_id: uuid.UUID, audit_id: int, answer: AuditAnswer) -> None:
+def record_sent_reading_settings(
+    conn: Connection,
+    principal: Principal,
+    action: str,
+    request: Mapping[str, Any],
+    *,
+    ticker: str,
+    client_order_id: str,
+) -> tuple[int, Any]:
+    """Insert the request as ``sent`` and read the user's settings document in the same
+    statement (one round trip on the hot path): ``(row id, settings or None)``. The caller
+    decides with the settings inside the same transaction and, when they refuse the order,
+    completes the row with :func:`record_answer` (``unsent=True``) before committing."""
+    row = conn.execute(
+        _INSERT_SENT_READING_SETTINGS,
+        {
+            "user_id": principal.user_id,
+            "action": action,
+            "via": principal.via,
+            "token_id": principal.token_id,
+            "ticker": ticker,
+            "client_order_id": client_order_id,
+            "request": _json(request),
+        },
+    ).one()
+    return int(row.id), row.settings
+
+
+def record_answer(
+    conn: Connection,
+    user_id: uuid.UUID,
+    audit_id: int,
+    answer: AuditAnswer,
+    *,
+    unsent: bool = False,
+) -> None:
+    """Complete row ``audit_id``; ``unsent``: it was refused before sending, so the V2 body
+    it was going to send is dropped from its request."""
     conn.execute(
-        _UPDATE,
+        _UPDATE_UNSENT if unsent else _UPDATE,
         {
             "id": audit_id,
             "user_id": user_id,

@@ -350,8 +350,7 @@ class TradingService:
             with self.account.engine.begin() as own:
                 audit.record_answer(own, principal.user_id, audit_id, answer)
             return
-        with conn.begin():
-            audit.record_answer(conn, principal.user_id, audit_id, answer)
+        audit.record_answer(conn, principal.user_id, audit_id, answer)  # autocommit
 
     # ---- place
 
@@ -370,46 +369,56 @@ class TradingService:
     def _place(
         self, principal: Principal, ticket: Ticket, action: str, *, enforce_limits: bool
     ) -> dict[str, Any]:
-        """Gate, record, send, complete, on one database connection: the settings read and
-        the audit row's insert in one transaction (committed before anything is sent), the
-        row's completion with Kalshi's answer in a second. The market's rules come first,
-        from this instance's cache (Kalshi only on a miss), outside any transaction."""
+        """Check, record, send, complete, on one database connection in as few round trips
+        as the audit allows (ADR 0197): the market's rules come first, from this
+        instance's cache (Kalshi only on a miss), outside any transaction; then one
+        statement inserts the audit row as ``sent`` and reads the user's settings, the
+        switch and limits are checked, and the transaction commits (a refusal completes the
+        row first); Kalshi's answer then completes the row in one autocommit statement."""
         # The client order id is fixed before anything is recorded or sent: the audit row
         # names the id Kalshi will see, and a retried create reuses it.
         ticket = replace(ticket, client_order_id=ticket.client_order_id or str(uuid.uuid4()))
         client = self._client(principal)
+        refusal: ApiError | None = None
         rules: MarketRules | None = None
-        unknown: ApiError | None = None
         try:
             rules = self.rules.peek(ticket.ticker) or self._market(principal, client, ticket.ticker)
+            refusal = self._off_grid(rules, ticket)
         except ApiError as error:
             if error.status != 404:
                 raise
-            unknown = error
+            refusal = error
         with self.account.engine.connect() as conn:
-            with conn.begin():
-                preferences = self._preferences(conn, principal.user_id)
-                refusal = self._gate(ticket, preferences, enforce_limits=enforce_limits)
-                if refusal is None:
-                    refusal = unknown or (self._off_grid(rules, ticket) if rules else None)
-                if refusal is not None:
+            if refusal is not None or rules is None:  # no such market, or off its grid
+                refusal = refusal or ApiError(404, "unknown_market", "no such market")
+                with conn.begin():
                     audit.record_request(
                         conn, principal, action, ticket.to_json(), ticker=ticket.ticker,
                         answer=_error_answer(refusal),
                     )  # fmt: skip
-                else:
-                    assert rules is not None
-                    create = self._create_order(ticket, rules)
-                    audit_id = audit.record_request(
-                        conn,
-                        principal,
-                        action,
-                        {**ticket.to_json(), "kalshi": create.body()},
-                        ticker=rules.ticker,
-                        client_order_id=create.client_order_id,
+                raise refusal
+            create = self._create_order(ticket, rules)
+            with conn.begin():
+                audit_id, settings = audit.record_sent_reading_settings(
+                    conn,
+                    principal,
+                    action,
+                    {**ticket.to_json(), "kalshi": create.body()},
+                    ticker=rules.ticker,
+                    client_order_id=create.client_order_id,
+                )
+                refusal = self._gate(
+                    ticket, stored_trading(settings), enforce_limits=enforce_limits
+                )
+                if refusal is not None:
+                    audit.record_answer(
+                        conn, principal.user_id, audit_id, _error_answer(refusal), unsent=True
                     )
             if refusal is not None:
                 raise refusal
+            # The row is committed and the connection out of any transaction: the
+            # completion is one statement, sent alone (no BEGIN/COMMIT round trips).
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             orders = KalshiOrders(client)
             answer = self._send(
                 principal,

@@ -106,3 +106,40 @@ def test_the_account_role_cannot_delete_audit_rows(database: str) -> None:
             conn.execute(sa.text("DELETE FROM order_audit"))
     finally:
         engine.dispose()
+
+
+def test_one_statement_records_the_order_and_reads_the_settings(database: str) -> None:
+    alice = _user(database)
+    owner = sa.create_engine(database, poolclass=NullPool)
+    with owner.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_settings (user_id, settings) "
+                "VALUES (:u, CAST('{\"trading_enabled\": true}' AS jsonb))"
+            ),
+            {"u": alice},
+        )
+    owner.dispose()
+    engine = sa.create_engine(deployable_url(database, "account"), poolclass=NullPool)
+    me = Principal(alice, "token", "trade", token_id=uuid.uuid4())
+    try:
+        with engine.begin() as conn:
+            sent, settings = audit.record_sent_reading_settings(
+                conn, me, "place", {"side": "yes", "kalshi": {"side": "bid"}}, ticker="KX-A",
+                client_order_id="c-2",
+            )  # fmt: skip
+            assert settings == {"trading_enabled": True}
+            refused, _ = audit.record_sent_reading_settings(
+                conn, me, "place", {"side": "yes", "kalshi": {"side": "bid"}}, ticker="KX-A",
+                client_order_id="c-3",
+            )  # fmt: skip
+            audit.record_answer(
+                conn, alice, refused, AuditAnswer("rejected", 403, error_code="x"), unsent=True
+            )
+        with engine.begin() as conn:
+            rows = {r.id: r for r in audit.list_audit(conn, alice)}
+        assert rows[sent].status == "sent" and rows[sent].request["kalshi"] == {"side": "bid"}
+        assert rows[sent].via == "token" and rows[sent].answered_at is None
+        assert rows[refused].status == "rejected" and "kalshi" not in rows[refused].request
+    finally:
+        engine.dispose()
