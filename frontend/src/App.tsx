@@ -1,6 +1,7 @@
-import { Component, lazy, Suspense, useState, type ReactNode } from "react";
+import { lazy, Suspense, useState } from "react";
 import { Navigate, Route, Routes, useLocation } from "react-router-dom";
 
+import { Boundary } from "./components/Boundary";
 import { PortfolioBar } from "./components/PortfolioBar";
 import { PositionsPanel } from "./positions/PositionsPanel";
 
@@ -14,27 +15,6 @@ const Backtests = lazy(() => import("./pages/Backtests"));
 const BacktestRun = lazy(() => import("./pages/BacktestRun"));
 const CompareRuns = lazy(() => import("./pages/BacktestRun").then((m) => ({ default: m.CompareRuns })));
 
-/** A render error in one screen shows a message there; the bar and panel keep working. */
-class ScreenBoundary extends Component<{ children: ReactNode; resetKey: string }, { error: Error | null }> {
-  override state: { error: Error | null } = { error: null };
-  static getDerivedStateFromError(error: Error) {
-    return { error };
-  }
-  override componentDidUpdate(previous: { resetKey: string }) {
-    if (previous.resetKey !== this.props.resetKey && this.state.error) this.setState({ error: null });
-  }
-  override render() {
-    if (this.state.error) {
-      return (
-        <div role="alert" className="error-message page">
-          This screen failed to show: {this.state.error.message}. Try reloading the page.
-        </div>
-      );
-    }
-    return this.props.children;
-  }
-}
-
 export function App() {
   const [drawer, setDrawer] = useState(false);
   const location = useLocation();
@@ -43,11 +23,15 @@ export function App() {
       <a href="#main" className="skip-link">
         Skip to content
       </a>
-      <PortfolioBar onTogglePositions={() => setDrawer(!drawer)} />
+      <Boundary what="The portfolio bar">
+        <PortfolioBar onTogglePositions={() => setDrawer(!drawer)} />
+      </Boundary>
       <div className="body">
-        <PositionsPanel open={drawer} onClose={() => setDrawer(false)} />
+        <Boundary what="The positions panel">
+          <PositionsPanel open={drawer} onClose={() => setDrawer(false)} />
+        </Boundary>
         <main id="main" tabIndex={-1}>
-          <ScreenBoundary resetKey={location.pathname}>
+          <Boundary what="This screen" resetKey={location.pathname}>
             <Suspense fallback={<p className="muted page" role="status">Loading…</p>}>
               <Routes>
                 <Route path="/" element={<Navigate to="/markets" replace />} />
@@ -62,7 +46,7 @@ export function App() {
                 <Route path="*" element={<section className="page"><h1>Not found</h1><p>No screen lives at {location.pathname}.</p></section>} />
               </Routes>
             </Suspense>
-          </ScreenBoundary>
+          </Boundary>
         </main>
       </div>
     </div>

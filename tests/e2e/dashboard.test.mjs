@@ -8,8 +8,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
+import { startCutter } from "./cutter.mjs";
 import {
   apiAnswers,
+  explained,
   demoAccount,
   fetchJson,
   launchBrowser,
@@ -41,7 +43,7 @@ async function assertAccessible(page, what) {
 }
 
 async function firstMarket() {
-  const body = await fetchJson(`${stack.origin}/api/v1/markets?sort=volume&limit=5`);
+  const body = await fetchJson(`${stack.origin}/api/v1/markets?status=open&sort=volume&limit=5`);
   return body.markets[0];
 }
 
@@ -68,6 +70,10 @@ describe("today's screens", () => {
     await page.getByRole("button", { name: /Closes/ }).click();
     await page.locator("th[aria-sort='ascending']").waitFor();
     await assertAccessible(page, "markets");
+    await page.getByRole("button", { name: "Switch to dark theme" }).click();
+    await page.locator("html[data-theme='dark']").waitFor({ state: "attached" });
+    await shot(page, "markets-dark");
+    await assertAccessible(page, "markets, dark theme");
     assert.deepEqual(page.errors, []);
     await page.context().close();
   });
@@ -171,6 +177,19 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
   let account;
   let page;
   let signedIn = false;
+  // The signed-in browser talks to the stack through a proxy whose streams the test can cut.
+  let cutter;
+  let origin;
+
+  before(async () => {
+    cutter = await startCutter(stack.origin);
+    origin = cutter.origin;
+  });
+
+  after(async () => {
+    await page?.context().close();
+    await cutter?.close();
+  });
 
   async function requireAccount(t) {
     if (!(await apiAnswers(stack.origin, "/api/v1/account/authenticate", "POST"))) {
@@ -198,7 +217,15 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
       body: JSON.stringify({ ticker }),
     });
     page = await newPage(browser);
-    await page.goto(`${stack.origin}/signin`);
+    // Every state the connection indicator takes, in order (it may pass through quickly).
+    await page.addInitScript(() => {
+      window.__states = [];
+      new MutationObserver(() => {
+        const state = document.querySelector(".connection")?.getAttribute("data-state");
+        if (state && window.__states.at(-1) !== state) window.__states.push(state);
+      }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+    });
+    await page.goto(`${origin}/signin`);
     await page.getByLabel("Key id").fill(account.key_id);
     await page.getByLabel(/Private key \(paste/).fill(account.private_key_pem);
     const started = Date.now();
@@ -237,47 +264,73 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
     if (!(await requireSignedIn(t))) return;
     if (!(await apiAnswers(stack.origin, "/api/v1/stream"))) return t.skip("the stream (/api/v1/stream) is not on the local stack yet");
     await page.locator(".connection[data-state='connected']").waitFor({ timeout: 15_000 });
-    await page.context().setOffline(true);
-    await page.locator(".connection[data-state='reconnecting'], .connection[data-state='disconnected']").waitFor({ timeout: 15_000 });
-    await page.context().setOffline(false);
+    const seenBefore = await page.evaluate(() => window.__states.length);
+    assert.ok(cutter.cutStreams() >= 1, "a stream was open to cut");
+    await page.waitForFunction(
+      (from) => window.__states.slice(from).some((s) => s === "reconnecting" || s === "disconnected"),
+      seenBefore,
+      { timeout: 15_000 },
+    );
     await page.locator(".connection[data-state='connected']").waitFor({ timeout: 45_000 });
+    assert.ok(cutter.openStreams() >= 1, "the page opened a new stream by itself");
+    const before = await page.locator(".position-card").count();
+    assert.ok(before >= 1, "positions are still shown after the reconnect");
   });
 
   it("an order is placed, amended and cancelled from the ticket", async (t) => {
     if (!(await requireSignedIn(t))) return;
     if (!(await apiAnswers(stack.origin, "/api/v1/account/orders"))) return t.skip("the orders API (/api/v1/account/orders) is not on the local stack yet");
-    const ticker = await firstTicker();
-    await page.goto(`${stack.origin}/markets/${ticker}`);
-    await page.getByLabel("Contracts").fill("2");
-    await page.getByLabel("Limit price ($)").fill("0.02");
-    await page.locator("[data-testid=preview-fee]").filter({ hasNotText: "…" }).waitFor();
-    await shot(page, "order-ticket");
-    await page.getByRole("button", { name: "Buy YES" }).click();
-    await page.getByText(/Order placed/).waitFor();
-    await page.goto(`${stack.origin}/orders`);
-    await page.getByRole("button", { name: `Amend order on ${ticker}` }).first().click();
-    await page.getByLabel("New limit price ($)").fill("0.03");
-    await page.getByRole("button", { name: "Amend", exact: true }).click();
-    await page.locator("td", { hasText: "3¢" }).first().waitFor();
-    await shot(page, "orders");
-    await assertAccessible(page, "orders");
-    await page.getByRole("button", { name: `Cancel order on ${ticker}` }).first().click();
-    await page.getByText("No open orders.").waitFor();
+    await explained(page, async () => {
+      const ticker = await firstTicker();
+      await page.goto(`${origin}/markets/${ticker}`);
+      const turnOn = page.getByRole("button", { name: "Turn on trading" });
+      const ticket = page.getByLabel("Contracts");
+      await turnOn.or(ticket).first().waitFor();
+      if (await turnOn.isVisible()) await turnOn.click();
+      await page.getByLabel("Contracts").fill("2");
+      await page.getByLabel("Limit price ($)").fill("0.02");
+      await page.locator("[data-testid=preview-fee]", { hasText: "if it rests" }).waitFor();
+      await shot(page, "order-ticket");
+      await page.getByRole("button", { name: "Buy YES" }).click();
+      await page.getByText(/Order placed/).waitFor();
+      await page.goto(`${origin}/orders`);
+      await page.getByRole("button", { name: `Amend order on ${ticker}` }).first().click();
+      await page.getByLabel("New limit price ($)").fill("0.03");
+      await page.getByRole("button", { name: "Amend", exact: true }).click();
+      await page.locator("td", { hasText: "3¢" }).first().waitFor();
+      await shot(page, "orders");
+      await assertAccessible(page, "orders");
+      await page.getByRole("button", { name: `Cancel order on ${ticker}` }).first().click();
+      await page.getByText("No open orders.").waitFor();
+    });
   });
 
   it("a position is closed from its card", async (t) => {
     if (!(await requireSignedIn(t))) return;
     if (!(await apiAnswers(stack.origin, "/api/v1/account/positions/X/close", "POST"))) return t.skip("closing positions (/api/v1/account/positions/{ticker}/close) is not on the local stack yet");
-    const card = page.locator(".position-card").first();
-    const ticker = await card.getAttribute("data-ticker");
-    await card.getByRole("button", { name: `Close position ${ticker}` }).click();
-    await page.getByRole("button", { name: "Confirm close" }).click();
-    await page.locator(`.position-card[data-ticker="${ticker}"]`).waitFor({ state: "detached", timeout: 15_000 });
+    await explained(page, async () => {
+      const card = page.locator(".position-card:has(button.quick-close)").first();
+      const ticker = await card.getAttribute("data-ticker");
+      await card.getByRole("button", { name: `Close position ${ticker}` }).click();
+      await shot(page, "close-position");
+      await page.getByRole("button", { name: "Confirm close" }).click();
+      // Closed: the card goes, or stays flat with its realized P&L until the market settles.
+      const closed = page.locator(`.position-card[data-ticker="${ticker}"]`);
+      await page.waitForFunction(
+        (t) => {
+          const el = document.querySelector(`.position-card[data-ticker="${t}"]`);
+          return el === null || el.textContent.includes("No contracts left");
+        },
+        ticker,
+        { timeout: 15_000 },
+      );
+      assert.ok((await closed.count()) === 0 || (await closed.getByText("FLAT").count()) === 1);
+    });
   });
 
   it("the performance page shows the account's realized P&L", async (t) => {
     if (!(await requireSignedIn(t))) return;
-    await page.goto(`${stack.origin}/performance`);
+    await page.goto(`${origin}/performance`);
     await page.getByText("Realized P&L").first().waitFor();
     await shot(page, "performance");
     await assertAccessible(page, "performance");

@@ -121,8 +121,9 @@ export async function fetchJson(url, init = {}) {
 }
 
 /**
- * Whether an API the stack may not run yet answers: the gateway's own 404 (`no service
- * handles ...`) means it is absent; any other answer (401, 400, 405 ...) means it exists.
+ * Whether an API the stack may not run yet answers, asked without a session: a route that
+ * exists refuses (401, 403) or answers; a 404 (the gateway's "no service handles", or the
+ * function's own for a path it has no route for) means it is not there yet.
  */
 export async function apiAnswers(origin, path, method = "GET") {
   const response = await fetch(`${origin}${path}`, {
@@ -130,9 +131,8 @@ export async function apiAnswers(origin, path, method = "GET") {
     headers: method === "GET" ? {} : { "Content-Type": "application/json", Origin: origin },
     body: method === "GET" ? undefined : "{}",
   });
-  if (response.status !== 404) return true;
-  const body = await response.json().catch(() => ({}));
-  return !(body.error === "not_found" && String(body.message).startsWith("no service handles"));
+  await response.body?.cancel();
+  return response.status !== 404;
 }
 
 export async function launchBrowser() {
@@ -145,6 +145,14 @@ export async function newPage(browser, options = {}) {
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (error) => page.errors.push(error.message));
+  // API refusals seen by the page, for the failure message of a test that times out.
+  page.apiErrors = [];
+  page.on("response", (response) => {
+    const url = new URL(response.url());
+    if (url.pathname.startsWith("/api/") && response.status() >= 400) {
+      page.apiErrors.push(`${response.status()} ${response.request().method()} ${url.pathname}`);
+    }
+  });
   return page;
 }
 
@@ -178,4 +186,14 @@ export async function demoAccount(stack) {
 export function simulatorOrigin(stack) {
   const ports = JSON.parse(readFileSync(join(stack.stateDir, "ports.json"), "utf8"));
   return `http://127.0.0.1:${ports.simulator}`;
+}
+
+/** Run `body`; when it fails, add what the page saw (script errors, API refusals) to the error. */
+export async function explained(page, body) {
+  try {
+    return await body();
+  } catch (error) {
+    error.message += `\npage errors: ${JSON.stringify(page.errors)}\nAPI refusals: ${JSON.stringify(page.apiErrors.slice(-20))}`;
+    throw error;
+  }
 }

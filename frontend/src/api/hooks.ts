@@ -73,7 +73,7 @@ export function useSettings(enabled: boolean) {
 export function useOrders(enabled: boolean, status: string) {
   return useQuery({
     queryKey: ["orders", status],
-    queryFn: () => api<OrderList>(`/api/v1/account/orders?status=${enc(status)}`),
+    queryFn: () => api<OrderList>(`/api/v1/account/orders${status ? `?status=${enc(status)}` : ""}`),
     enabled,
   });
 }

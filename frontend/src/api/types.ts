@@ -198,7 +198,8 @@ export interface Portfolio extends Freshness {
 export interface Position {
   ticker: string;
   market_title?: string | null;
-  side: "yes" | "no";
+  /** Null for a flat position (closed, market not settled yet: realized P&L only). */
+  side: "yes" | "no" | null;
   contracts?: Count;
   average_entry_price?: Dollars | null;
   cost_basis?: Dollars;
@@ -224,18 +225,21 @@ export type OrderSide = "yes" | "no";
 export type OrderAction = "buy" | "sell";
 export type TimeInForce = "good_till_canceled" | "immediate_or_cancel" | "fill_or_kill";
 
+/** An order in the person's terms (side, action, the side's price), as the orders API shows it. */
 export interface Order {
-  order_id: string;
+  id: string;
+  client_order_id?: string | null;
   ticker: string;
   side: OrderSide;
   action: OrderAction;
-  status: string;
-  price?: Dollars;
+  status: "resting" | "canceled" | "executed" | string;
+  price?: Dollars | null;
   count?: Count;
+  filled_count?: Count;
   remaining_count?: Count;
-  fill_count?: Count;
+  fees?: Dollars;
   time_in_force?: TimeInForce | string;
-  created_at?: string;
+  created_time?: string | null;
 }
 
 export interface OrderList {
@@ -252,12 +256,21 @@ export interface OrderRequest {
   time_in_force: TimeInForce;
 }
 
+export interface FeeCharge {
+  trade_fee: Dollars;
+  rounding_fee: Dollars;
+  rebate: Dollars;
+  total_fee: Dollars;
+  balance_change: Dollars;
+}
+
+/** `POST /orders/preview`: cost and fees, as a taker (it crosses) and as a maker (it rests). */
 export interface OrderPreview {
-  cost?: Dollars;
-  fee?: Dollars;
-  total?: Dollars;
-  max_payout?: Dollars;
-  warnings?: string[];
+  cost: Dollars;
+  proceeds: Dollars;
+  max_cost: Dollars;
+  taker: FeeCharge;
+  maker: FeeCharge;
 }
 
 export interface Fill {
@@ -323,4 +336,8 @@ export interface PnlAlerts {
 
 export interface Settings {
   pnl_alerts: PnlAlerts;
+  /** Trading is opt-in: every order write is refused (403 trading_disabled) until true. */
+  trading_enabled?: boolean;
+  max_order_contracts?: Count;
+  max_order_dollars?: Dollars;
 }

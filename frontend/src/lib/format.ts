@@ -78,3 +78,8 @@ export function signedPercent(text: string | null | undefined): string {
   if (value === null) return "–";
   return `${sign(value) > 0 ? "+" : ""}${toFixed(value, 2)}%`;
 }
+
+/** "YES", "NO", or "FLAT" for a position with no contracts left (the API's side is null). */
+export function sideLabel(side: string | null | undefined): string {
+  return side ? side.toUpperCase() : "FLAT";
+}

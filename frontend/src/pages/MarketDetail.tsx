@@ -6,7 +6,7 @@ import type { BookLevel, History, Interval, Orderbook } from "../api/types";
 import { ErrorMessage, Loading } from "../components/ErrorMessage";
 import { Pnl } from "../components/Pnl";
 import { TimeChart, toTime, type ChartSeries } from "../components/TimeChart";
-import { cents, contracts, dateTime } from "../lib/format";
+import { cents, contracts, dateTime, sideLabel } from "../lib/format";
 import { useLive } from "../stream/store";
 import { useWatchMarkets } from "../stream/StreamProvider";
 import { useAccountLive } from "../positions/useAccountLive";
@@ -124,7 +124,7 @@ export default function MarketDetail() {
             <div className="tile"><div className="tile-label">Last</div><div className="tile-value">{cents(m.last_price_dollars)}</div></div>
             <div className="tile"><div className="tile-label">Volume</div><div className="tile-value">{contracts(m.volume_fp)}</div></div>
             {position ? (
-              <div className="tile"><div className="tile-label">You hold {position.side.toUpperCase()}</div><div className="tile-value"><Pnl dollars={position.unrealized_pnl} /></div></div>
+              <div className="tile"><div className="tile-label">You hold {sideLabel(position.side)}</div><div className="tile-value"><Pnl dollars={position.unrealized_pnl} /></div></div>
             ) : null}
           </div>
         </>

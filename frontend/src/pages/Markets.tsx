@@ -5,7 +5,7 @@ import { useMarkets, type MarketQuery } from "../api/hooks";
 import type { Market } from "../api/types";
 import { ErrorMessage, Loading } from "../components/ErrorMessage";
 import { Pnl } from "../components/Pnl";
-import { cents, contracts, dateTime } from "../lib/format";
+import { cents, contracts, dateTime, sideLabel } from "../lib/format";
 import { useAccountLive } from "../positions/useAccountLive";
 import { useLive } from "../stream/store";
 import { useWatchMarkets } from "../stream/StreamProvider";
@@ -96,7 +96,7 @@ export default function Markets() {
                       <div className="muted small">{m.ticker}</div>
                       {position ? (
                         <span className="badge" title="You hold this market">
-                          You hold {position.side.toUpperCase()} · <Pnl dollars={position.unrealized_pnl} />
+                          You hold {sideLabel(position.side)} · <Pnl dollars={position.unrealized_pnl} />
                         </span>
                       ) : null}
                     </td>

@@ -2,7 +2,8 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useDeferredValue, useState } from "react";
 
 import { api, describeError } from "../api/client";
-import type { Order, OrderAction, OrderPreview, OrderRequest, OrderSide, TimeInForce } from "../api/types";
+import { useSettings } from "../api/hooks";
+import type { Order, OrderAction, OrderPreview, OrderRequest, OrderSide, Settings, TimeInForce } from "../api/types";
 import { mul, parse, toFixed, tryParse } from "../lib/decimal";
 import { money } from "../lib/format";
 
@@ -25,7 +26,35 @@ export function grossCost(count: string, price: string): string | null {
   return c && p ? toFixed(mul(c, p), 4) : null;
 }
 
+/** Trading is opt-in per user (a server setting): until it is on, say so and offer it. */
+function TradingOff({ settings }: { settings: Settings }) {
+  const queryClient = useQueryClient();
+  const enable = useMutation({
+    mutationFn: () => api<Settings>("/api/v1/account/settings", { method: "PUT", body: { ...settings, trading_enabled: true } }),
+    onSuccess: (data) => queryClient.setQueryData(["settings"], data),
+  });
+  return (
+    <section className="card" aria-labelledby="ticket-title">
+      <h2 id="ticket-title">Order ticket</h2>
+      <p>
+        Trading is off for your account. Turned on, orders are limited to {settings.max_order_contracts ?? "100"} contracts
+        and {money(settings.max_order_dollars ?? "100")} each (your settings).
+      </p>
+      {enable.isError ? <p role="alert" className="error-message">{describeError(enable.error)}</p> : null}
+      <button type="button" onClick={() => enable.mutate()} disabled={enable.isPending}>
+        Turn on trading
+      </button>
+    </section>
+  );
+}
+
 export function OrderTicket({ ticker }: { ticker: string }) {
+  const settings = useSettings(true);
+  if (settings.data && settings.data.trading_enabled === false) return <TradingOff settings={settings.data} />;
+  return <Ticket ticker={ticker} />;
+}
+
+function Ticket({ ticker }: { ticker: string }) {
   const queryClient = useQueryClient();
   const [side, setSide] = useState<OrderSide>("yes");
   const [action, setAction] = useState<OrderAction>("buy");
@@ -87,15 +116,18 @@ export function OrderTicket({ ticker }: { ticker: string }) {
         {problem ? <p role="alert" className="error-message">{problem}</p> : null}
         <dl className="details" aria-live="polite">
           <dt>Estimated cost</dt>
-          <dd data-testid="preview-cost">{preview.data?.cost ? money(preview.data.cost, 4) : money(grossCost(count, price), 4)}</dd>
+          <dd data-testid="preview-cost">
+            {preview.data ? money(action === "buy" ? preview.data.cost : preview.data.proceeds, 4) : money(grossCost(count, price), 4)}
+            {action === "sell" ? " (proceeds)" : ""}
+          </dd>
           <dt>Estimated fee</dt>
-          <dd data-testid="preview-fee">{preview.data?.fee ? money(preview.data.fee, 4) : preview.isError ? "unavailable" : "…"}</dd>
-          {preview.data?.total ? (
-            <>
-              <dt>Total</dt>
-              <dd>{money(preview.data.total, 4)}</dd>
-            </>
-          ) : null}
+          <dd data-testid="preview-fee">
+            {preview.data
+              ? `${money(preview.data.taker.total_fee, 4)} if it fills at once, ${money(preview.data.maker.total_fee, 4)} if it rests`
+              : preview.isError
+                ? "unavailable"
+                : "…"}
+          </dd>
         </dl>
         {preview.isError ? <p role="alert" className="error-message">Preview: {describeError(preview.error)}</p> : null}
         {place.isError ? <p role="alert" className="error-message">{describeError(place.error)}</p> : null}

@@ -7,7 +7,7 @@ import { useFills, useOrders, useSignedIn } from "../api/hooks";
 import type { Fill, Order } from "../api/types";
 import { Dialog } from "../components/Dialog";
 import { ErrorMessage, Loading } from "../components/ErrorMessage";
-import { cents, contracts, dateTime, money } from "../lib/format";
+import { cents, contracts, dateTime, money, sideLabel } from "../lib/format";
 import { useLive } from "../stream/store";
 
 function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => void }) {
@@ -16,7 +16,7 @@ function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => voi
   const [count, setCount] = useState("");
   const amend = useMutation({
     mutationFn: (o: Order) =>
-      api(`/api/v1/account/orders/${encodeURIComponent(o.order_id)}`, {
+      api(`/api/v1/account/orders/${encodeURIComponent(o.id)}`, {
         method: "PATCH",
         body: { price: price || o.price, count: count || o.remaining_count || o.count },
       }),
@@ -38,11 +38,11 @@ function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => voi
           }}
         >
           <p>
-            {order.action} {order.side.toUpperCase()} {order.ticker}
+            {order.action} {sideLabel(order.side)} {order.ticker}
           </p>
           <label>
             New limit price ($)
-            <input value={price} placeholder={order.price} onChange={(e) => setPrice(e.target.value)} inputMode="decimal" />
+            <input value={price} placeholder={order.price ?? undefined} onChange={(e) => setPrice(e.target.value)} inputMode="decimal" />
           </label>
           <label>
             New contracts
@@ -62,7 +62,7 @@ function AmendDialog({ order, onDone }: { order: Order | null; onDone: () => voi
 function OrderRows({ orders, open, onAmend }: { orders: Order[]; open: boolean; onAmend: (o: Order) => void }) {
   const queryClient = useQueryClient();
   const cancel = useMutation({
-    mutationFn: (o: Order) => api(`/api/v1/account/orders/${encodeURIComponent(o.order_id)}`, { method: "DELETE" }),
+    mutationFn: (o: Order) => api(`/api/v1/account/orders/${encodeURIComponent(o.id)}`, { method: "DELETE" }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["orders"] }),
   });
   if (orders.length === 0) return <p className="empty">{open ? "No open orders." : "No recent orders."}</p>;
@@ -84,13 +84,13 @@ function OrderRows({ orders, open, onAmend }: { orders: Order[]; open: boolean; 
           </thead>
           <tbody>
             {orders.map((o) => (
-              <tr key={o.order_id} data-order-id={o.order_id}>
+              <tr key={o.id} data-order-id={o.id}>
                 <td><Link to={`/markets/${encodeURIComponent(o.ticker)}`}>{o.ticker}</Link></td>
-                <td>{o.action} {o.side.toUpperCase()}</td>
+                <td>{o.action} {sideLabel(o.side)}</td>
                 <td>{cents(o.price)}</td>
-                <td>{contracts(o.remaining_count ?? o.count)}{o.fill_count ? ` (filled ${contracts(o.fill_count)})` : ""}</td>
+                <td>{contracts(open ? o.remaining_count : o.count)}{o.filled_count && o.filled_count !== "0.00" ? ` (filled ${contracts(o.filled_count)})` : ""}</td>
                 <td>{o.status}</td>
-                <td>{dateTime(o.created_at)}</td>
+                <td>{dateTime(o.created_time)}</td>
                 {open ? (
                   <td className="row-actions">
                     <button type="button" onClick={() => onAmend(o)} aria-label={`Amend order on ${o.ticker}`}>Amend</button>
@@ -126,7 +126,7 @@ function FillRows({ fills }: { fills: Fill[] }) {
             <tr key={f.fill_id ?? `${f.ticker}-${i}`}>
               <td>{dateTime(f.created_at)}</td>
               <td>{f.ticker}</td>
-              <td>{f.action} {f.side?.toUpperCase()}</td>
+              <td>{f.action} {sideLabel(f.side)}</td>
               <td>{contracts(f.contracts ?? f.count_fp)}</td>
               <td>{cents(f.side === "no" ? f.no_price : f.yes_price)}</td>
               <td>{money(f.fee, 4)}</td>
@@ -142,7 +142,7 @@ export default function Orders() {
   const signedIn = useSignedIn();
   const queryClient = useQueryClient();
   const open = useOrders(signedIn, "resting");
-  const recent = useOrders(signedIn, "all");
+  const recent = useOrders(signedIn, "");
   const fills = useFills(signedIn);
   const liveFills = useLive((s) => s.fills);
   const [amending, setAmending] = useState<Order | null>(null);

@@ -38,9 +38,11 @@ export default function SignIn() {
       setPem("");
       if (fileRef.current) fileRef.current.value = "";
     },
-    onSuccess: async (data) => {
+    onSuccess: (data) => {
+      // The answer names the user: the positions panel starts fetching at once, the stream
+      // opens, and the rest refreshes in the background (not awaited: positions come first).
       queryClient.setQueryData(["me"], data.user);
-      await queryClient.invalidateQueries();
+      void queryClient.invalidateQueries({ predicate: (query) => query.queryKey[0] !== "me" });
       navigate("/markets");
     },
   });

@@ -28,7 +28,8 @@ export function AlertsDialog({ open, onClose }: { open: boolean; onClose: () => 
     setForm(Object.fromEntries(FIELDS.map((f) => [f.key, alerts[f.key] ?? ""])));
   }, [settings.data]);
   const save = useMutation({
-    mutationFn: (pnl_alerts: PnlAlerts) => api<Settings>("/api/v1/account/settings", { method: "PUT", body: { pnl_alerts } }),
+    mutationFn: (pnl_alerts: PnlAlerts) =>       // The document is replaced whole: keep the trading settings as they are.
+      api<Settings>("/api/v1/account/settings", { method: "PUT", body: { ...settings.data, pnl_alerts } }),
     onSuccess: (data) => {
       queryClient.setQueryData(["settings"], data);
       onClose();

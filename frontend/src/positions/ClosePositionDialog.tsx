@@ -5,7 +5,7 @@ import { api, describeError } from "../api/client";
 import type { Position } from "../api/types";
 import { Dialog } from "../components/Dialog";
 import { parse, sub, toFixed, tryParse, compare } from "../lib/decimal";
-import { cents, contracts } from "../lib/format";
+import { cents, contracts, sideLabel } from "../lib/format";
 
 const SLIPPAGE = parse("0.05");
 const FLOOR = parse("0.01");
@@ -46,7 +46,7 @@ export function ClosePositionDialog({ position, onDone }: { position: Position |
           }}
         >
           <p>
-            Sell {contracts(position.contracts)} {position.side.toUpperCase()} of <strong>{position.ticker}</strong> at no
+            Sell {contracts(position.contracts)} {sideLabel(position.side)} of <strong>{position.ticker}</strong> at no
             worse than <strong>{cents(value)}</strong> per contract.
           </p>
           <label>

@@ -3,7 +3,7 @@ import { Link } from "react-router-dom";
 
 import type { Position } from "../api/types";
 import { Pnl } from "../components/Pnl";
-import { cents, contracts } from "../lib/format";
+import { cents, contracts, sideLabel } from "../lib/format";
 
 export const HIGHLIGHT_MS = 1500;
 
@@ -30,7 +30,7 @@ export const PositionCard = memo(function PositionCard({
         <Link to={`/markets/${encodeURIComponent(position.ticker)}`} className="ticker">
           {position.ticker}
         </Link>
-        <span className={`side ${position.side}`}>{position.side.toUpperCase()}</span>
+        <span className={`side ${position.side ?? "flat"}`}>{sideLabel(position.side)}</span>
       </header>
       {position.market_title ? <p className="title">{position.market_title}</p> : null}
       <p>
@@ -39,9 +39,13 @@ export const PositionCard = memo(function PositionCard({
       <p className="position-pnl" data-testid="position-pnl">
         <Pnl dollars={position.unrealized_pnl} pct={position.unrealized_pnl_pct} />
       </p>
-      <button type="button" className="quick-close" onClick={() => onClose(position)} aria-label={`Close position ${position.ticker}`}>
-        Close
-      </button>
+      {position.side ? (
+        <button type="button" className="quick-close" onClick={() => onClose(position)} aria-label={`Close position ${position.ticker}`}>
+          Close
+        </button>
+      ) : (
+        <p className="muted small">No contracts left · realized <Pnl dollars={position.realized_pnl} /></p>
+      )}
     </article>
   );
 });

@@ -83,6 +83,7 @@ describe("updates and removals", () => {
     ]);
     expect(state.portfolio).toEqual({ cash: "50.0000", total_value: "90.0000" });
     expect(state.orders.o1?.status).toBe("canceled");
+    expect(state.orders.o1?.id).toBe("o1");
     expect(state.orders.o1?.ticker).toBe("A");
     for (let i = 0; i < MAX_FILLS + 5; i++) {
       state = applyEvent(state, { type: "fill", id: `f${i}`, data: { ticker: "A", count_fp: `${i}.00` } }, i);

@@ -183,7 +183,7 @@ export function applyEvent(state: LiveState, event: StreamEvent, now: number): L
       next.positions = positions;
       next.changedAt = changedAt;
       if (snapshot.portfolio !== undefined) next.portfolio = snapshot.portfolio;
-      if (snapshot.orders !== undefined) next.orders = byKey(snapshot.orders, (o) => o.order_id);
+      if (snapshot.orders !== undefined) next.orders = byKey(snapshot.orders, (o) => o.id);
       if (snapshot.connection && typeof snapshot.connection.status === "string" && SERVER_STATUSES.has(snapshot.connection.status)) {
         next.connection = snapshot.connection.status as ServerStatus;
         next.connectionDetail = snapshot.connection.detail ?? null;
@@ -217,9 +217,10 @@ export function applyEvent(state: LiveState, event: StreamEvent, now: number): L
       if (isRecord(data)) next.portfolio = data as Portfolio;
       return next;
     case "order_update": {
-      if (!isRecord(data) || typeof data.order_id !== "string") return next;
-      const order = data as unknown as Order;
-      next.orders = { ...state.orders, [order.order_id]: { ...state.orders[order.order_id], ...order } };
+      // The streamer relays Kalshi's user_orders message: its id is `order_id`.
+      const id = isRecord(data) ? (data.id ?? data.order_id) : null;
+      if (!isRecord(data) || typeof id !== "string") return next;
+      next.orders = { ...state.orders, [id]: { ...state.orders[id], ...(data as Partial<Order>), id } as Order };
       return next;
     }
     case "fill":
