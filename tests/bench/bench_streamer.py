@@ -606,6 +606,7 @@ def run(
         "server_cpu_share": cpu / elapsed,
         "rss_mb_end": rss[-1][1] if rss else 0.0,
         "rss_slope_mb_per_min": _slope_per_min(rss),
+        "rss_late_slope_mb_per_min": _slope_per_min([r for r in rss if r[0] >= seconds / 2]),
     }
 
 
@@ -620,7 +621,8 @@ def _report(result: dict[str, Any]) -> None:
         f"{result['matched']}/{result['expected']} ({delivered:.3f}), coalesced snapshots "
         f"{result['snapshots']}; CPU {result['cpu_s_per_1000_events']:.3f} s/1000 events "
         f"({result['server_cpu_share']:.2f} cores); RSS {result['rss_mb_end']:.0f} MB, "
-        f"slope {result['rss_slope_mb_per_min']:+.2f} MB/min",
+        f"slope {result['rss_slope_mb_per_min']:+.2f} MB/min "
+        f"({result['rss_late_slope_mb_per_min']:+.2f} over the window's second half)",
         flush=True,
     )
 
