@@ -153,7 +153,8 @@ def run_backfill(args: Any) -> int:
     # Every request from here on is paced by one limiter the workers share; the probe's
     # own requests came out of the same budget.
     limiter = limiter_for(budget, args.budget_share)
-    limiter.read.reserve(probe.stats.requests_sent)
+    for _ in range(probe.stats.requests_sent):
+        limiter.read.reserve()
     client = KalshiClient(base_url=base_url, signer=signer, rate_limiter=limiter)
     print(
         f"budget: {budget.tokens_per_s:g} tokens/s ({budget.origin}), cost {budget.cost} "

@@ -4,7 +4,8 @@ A run replays the project's own snapshots (``poll``, ``websocket``). A market th
 never observed in the window may still have history from the backfill: Kalshi's 1-minute
 candlesticks (``kalshi_candles`` in ``market_candles``) or the public trade tape
 (``trades`` in ``market_trades``). :func:`fill_from_history` gives the engine those markets
-as snapshots, one per candle (at the candle's end, the mid of its closing bid and ask as
+as snapshots, one per candle (at the candle's end, the mid of its closing bid and ask, to the
+nearest tick, as
 both bid and ask, or its last trade price where it has no two-sided quote) or one per trade
 (at the trade's price) where there is not even a candle, and says so: such prices carry
 no spread, so a strategy's fills on them are optimistic by half a spread (ADR 0181).
@@ -21,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
-from shared.domain.units import MISSING_TICKS, PRICE_SCALE
 
 __all__ = ["RESOLUTION_S", "DataReport", "fill_from_history"]
 
@@ -68,48 +67,68 @@ class DataReport:
         }
 
 
-def _ticks(column: Sequence[Decimal | None]) -> npt.NDArray[np.int32]:
-    """Exact dollars -> ticks; a mid of two prices can fall on half a tick, which rounds to
-    the even tick (the engine's prices are whole ticks)."""
-    out = np.full(len(column), MISSING_TICKS, dtype=np.int32)
-    for i, value in enumerate(column):
-        if value is not None:
-            out[i] = int((Decimal(value) * PRICE_SCALE).to_integral_value(ROUND_HALF_EVEN))
-    return out
+_CANDLES_SQL = (
+    "COPY (SELECT s.idx, (extract(epoch FROM c.bucket_start) * 1000000)::int8, "
+    "COALESCE(round(COALESCE(c.mid_close, c.last_close) * 10000)::int4, -1) "
+    "FROM bt_selected s JOIN market_candles c ON c.ticker = s.ticker "
+    "WHERE c.resolution_s = 60 AND c.source IN ('kalshi_candles', 'trades') "
+    "AND c.bucket_start >= {start} AND c.bucket_start < {end} "
+    "ORDER BY s.idx, c.bucket_start) TO STDOUT (FORMAT binary)"
+)
+_TRADES_SQL = (
+    "COPY (SELECT s.idx, (extract(epoch FROM t.ts) * 1000000)::int8, "
+    "round(t.yes_price_dollars * 10000)::int4 "
+    "FROM bt_selected s JOIN market_trades t ON t.ticker = s.ticker "
+    "WHERE t.ts >= {start} AND t.ts <= {end} ORDER BY s.idx, t.ts) TO STDOUT (FORMAT binary)"
+)
+_FIELDS = (("market", ">i4"), ("ts", ">i8"), ("price", ">i4"))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows of one kind, grouped by market index: ``market``, ``ts`` (us), ``price``
+    (ticks; the mid of a candle's closing quote to the nearest tick, else its last price)."""
+
+    market: npt.NDArray[np.int32]
+    ts: npt.NDArray[np.int64]
+    price: npt.NDArray[np.int32]
+
+    def of(self, index: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        lo = int(np.searchsorted(self.market, index, side="left"))
+        hi = int(np.searchsorted(self.market, index, side="right"))
+        return self.ts[lo:hi], self.price[lo:hi]
 
 
 def _history_rows(
     raw: Any, tickers: Sequence[str], start: datetime, end: datetime
-) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
-    """Backfilled 1-minute candles and trades of ``tickers`` in the window, per ticker."""
+) -> tuple[_Rows, _Rows]:
+    """Backfilled 1-minute candles and trades of ``tickers`` in the window: binary COPY
+    into numpy, as the loader reads snapshots (a month of minutes for 200 markets is
+    ~900,000 candles)."""
+    from shared.backtest.loader import (
+        _copy_out,
+        _literal_ts,
+        _parse_binary_copy,
+        _select_markets,
+    )
+
     cursor = raw.cursor()
+    bounds = {"start": _literal_ts(start), "end": _literal_ts(end)}
     try:
-        cursor.execute(
-            "SELECT ticker, bucket_start, mid_close, last_close FROM market_candles "
-            "WHERE ticker = ANY(%s::text[]) AND resolution_s = %s AND source IN "
-            "('kalshi_candles', 'trades') AND bucket_start >= %s AND bucket_start < %s "
-            "ORDER BY ticker, bucket_start",
-            (list(tickers), RESOLUTION_S, start, end),
-        )
-        candles = cursor.fetchall()
-        cursor.execute(
-            "SELECT ticker, ts, yes_price_dollars FROM market_trades "
-            "WHERE ticker = ANY(%s::text[]) AND ts >= %s AND ts <= %s ORDER BY ticker, ts",
-            (list(tickers), start, end),
-        )
-        trades = cursor.fetchall()
+        _select_markets(cursor, tickers)
+        candles = _parse_binary_copy(_copy_out(cursor, _CANDLES_SQL.format(**bounds)), _FIELDS)
+        trades = _parse_binary_copy(_copy_out(cursor, _TRADES_SQL.format(**bounds)), _FIELDS)
     finally:
         raw.rollback()
-    by_candle: dict[str, list[Any]] = {}
-    for ticker, bucket, mid, last in candles:
-        by_candle.setdefault(ticker, []).append((bucket, mid if mid is not None else last))
-    by_trade: dict[str, list[Any]] = {}
-    for ticker, ts, price in trades:
-        by_trade.setdefault(ticker, []).append((ts, price))
-    return (
-        {t: tuple(zip(*rows, strict=True)) for t, rows in by_candle.items()},
-        {t: tuple(zip(*rows, strict=True)) for t, rows in by_trade.items()},
-    )
+
+    def rows(records: npt.NDArray[Any]) -> _Rows:
+        return _Rows(
+            records["market"].astype(np.int32),
+            records["ts"].astype(np.int64),
+            records["price"].astype(np.int32),
+        )
+
+    return rows(candles), rows(trades)
 
 
 def _listed_minutes(market: MarketInfo, open_ts: datetime | None, start: int, end: int) -> int:
@@ -143,32 +162,27 @@ def fill_from_history(
     next_id = -1
     for index, market in enumerate(markets):
         ticker = market.ticker
+        candle_ts, candle_price = candles.of(index)
+        trade_ts, trade_price = trades.of(index)
+        has_snapshots = seg_end[index] > seg_start[index]
         buckets = [data.ts[seg_start[index] : seg_end[index]] // _MINUTE_US]
-        sources = set(own.get(ticker, ())) if seg_end[index] > seg_start[index] else set()
-        if ticker in candles:
+        sources = set(own.get(ticker, ())) if has_snapshots else set()
+        if len(candle_ts):
             sources.add("kalshi_candles")
-            buckets.append(
-                np.array([to_micros(b) // _MINUTE_US for b in candles[ticker][0]], np.int64)
-            )
-        if ticker in trades:
+            buckets.append(candle_ts // _MINUTE_US)
+        if len(trade_ts):
             sources.add("trades")
-            buckets.append(
-                np.array([to_micros(t) // _MINUTE_US for t in trades[ticker][0]], np.int64)
-            )
-        if seg_end[index] == seg_start[index]:  # no snapshot: replay backfilled history
-            if ticker in candles:
-                stamps, prices = candles[ticker]
-                ts = np.array([to_micros(b) + _MINUTE_US for b in stamps], dtype=np.int64)
+            buckets.append(trade_ts // _MINUTE_US)
+        if not has_snapshots:  # replay backfilled history
+            if len(candle_ts):
+                ts, ticks = candle_ts + _MINUTE_US, candle_price  # a candle is known at its end
                 report.fallback[ticker] = "kalshi_candles"
-            elif ticker in trades:
-                stamps, prices = trades[ticker]
-                ts = np.array([to_micros(t) for t in stamps], dtype=np.int64)
-                report.fallback[ticker] = "trades"
             else:
-                ts, prices = np.zeros(0, np.int64), ()
+                ts, ticks = trade_ts, trade_price
+                if len(ts):
+                    report.fallback[ticker] = "trades"
             keep = ts <= end_us
-            ts = ts[keep]
-            ticks = _ticks(prices)[keep]
+            ts, ticks = ts[keep], ticks[keep]
             n = len(ts)
             parts_market.append(np.full(n, index, dtype=np.int32))
             parts_ts.append(ts)
@@ -177,7 +191,7 @@ def fill_from_history(
             parts_ask.append(ticks.copy())
             next_id -= n
         listed = _listed_minutes(market, opens.get(ticker), start_us, end_us)
-        distinct = np.unique(np.concatenate(buckets)) if buckets else np.zeros(0, np.int64)
+        distinct = np.unique(np.concatenate(buckets))
         inside = distinct[(distinct >= start_us // _MINUTE_US) & (distinct < end_us // _MINUTE_US)]
         report.coverage[ticker] = min(1.0, len(inside) / listed) if listed else 0.0
         report.market_sources[ticker] = sorted(sources)

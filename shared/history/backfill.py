@@ -120,7 +120,7 @@ ProgressCallback = Callable[[BackfillProgress], None]
 
 RATE_MARGIN = 0.98
 BURST_MARGIN = 2.0
-JITTER_S = 0.5
+JITTER_S = 1.0
 
 
 def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:

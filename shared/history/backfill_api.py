@@ -115,7 +115,8 @@ def service_from_settings(settings: BackfillSettings) -> BackfillService:
         with KalshiClient(base_url=base, signer=signer, rate_limit=False) as probe:
             budget = read_budget(probe, signed=signer is not None)
         limiter = limiter_for(budget, settings.budget_share)
-        limiter.read.reserve(probe.stats.requests_sent)
+        for _ in range(probe.stats.requests_sent):
+            limiter.read.reserve()
         return KalshiHistory(KalshiClient(base_url=base, signer=signer, rate_limiter=limiter))
 
     enqueue = None
