@@ -478,34 +478,48 @@ def _stored_rows(raw: bytes) -> StoredRows:
 def _archived_rows(
     archive: ArchiveStore, day: Any, markets: Sequence[MarketInfo], start_us: int, end_us: int
 ) -> StoredRows:
-    """One archived day's rows of ``markets`` in ``[start_us, end_us]`` as stored rows."""
+    """One archived day's rows of ``markets`` in ``[start_us, end_us]`` as stored rows.
+
+    Tickers become market indexes in Arrow's C++ (``index_in``), never Python strings; a
+    small selection is also pushed down to the Parquet reader, which then skips the row
+    groups whose ticker range misses it.
+    """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from shared.history.archive import read_day
 
-    index = {m.ticker: i for i, m in enumerate(markets)}
-    table = read_day(archive, day, list(index))
+    tickers = [m.ticker for m in markets]
+    table = read_day(archive, day, tickers if len(tickers) <= _PUSHDOWN_TICKERS else None)
     if table.num_rows == 0:
         return StoredRows.empty()
-    ts = table.column("ts").cast("int64").to_numpy()
-    keep = (ts >= start_us) & (ts <= end_us)
-    tickers = table.column("ticker").to_numpy(zero_copy_only=False)
-    lookup = np.vectorize(index.__getitem__, otypes=[np.int32])
-    unique, inverse = np.unique(tickers, return_inverse=True)
-    market = lookup(unique)[inverse] if len(unique) else np.zeros(0, np.int32)
-
-    def ticks(name: str) -> npt.NDArray[np.int32]:
-        return np.asarray(pc.fill_null(table.column(name), -1).to_numpy(), dtype=np.int32)
-
-    poll = np.asarray(pc.equal(table.column("source"), "poll").to_numpy(zero_copy_only=False))
-    return StoredRows(
-        market=market.astype(np.int32)[keep],
-        ts=ts.astype(np.int64)[keep],
-        snapshot_id=table.column("id").to_numpy().astype(np.int64)[keep],
-        yes_bid=ticks("yes_bid")[keep],
-        yes_ask=ticks("yes_ask")[keep],
-        poll=poll.astype(np.bool_)[keep],
+    market = pc.index_in(table.column("ticker"), value_set=pa.array(tickers, pa.string()))
+    ts = table.column("ts").cast(pa.int64())
+    keep = pc.and_(
+        pc.is_valid(market),
+        pc.and_(pc.greater_equal(ts, start_us), pc.less_equal(ts, end_us)),
     )
+    table = table.filter(keep)
+    market = market.filter(keep)
+
+    def ints(column: Any, dtype: Any, missing: int | None = None) -> Any:
+        if missing is not None:
+            column = pc.fill_null(column, missing)
+        return np.asarray(column.to_numpy(), dtype=dtype)
+
+    return StoredRows(
+        market=ints(market, np.int32),
+        ts=ints(table.column("ts").cast(pa.int64()), np.int64),
+        snapshot_id=ints(table.column("id"), np.int64),
+        yes_bid=ints(table.column("yes_bid"), np.int32, -1),
+        yes_ask=ints(table.column("yes_ask"), np.int32, -1),
+        poll=ints(pc.equal(table.column("source"), "poll"), np.bool_),
+    )
+
+
+_PUSHDOWN_TICKERS = 200
+"""Up to this many tickers are pushed down as a Parquet filter; more read the whole day
+(the filter's per-row cost outgrows the row groups it saves)."""
 
 
 def load_snapshots(
