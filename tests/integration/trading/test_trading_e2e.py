@@ -505,3 +505,26 @@ def test_the_orders_command_places_lists_and_cancels(
     )  # fmt: skip
     assert done.returncode == 1 and "invalid_price" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_orders_command_signs_in_with_a_key_file(
+    stack: Stack, market: dict[str, Any], tmp_path: Path
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(demo_account(stack)))
+    os.chmod(key_file, 0o600)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "devstack.cli", "orders", *args,
+             "--state-dir", str(stack.state_dir), "--key-file", str(key_file)],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+
+    listed = cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "no orders"
+    # A state change passes the session's Origin and CSRF checks and meets the user's switch.
+    placed = cli("place", market["ticker"], "--side", "yes", "--count", "1", "--price", "0.01")
+    assert placed.returncode == 1 and "403 trading_disabled" in placed.stderr
+    assert "PRIVATE KEY" not in placed.stdout + placed.stderr
