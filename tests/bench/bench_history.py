@@ -137,6 +137,74 @@ def bench_change_only(server: LocalPostgres, args: argparse.Namespace) -> dict[s
     return out
 
 
+# ---------------------------------------------------------------------------- 1b. poll
+
+
+def bench_poll(server: LocalPostgres, args: argparse.Namespace) -> dict[str, float]:
+    """A steady poll of ``--poll-markets`` synthetic markets (production-shaped raw), 10 %
+    of them changed since the previous poll, change-only vs every snapshot stored, against
+    the floor of one bare COPY of the poll's snapshot rows into the partitioned table."""
+    import random
+    from dataclasses import replace
+
+    from shared.db.copy_text import copy_payload
+    from shared.marketdata import ingest
+    from shared.marketdata.ingest import write_poll
+    from tests.integration.marketdata.synthetic import synthetic_poll
+
+    n = args.poll_markets
+    print(f"1b. steady poll of {n:,} markets, 10 % changed: database time of write_poll")
+    base = synthetic_poll(n)
+    rng = random.Random(3)
+    out: dict[str, float] = {}
+    for label, heartbeat in (("every snapshot", 0.0), ("change-only", 3_600.0)):
+        engine = new_database(server, f"bench_hist_poll_{int(heartbeat)}")
+        observations = list(base)
+        times: list[float] = []
+        stored: list[int] = []
+        for poll in range(args.poll_runs + 1):
+            if poll:
+                for i in rng.sample(range(n), n // 10):
+                    o = observations[i]
+                    observations[i] = replace(
+                        o, volume_fp=(o.volume_fp or 0) + 1, raw=(o.raw or b"") + b" "
+                    )
+            with engine.begin() as c:
+                written = write_poll(
+                    c,
+                    message_id=f"p-{poll}",
+                    polled_at=T0 + timedelta(minutes=poll),
+                    observations=observations,
+                    heartbeat_seconds=heartbeat,
+                )
+            assert written is not None
+            if poll:  # the first poll (every market new) is not steady
+                times.append(written.timings.database_seconds)
+                stored.append(written.snapshots)
+        out[label] = statistics.median(times)
+        print(
+            f"   {label:<16} db time p50 {out[label] * 1000:7.1f} ms, max "
+            f"{max(times) * 1000:7.1f} ms; rows stored per poll {statistics.median(stored):,.0f}"
+        )
+        ordered = sorted(observations, key=lambda o: o.ticker)
+        payload = ingest._snapshot_payload(ordered, T0 + timedelta(days=1), 999)
+        floor: list[float] = []
+        for _run in range(3):
+            with engine.connect() as c:
+                transaction = c.begin()
+                started = time.perf_counter()
+                copy_payload(c, "market_snapshots", ingest._SNAPSHOT_COLUMNS, payload)
+                floor.append(time.perf_counter() - started)
+                transaction.rollback()
+        out[f"{label} floor"] = min(floor)
+        engine.dispose()
+    print(
+        f"   floor: one COPY of all {n:,} snapshot rows {out['change-only floor'] * 1000:7.1f} ms"
+        f"; change-only = {out['change-only'] / out['change-only floor']:.2f}x the floor"
+    )
+    return out
+
+
 # ---------------------------------------------------------------------------- 2. history
 
 
@@ -374,6 +442,7 @@ def bench_archive(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
 
 BENCHES: dict[str, Callable[[LocalPostgres, argparse.Namespace], dict[str, float]]] = {
     "change-only": bench_change_only,
+    "poll": bench_poll,
     "history": bench_history,
     "archive": bench_archive,
 }
@@ -386,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--polls", type=int, default=90, help="polls, a minute apart")
     parser.add_argument("--ticks", type=int, default=120, help="simulator ticks per poll")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per history query")
+    parser.add_argument("--poll-markets", type=int, default=10_000)
+    parser.add_argument("--poll-runs", type=int, default=5)
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--archive-markets", type=int, default=1_000)
     parser.add_argument("--days", type=int, default=30)
