@@ -235,8 +235,8 @@ class PollMarkets:
         today = now.astimezone(UTC).date()
         if self._maintained_on == today:
             return
-        from shared.history.stores import open_archive
         from shared.history.maintenance import run_maintenance
+        from shared.history.stores import open_archive
 
         settings = self.settings
         try:
