@@ -21,7 +21,7 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },
   {
-    files: ["scripts/**/*.mjs", "../tests/e2e/**/*.mjs"],
+    files: ["scripts/**/*.mjs"],
     extends: [js.configs.recommended],
     languageOptions: { ecmaVersion: 2022, globals: { ...globals.node } },
   },

@@ -282,7 +282,10 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
     if (!(await apiAnswers(stack.origin, "/api/v1/account/orders"))) return t.skip("the orders API (/api/v1/account/orders) is not on the local stack yet");
     await explained(page, async () => {
       const ticker = await firstTicker();
-      await page.goto(`${origin}/markets/${ticker}`);
+      // In-app navigation, as a person would: the stream and the session stay as they are.
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Markets" }).click();
+      await page.getByLabel("Search").fill(ticker);
+      await page.locator(`tr[data-ticker="${ticker}"] a`).click();
       const turnOn = page.getByRole("button", { name: "Turn on trading" });
       const ticket = page.getByLabel("Contracts");
       await turnOn.or(ticket).first().waitFor();
@@ -290,14 +293,19 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
       await page.getByLabel("Contracts").fill("2");
       await page.getByLabel("Limit price ($)").fill("0.02");
       await page.locator("[data-testid=preview-fee]", { hasText: "if it rests" }).waitFor();
+      await page.getByRole("heading", { name: "Order ticket" }).scrollIntoViewIfNeeded();
       await shot(page, "order-ticket");
       await page.getByRole("button", { name: "Buy YES" }).click();
       await page.getByText(/Order placed/).waitFor();
-      await page.goto(`${origin}/orders`);
-      await page.getByRole("button", { name: `Amend order on ${ticker}` }).first().click();
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Orders" }).click();
+      const open = page.locator("section", { has: page.getByRole("heading", { name: "Open orders" }) });
+      await open.getByRole("button", { name: `Amend order on ${ticker}` }).first().click();
       await page.getByLabel("New limit price ($)").fill("0.03");
       await page.getByRole("button", { name: "Amend", exact: true }).click();
-      await page.locator("td", { hasText: "3¢" }).first().waitFor();
+      await open.locator("td").getByText("3¢", { exact: true }).first().waitFor();
+      await page.getByRole("dialog").waitFor({ state: "hidden" });
+      // The fills of this account (the sign-in fills) are listed under the orders.
+      await page.locator("section", { has: page.getByRole("heading", { name: "Fills" }) }).locator("tbody tr").first().waitFor();
       await shot(page, "orders");
       await assertAccessible(page, "orders");
       await page.getByRole("button", { name: `Cancel order on ${ticker}` }).first().click();
@@ -330,8 +338,8 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
 
   it("the performance page shows the account's realized P&L", async (t) => {
     if (!(await requireSignedIn(t))) return;
-    await page.goto(`${origin}/performance`);
-    await page.getByText("Realized P&L").first().waitFor();
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Performance" }).click();
+    await page.locator(".tile-label", { hasText: "Realized P&L" }).waitFor();
     await shot(page, "performance");
     await assertAccessible(page, "performance");
     await sleep(0);

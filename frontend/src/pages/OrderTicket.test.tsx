@@ -29,7 +29,7 @@ describe("order ticket", () => {
     });
     renderWithApp(<OrderTicket ticker="KX-A" />);
     const user = userEvent.setup();
-    await user.clear(screen.getByLabelText("Contracts"));
+    await user.clear(await screen.findByLabelText("Contracts"));
     await user.type(screen.getByLabelText("Contracts"), "10");
     await user.clear(screen.getByLabelText("Limit price ($)"));
     await user.type(screen.getByLabelText("Limit price ($)"), "0.45");

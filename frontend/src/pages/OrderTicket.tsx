@@ -50,6 +50,16 @@ function TradingOff({ settings }: { settings: Settings }) {
 
 export function OrderTicket({ ticker }: { ticker: string }) {
   const settings = useSettings(true);
+  // Wait for the setting rather than show a ticket that turns into "trading is off"; if the
+  // settings cannot be read, show the ticket: the orders API refuses with its own message.
+  if (settings.isPending) {
+    return (
+      <section className="card" aria-labelledby="ticket-title">
+        <h2 id="ticket-title">Order ticket</h2>
+        <p className="muted" role="status">Loading your trading settings…</p>
+      </section>
+    );
+  }
   if (settings.data && settings.data.trading_enabled === false) return <TradingOff settings={settings.data} />;
   return <Ticket ticker={ticker} />;
 }

@@ -192,7 +192,13 @@ export default function Orders() {
       </section>
       <section aria-labelledby="fills-title">
         <h2 id="fills-title">Fills</h2>
-        {fills.isError && liveFills.length === 0 ? <ErrorMessage error={fills.error} what="Fills" /> : <FillRows fills={allFills} />}
+        {fills.isError && liveFills.length === 0 ? (
+          <ErrorMessage error={fills.error} what="Fills" />
+        ) : fills.isPending && liveFills.length === 0 ? (
+          <Loading what="fills" />
+        ) : (
+          <FillRows fills={allFills} />
+        )}
       </section>
       <AmendDialog order={amending} onDone={() => setAmending(null)} />
       <Dialog open={confirmAll} title="Cancel all open orders?" onClose={() => setConfirmAll(false)}>

@@ -33,12 +33,16 @@ export const PositionCard = memo(function PositionCard({
         <span className={`side ${position.side ?? "flat"}`}>{sideLabel(position.side)}</span>
       </header>
       {position.market_title ? <p className="title">{position.market_title}</p> : null}
-      <p>
-        {contracts(position.contracts)} @ {cents(position.average_entry_price)} · now {cents(position.mark)}
-      </p>
-      <p className="position-pnl" data-testid="position-pnl">
-        <Pnl dollars={position.unrealized_pnl} pct={position.unrealized_pnl_pct} />
-      </p>
+      {position.side ? (
+        <>
+          <p>
+            {contracts(position.contracts)} @ {cents(position.average_entry_price)} · now {cents(position.mark)}
+          </p>
+          <p className="position-pnl" data-testid="position-pnl">
+            <Pnl dollars={position.unrealized_pnl} pct={position.unrealized_pnl_pct} />
+          </p>
+        </>
+      ) : null}
       {position.side ? (
         <button type="button" className="quick-close" onClick={() => onClose(position)} aria-label={`Close position ${position.ticker}`}>
           Close
