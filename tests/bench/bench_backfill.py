@@ -127,7 +127,7 @@ def _verify(engine: sa.Engine, days: int) -> dict[str, Any]:
                 )
             )
         }
-        trades = dict(
+        trades: dict[str, int] = dict(
             connection.execute(
                 sa.text("SELECT ticker, count(*) FROM market_trades GROUP BY 1")
             ).all()

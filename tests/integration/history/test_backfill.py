@@ -61,7 +61,9 @@ def _expected() -> History:
     return history
 
 
-def _command(server: SimulatorServer, key_id: str, pem: str, url: str) -> tuple[list[str], dict]:
+def _command(
+    server: SimulatorServer, key_id: str, pem: str, url: str
+) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     env.update(
         {
@@ -158,14 +160,16 @@ def test_backfill_killed_and_restarted_loads_everything_once_within_budget(
                 "WHERE source = 'kalshi_candles' GROUP BY 1, 2"
             )
         ).all()
-        trades = dict(
+        trades: dict[str, int] = dict(
             connection.execute(
                 sa.text(
                     "SELECT ticker, count(*) FROM market_trades WHERE source = 'trades' GROUP BY 1"
                 )
             ).all()
         )
-        results = dict(connection.execute(sa.text("SELECT ticker, result FROM markets")).all())
+        results: dict[str, str] = dict(
+            connection.execute(sa.text("SELECT ticker, result FROM markets")).all()
+        )
         checkpoints = connection.execute(
             sa.text("SELECT count(*) FROM backfill_checkpoints WHERE completed_at IS NOT NULL")
         ).scalar_one()
