@@ -51,7 +51,13 @@ from shared.account.settings import AccountSettings
 from shared.auth import api_tokens, credentials, session_store
 from shared.auth.csrf import SESSION_COOKIE, new_csrf_token
 from shared.auth.pem import InvalidPrivateKey, load_rsa_private_key
-from shared.auth.principal import AuthContext, AuthError, Principal, parse_cookies
+from shared.auth.principal import (
+    CREDENTIAL_UNCHECKED,
+    AuthContext,
+    AuthError,
+    Principal,
+    parse_cookies,
+)
 from shared.auth.ratelimit import RateLimited, SigninLimiter
 from shared.auth.sessions import IssuedSession
 from shared.domain.pnl import BaselinePoint
@@ -372,14 +378,19 @@ class AccountService:
     def reader(self, principal: Principal) -> AccountReader:
         user_id = principal.user_id
         if principal.via != "session":
-            # A session's check already covered the credential; a token's did not.
-            with self.engine.begin() as conn:
-                stored = credentials.credential_status(conn, user_id)
-            if stored is None:
+            # A session's check refused anything but a valid key; a token's statement read
+            # the status into the principal (ADR 0205). Only a principal built without
+            # authenticating (a test, a job) has it unread.
+            status = principal.credential
+            if status == CREDENTIAL_UNCHECKED:
+                with self.engine.begin() as conn:
+                    stored = credentials.credential_status(conn, user_id)
+                status = stored.status if stored is not None else None
+            if status is None:
                 raise AccountError(
                     401, "kalshi_not_connected", "no Kalshi key is stored; sign in again"
                 )
-            if stored.status != "valid":
+            if status != "valid":
                 raise AccountError(
                     401, "kalshi_key_revoked", "Kalshi no longer accepts the stored key"
                 )

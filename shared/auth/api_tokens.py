@@ -90,6 +90,27 @@ class TokenPrincipal:
     token_id: uuid.UUID
     scope: str
     name: str
+    credential: str | None = None
+    """The user's stored Kalshi key status (``valid``/``invalid``; ``None``: none stored),
+    read in the verifying statement so no request re-queries it."""
+
+
+_VERIFY = text(
+    "WITH found AS (SELECT id, user_id, name, scope, expires_at, revoked_at "
+    "FROM api_tokens WHERE token_hash = :hash), "
+    "stamped AS (UPDATE api_tokens SET last_used_at = :now WHERE id = (SELECT id FROM found) "
+    "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now) "
+    "AND (last_used_at IS NULL OR last_used_at <= :stale) RETURNING id) "
+    "SELECT f.id, f.user_id, f.name, f.scope, f.expires_at, f.revoked_at, "
+    "(SELECT status FROM user_credentials c WHERE c.user_id = f.user_id) AS credential, "
+    "EXISTS (SELECT 1 FROM stamped) AS stamped FROM found f"
+)
+"""Verification in one statement (one round trip): the token by its hash, the user's
+credential status, and the ``last_used_at`` stamp, written only when the token is live and
+the stamp is older than :data:`LAST_USED_RESOLUTION` (the guard is in the ``UPDATE``, so
+concurrent requests do not each rewrite it). Needs only what ADR 0146 grants the
+deployables: ``SELECT`` on ``api_tokens``, ``UPDATE (last_used_at)``, and ``user_id``,
+``status`` of ``user_credentials``."""
 
 
 def hash_token(plaintext: str) -> bytes:
@@ -208,18 +229,21 @@ def revoke_token(
 def verify_token(conn: Connection, plaintext: str, now: datetime | None = None) -> TokenPrincipal:
     """The principal of a presented token; :class:`InvalidToken` if it is not live.
 
-    Stamps ``last_used_at`` (at most once per :data:`LAST_USED_RESOLUTION`).
+    One statement (:data:`_VERIFY`): the lookup by hash, the user's credential status, and
+    the ``last_used_at`` stamp (at most once per :data:`LAST_USED_RESOLUTION`). The caller
+    commits (the stamp is the only write, and only when the token is live).
     """
     moment = _now(now)
     if not isinstance(plaintext, str) or not looks_like_token(plaintext):
         raise InvalidToken("malformed")
     row = (
         conn.execute(
-            text(
-                "SELECT id, user_id, name, scope, expires_at, revoked_at, last_used_at "
-                "FROM api_tokens WHERE token_hash = :hash"
-            ),
-            {"hash": hash_token(plaintext)},
+            _VERIFY,
+            {
+                "hash": hash_token(plaintext),
+                "now": moment,
+                "stale": moment - LAST_USED_RESOLUTION,
+            },
         )
         .mappings()
         .one_or_none()
@@ -230,12 +254,10 @@ def verify_token(conn: Connection, plaintext: str, now: datetime | None = None) 
         raise InvalidToken("revoked")
     if row["expires_at"] is not None and row["expires_at"] <= moment:
         raise InvalidToken("expired")
-    last_used = row["last_used_at"]
-    if last_used is None or moment - last_used >= LAST_USED_RESOLUTION:
-        conn.execute(
-            text("UPDATE api_tokens SET last_used_at = :now WHERE id = :id"),
-            {"id": row["id"], "now": moment},
-        )
     return TokenPrincipal(
-        user_id=row["user_id"], token_id=row["id"], scope=row["scope"], name=row["name"]
+        user_id=row["user_id"],
+        token_id=row["id"],
+        scope=row["scope"],
+        name=row["name"],
+        credential=row["credential"],
     )

@@ -4,9 +4,11 @@
 raises :class:`AuthError` (an :class:`~shared.api.errors.ApiError`, so the router renders
 it as the usual JSON error):
 
-1. ``Authorization: Bearer ki_...``: an API token (:mod:`shared.auth.api_tokens`). No
-   CSRF check: a browser never attaches this header on its own. Any other scheme, or a
-   token that is not live, is 401 ``invalid_token``.
+1. ``Authorization: Bearer ki_...``: an API token (:mod:`shared.auth.api_tokens`): one
+   statement checks the hash, revocation and expiry, stamps ``last_used_at`` (at most once a
+   minute) and reads the user's stored-key status into ``Principal.credential``. No CSRF
+   check: a browser never attaches this header on its own. Any other scheme, or a token
+   that is not live, is 401 ``invalid_token``.
 2. Otherwise the ``ki_session`` cookie: the JWT is verified (:mod:`shared.auth.sessions`),
    unsafe methods pass the CSRF checks (:mod:`shared.auth.csrf`), and then one query asks
    Postgres whether the session is still live and whether the user's stored Kalshi key is
@@ -50,6 +52,7 @@ from shared.kalshi.signing import KalshiSigner
 from shared.secrets import SecretStore
 
 __all__ = [
+    "CREDENTIAL_UNCHECKED",
     "SCOPE_ORDER",
     "AuthContext",
     "AuthError",
@@ -64,6 +67,9 @@ SCOPE_ORDER = {"read": 1, "trade": 2}
 SESSION_SCOPE = "trade"
 """A signed-in browser may do everything its user may."""
 _MAX_COOKIE_HEADER = 8192
+CREDENTIAL_UNCHECKED = "unchecked"
+"""``Principal.credential`` of a principal built without reading the stored key's status
+(a job acting for a user, a test): whoever needs the key must read it."""
 
 _SESSION_STATE = text(
     "SELECT EXISTS (SELECT 1 FROM user_sessions WHERE jti = :jti AND user_id = :user_id) "
@@ -88,6 +94,10 @@ class Principal:
     ``via`` is ``"session"`` (browser cookie) or ``"token"`` (API token). ``scope`` is what
     it may do (``"trade"`` for sessions; the token's own for tokens). Exactly one of
     ``session`` (the verified claims; ``jti`` is its id) and ``token_id`` is set.
+    ``credential`` is the status of the user's stored Kalshi key as the authenticating
+    statement read it (``valid``, ``invalid``, ``None`` when none is stored), so the
+    account and order paths decide on it without querying again; a session is only ever
+    authenticated with a ``valid`` key.
     """
 
     user_id: uuid.UUID
@@ -95,6 +105,7 @@ class Principal:
     scope: str
     session: SessionClaims | None = None
     token_id: uuid.UUID | None = None
+    credential: str | None = CREDENTIAL_UNCHECKED
 
     @property
     def jti(self) -> str | None:
@@ -157,7 +168,9 @@ def _token_principal(conn: Connection, token: str, now: datetime) -> Principal:
         found = api_tokens.verify_token(conn, token, now)
     except api_tokens.InvalidToken:
         raise AuthError(401, "invalid_token", "the API token is not valid") from None
-    return Principal(found.user_id, "token", found.scope, token_id=found.token_id)
+    return Principal(
+        found.user_id, "token", found.scope, token_id=found.token_id, credential=found.credential
+    )
 
 
 _SESSION_ERRORS = {"expired": ("session_expired", "the session has expired; sign in again")}
@@ -196,7 +209,9 @@ def _session_principal(conn: Connection, claims: SessionClaims) -> Principal:
         raise AuthError(
             401, "kalshi_key_revoked", "Kalshi no longer accepts the stored key; sign in again"
         )
-    return Principal(claims.user_id, "session", SESSION_SCOPE, session=claims)
+    return Principal(
+        claims.user_id, "session", SESSION_SCOPE, session=claims, credential=state.credential
+    )
 
 
 def authenticate(
