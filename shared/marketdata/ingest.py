@@ -68,6 +68,7 @@ __all__ = [
     "MARKET_DATA_LOCK_KEY",
     "PollWrite",
     "WriteTimings",
+    "fold_candles",
     "lock_market_data",
     "metadata_hash",
     "rebuild_candles",
@@ -345,32 +346,66 @@ _CANDLE_SOURCE = f"""(
 # Open and close are the first and last non-NULL values by observation time, so a late,
 # out-of-order write still lands where it belongs; rebuild_candles computes the same thing
 # from scratch (a test holds the two equal). Every SET expression reads the row as it was.
+_FOLD_SETS: dict[str, tuple[str, str]] = {
+    # column: (the fold into an own candle, a fresh candle from this observation alone)
+    "first_ts": ("least(c.first_ts, CAST(:ts AS timestamptz))", "CAST(:ts AS timestamptz)"),
+    "last_ts": ("greatest(c.last_ts, CAST(:ts AS timestamptz))", "CAST(:ts AS timestamptz)"),
+    "mid_open": (
+        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
+        "THEN coalesce(s.mid, c.mid_open) ELSE coalesce(c.mid_open, s.mid) END",
+        "s.mid",
+    ),
+    "mid_high": ("greatest(c.mid_high, s.mid)", "s.mid"),
+    "mid_low": ("least(c.mid_low, s.mid)", "s.mid"),
+    "mid_close": (
+        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
+        "THEN coalesce(s.mid, c.mid_close) ELSE coalesce(c.mid_close, s.mid) END",
+        "s.mid",
+    ),
+    "last_open": (
+        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
+        "THEN coalesce(s.last, c.last_open) ELSE coalesce(c.last_open, s.last) END",
+        "s.last",
+    ),
+    "last_high": ("greatest(c.last_high, s.last)", "s.last"),
+    "last_low": ("least(c.last_low, s.last)", "s.last"),
+    "last_close": (
+        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
+        "THEN coalesce(s.last, c.last_close) ELSE coalesce(c.last_close, s.last) END",
+        "s.last",
+    ),
+    "volume_open_fp": (
+        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
+        "THEN coalesce(s.volume_fp, c.volume_open_fp) "
+        "ELSE coalesce(c.volume_open_fp, s.volume_fp) END",
+        "s.volume_fp",
+    ),
+    "volume_close_fp": (
+        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
+        "THEN coalesce(s.volume_fp, c.volume_close_fp) "
+        "ELSE coalesce(c.volume_close_fp, s.volume_fp) END",
+        "s.volume_fp",
+    ),
+    "samples": ("c.samples + 1", "1"),
+    "source": ("c.source", f"'{POLL_SOURCE}'"),
+}
+_OWN_CANDLE = f"c.source IN {OWN_SOURCES_SQL}"
+
+# A candle another source wrote (Kalshi's, the trade tape's) is replaced by this poll's
+# observation rather than folded into (ADR 0172). The choice is made per column in SET,
+# never as a filter on c.source in WHERE: Postgres estimates an equality on an unanalyzed
+# column at 0.5 % of the rows, and with that estimate it planned a nested loop that
+# rescanned the staging table once per candle (minutes at 10,000 markets).
 _UPDATE_CANDLES = f"""
 UPDATE market_candles AS c SET
-    first_ts = least(c.first_ts, CAST(:ts AS timestamptz)),
-    last_ts = greatest(c.last_ts, CAST(:ts AS timestamptz)),
-    mid_open = CASE WHEN CAST(:ts AS timestamptz) < c.first_ts
-        THEN coalesce(s.mid, c.mid_open) ELSE coalesce(c.mid_open, s.mid) END,
-    mid_high = greatest(c.mid_high, s.mid),
-    mid_low = least(c.mid_low, s.mid),
-    mid_close = CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts
-        THEN coalesce(s.mid, c.mid_close) ELSE coalesce(c.mid_close, s.mid) END,
-    last_open = CASE WHEN CAST(:ts AS timestamptz) < c.first_ts
-        THEN coalesce(s.last, c.last_open) ELSE coalesce(c.last_open, s.last) END,
-    last_high = greatest(c.last_high, s.last),
-    last_low = least(c.last_low, s.last),
-    last_close = CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts
-        THEN coalesce(s.last, c.last_close) ELSE coalesce(c.last_close, s.last) END,
-    volume_open_fp = CASE WHEN CAST(:ts AS timestamptz) < c.first_ts
-        THEN coalesce(s.volume_fp, c.volume_open_fp)
-        ELSE coalesce(c.volume_open_fp, s.volume_fp) END,
-    volume_close_fp = CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts
-        THEN coalesce(s.volume_fp, c.volume_close_fp)
-        ELSE coalesce(c.volume_close_fp, s.volume_fp) END,
-    samples = c.samples + 1
+    {
+    ", ".join(
+        f"{col} = CASE WHEN {_OWN_CANDLE} THEN {fold} ELSE {fresh} END"
+        for col, (fold, fresh) in _FOLD_SETS.items()
+    )
+}
 FROM {_CANDLE_SOURCE}
 WHERE c.ticker = s.ticker AND c.resolution_s = r.res AND c.bucket_start = r.bucket
-  AND c.source = '{POLL_SOURCE}'
 """
 
 # Buckets this poll opens (a new bucket, a new market): every row the UPDATE above did not
@@ -758,7 +793,7 @@ def write_poll(
         if without_latest:
             t.measure("insert_latest", lambda: run(text(_INSERT_LATEST), ts_params))
         folded, inside = (
-            t.measure("update_candles", lambda: run(text(_FOLD_CANDLES), ts_params).one())
+            t.measure("update_candles", lambda: fold_candles(connection, ts_params))
             if stored
             else (0, 0)
         )
@@ -785,6 +820,25 @@ def write_poll(
         tuple(clean.cleaned),
         tuple(clean.skipped),
     )
+
+
+def fold_candles(connection: Connection, params: dict[str, Any]) -> tuple[int, int]:
+    """Run :data:`_FOLD_CANDLES` with sequential scans priced out for that one statement.
+
+    The fold must probe ``market_candles`` by its primary key once per stored market and
+    resolution, whatever the table's statistics say. Fresh or stale statistics made the
+    planner expect a handful of candles and loop over the staging table once per candle
+    (minutes at 10,000 markets); with a scan of ``market_candles`` disabled the only plan
+    left is the one ADR 0091 wants: the staging rows outside, a key probe inside.
+    """
+    # jit off too: the disabled scans' huge costs would otherwise trigger JIT compilation
+    # (~0.1 s) for a statement that runs in milliseconds.
+    connection.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off"))
+    try:
+        row = connection.execute(text(_FOLD_CANDLES), params).one()
+    finally:
+        connection.execute(text("SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL jit TO DEFAULT"))
+    return int(row[0]), int(row[1])
 
 
 # The fold, counting the candles it updated and those this poll landed strictly inside of
