@@ -181,11 +181,15 @@ def bench_poll(server: LocalPostgres, args: argparse.Namespace) -> dict[str, flo
             if poll:  # the first poll (every market new) is not steady
                 times.append(written.timings.database_seconds)
                 stored.append(written.snapshots)
+                steps = written.timings.steps or {}
         out[label] = statistics.median(times)
         print(
             f"   {label:<16} db time p50 {out[label] * 1000:7.1f} ms, max "
             f"{max(times) * 1000:7.1f} ms; rows stored per poll {statistics.median(stored):,.0f}"
         )
+        slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:5]
+        print("      last poll's slowest steps: " + ", ".join(
+            f"{name} {seconds * 1000:.0f} ms" for name, seconds in slowest))  # fmt: skip
         ordered = sorted(observations, key=lambda o: o.ticker)
         payload = ingest._snapshot_payload(ordered, T0 + timedelta(days=1), 999)
         floor: list[float] = []
