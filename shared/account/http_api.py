@@ -37,7 +37,7 @@ from shared.api.validation import QueryParams
 from shared.auth.csrf import clear_cookies, csrf_cookie, normalise_origin, session_cookie
 from shared.auth.principal import Principal
 from shared.auth.ratelimit import client_address
-from shared.trading.routes import register_trading_routes
+from shared.trading.routes import ORDERS_PREFIX, register_trading_routes
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -88,6 +88,17 @@ def _as_api_error(error: AccountError) -> ApiError:
 Handler = Callable[[Any, Mapping[str, str], Principal], JsonResponse]
 
 
+def _places_an_order(request: Any) -> bool:
+    """Whether ``request`` places an order (the routes whose work continues on the
+    authentication's connection)."""
+    if str(getattr(request, "method", "")).upper() != "POST":
+        return False
+    path = str(getattr(request, "path", "")).rstrip("/")
+    return path == ORDERS_PREFIX or (
+        path.startswith(PREFIX + "/positions/") and path.endswith("/close")
+    )
+
+
 class AccountApi:
     """The handlers; the service is a callable so nothing connects before first use."""
 
@@ -103,13 +114,23 @@ class AccountApi:
     # ---- plumbing
 
     def _authed(self, handler: Handler) -> Callable[[Any, Mapping[str, str]], JsonResponse]:
-        """``handler`` for an authenticated caller; renews an old session's cookie."""
+        """``handler`` for an authenticated caller; renews an old session's cookie.
+
+        Placing an order (``POST /orders``, ``POST /positions/{ticker}/close``) continues
+        on the connection it authenticated on (one checkout, the authentication and the
+        audit insert in one transaction: ADR 0205); every other route authenticates in a
+        short transaction of its own and its work takes connections as it needs them, so
+        no connection is held across that work's Kalshi calls."""
 
         def run(request: Any, params: Mapping[str, str]) -> JsonResponse:
             service = self._service()
-            principal = service.authenticate(request)
             try:
-                response = handler(request, params, principal)
+                if _places_an_order(request):
+                    with service.authenticated_on_one_connection(request) as principal:
+                        response = handler(request, params, principal)
+                else:
+                    principal = service.authenticate(request)
+                    response = handler(request, params, principal)
             except AccountError as error:
                 raise _as_api_error(error) from None
             renewed = service.renew(principal) if response.status < 400 else None

@@ -29,7 +29,9 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -203,6 +205,9 @@ class AccountService:
         self._clients = _ClientPool()
         self._limiter = SigninLimiter(settings.auth.signin)
         self._now = now
+        self._held: ContextVar[Connection | None] = ContextVar(
+            f"account-held-connection-{id(self)}", default=None
+        )
 
     # ---- plumbing
 
@@ -249,6 +254,33 @@ class AccountService:
         ):
             raise AuthError(401, "not_signed_in", "sign in, or send an API token")
         return self.auth.authenticate(request, engine=self.engine, now=self._now())
+
+    @contextmanager
+    def authenticated_on_one_connection(self, request: Any) -> Iterator[Principal]:
+        """Authenticate on a connection the request's own work then continues on
+        (:meth:`held_connection`; ADR 0205): the order path's one pool checkout (one
+        pre-ping), and the authentication's statement in the same transaction as the
+        audit insert (no ``COMMIT``/``BEGIN`` between them). The connection goes back to
+        the pool at the end of the block; whatever was not committed by then (a request
+        that failed before its first commit) is rolled back, the token's ``last_used_at``
+        stamp with it (it is written again on the next request)."""
+        headers = request.headers
+        if headers.get("Authorization") is None and not parse_cookies(headers.get("Cookie")).get(
+            SESSION_COOKIE
+        ):
+            raise AuthError(401, "not_signed_in", "sign in, or send an API token")
+        with self.engine.connect() as conn:
+            principal = self.auth.authenticate(request, conn=conn, now=self._now())
+            token = self._held.set(conn)
+            try:
+                yield principal
+            finally:
+                self._held.reset(token)
+
+    def held_connection(self) -> Connection | None:
+        """The connection this request authenticated on (inside
+        :meth:`authenticated_on_one_connection`), its transaction still open; else None."""
+        return self._held.get()
 
     # ---- sign-in
 

@@ -32,6 +32,7 @@ __all__ = [
     "list_audit",
     "order_sides",
     "record_answer",
+    "record_answer_alone",
     "record_request",
     "record_sent_reading_settings",
 ]
@@ -199,6 +200,35 @@ def record_answer(
             "error_message": (answer.error_message or "")[:500] or None,
         },
     )
+
+
+def record_answer_alone(
+    conn: Connection, user_id: uuid.UUID, audit_id: int, answer: AuditAnswer
+) -> None:
+    """Complete row ``audit_id`` in one statement outside any transaction, on a connection
+    whose earlier work is committed (ADR 0205).
+
+    pg8000 opens a transaction with a ``BEGIN`` round trip of its own before a statement
+    unless its connection is in autocommit mode, and SQLAlchemy's ``AUTOCOMMIT`` isolation
+    level costs a ``BEGIN``, ``SET SESSION CHARACTERISTICS`` and ``COMMIT`` when the
+    connection goes back to the pool. So the driver's own autocommit flag is switched on
+    for this statement alone (and off again): one round trip, committed when Postgres
+    answers. A driver without the flag gets a short transaction instead."""
+    driver = conn.connection.driver_connection
+    if conn.in_transaction():
+        conn.commit()
+    if driver is None or not hasattr(driver, "autocommit"):
+        record_answer(conn, user_id, audit_id, answer)
+        conn.commit()
+        return
+    driver.autocommit = True
+    try:
+        record_answer(conn, user_id, audit_id, answer)
+    finally:
+        driver.autocommit = False
+    # SQLAlchemy began a transaction of its own for the statement; the driver has none
+    # open, so ending it sends nothing.
+    conn.rollback()
 
 
 def order_sides(conn: Connection, user_id: uuid.UUID, order_ids: Iterable[str]) -> dict[str, str]:

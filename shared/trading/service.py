@@ -27,6 +27,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -350,7 +351,7 @@ class TradingService:
             with self.account.engine.begin() as own:
                 audit.record_answer(own, principal.user_id, audit_id, answer)
             return
-        audit.record_answer(conn, principal.user_id, audit_id, answer)  # autocommit
+        audit.record_answer_alone(conn, principal.user_id, audit_id, answer)
 
     # ---- place
 
@@ -370,55 +371,62 @@ class TradingService:
         self, principal: Principal, ticket: Ticket, action: str, *, enforce_limits: bool
     ) -> dict[str, Any]:
         """Check, record, send, complete, on one database connection in as few round trips
-        as the audit allows (ADR 0197): the market's rules come first, from this
-        instance's cache (Kalshi only on a miss), outside any transaction; then one
-        statement inserts the audit row as ``sent`` and reads the user's settings, the
-        switch and limits are checked, and the transaction commits (a refusal completes the
-        row first); Kalshi's answer then completes the row in one autocommit statement."""
+        as the audit allows (ADR 0197, ADR 0205): the market's rules come first, from this
+        instance's cache (Kalshi only on a miss), then one statement inserts the audit row
+        as ``sent`` and reads the user's settings, the switch and limits are checked, and
+        the transaction commits (a refusal completes the row first); Kalshi's answer then
+        completes the row in one statement sent outside any transaction.
+
+        Inside a request, the connection is the one the request authenticated on
+        (:meth:`AccountService.held_connection`), its transaction still open: the
+        authentication and the audit insert commit together. When the market's rules are
+        not cached, that transaction is committed before Kalshi is asked, so no
+        transaction (nor a token's ``last_used_at`` row lock) waits on the network."""
         # The client order id is fixed before anything is recorded or sent: the audit row
         # names the id Kalshi will see, and a retried create reuses it.
         ticket = replace(ticket, client_order_id=ticket.client_order_id or str(uuid.uuid4()))
         client = self._client(principal)
-        refusal: ApiError | None = None
-        rules: MarketRules | None = None
-        try:
-            rules = self.rules.peek(ticket.ticker) or self._market(principal, client, ticket.ticker)
-            refusal = self._off_grid(rules, ticket)
-        except ApiError as error:
-            if error.status != 404:
-                raise
-            refusal = error
-        with self.account.engine.connect() as conn:
+        held = self.account.held_connection()
+        with nullcontext(held) if held is not None else self.account.engine.connect() as conn:
+            refusal: ApiError | None = None
+            rules = self.rules.peek(ticket.ticker)
+            try:
+                if rules is None:
+                    if conn.in_transaction():
+                        conn.commit()
+                    rules = self._market(principal, client, ticket.ticker)
+                refusal = self._off_grid(rules, ticket)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                refusal = error
             if refusal is not None or rules is None:  # no such market, or off its grid
                 refusal = refusal or ApiError(404, "unknown_market", "no such market")
-                with conn.begin():
-                    audit.record_request(
-                        conn, principal, action, ticket.to_json(), ticker=ticket.ticker,
-                        answer=_error_answer(refusal),
-                    )  # fmt: skip
+                audit.record_request(
+                    conn, principal, action, ticket.to_json(), ticker=ticket.ticker,
+                    answer=_error_answer(refusal),
+                )  # fmt: skip
+                conn.commit()
                 raise refusal
             create = self._create_order(ticket, rules)
-            with conn.begin():
-                audit_id, settings = audit.record_sent_reading_settings(
-                    conn,
-                    principal,
-                    action,
-                    {**ticket.to_json(), "kalshi": create.body()},
-                    ticker=rules.ticker,
-                    client_order_id=create.client_order_id,
+            audit_id, settings = audit.record_sent_reading_settings(
+                conn,
+                principal,
+                action,
+                {**ticket.to_json(), "kalshi": create.body()},
+                ticker=rules.ticker,
+                client_order_id=create.client_order_id,
+            )
+            refusal = self._gate(ticket, stored_trading(settings), enforce_limits=enforce_limits)
+            if refusal is not None:
+                audit.record_answer(
+                    conn, principal.user_id, audit_id, _error_answer(refusal), unsent=True
                 )
-                refusal = self._gate(
-                    ticket, stored_trading(settings), enforce_limits=enforce_limits
-                )
-                if refusal is not None:
-                    audit.record_answer(
-                        conn, principal.user_id, audit_id, _error_answer(refusal), unsent=True
-                    )
+            conn.commit()
             if refusal is not None:
                 raise refusal
             # The row is committed and the connection out of any transaction: the
             # completion is one statement, sent alone (no BEGIN/COMMIT round trips).
-            conn.execution_options(isolation_level="AUTOCOMMIT")
             orders = KalshiOrders(client)
             answer = self._send(
                 principal,
@@ -760,6 +768,9 @@ class TradingService:
                 400, "invalid_order", "client_order_id must be 1 to 64 letters, digits, '-' or '_'"
             )
         client = self._client(principal)
+        authenticated_on = self.account.held_connection()
+        if authenticated_on is not None and authenticated_on.in_transaction():
+            authenticated_on.commit()  # nothing waits on Kalshi inside a transaction
         page = self._kalshi(principal, lambda: client.get_positions(ticker=ticker, limit=10))
         held = next(
             (p.position_fp for p in page.market_positions if p.ticker == ticker), Decimal(0)
