@@ -106,6 +106,11 @@ function OrderRows({ orders, open, onAmend }: { orders: Order[]; open: boolean; 
   );
 }
 
+export function fillKey(f: Fill): string {
+  const at = f.created_at ? Math.floor(Date.parse(f.created_at) / 1000) : "";
+  return `${f.order_id ?? f.fill_id ?? ""}|${f.ticker}|${f.contracts ?? f.count_fp ?? ""}|${at}`;
+}
+
 function FillRows({ fills }: { fills: Fill[] }) {
   if (fills.length === 0) return <p className="empty">No fills yet.</p>;
   return (
@@ -158,7 +163,9 @@ export default function Orders() {
     const seen = new Set<string>();
     const out: Fill[] = [];
     for (const f of [...liveFills, ...(fills.data?.fills ?? [])]) {
-      const key = f.fill_id ?? JSON.stringify(f);
+      // The stream names a fill by Kalshi's trade id, the REST list by its fill id: the same
+      // fill is recognised by its order, size and second instead.
+      const key = fillKey(f);
       if (seen.has(key)) continue;
       seen.add(key);
       out.push(f);
