@@ -85,6 +85,11 @@ def test_upgrade_keeps_users_drops_envelope_rows_and_downgrade_undoes_it(
             assert column_privilege(conn, "ki_backtests", "api_tokens", "last_used_at", "UPDATE")
             assert not column_privilege(conn, "ki_backtests", "api_tokens", "scope", "UPDATE")
             assert privilege(conn, "ki_streamer", "user_settings")
+            # The streamer marks a key Kalshi rejects as invalid, and changes nothing else.
+            assert column_privilege(conn, "ki_streamer", "user_credentials", "status", "UPDATE")
+            assert not column_privilege(
+                conn, "ki_streamer", "user_credentials", "ciphertext", "UPDATE"
+            )
             checks = conn.execute(
                 sa.text("SELECT conname FROM pg_constraint WHERE contype = 'c' ORDER BY 1")
             ).scalars()

@@ -54,7 +54,11 @@ CREDENTIAL_STATUS = "SELECT (user_id, status)"
 
 GRANTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "ki_account": [(WRITE, NEW_TABLES)],
-    "ki_streamer": [(READ, ("user_sessions", "api_tokens", "user_settings"))],
+    "ki_streamer": [
+        (READ, ("user_sessions", "api_tokens", "user_settings")),
+        # A key Kalshi rejects on the live socket is marked invalid by the streamer itself.
+        ("UPDATE (status, invalid_reason, updated_at)", ("user_credentials",)),
+    ],
     "ki_backtests": [
         (READ, AUTHENTICATES),
         ("UPDATE (last_used_at)", ("api_tokens",)),
@@ -183,6 +187,9 @@ def downgrade() -> None:
     for role in ("ki_backtests", "ki_backtest_worker"):
         op.execute(f"REVOKE ALL ON users, revoked_tokens FROM {role}")
         op.execute(f"REVOKE SELECT (user_id, status) ON user_credentials FROM {role}")
+    op.execute(
+        "REVOKE UPDATE (status, invalid_reason, updated_at) ON user_credentials FROM ki_streamer"
+    )
     for table in reversed(NEW_TABLES):
         op.drop_table(table)
 

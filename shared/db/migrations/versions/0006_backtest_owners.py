@@ -60,9 +60,12 @@ def upgrade() -> None:
         "backtest_runs",
         ["owner_address", "created_at", "id"],
     )
+    # The streamer relays a run's progress to its owner only: it reads who that is.
+    op.execute("GRANT SELECT (id, owner_id) ON backtest_runs TO ki_streamer")
 
 
 def downgrade() -> None:
+    op.execute("REVOKE SELECT (id, owner_id) ON backtest_runs FROM ki_streamer")
     op.drop_index("ix_backtest_runs_owner_address_created_at", table_name="backtest_runs")
     op.drop_index("ix_backtest_runs_owner_id_created_at", table_name="backtest_runs")
     op.drop_constraint("ck_backtest_runs_one_owner", "backtest_runs", type_="check")
