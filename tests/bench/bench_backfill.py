@@ -18,8 +18,8 @@ Ratios, against baselines measured in this process:
 
 - elapsed / the budget floor (requests x cost / rate: no client under this budget can be
   faster), for the restarted run;
-- elapsed against the obvious alternative, the same backfill with one worker (one request
-  at a time, each step written before the next request), on the same markets
+- elapsed against the same backfill with one fetch thread (``--workers 1``: one request
+  at a time; its writes still go to the writer thread), on the same markets
   (``--baseline-days`` days, default the same window; ``--no-baseline`` skips it).
 """
 
