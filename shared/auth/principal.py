@@ -253,8 +253,33 @@ def authenticate(
     if conn is not None:
         return run(conn)
     assert engine is not None
+    if authorization is None:  # a session: the check only reads
+        return _read_alone(engine, run)
     with engine.begin() as connection:
         return run(connection)
+
+
+def _read_alone(engine: Engine, run: Callable[[Connection], Principal]) -> Principal:
+    """``run`` (a read-only check) as one statement outside any transaction (ADR 0205).
+
+    pg8000 sends a ``BEGIN`` of its own before a statement unless its connection is in
+    autocommit mode, and a ``COMMIT`` must end it: three round trips for one read.
+    SQLAlchemy's ``AUTOCOMMIT`` isolation level avoids them but pays a ``SET SESSION
+    CHARACTERISTICS`` and a ``COMMIT`` when the connection goes back to the pool, so the
+    driver's own flag is switched on for the statement alone. A transaction the pool's
+    pre-ping opened is rolled back after it (nothing was written); a driver without the
+    flag gets a short transaction."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        if driver is None or not hasattr(driver, "autocommit"):
+            with connection.begin():
+                return run(connection)
+        driver.autocommit = True
+        try:
+            return run(connection)
+        finally:
+            driver.autocommit = False
+            connection.rollback()  # nothing to roll back unless the pre-ping began one
 
 
 class AuthContext:
