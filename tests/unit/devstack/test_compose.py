@@ -4,6 +4,11 @@ The stack has no authentication: a port published on every interface would hand 
 gateway (and through it the functions) to the whole network, so each published port is
 bound to 127.0.0.1. The demo account's private key is written by a shell snippet in the
 file itself; that snippet is run here, under the usual umask, to see the mode it gives.
+
+It also mirrors ``kalshi-insights up`` and must not drift from it again: the tests below read
+the native stack's own source (``devstack.stack.SERVICES`` and ``devstack/services/*.py``)
+and fail when a native service, a deployable it runs (``function_server``/``as_role``), a
+gateway route or a variable it sets has no counterpart in the compose file.
 """
 
 from __future__ import annotations
