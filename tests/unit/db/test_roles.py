@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from devstack.services.postgres import as_role
 from shared.db.roles import GROUP_ROLES, deployable_url, local_login
 
+FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
+
 
 def test_every_deployable_has_a_group_role_of_its_own() -> None:
-    assert set(GROUP_ROLES) == {
-        "markets",
-        "poll_markets",
-        "backtests",
-        "backtest_worker",
-        "account",
-        "streamer",
-    }
+    """Each function under ``functions/`` and the streamer: a new deployable without a
+    role of its own fails here rather than connecting as someone else."""
+    functions = {p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py")}
+    assert {"markets", "poll_markets", "backtests", "backtest_worker", "account"} <= functions
+    assert set(GROUP_ROLES) == functions | {"streamer"}
     assert len(set(GROUP_ROLES.values())) == len(GROUP_ROLES)
 
 
