@@ -3,11 +3,14 @@
 REST faults answer a fraction of ``/trade-api/v2`` calls with Kalshi's 429 body or a 503.
 WebSocket faults: ``ws_drop`` cuts every open connection once (no closing handshake, as
 Kalshi's outages do), ``ws_skip_seq`` swallows the next N orderbook frames while still
-consuming their ``seq`` (a gap the client must detect), ``ws_delay_ms`` holds every
-outbound frame batch back. The fault RNG is separate from the exchange's, so switching
-faults on never changes the exchange itself. ``order_drop_after_accept`` cuts the connection
-of the next N order creates after the order is placed (the response is lost, the order
-stands), so a client's retry of a create can be tested.
+consuming their ``seq`` (a gap the client must detect), ``ws_drop_fill`` and
+``ws_drop_position`` swallow the next N ``fill`` / ``market_position`` messages (Kalshi's
+private channels carry no ``seq``, so nothing on the wire shows the loss: only a client that
+reconciles with REST finds it), ``ws_delay_ms`` holds every outbound frame batch back. The
+fault RNG is separate from the exchange's, so switching faults on never changes the
+exchange itself. ``order_drop_after_accept`` cuts the connection of the next N order
+creates after the order is placed (the response is lost, the order stands), so a client's
+retry of a create can be tested.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class Faults:
     rest_503_rate: float = 0.0
     ws_drop: bool = False
     ws_skip_seq: int = 0
+    ws_drop_fill: int = 0
+    ws_drop_position: int = 0
     ws_delay_ms: int = 0
     order_drop_after_accept: int = 0
 
@@ -80,6 +85,15 @@ class Faults:
         """True when this accepted order's response must be lost (its connection cut)."""
         if self.order_drop_after_accept > 0:
             self.order_drop_after_accept -= 1
+            return True
+        return False
+
+    def take_private_drop(self, channel: str) -> bool:
+        """True when this ``fill`` / ``market_positions`` message must be swallowed."""
+        name = "ws_drop_fill" if channel == "fill" else "ws_drop_position"
+        left: int = getattr(self, name)
+        if left > 0:
+            setattr(self, name, left - 1)
             return True
         return False
 

@@ -300,6 +300,13 @@ class Hub:
         subs = self.by_account[channel].get(account.key_id)
         if not subs:
             return
+        faults = self.faults
+        if (
+            channel != "user_orders"
+            and (faults.ws_drop_fill or faults.ws_drop_position)
+            and faults.take_private_drop(channel)
+        ):
+            return  # lost on the way: private channels have no seq to show it
         body: str | None = None
         for sub in subs:
             if sub.tickers is not None and ticker not in sub.tickers:

@@ -59,7 +59,8 @@ class Stack:
             record_session(conn, issued)
         return issued.token
 
-    def service(self) -> StreamerService:
+    def service(self, **overrides: Any) -> StreamerService:
+        """An in-process streamer; ``overrides`` replace :class:`UpstreamSettings` fields."""
         fanout_holder: list[FanOut] = []
 
         class Sink:
@@ -79,7 +80,7 @@ class Stack:
                 rest_base_url=self.simulator.base_url,
                 backoff_initial_s=0.2,
                 backoff_max_s=1.0,
-                reconcile_every_s=60,
+                **{"reconcile_every_s": 60.0, **overrides},
             ),
             on_key_rejected=signers.mark_rejected,
         )
@@ -98,8 +99,8 @@ class Stack:
             revocation_every_s=0.3,
         )
 
-    def start(self) -> RunningServer:
-        server = RunningServer(self.service(), free_port()).start()
+    def start(self, **overrides: Any) -> RunningServer:
+        server = RunningServer(self.service(**overrides), free_port()).start()
         self.servers.append(server)
         return server
 
@@ -116,8 +117,11 @@ class Stack:
         self.owner.dispose()
 
 
-def build_stack(migrated_database: str, simulator: Any) -> Iterator[Stack]:
-    """Two users (ALICE, BOB) with funded simulator accounts and sealed keys; closes after."""
+def build_stack(
+    migrated_database: str, simulator: Any, users: tuple[uuid.UUID, ...] = (ALICE, BOB)
+) -> Iterator[Stack]:
+    """Users (ALICE, BOB by default) with funded simulator accounts and sealed keys;
+    closes after."""
     from tests.plugins.kalshi_sim import SimAccount
 
     accounts = {}
@@ -125,7 +129,7 @@ def build_stack(migrated_database: str, simulator: Any) -> Iterator[Stack]:
     owner = sa.create_engine(migrated_database, poolclass=NullPool)
     with owner.begin() as conn:
         ensure_local_logins(conn)
-        for user_id in (ALICE, BOB):
+        for user_id in users:
             key_id, pem = simulator.create_account(balance_dollars=1000)
             accounts[user_id] = SimAccount(key_id, pem, KalshiSigner.from_pem(key_id, pem))
             conn.execute(
@@ -139,6 +143,36 @@ def build_stack(migrated_database: str, simulator: Any) -> Iterator[Stack]:
     built = Stack(migrated_database, simulator, accounts, vault)
     yield built
     built.close()
+
+
+def kalshi_books(stack: Stack, user_id: uuid.UUID) -> dict[str, tuple[Decimal | None, ...]]:
+    """Kalshi's (the simulator's) positions with their P&L: contracts, cost, realized, fees."""
+    account = stack.accounts[user_id]
+    with KalshiClient(base_url=stack.simulator.base_url, signer=account.signer) as client:
+        positions = client.get_all_positions().market_positions
+    zero = Decimal(0)
+    return {
+        p.ticker: (
+            p.position_fp,
+            p.market_exposure_dollars,
+            p.realized_pnl_dollars or zero,
+            p.fees_paid_dollars or zero,
+        )
+        for p in positions
+    }
+
+
+def shown_books(client: SseClient) -> dict[str, tuple[Decimal | None, ...]]:
+    """What a client shows, in :func:`kalshi_books`' terms."""
+    return {
+        t: (
+            Decimal(p["position_fp"]),
+            Decimal(p["cost_basis"]),
+            Decimal(p["realized_pnl"]),
+            Decimal(p["fees_paid"]),
+        )
+        for t, p in client.positions().items()
+    }
 
 
 def shown(client: SseClient) -> dict[str, tuple[Decimal, Decimal]]:
