@@ -455,10 +455,19 @@ def _fill_delta(msg: FillPayload) -> Decimal:
 
 def _fill_json(msg: FillPayload) -> dict[str, Any]:
     """A fill as the account API lists them (``/account/fills`` rows), plus Kalshi's
-    ``post_position_fp``."""
+    ``post_position_fp``.
+
+    ``fill_id`` is the WebSocket message's ``trade_id``: Kalshi's asyncapi calls it the
+    unique identifier for fills, and every recorded REST fill carries the same value in
+    both ``fill_id`` and ``trade_id`` (the simulator does as Kalshi does), so the stream and
+    the REST list name one fill alike. ``created_at`` has the REST row's shape (UTC, ``Z``);
+    the socket sends milliseconds (``ts_ms``), the REST list microseconds.
+    """
     side = msg.outcome_side or msg.side or msg.purchased_side
     created = (
-        datetime.fromtimestamp(msg.ts_ms / 1000, UTC).isoformat() if msg.ts_ms is not None else None
+        datetime.fromtimestamp(msg.ts_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        if msg.ts_ms is not None
+        else None
     )
     return {
         "fill_id": msg.trade_id,

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.auth.session_store import revoke_user_sessions
+from shared.kalshi.client import KalshiClient
 from tests.integration.streamer.harness import SseClient
 from tests.integration.streamer.stack import ALICE, BOB, Stack, eventually, shown
 
@@ -34,6 +35,14 @@ def test_fills_reach_only_their_owner_and_equal_kalshi(stack: Stack) -> None:
     assert alice.of("portfolio_update")
     assert not bob.of("fill") and not bob.of("position_update")
     assert shown(bob) == {}
+    account = stack.accounts[ALICE]
+    with KalshiClient(base_url=stack.simulator.base_url, signer=account.signer) as client:
+        rest = {f.fill_id: f for f in client.iter_fills()}
+    streamed = {e.json()["fill_id"]: e.json() for e in alice.of("fill")}
+    assert set(streamed) == set(rest)  # one fill, one id, on the stream and in the REST list
+    for fill_id, body in streamed.items():
+        assert body["order_id"] == rest[fill_id].order_id
+        assert body["created_at"].endswith("Z")
     ids = [e.id for e in alice.events]
     assert all(ids) and len(set(ids)) == len(ids)
 

@@ -196,3 +196,25 @@ def test_cache_writes_are_batched_per_account_and_a_failed_write_is_retried() ->
     assert store.calls == 2  # nineteen changes, one write per round
     assert store.rows[ALICE][0].position_fp == D("19.00")
     assert asyncio.run(writer.write_round()) == 0 and store.calls == 2  # nothing dirty
+
+
+def test_a_streamed_fill_is_named_as_the_rest_list_names_it() -> None:
+    """Kalshi's WS ``fill`` carries ``trade_id`` (asyncapi: the fills' unique identifier);
+    every recorded REST fill has ``fill_id == trade_id``: the stream's ``fill_id`` is it."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "fixtures"
+    recorded = json.loads((root / "kalshi_recorded" / "fills__after_taker.json").read_text())
+    assert recorded["fills"] and all(f["fill_id"] == f["trade_id"] for f in recorded["fills"])
+    spec = yaml.safe_load((root / "kalshi_spec" / "asyncapi.yaml").read_text())
+    example = spec["components"]["messages"]["fill"]["examples"][0]["payload"]["msg"]
+    assert "trade_id" in example and "fill_id" not in example
+    sink = Sink()
+    tracker = PositionTracker(sink)
+    tracker.on_fill(ALICE, msgspec.convert(example, FillPayload, strict=False))
+    (fill,) = sink.of(ALICE, "fill")
+    assert fill.data["fill_id"] == example["trade_id"]
+    assert fill.data["created_at"] is None or fill.data["created_at"].endswith("Z")
