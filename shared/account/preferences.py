@@ -1,9 +1,11 @@
 """A user's own settings (``GET/PUT /api/v1/account/settings``): validated, then stored.
 
 Today that is the P&L alerts the dashboard raises (a browser notification when today's P&L
-crosses a loss or gain threshold, in dollars or percent). The document is stored whole in
-``user_settings.settings`` (JSONB) and always read back through :func:`parse_preferences`,
-so a stored document written by an older version still renders with today's defaults.
+crosses a loss or gain threshold, in dollars or percent, or when one position's unrealized
+P&L reaches a loss or gain of its own threshold in dollars) and the trading limits. The
+document is stored whole in ``user_settings.settings`` (JSONB) and always read back through
+:func:`parse_preferences`, so a stored document written by an older version still renders
+with today's defaults.
 
 Money and percentages travel as decimal strings (``"50.00"``), never JSON numbers: a float
 would round them. Every mistake is a :class:`PreferencesError` naming the field; the API
@@ -13,6 +15,7 @@ answers it as a 400 ``invalid_settings``.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ __all__ = [
     "DEFAULT_PREFERENCES",
     "MAX_ALERT_DOLLARS",
     "MAX_ALERT_PERCENT",
+    "MAX_POSITION_ALERTS",
     "PnlAlerts",
     "Preferences",
     "PreferencesError",
@@ -37,7 +41,14 @@ __all__ = [
 
 MAX_ALERT_DOLLARS = Decimal("10000000")
 MAX_ALERT_PERCENT = Decimal("1000")
+# Per-position thresholds are bounded so one settings document stays small (it is read on
+# every settings GET and rewritten whole on every PUT); more than a screenful of watched
+# positions is a mistake, not a use case.
+MAX_POSITION_ALERTS = 200
 _THRESHOLDS = ("loss_dollars", "gain_dollars", "loss_percent", "gain_percent")
+# Kalshi's market tickers as the markets API accepts them (upper case, as positions carry
+# them), so a threshold can only be stored under a key a position can actually have.
+_TICKER = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,127}")
 
 
 class PreferencesError(ValueError):
@@ -53,12 +64,16 @@ class PnlAlerts:
     gain_dollars: Decimal | None = None
     loss_percent: Decimal | None = None
     gain_percent: Decimal | None = None
+    # (ticker, dollars) sorted by ticker: alert when that position's unrealized P&L reaches
+    # a loss or a gain of that many dollars. A tuple keeps the dataclass truly immutable.
+    positions: tuple[tuple[str, Decimal], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"enabled": self.enabled}
         for name in _THRESHOLDS:
             value = getattr(self, name)
             out[name] = None if value is None else f"{value:.2f}"
+        out["positions"] = {ticker: f"{value:.2f}" for ticker, value in self.positions}
         return out
 
 
@@ -104,6 +119,34 @@ def _threshold(value: Any, name: str, maximum: Decimal) -> Decimal | None:
     return number.quantize(Decimal("0.01"))
 
 
+def _position_thresholds(value: Any) -> tuple[tuple[str, Decimal], ...]:
+    """``{"TICKER": "25.00", ...}`` (or absent/null: none) as sorted (ticker, dollars)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise PreferencesError(
+            'pnl_alerts.positions must be a JSON object of ticker -> dollars, e.g. {"T": "25"}'
+        )
+    if len(value) > MAX_POSITION_ALERTS:
+        raise PreferencesError(
+            f"pnl_alerts.positions may watch at most {MAX_POSITION_ALERTS} positions"
+        )
+    out: list[tuple[str, Decimal]] = []
+    for ticker, raw in value.items():
+        if not _TICKER.fullmatch(ticker):
+            raise PreferencesError(
+                f"pnl_alerts.positions has an invalid ticker {ticker[:140]!r}: upper-case "
+                "letters, digits, '.', '_' or '-', at most 128"
+            )
+        dollars = _threshold(raw, f"positions.{ticker}", MAX_ALERT_DOLLARS)
+        if dollars is None:
+            raise PreferencesError(
+                f"pnl_alerts.positions.{ticker} needs an amount; omit it instead"
+            )
+        out.append((ticker, dollars))
+    return tuple(sorted(out))
+
+
 def parse_preferences(document: Any) -> Preferences:
     """A settings document (a PUT body, or what is stored) as :class:`Preferences`.
 
@@ -117,7 +160,7 @@ def parse_preferences(document: Any) -> Preferences:
     raw_alerts = body.get("pnl_alerts")
     if raw_alerts is None:
         return Preferences(trading=trading)
-    alerts = _object(raw_alerts, "pnl_alerts", ("enabled", *_THRESHOLDS))
+    alerts = _object(raw_alerts, "pnl_alerts", ("enabled", *_THRESHOLDS, "positions"))
     enabled = alerts.get("enabled", False)
     if not isinstance(enabled, bool):
         raise PreferencesError("pnl_alerts.enabled must be true or false")
@@ -128,6 +171,7 @@ def parse_preferences(document: Any) -> Preferences:
             gain_dollars=_threshold(alerts.get("gain_dollars"), "gain_dollars", MAX_ALERT_DOLLARS),
             loss_percent=_threshold(alerts.get("loss_percent"), "loss_percent", MAX_ALERT_PERCENT),
             gain_percent=_threshold(alerts.get("gain_percent"), "gain_percent", MAX_ALERT_PERCENT),
+            positions=_position_thresholds(alerts.get("positions")),
         ),
         trading,
     )

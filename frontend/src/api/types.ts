@@ -332,6 +332,8 @@ export interface PnlAlerts {
   gain_dollars: Dollars | null;
   loss_percent: string | null;
   gain_percent: string | null;
+  /** Per position (ticker -> dollars): alert when its unrealized P&L reaches a loss or a gain of this. */
+  positions?: Record<string, Dollars>;
 }
 
 export interface Settings {

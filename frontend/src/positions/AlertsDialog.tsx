@@ -7,7 +7,7 @@ import type { PnlAlerts, Settings } from "../api/types";
 import { Dialog } from "../components/Dialog";
 
 const AMOUNT = /^[0-9]+(\.[0-9]{1,2})?$/;
-const FIELDS: { key: keyof Omit<PnlAlerts, "enabled">; label: string }[] = [
+const FIELDS: { key: keyof Omit<PnlAlerts, "enabled" | "positions">; label: string }[] = [
   { key: "loss_dollars", label: "Loss of ($)" },
   { key: "gain_dollars", label: "Gain of ($)" },
   { key: "loss_percent", label: "Loss of (%)" },
@@ -51,6 +51,8 @@ export function AlertsDialog({ open, onClose }: { open: boolean; onClose: () => 
           setInvalid(null);
           if (enabled && typeof Notification !== "undefined" && Notification.permission === "default") void Notification.requestPermission();
           const next: PnlAlerts = {
+            // Keep the per-position thresholds (set from each card).
+            ...settings.data?.pnl_alerts,
             enabled,
             loss_dollars: form.loss_dollars || null,
             gain_dollars: form.gain_dollars || null,

@@ -12,10 +12,15 @@ export const PositionCard = memo(function PositionCard({
   position,
   changedAt,
   onClose,
+  alertAt,
+  onAlert,
 }: {
   position: Position;
   changedAt: number | undefined;
   onClose: (position: Position) => void;
+  /** This position's P&L alert threshold in dollars, if one is set. */
+  alertAt?: string | undefined;
+  onAlert?: (ticker: string) => void;
 }) {
   const [flash, setFlash] = useState(false);
   useEffect(() => {
@@ -42,6 +47,16 @@ export const PositionCard = memo(function PositionCard({
             <Pnl dollars={position.unrealized_pnl} pct={position.unrealized_pnl_pct} />
           </p>
         </>
+      ) : null}
+      {onAlert ? (
+        <button
+          type="button"
+          className="alert-button"
+          onClick={() => onAlert(position.ticker)}
+          aria-label={alertAt ? `P&L alert for ${position.ticker}: at $${alertAt}` : `Set a P&L alert for ${position.ticker}`}
+        >
+          {alertAt ? `Alert ±$${alertAt}` : "Alert"}
+        </button>
       ) : null}
       {position.side ? (
         <button type="button" className="quick-close" onClick={() => onClose(position)} aria-label={`Close position ${position.ticker}`}>

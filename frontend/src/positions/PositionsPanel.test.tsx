@@ -70,6 +70,64 @@ describe("PositionsPanel", () => {
     expect(screen.queryAllByRole("article").length).toBeLessThan(60);
   });
 
+  it("sets a P&L alert on a card, keeping the other settings, and notifies when it is crossed", async () => {
+    const shown: { title: string; body?: string }[] = [];
+    class FakeNotification {
+      static permission = "granted";
+      static requestPermission = vi.fn(async () => "granted");
+      readonly title: string;
+      constructor(title: string, options?: { body?: string }) {
+        this.title = title;
+        shown.push({ title, body: options?.body });
+      }
+    }
+    vi.stubGlobal("Notification", FakeNotification);
+    let stored: Record<string, unknown> = {
+      pnl_alerts: { enabled: false, loss_dollars: "20.00", gain_dollars: null, loss_percent: null, gain_percent: null, positions: {} },
+      trading_enabled: true,
+    };
+    const calls = mockFetch((url, init) => {
+      if (url.endsWith("/account/me")) return json(200, me);
+      if (url.endsWith("/account/positions")) return json(200, { positions: [position("AAA", "-1.0000")], last_updated: "2026-11-28T12:00:00Z", stale: false });
+      if (url.endsWith("/account/portfolio")) return json(200, { total_value: "1000.0000", cash: "900.0000", baseline_value: "990.0000", net_transfers_since_baseline: "0.0000" });
+      if (url.endsWith("/account/settings")) {
+        if (init?.method === "PUT") stored = JSON.parse(String(init.body)) as Record<string, unknown>;
+        return json(200, stored);
+      }
+      return undefined;
+    });
+    renderWithApp(<PositionsPanel open />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "Set a P&L alert for AAA" }));
+    const dialog = screen.getByRole("dialog", { name: "P&L alert for AAA" });
+    const amount = within(dialog).getByLabelText(/loss or gain of/);
+    await user.type(amount, "abc");
+    await user.click(within(dialog).getByRole("button", { name: "Save" }));
+    expect(within(dialog).getByRole("alert")).toHaveTextContent(/positive amount/);
+    await user.clear(amount);
+    await user.type(amount, "5");
+    await user.click(within(dialog).getByRole("button", { name: "Save" }));
+    const put = calls.find((c) => c.url.endsWith("/account/settings") && c.init?.method === "PUT");
+    expect(JSON.parse(String(put?.init?.body))).toEqual({
+      pnl_alerts: { enabled: true, loss_dollars: "20.00", gain_dollars: null, loss_percent: null, gain_percent: null, positions: { AAA: "5" } },
+      trading_enabled: true,
+    });
+    expect(await screen.findByRole("button", { name: "P&L alert for AAA: at $5" })).toHaveTextContent("Alert ±$5");
+    act(() => {
+      useLive.getState().receive({ type: "snapshot", id: "1", data: { positions: [position("AAA", "-4.0000")], portfolio: {} } });
+    });
+    expect(shown).toEqual([]);
+    act(() => {
+      useLive.getState().receive({ type: "position_update", id: "2", data: position("AAA", "-5.5000") });
+    });
+    expect(shown).toEqual([{ title: "P&L alert", body: "AAA: P&L fell to -5.5000 (alert at a $5 loss)." }]);
+    expect(screen.getByRole("status")).toHaveTextContent("AAA: P&L fell to -5.5000");
+    act(() => {
+      useLive.getState().receive({ type: "position_update", id: "3", data: position("AAA", "-6.0000") });
+    });
+    expect(shown).toHaveLength(1);
+  });
+
   it("closes a position after confirming the worst price", async () => {
     const calls = signedIn([position("AAA")], (url, init) =>
       url.endsWith("/positions/AAA/close") && init?.method === "POST" ? json(201, { order_id: "o1" }) : undefined,

@@ -8,14 +8,22 @@ import type { Position } from "../api/types";
 import { timeOfDay } from "../lib/format";
 import { useLive } from "../stream/store";
 import { AlertsDialog } from "./AlertsDialog";
-import { crossed, notify, type TodayFigure } from "./alerts";
+import { crossed, crossedPositions, notify, type TodayFigure } from "./alerts";
 import { ClosePositionDialog } from "./ClosePositionDialog";
+import { PositionAlertDialog } from "./PositionAlertDialog";
 import { PositionCard } from "./PositionCard";
 import { useAccountLive } from "./useAccountLive";
 
 export const VIRTUALISE_ABOVE = 50;
+const NO_ALERTS: Readonly<Record<string, string>> = {};
 
-function VirtualList({ positions, changedAt, onClose }: { positions: Position[]; changedAt: Record<string, number>; onClose: (p: Position) => void }) {
+interface CardActions {
+  onClose: (p: Position) => void;
+  onAlert: (ticker: string) => void;
+  alertAt: Readonly<Record<string, string>>;
+}
+
+function VirtualList({ positions, changedAt, onClose, onAlert, alertAt }: { positions: Position[]; changedAt: Record<string, number> } & CardActions) {
   const parentRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: positions.length,
@@ -31,7 +39,7 @@ function VirtualList({ positions, changedAt, onClose }: { positions: Position[];
           if (!position) return null;
           return (
             <div key={position.ticker} ref={virtualizer.measureElement} data-index={item.index} style={{ position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${item.start}px)` }}>
-              <PositionCard position={position} changedAt={changedAt[position.ticker]} onClose={onClose} />
+              <PositionCard position={position} changedAt={changedAt[position.ticker]} onClose={onClose} onAlert={onAlert} alertAt={alertAt[position.ticker]} />
             </div>
           );
         })}
@@ -40,11 +48,22 @@ function VirtualList({ positions, changedAt, onClose }: { positions: Position[];
   );
 }
 
-/** Raises a browser notification (and an in-page message) when today's P&L crosses an alert. */
-function useAlertWatch(today: TodayFigure, signedIn: boolean) {
+/**
+ * Raises a browser notification (and an in-page message) when today's P&L, or one
+ * position's unrealized P&L, crosses an alert threshold.
+ */
+function useAlertWatch(today: TodayFigure, positions: Position[], signedIn: boolean) {
   const settings = useSettings(signedIn);
   const previous = useRef<TodayFigure | null>(null);
+  const previousPositions = useRef<Record<string, string | null | undefined>>({});
   const [latest, setLatest] = useState<string | null>(null);
+  useEffect(() => {
+    for (const text of crossedPositions(settings.data?.pnl_alerts, previousPositions.current, positions)) {
+      notify("P&L alert", text, `ki-pnl-alert:${text.split(":")[0] ?? ""}`);
+      setLatest(text);
+    }
+    previousPositions.current = Object.fromEntries(positions.map((p) => [p.ticker, p.unrealized_pnl]));
+  }, [positions, settings.data]);
   const { dollars, pct } = today;
   useEffect(() => {
     if (dollars === null || dollars === undefined) return;
@@ -64,6 +83,7 @@ export function PositionsPanel({ open, onClose }: { open: boolean; onClose?: () 
   const changedAt = useLive((s) => s.changedAt);
   const [closing, setClosing] = useState<Position | null>(null);
   const [alertsOpen, setAlertsOpen] = useState(false);
+  const [alertFor, setAlertFor] = useState<string | null>(null);
   // Escape closes the drawer (narrow screens), as it does a dialog.
   useEffect(() => {
     if (!open || !onClose) return;
@@ -73,7 +93,8 @@ export function PositionsPanel({ open, onClose }: { open: boolean; onClose?: () 
     document.addEventListener("keydown", close);
     return () => document.removeEventListener("keydown", close);
   }, [open, onClose]);
-  const alert = useAlertWatch({ dollars: portfolio?.today_pnl, pct: portfolio?.today_pnl_pct }, signedIn);
+  const alert = useAlertWatch({ dollars: portfolio?.today_pnl, pct: portfolio?.today_pnl_pct }, positions, signedIn);
+  const alertAt = useSettings(signedIn).data?.pnl_alerts.positions ?? NO_ALERTS;
 
   let body: React.ReactNode;
   if (me.isPending) body = <p className="muted">Checking your session…</p>;
@@ -87,12 +108,13 @@ export function PositionsPanel({ open, onClose }: { open: boolean; onClose?: () 
   else if (!live && positionsQuery.isError) body = <p role="alert" className="error-message">Positions: {describeError(positionsQuery.error)}</p>;
   else if (!live && positionsQuery.isPending) body = <p className="muted" role="status">Loading positions…</p>;
   else if (positions.length === 0) body = <p className="empty">No open positions. Markets you trade show up here.</p>;
-  else if (positions.length > VIRTUALISE_ABOVE) body = <VirtualList positions={positions} changedAt={changedAt} onClose={setClosing} />;
+  else if (positions.length > VIRTUALISE_ABOVE)
+    body = <VirtualList positions={positions} changedAt={changedAt} onClose={setClosing} onAlert={setAlertFor} alertAt={alertAt} />;
   else
     body = (
       <div className="positions-scroll">
         {positions.map((p) => (
-          <PositionCard key={p.ticker} position={p} changedAt={changedAt[p.ticker]} onClose={setClosing} />
+          <PositionCard key={p.ticker} position={p} changedAt={changedAt[p.ticker]} onClose={setClosing} onAlert={setAlertFor} alertAt={alertAt[p.ticker]} />
         ))}
       </div>
     );
@@ -117,6 +139,7 @@ export function PositionsPanel({ open, onClose }: { open: boolean; onClose?: () 
       {signedIn ? <p className="muted small">Updated {timeOfDay(updatedAt)}{live ? " · live" : ""}</p> : null}
       <ClosePositionDialog position={closing} onDone={() => setClosing(null)} />
       {signedIn ? <AlertsDialog open={alertsOpen} onClose={() => setAlertsOpen(false)} /> : null}
+      {signedIn ? <PositionAlertDialog ticker={alertFor} onClose={() => setAlertFor(null)} /> : null}
     </aside>
   );
 }

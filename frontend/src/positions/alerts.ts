@@ -46,10 +46,34 @@ export function crossed(alerts: PnlAlerts | undefined, previous: TodayFigure | n
   return out;
 }
 
-export function notify(title: string, body: string): void {
+/**
+ * Sentences for each position whose unrealized P&L crossed its own threshold (`positions`,
+ * ticker -> dollars) between `previous` (ticker -> the P&L last seen) and `current`: falling
+ * to a loss of the amount or rising to a gain of it. A position seen for the first time
+ * never fires, as today's figure does not.
+ */
+export function crossedPositions(
+  alerts: PnlAlerts | undefined,
+  previous: Readonly<Record<string, string | null | undefined>>,
+  current: readonly { ticker: string; unrealized_pnl?: string | null }[],
+): string[] {
+  if (!alerts?.enabled || !alerts.positions) return [];
+  const out: string[] = [];
+  for (const { ticker, unrealized_pnl: now } of current) {
+    const threshold = alerts.positions[ticker];
+    if (!threshold || !(ticker in previous)) continue;
+    const before = previous[ticker];
+    if (fellTo(before, now, negate(threshold))) out.push(`${ticker}: P&L fell to ${now} (alert at a $${threshold} loss).`);
+    else if (roseTo(before, now, threshold)) out.push(`${ticker}: P&L rose to ${now} (alert at a $${threshold} gain).`);
+  }
+  return out;
+}
+
+/** A browser notification; `tag` groups them (a later one with the same tag replaces it). */
+export function notify(title: string, body: string, tag = "ki-pnl-alert"): void {
   if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
   try {
-    new Notification(title, { body, tag: "ki-pnl-alert" });
+    new Notification(title, { body, tag });
   } catch {
     // Some browsers only allow notifications from a service worker; the in-page message stays.
   }

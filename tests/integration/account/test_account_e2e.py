@@ -320,10 +320,18 @@ def test_a_settled_market_reaches_only_its_holder(stack: Stack, users: dict[str,
 
 def test_settings_are_validated_and_kept_per_user(stack: Stack, users: dict[str, Any]) -> None:
     a, b = users["a"], users["b"]
-    alerts = {"pnl_alerts": {"enabled": True, "loss_dollars": "50", "gain_percent": "7.5"}}
+    alerts = {
+        "pnl_alerts": {
+            "enabled": True,
+            "loss_dollars": "50",
+            "gain_percent": "7.5",
+            "positions": {"KXDEMO-1": "12.5"},
+        }
+    }
     saved = a.http.put("/api/v1/account/settings", json=alerts, headers=a.changing())
     assert saved.status_code == 200, saved.text
     assert saved.json()["pnl_alerts"]["loss_dollars"] == "50.00"
+    assert saved.json()["pnl_alerts"]["positions"] == {"KXDEMO-1": "12.50"}
     assert a.get("/api/v1/account/settings").json() == saved.json()
     assert b.get("/api/v1/account/settings").json()["pnl_alerts"]["enabled"] is False
     for bad in (
@@ -331,6 +339,7 @@ def test_settings_are_validated_and_kept_per_user(stack: Stack, users: dict[str,
         {"pnl_alerts": {"loss_dollars": 50}},
         {"pnl_alerts": {"loss_dollars": "-1"}},
         {"pnl_alerts": {"loss_dollars": "0.001"}},
+        {"pnl_alerts": {"positions": {"lower-case": "5"}}},
         {"colour": "blue"},
         [],
     ):

@@ -20,7 +20,11 @@ from shared.account.events import (
     decode_account_event,
 )
 from shared.account.jobs import scheduler_auth
-from shared.account.preferences import PreferencesError, parse_preferences
+from shared.account.preferences import (
+    MAX_POSITION_ALERTS,
+    PreferencesError,
+    parse_preferences,
+)
 from shared.account.service import mask_key_id
 from shared.account.settings import AccountSettings
 from shared.api.errors import ApiError
@@ -40,12 +44,27 @@ def test_pnl_alerts_normalise_to_two_decimals_and_default_off() -> None:
         "gain_dollars": None,
         "loss_percent": None,
         "gain_percent": None,
+        "positions": {},
     }
     alerts = parse_preferences(
         {"pnl_alerts": {"enabled": True, "loss_dollars": "50", "gain_percent": " 7.5 "}}
     ).pnl_alerts
     assert alerts.enabled and alerts.loss_dollars == Decimal("50.00")
     assert alerts.to_json()["gain_percent"] == "7.50"
+
+
+def test_per_position_thresholds_round_trip_sorted_in_dollars() -> None:
+    document = {"pnl_alerts": {"enabled": True, "positions": {"KXB-2": "5", "KXA-1": " 12.5"}}}
+    alerts = parse_preferences(document).pnl_alerts
+    assert alerts.positions == (("KXA-1", Decimal("12.50")), ("KXB-2", Decimal("5.00")))
+    stored = parse_preferences({"pnl_alerts": alerts.to_json()}).pnl_alerts
+    assert stored == alerts
+    assert alerts.to_json()["positions"] == {"KXA-1": "12.50", "KXB-2": "5.00"}
+    assert parse_preferences({"pnl_alerts": {"positions": None}}).pnl_alerts.positions == ()
+    many = {f"T{i}": "1" for i in range(MAX_POSITION_ALERTS)}
+    assert len(parse_preferences({"pnl_alerts": {"positions": many}}).pnl_alerts.positions) == (
+        MAX_POSITION_ALERTS
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,6 +83,17 @@ def test_pnl_alerts_normalise_to_two_decimals_and_default_off() -> None:
         ({"pnl_alerts": {"loss_percent": "1001"}}, "at most 1000"),
         ({"pnl_alerts": {"gain_dollars": "1e12"}}, "at most"),
         ({"pnl_alerts": {"when": "now"}}, "unknown field 'when'"),
+        ({"pnl_alerts": {"positions": ["KXA"]}}, "ticker -> dollars"),
+        ({"pnl_alerts": {"positions": {"kxa-1": "5"}}}, "invalid ticker 'kxa-1'"),
+        ({"pnl_alerts": {"positions": {"": "5"}}}, "invalid ticker"),
+        ({"pnl_alerts": {"positions": {"KXA": None}}}, r"positions\.KXA needs an amount"),
+        ({"pnl_alerts": {"positions": {"KXA": 5}}}, r"positions\.KXA must be a decimal string"),
+        ({"pnl_alerts": {"positions": {"KXA": "-5"}}}, "above 0"),
+        ({"pnl_alerts": {"positions": {"KXA": "0.001"}}}, "2 decimal places"),
+        (
+            {"pnl_alerts": {"positions": {f"T{i}": "1" for i in range(MAX_POSITION_ALERTS + 1)}}},
+            f"at most {MAX_POSITION_ALERTS} positions",
+        ),
     ],
 )
 def test_bad_settings_name_the_field(document: Any, words: str) -> None:
