@@ -11,11 +11,18 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.gateway import IMMUTABLE, REVALIDATE
 from tests.infra.tf import REPO_ROOT
 
 ORDER = ["lint", "unit", "integration", "package-functions", "publish-artifacts"]
-DEPLOY_ORDER = ["fetch-artifacts", "terraform-plan", "terraform-apply", "migrate"]
-DEPLOY_STEPS = {"terraform-plan", "terraform-apply", "migrate"}
+DEPLOY_ORDER = [
+    "fetch-artifacts",
+    "terraform-plan",
+    "terraform-apply",
+    "migrate",
+    "upload-dashboard",
+]
+DEPLOY_STEPS = {"terraform-plan", "terraform-apply", "migrate", "upload-dashboard"}
 DIGEST = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
 ENVIRONMENTS = ("dev", "prod")
 
@@ -83,6 +90,9 @@ def test_deploy_runs_in_order(deploy: dict[str, Any]) -> None:
     assert ids == DEPLOY_ORDER
     assert {"fetch-artifacts", "terraform-plan"} <= _ancestors(deploy, "terraform-apply")
     assert "terraform-apply" in _ancestors(deploy, "migrate")
+    assert {"fetch-artifacts", "terraform-apply", "migrate"} <= _ancestors(
+        deploy, "upload-dashboard"
+    )
 
 
 def test_pipeline_runs_in_order(cloudbuild: dict[str, Any]) -> None:
@@ -102,7 +112,70 @@ def test_pipeline_runs_in_order(cloudbuild: dict[str, Any]) -> None:
         return seen
 
     # Explicit waitFor everywhere, so nothing is published before the tests passed.
-    assert {"lint", "unit", "integration", "package-functions"} <= ancestors("publish-artifacts")
+    assert {"lint", "unit", "integration", "package-functions", "frontend"} <= ancestors(
+        "publish-artifacts"
+    )
+
+
+def test_ci_checks_and_builds_the_dashboard_and_publishes_it(cloudbuild: dict[str, Any]) -> None:
+    """The dashboard goes through what `make frontend-check` and `make frontend` run, and the
+    build those checks passed on is what the deploy uploads."""
+    steps = {s["id"]: s for s in cloudbuild["steps"]}
+    frontend = steps["frontend"]
+    assert frontend["dir"] == "frontend"
+    commands = [line.strip() for line in str(frontend["script"]).splitlines()]
+    wanted = ["npm ci", "npm run lint", "npm run typecheck", "npm test", "npm run build"]
+    found = [next(i for i, c in enumerate(commands) if c.startswith(w)) for w in wanted]
+    assert found == sorted(found), "install, lint, type check, test, then build"
+    assert "set -euo pipefail" in commands
+    publish = str(steps["publish-artifacts"]["script"])
+    assert 'frontend/dist/* "gs://${_ARTIFACTS_BUCKET}/${_COMMIT}/dashboard/"' in publish
+
+
+def _commands(script: str) -> list[list[str]]:
+    """The shell commands of a step's script (comments dropped, continuations joined)."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    return [words for line in joined.splitlines() if (words := shlex.split(line, comments=True))]
+
+
+def test_deploy_uploads_the_dashboard_with_the_gateways_cache_rules(
+    deploy: dict[str, Any],
+) -> None:
+    """Hashed assets/ immutable for a year, everything else (index.html above all) revalidated,
+    exactly as devstack/gateway.py serves them locally; index.html last, so no served page
+    names an asset that is not there yet; as the build account, never the deployer."""
+    steps = {s["id"]: s for s in deploy["steps"]}
+    fetch = str(steps["fetch-artifacts"]["script"])
+    assert "/dashboard/*" in fetch and "build/dashboard/" in fetch
+    apply = "\n".join(steps["terraform-apply"]["args"])
+    assert "terraform output -raw static_bucket_name > /workspace/static_bucket_name.txt" in apply
+    step = steps["upload-dashboard"]
+    assert "IMPERSONATE" not in _step_text(step).upper()
+    uploads = [c for c in _commands(str(step["script"])) if c[:2] == ["gcloud", "storage"]]
+    assert uploads, "the step uploads the dashboard"
+
+    def cache_control(command: list[str]) -> str:
+        values = [w.split("=", 1)[1] for w in command if w.startswith("--cache-control=")]
+        assert len(values) == 1, f"every upload sets Cache-Control: {command}"
+        return values[0]
+
+    def destination(command: list[str]) -> str:
+        return [w for w in command if not w.startswith("-")][-1]
+
+    assets = [c for c in uploads if destination(c) == "${bucket}/assets"]
+    assert len(assets) == 1 and cache_control(assets[0]) == IMMUTABLE == (
+        "public, max-age=31536000, immutable"
+    )
+    assert "build/dashboard/assets" in assets[0]
+    for command in uploads:
+        if command is not assets[0]:
+            assert cache_control(command) == REVALIDATE == "no-cache", command
+    rest = [c for c in uploads if destination(c) == "${bucket}"]
+    assert len(rest) == 1 and any(
+        w.startswith("--exclude=") and "assets/" in w and "index" in w for w in rest[0]
+    ), "the no-cache pass leaves assets/ and index.html to their own commands"
+    assert destination(uploads[-1]) == "${bucket}/index.html", "index.html goes last"
+    assert "build/dashboard/index.html" in uploads[-1]
 
 
 def test_substitutions_have_defaults_and_builds_run_as_dedicated_accounts(

@@ -49,6 +49,17 @@ resource "google_storage_bucket_iam_member" "static_public_read" {
   member = "allUsers"
 }
 
+# The deploy build (cloudbuild-deploy.yaml, upload-dashboard) writes the built dashboard
+# here as its own account with a grant on this bucket alone, rather than impersonating the
+# deployer and its project-wide admin roles for a plain file upload.
+resource "google_storage_bucket_iam_member" "static_uploaders" {
+  for_each = toset(var.static_uploaders)
+
+  bucket = google_storage_bucket.static.name
+  role   = "roles/storage.objectAdmin"
+  member = each.value
+}
+
 resource "google_compute_backend_bucket" "static" {
   project     = var.project_id
   name        = "${var.name}-static"

@@ -49,6 +49,17 @@ variable "static_bucket_name" {
   description = "Globally unique name of the bucket holding the built dashboard (frontend/dist)."
 }
 
+variable "static_uploaders" {
+  type        = list(string)
+  description = "IAM members (serviceAccount:...) that upload the built dashboard to the static bucket (the deploy build)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.static_uploaders : startswith(m, "serviceAccount:")])
+    error_message = "Only service accounts upload the dashboard."
+  }
+}
+
 variable "static_bucket_location" {
   type        = string
   description = "Location of the static bucket, e.g. US."

@@ -773,6 +773,8 @@ module "lb" {
   static_bucket_name          = "${var.project_id}-${var.environment}-dashboard"
   static_bucket_force_destroy = var.environment != "prod"
   labels                      = local.labels
+  # The Cloud Build account that runs cloudbuild-deploy.yaml uploads frontend/dist.
+  static_uploaders = ["serviceAccount:${var.migrator_email}"]
 
   serverless_backends = {
     markets = {
