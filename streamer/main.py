@@ -111,7 +111,7 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
     """The service for ``settings.role`` over ``engine`` and the auth context's key rings."""
     role, project = settings.role, settings.project_id
     environment = environment_from_env()
-    verifier = AuthSessionVerifier(lambda: auth.tokens, engine)
+    verifier = AuthSessionVerifier(auth, engine)
     consumers: list[PullConsumer] = []
 
     def consume(topic: str, handler: Any, *, ordered: bool = False) -> None:

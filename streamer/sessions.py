@@ -16,8 +16,9 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy import Engine, text
 
+from shared.auth.principal import AuthContext
 from shared.auth.session_store import is_revoked
-from shared.auth.sessions import InvalidSession, SessionTokens
+from shared.auth.sessions import InvalidSession, SessionClaims, SessionTokens
 from streamer.auth import StreamAuthError, StreamPrincipal
 
 __all__ = ["AuthSessionVerifier"]
@@ -32,16 +33,24 @@ _KEY_STATUS = text("SELECT status FROM user_credentials WHERE user_id = :user_id
 class AuthSessionVerifier:
     """:class:`~streamer.auth.SessionVerifier` and :class:`~streamer.auth.RevocationCheck`."""
 
-    def __init__(self, tokens: SessionTokens | Callable[[], SessionTokens], engine: Engine) -> None:
-        # A callable (``lambda: auth_context.tokens``) follows signing-key rotations.
-        self._tokens = tokens if callable(tokens) else (lambda: tokens)
+    def __init__(
+        self, tokens: SessionTokens | Callable[[], SessionTokens] | AuthContext, engine: Engine
+    ) -> None:
+        # An AuthContext follows signing-key rotations and re-reads its ring at once for a
+        # kid it has not seen (a sign-in right after ``rotate-keys --sessions``); a callable
+        # (``lambda: auth_context.tokens``) only follows them every AUTH_KEYS_REFRESH_S.
+        if isinstance(tokens, AuthContext):
+            self._verify: Callable[[str], SessionClaims] = tokens.verify_session
+        else:
+            source = tokens if callable(tokens) else (lambda: tokens)
+            self._verify = lambda cookie: source().verify(cookie)
         self._engine = engine
 
     async def verify(self, cookie: str | None) -> StreamPrincipal:
         if not cookie:
             raise StreamAuthError(401, "not_signed_in", "Sign in to see live positions.")
         try:
-            claims = self._tokens().verify(cookie)
+            claims = self._verify(cookie)
         except InvalidSession as exc:
             if exc.code == "expired":
                 raise StreamAuthError(

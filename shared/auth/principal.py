@@ -408,5 +408,21 @@ class AuthContext:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
             return False
-        fresh = self._clock() - self._tokens_at < min(5.0, self.settings.keys_refresh_s)
+        fresh = self._ring_just_read()
         return isinstance(kid, str) and self.tokens.keys.public_key(kid) is None and not fresh
+
+    def _ring_just_read(self) -> bool:
+        return self._clock() - self._tokens_at < min(5.0, self.settings.keys_refresh_s)
+
+    def verify_session(self, token: str, now: datetime | None = None) -> SessionClaims:
+        """:meth:`SessionTokens.verify` over the current ring, for callers holding a bare
+        session JWT rather than a request (the streamer). Like :meth:`authenticate`, a token
+        signed by a key this instance has not seen (rotated since the last read) triggers
+        one re-read of the ring, unless it was read within the last few seconds."""
+        try:
+            return self.tokens.verify(token, now)
+        except InvalidSession as error:
+            if error.code != "unknown_key" or self._ring_just_read():
+                raise
+        self.refresh()
+        return self.tokens.verify(token, now)
