@@ -240,6 +240,25 @@ describe("accounts, the stream and trading (run once their APIs answer)", () => 
     await assertAccessible(page, "signed in markets");
   });
 
+  it("a P&L alert is set on a position card, kept in the user's settings, and removed", async (t) => {
+    if (!(await requireSignedIn(t))) return;
+    const card = page.locator(".position-card").first();
+    const ticker = await card.getAttribute("data-ticker");
+    await card.getByRole("button", { name: `Set a P&L alert for ${ticker}` }).click();
+    const dialog = page.getByRole("dialog", { name: `P&L alert for ${ticker}` });
+    await dialog.getByLabel(/loss or gain of/).fill("7.5");
+    await assertAccessible(page, "a position's P&L alert");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    // "7.50": the settings API's normalised amount, read back from the server.
+    await card.getByRole("button", { name: `P&L alert for ${ticker}: at $7.50` }).waitFor();
+    const settings = await page.evaluate(async () => (await fetch("/api/v1/account/settings")).json());
+    assert.equal(settings.pnl_alerts.positions[ticker], "7.50");
+    assert.equal(settings.pnl_alerts.enabled, true);
+    await card.getByRole("button", { name: `P&L alert for ${ticker}: at $7.50` }).click();
+    await dialog.getByRole("button", { name: "Remove alert" }).click();
+    await card.getByRole("button", { name: `Set a P&L alert for ${ticker}` }).waitFor();
+  });
+
   it("a simulated fill changes the P&L on screen within 2 s", async (t) => {
     if (!(await requireSignedIn(t))) return;
     if (!(await apiAnswers(stack.origin, "/api/v1/stream"))) return t.skip("the stream (/api/v1/stream) is not on the local stack yet");
