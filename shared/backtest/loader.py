@@ -20,6 +20,7 @@ packed per market, a stricter floor reported beside it.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -180,10 +181,11 @@ def _select_markets(cursor: Cursor, tickers: Sequence[str]) -> None:
         "ON COMMIT DROP"
     )
     cursor.execute("TRUNCATE bt_selected")
+    array, value = _tickers_param(tickers)
     cursor.execute(
         "INSERT INTO bt_selected (idx, ticker) "
-        "SELECT i - 1, t FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i)",
-        (list(tickers),),
+        f"SELECT i - 1, t FROM unnest({array}) WITH ORDINALITY AS u(t, i)",
+        (value,),
     )
     cursor.execute("ANALYZE bt_selected")
 
@@ -332,10 +334,6 @@ _POLLS_SQL = (
     "COPY (SELECT polled_at FROM market_polls WHERE polled_at >= {start} "
     "AND polled_at <= {end} ORDER BY polled_at) TO STDOUT (FORMAT binary)"
 )
-_SEEN_SQL = (
-    "COPY (SELECT m.idx, COALESCE(l.ts, '-infinity'::timestamptz) FROM bt_selected m "
-    "LEFT JOIN market_latest l ON l.ticker = m.ticker ORDER BY m.idx) TO STDOUT (FORMAT binary)"
-)
 
 DEFAULT_HEARTBEAT_SECONDS = 3_600.0
 """How long a stored poll snapshot can hold at most (the poller's heartbeat, ADR 0170)."""
@@ -418,20 +416,42 @@ def expand_to_polls(
     it and not after the market was last seen (``last_seen``, per market), exactly the
     snapshots a poll that stored every market would have written. Rows outside
     ``[start_us, end_us]`` are dropped after expanding (one held from before the window
-    opens inside it). Vectorised: two ``searchsorted`` and a ``repeat``.
+    opens inside it).
+
+    Vectorised, and cheap when little holds: one ``searchsorted`` of every row gives the
+    first poll after it; the polls before the next row of the same market follow from the
+    next row's own position, so only rows bounded by the heartbeat or the market's last
+    poll (the last row of a market, a gap) are searched again. Rows that hold nothing (a
+    full poll-by-poll history) skip the ``repeat`` entirely.
     """
     n = len(rows.ts)
     if n == 0:
         return rows
-    same_next = np.zeros(n, dtype=np.bool_)
-    same_next[:-1] = rows.market[1:] == rows.market[:-1]
+    ts = rows.ts
+    n_polls = len(polls)
+    first = np.searchsorted(polls, ts, side="right")  # polls strictly after the row
+    distinct = n_polls < 2 or bool(np.all(polls[1:] > polls[:-1]))
+    same_next = rows.market[1:] == rows.market[:-1]
     next_ts = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    next_ts[:-1] = np.where(same_next[:-1], rows.ts[1:], next_ts[:-1])
-    bound = np.minimum(next_ts, rows.ts + heartbeat_us)
-    bound = np.minimum(bound, last_seen[rows.market] + 1)
-    first = np.searchsorted(polls, rows.ts, side="right")  # polls strictly after the row
-    last = np.searchsorted(polls, bound, side="left")  # ... and before its bound
+    next_ts[:-1] = np.where(same_next, ts[1:], next_ts[:-1])
+    other = np.minimum(ts + heartbeat_us, last_seen[rows.market] + 1)
+    if distinct:
+        # polls < the next row's time = polls <= it, less one when it is a poll's time.
+        prior = polls[np.maximum(first - 1, 0)] if n_polls else np.zeros(n, np.int64)
+        at_poll = (first > 0) & (prior == ts)
+        last = np.full(n, n_polls, dtype=np.int64)
+        last[:-1] = np.where(same_next, first[1:] - at_poll[1:], n_polls)
+        again = np.flatnonzero(other < next_ts)
+        if len(again):
+            last[again] = np.minimum(last[again], np.searchsorted(polls, other[again], side="left"))
+    else:
+        last = np.searchsorted(polls, np.minimum(next_ts, other), side="left")
     extra = np.where(rows.poll, np.maximum(last - first, 0), 0)
+    if not extra.any():
+        keep = (ts >= start_us) & (ts <= end_us)
+        if keep.all():
+            return rows
+        return StoredRows(*(getattr(rows, f)[keep] for f in StoredRows.__dataclass_fields__))
     counts = 1 + extra
     total = int(counts.sum())
     source = np.repeat(np.arange(n, dtype=np.int64), counts)
@@ -439,14 +459,14 @@ def expand_to_polls(
     # k >= 1 the k-th poll after it.
     run_start = np.cumsum(counts) - counts
     k = np.arange(total, dtype=np.int64) - np.repeat(run_start, counts)
-    ts = rows.ts[source].copy()
+    out_ts = ts[source]
     held = k > 0
-    ts[held] = polls[first[source[held]] + k[held] - 1]
-    keep = (ts >= start_us) & (ts <= end_us)
+    out_ts[held] = polls[first[source[held]] + k[held] - 1]
+    keep = (out_ts >= start_us) & (out_ts <= end_us)
     pick = source[keep]
     return StoredRows(
         market=rows.market[pick],
-        ts=ts[keep],
+        ts=out_ts[keep],
         snapshot_id=rows.snapshot_id[pick],
         yes_bid=rows.yes_bid[pick],
         yes_ask=rows.yes_ask[pick],
@@ -459,7 +479,46 @@ def _micros_column(raw: bytes, name: str = "ts") -> npt.NDArray[np.int64]:
     return records[name].astype(np.int64) + PG_EPOCH_US
 
 
-_NEG_INFINITY_PG = -(2**63)
+_NEVER_SEEN = np.iinfo(np.int64).min // 2
+"""``last_seen`` of a market no poll saw (rows written by other means): it holds nowhere."""
+
+
+def _tickers_param(tickers: Sequence[str]) -> tuple[str, str]:
+    """SQL for ``tickers`` as a text array and its one bind value.
+
+    pg8000 encodes a ``list`` parameter element by element in Python (~20 ms for 1,000
+    tickers); one newline-joined string split by Postgres costs nothing. Tickers never
+    hold a newline; a list that does goes as a quoted array literal instead.
+    """
+    if any("\n" in t for t in tickers):
+        return "%s::text[]", "{" + ",".join(_array_item(t) for t in tickers) + "}"
+    return "string_to_array(%s, E'\\n')", "\n".join(tickers)
+
+
+def _array_item(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _last_seen(cursor: Cursor, tickers: Sequence[str]) -> npt.NDArray[np.int64]:
+    """When a poll last saw each of ``tickers`` (µs since the epoch), in their order.
+
+    One statement, the tickers bound as one string, the answer one comma-separated text
+    that numpy parses (decoding an ``int8[]`` or 1,000 rows in the driver costs ~20 ms).
+    """
+    if not tickers:
+        return np.zeros(0, dtype=np.int64)
+    array, value = _tickers_param(tickers)
+    cursor.execute(
+        "SELECT string_agg(COALESCE((extract(epoch FROM l.ts) * 1000000)::int8, %s)::text, "
+        f"',' ORDER BY u.i) FROM unnest({array}) WITH ORDINALITY AS u(t, i) "
+        "LEFT JOIN market_latest l ON l.ticker = u.t",
+        (int(_NEVER_SEEN), value),
+    )
+    found = cursor.fetchone()
+    text = found[0] if found else None
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.array(text.split(","), dtype=np.int64)
 
 
 def _stored_rows(raw: bytes) -> StoredRows:
@@ -475,51 +534,150 @@ def _stored_rows(raw: bytes) -> StoredRows:
     )
 
 
-def _archived_rows(
-    archive: ArchiveStore, day: Any, markets: Sequence[MarketInfo], start_us: int, end_us: int
-) -> StoredRows:
-    """One archived day's rows of ``markets`` in ``[start_us, end_us]`` as stored rows.
+def _dictionary_chunks(column: Any) -> list[Any]:
+    """The chunks of a string column as dictionary arrays (encoding any plain chunk)."""
+    import pyarrow as pa
 
-    Tickers become market indexes in Arrow's C++ (``index_in``), never Python strings; a
-    small selection is also pushed down to the Parquet reader, which then skips the row
-    groups whose ticker range misses it.
+    chunks = []
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        chunks.append(chunk)
+    return chunks
+
+
+def _through_dictionary(column: Any, lookup: Any) -> npt.NDArray[Any]:
+    """``lookup(dictionary)`` (a numpy array, one entry per dictionary value) taken at each
+    row's index: a per-row mapping that touches only integers, never the strings."""
+    parts = []
+    for chunk in _dictionary_chunks(column):
+        values = lookup(chunk.dictionary)
+        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        parts.append(values[indices])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _archived_rows(
+    archive: ArchiveStore,
+    day: Any,
+    tickers: Sequence[str],
+    market_of: Any,
+    start_us: int,
+    end_us: int,
+) -> StoredRows:
+    """One archived day's rows of the selected markets in ``[start_us, end_us]``.
+
+    ``ticker`` and ``source`` come out of Parquet as dictionaries (a day's few thousand
+    distinct tickers, four sources), so the ticker-to-market mapping is one ``index_in``
+    over the dictionary and a numpy ``take`` of its int32 indices; only the row groups
+    holding a selected ticker are decoded (the file's statistics), and numeric columns go
+    from Arrow buffers to numpy without a per-row step. ``market_of`` is the selection as
+    an Arrow array (the value set of ``index_in``).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from shared.history.archive import read_day
 
-    tickers = [m.ticker for m in markets]
     table = read_day(archive, day, tickers if len(tickers) <= _PUSHDOWN_TICKERS else None)
     if table.num_rows == 0:
         return StoredRows.empty()
-    market = pc.index_in(table.column("ticker"), value_set=pa.array(tickers, pa.string()))
-    ts = table.column("ts").cast(pa.int64())
-    keep = pc.and_(
-        pc.is_valid(market),
-        pc.and_(pc.greater_equal(ts, start_us), pc.less_equal(ts, end_us)),
-    )
-    table = table.filter(keep)
-    market = market.filter(keep)
 
-    def ints(column: Any, dtype: Any, missing: int | None = None) -> Any:
-        if missing is not None:
+    def market_index(dictionary: Any) -> npt.NDArray[np.int32]:
+        found = pc.index_in(dictionary, value_set=market_of)
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), np.int32)
+
+    def is_poll(dictionary: Any) -> npt.NDArray[np.bool_]:
+        equal = pc.fill_null(pc.equal(dictionary, "poll"), False)
+        return np.asarray(equal.to_numpy(zero_copy_only=False), np.bool_)
+
+    def ints(name: str, dtype: Any, missing: int | None = None) -> npt.NDArray[Any]:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        if missing is not None and column.null_count:
             column = pc.fill_null(column, missing)
         return np.asarray(column.to_numpy(), dtype=dtype)
 
-    return StoredRows(
-        market=ints(market, np.int32),
-        ts=ints(table.column("ts").cast(pa.int64()), np.int64),
-        snapshot_id=ints(table.column("id"), np.int64),
-        yes_bid=ints(table.column("yes_bid"), np.int32, -1),
-        yes_ask=ints(table.column("yes_ask"), np.int32, -1),
-        poll=ints(pc.equal(table.column("source"), "poll"), np.bool_),
+    market = _through_dictionary(table.column("ticker"), market_index)
+    ts = ints("ts", np.int64)
+    keep = (market >= 0) & (ts >= start_us) & (ts <= end_us)
+    rows = StoredRows(
+        market=market,
+        ts=ts,
+        snapshot_id=ints("id", np.int64),
+        yes_bid=ints("yes_bid", np.int32, -1),
+        yes_ask=ints("yes_ask", np.int32, -1),
+        poll=_through_dictionary(table.column("source"), is_poll),
     )
+    if keep.all():
+        return rows
+    return StoredRows(*(getattr(rows, f)[keep] for f in StoredRows.__dataclass_fields__))
+
+
+def _merge_by_market(parts: Sequence[StoredRows], n_markets: int) -> StoredRows:
+    """``parts`` (days, oldest first) as one set ordered by market, time and id.
+
+    Each part is already in (market-run, time, id) order: an archived day's file is sorted
+    by ticker then time (so a ticker's rows are one run, whatever its market index) and
+    Postgres packs each market's rows in time order. When the parts' time ranges do not
+    overlap, a market's rows are its runs in part order, so every row's place is known
+    from per-market counts (a counting placement: ``bincount`` and one scatter per
+    column, no sort and no concatenation). Parts of another shape (a day both archived
+    and again in Postgres, a market split over two runs) fall back to a full ``lexsort``.
+    """
+    parts = [p for p in parts if len(p.ts)]
+    if not parts:
+        return StoredRows.empty()
+    if len(parts) == 1:
+        return _sorted_rows(parts[0])
+    spans = [(int(p.ts.min()), int(p.ts.max())) for p in parts]
+    disjoint = all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(spans))
+    counts = [np.bincount(p.market, minlength=n_markets) for p in parts]
+    runs: list[npt.NDArray[np.int64]] = []
+    for part, count in zip(parts, counts, strict=True):
+        starts = np.flatnonzero(part.market[1:] != part.market[:-1]) + 1
+        runs.append(np.concatenate(([0], starts)))
+        disjoint = disjoint and len(runs[-1]) == int(np.count_nonzero(count))
+    if not disjoint or len(counts[0]) != n_markets:
+        return _sorted_rows(StoredRows.concat(parts))
+    total = np.sum(counts, axis=0)
+    placed = np.cumsum(total) - total  # where each market's next row goes
+    n = int(total.sum())
+    out = {
+        name: np.empty(n, dtype=getattr(parts[0], name).dtype)
+        for name in StoredRows.__dataclass_fields__
+        if name != "market"
+    }
+    for part, count, starts in zip(parts, counts, runs, strict=True):
+        run_first = np.zeros(n_markets, dtype=np.int64)
+        run_first[part.market[starts]] = starts
+        dest = (placed - run_first)[part.market] + np.arange(len(part.ts), dtype=np.int64)
+        for name, column in out.items():
+            column[dest] = getattr(part, name)
+        placed += count
+    market = np.repeat(np.arange(n_markets, dtype=np.int32), total)
+    return StoredRows(market=market, **out)
+
+
+def _sorted_rows(rows: StoredRows) -> StoredRows:
+    """``rows`` by market, time and id (a no-op for rows already so)."""
+    if len(rows.ts) < 2:
+        return rows
+    same = rows.market[1:] == rows.market[:-1]
+    step = rows.ts[1:] - rows.ts[:-1]
+    ordered = np.all(rows.market[1:] >= rows.market[:-1]) and not np.any(
+        same & ((step < 0) | ((step == 0) & (rows.snapshot_id[1:] < rows.snapshot_id[:-1])))
+    )
+    if ordered:
+        return rows
+    order = np.lexsort((rows.snapshot_id, rows.ts, rows.market))
+    return StoredRows(*(getattr(rows, f)[order] for f in StoredRows.__dataclass_fields__))
 
 
 _PUSHDOWN_TICKERS = 200
-"""Up to this many tickers are pushed down as a Parquet filter; more read the whole day
-(the filter's per-row cost outgrows the row groups it saves)."""
+"""Up to this many tickers select row groups by the file's ticker statistics; more read
+every row group of the day (a broad selection touches nearly all of them anyway)."""
 
 
 def load_snapshots(
@@ -556,35 +714,39 @@ def load_snapshots(
                 (early.astimezone(UTC).date(), end.astimezone(UTC).date()),
             )
             archived = [row[0] for row in cursor.fetchall()]
-        _select_markets(cursor, [m.ticker for m in markets])
-        sql = _PACKED_SQL.format(start=_literal_ts(early), end=_literal_ts(end))
-        raw = _copy_out(cursor, sql)
+        in_postgres = True
+        if archived:
+            # A window wholly archived has nothing left in Postgres: skip the selection
+            # table and the snapshot COPY (a probe that prunes to the remaining partitions).
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM market_snapshots WHERE ts >= %s AND ts <= %s)",
+                (early, end),
+            )
+            found = cursor.fetchone()
+            in_postgres = bool(found and found[0])
+        rows = StoredRows.empty()
+        if in_postgres:
+            _select_markets(cursor, [m.ticker for m in markets])
+            sql = _PACKED_SQL.format(start=_literal_ts(early), end=_literal_ts(end))
+            rows = _stored_rows(_copy_out(cursor, sql))
         polls = _micros_column(
             _copy_out(cursor, _POLLS_SQL.format(start=_literal_ts(early), end=_literal_ts(end)))
         )
-        seen = _parse_binary_copy(_copy_out(cursor, _SEEN_SQL), (("market", ">i4"), ("ts", ">i8")))
+        last_seen = _last_seen(cursor, [m.ticker for m in markets])
     finally:
         connection.rollback()
-    rows = _stored_rows(raw)
-    del raw
     if archived:
         assert archive is not None
+        import pyarrow as pa
+
+        tickers = [m.ticker for m in markets]
+        market_of = pa.array(tickers, pa.string())
         parts = [
-            _archived_rows(archive, day, markets, to_micros(early), to_micros(end))
+            _archived_rows(archive, day, tickers, market_of, to_micros(early), to_micros(end))
             for day in archived
         ]
-        rows = StoredRows.concat([*parts, rows])
-        order = np.lexsort((rows.snapshot_id, rows.ts, rows.market))
-        rows = StoredRows(*(getattr(rows, f)[order] for f in StoredRows.__dataclass_fields__))
-    last_seen = np.where(
-        seen["ts"] == _NEG_INFINITY_PG,
-        np.iinfo(np.int64).min // 2,
-        seen["ts"].astype(np.int64) + PG_EPOCH_US,
-    )
-    # A market never seen by a poll (rows written by other means) holds nowhere.
-    rows = expand_to_polls(
-        rows, polls, last_seen.astype(np.int64), to_micros(start), to_micros(end), heartbeat_us
-    )
+        rows = _merge_by_market([*parts, rows], len(markets))
+    rows = expand_to_polls(rows, polls, last_seen, to_micros(start), to_micros(end), heartbeat_us)
     return SnapshotSet.of_markets(
         markets,
         market=rows.market,

@@ -269,6 +269,35 @@ def archived_days(connection: Connection) -> list[date]:
 
 
 ARCHIVE_COLUMNS_FOR_LOADER = ("ticker", "ts", "id", "source", "yes_bid", "yes_ask")
+DICTIONARY_COLUMNS = ("ticker", "source")
+"""String columns read as Arrow dictionaries: a day repeats each ticker thousands of times
+and ``source`` has four values, so the reader hands back small dictionaries and int32
+indices instead of decoding a million strings (the file stores them dictionary-encoded)."""
+
+
+def _wanted_row_groups(metadata: Any, tickers: Sequence[str]) -> list[int]:
+    """Row groups whose ``ticker`` range (from the file's statistics) holds a wanted ticker.
+
+    The file is sorted by ticker, so a selection touches a few row groups; a group without
+    statistics is always read. Bytewise order, as Parquet's statistics compare strings.
+    """
+    import bisect
+
+    wanted = sorted(t.encode() for t in tickers)
+    column = metadata.schema.names.index("ticker")
+    groups: list[int] = []
+    for index in range(metadata.num_row_groups):
+        stats = metadata.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            groups.append(index)
+            continue
+        low, high = stats.min, stats.max
+        low = low.encode() if isinstance(low, str) else low
+        high = high.encode() if isinstance(high, str) else high
+        at = bisect.bisect_left(wanted, low)
+        if at < len(wanted) and wanted[at] <= high:
+            groups.append(index)
+    return groups
 
 
 def read_day(
@@ -277,11 +306,25 @@ def read_day(
     tickers: Sequence[str] | None = None,
     columns: Sequence[str] = ARCHIVE_COLUMNS_FOR_LOADER,
 ) -> pa.Table:
-    """One archived day's rows (only ``tickers``, only ``columns``), ticker then time
-    order. Row groups whose ticker range misses every wanted ticker are not decoded."""
+    """One archived day's ``columns``, ticker then time order, with ``ticker`` and
+    ``source`` as dictionary arrays (:data:`DICTIONARY_COLUMNS`).
+
+    With ``tickers``, only the row groups whose ticker range (the file's statistics) holds
+    one of them are decoded; rows of other tickers inside those groups stay, for the
+    caller to drop (it maps tickers through the small dictionary anyway). Whole row groups
+    and only the needed columns, no row-by-row predicate.
+    """
     data = store.get(f"{_day_prefix(day)}/part-0000.parquet")
-    filters = [("ticker", "in", list(tickers))] if tickers is not None else None
-    return pq.read_table(io.BytesIO(data), columns=list(columns), filters=filters)
+    dictionary = [c for c in DICTIONARY_COLUMNS if c in columns]
+    parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=dictionary)
+    groups = (
+        list(range(parquet.metadata.num_row_groups))
+        if tickers is None
+        else _wanted_row_groups(parquet.metadata, tickers)
+    )
+    if not groups:
+        return parquet.schema_arrow.empty_table().select(list(columns))
+    return parquet.read_row_groups(groups, columns=list(columns))
 
 
 def days_between(first: date, last: date) -> Iterator[date]:
