@@ -9,6 +9,12 @@ Kalshi splits data into a live and a historical tier at the cutoffs of
   historical candle shape: ``open``/``high``/``low``/``close`` and ``volume``/
   ``open_interest`` without the ``_dollars``/``_fp`` suffixes, as the spec says) and
   ``/historical/trades``;
+- today's world in the historical tier: a market of the running world that settled before
+  the cutoff (one the world started with already finalized, when the cutoff is the world's
+  start) is a market "settled before ``market_settled_ts``", so ``/historical/markets``,
+  ``/historical/markets/{ticker}`` and its candlesticks serve it too (from the world's own
+  record, in the historical shape), as Kalshi would. The live endpoints keep answering for
+  it as well, so today's world stays byte for byte what it was;
 - live tier (past markets settled after the cutoff, only when ``live_days`` > 0): the live
   ``/markets/{ticker}``, ``/series/{s}/markets/{t}/candlesticks``, ``/markets/trades`` and
   ``/markets?status=settled`` include them after today's world.
@@ -24,7 +30,8 @@ rendering happened to hold the loop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -33,14 +40,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulators.kalshi_sim import errors, rest, wire
+from emulators.kalshi_sim import errors, render, rest, wire
 from emulators.kalshi_sim.catalog import _TEMPLATES
 from emulators.kalshi_sim.history import History, PastMarket
 from emulators.kalshi_sim.model import SECOND_US
 
 if TYPE_CHECKING:
     from emulators.kalshi_sim.accounts import Account
+    from emulators.kalshi_sim.model import Market
     from emulators.kalshi_sim.state import SimState
+
+_M = TypeVar("_M")
 
 __all__ = ["admin_history", "history_of", "routes", "set_live_days"]
 
@@ -112,6 +122,41 @@ def _candle_live(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _historical_shape(candle: dict[str, Any]) -> dict[str, Any]:
+    """A live-shaped candle of today's world in the historical shape (no ``_dollars`` /
+    ``_fp`` suffixes, no ``min``/``max`` aliases), as ``_candle_historical`` renders the past."""
+    price = candle["price"]
+    return {
+        "end_period_ts": candle["end_period_ts"],
+        "yes_bid": {k.removesuffix("_dollars"): v for k, v in candle["yes_bid"].items()},
+        "yes_ask": {k.removesuffix("_dollars"): v for k, v in candle["yes_ask"].items()},
+        "price": {
+            k: price.get(f"{k}_dollars")
+            for k in ("open", "high", "low", "close", "mean", "previous")
+        },
+        "volume": candle["volume_fp"],
+        "open_interest": candle["open_interest_fp"],
+    }
+
+
+def _world_settled_before_cutoff(state: SimState) -> list[Market]:
+    """Today's markets that settled before the cutoff, by settlement time (then ticker)."""
+    cutoff_us = history_of(state).cutoff_us
+    settled = [
+        m
+        for m in state.exchange.markets.values()
+        if m.settlement_us is not None and m.settlement_us < cutoff_us
+    ]
+    return sorted(settled, key=lambda m: (m.settlement_us or 0, m.ticker))
+
+
+def _world_historical(state: SimState, ticker: str) -> Market | None:
+    market = state.exchange.markets.get(ticker)
+    if market is None or market.settlement_us is None:
+        return None
+    return market if market.settlement_us < history_of(state).cutoff_us else None
+
+
 def _market_bytes(history: History, market: PastMarket) -> bytes:
     """The market's JSON, rendered once: a settled market never changes, and rendering
     needs its whole price path (a listing of 1,000 would recompute 1,000 paths)."""
@@ -137,7 +182,22 @@ async def cutoff(request: Request, state: SimState, account: Account | None) -> 
     return errors.json_response(wire.encode(body))
 
 
-def _filter_markets(request: Request, op: str, markets: list[PastMarket]) -> list[PastMarket]:
+def _past_keys(m: PastMarket) -> tuple[str, str, str]:
+    return m.ticker, m.event_ticker, m.series_ticker
+
+
+def _world_keys(m: Market) -> tuple[str, str, str]:
+    return m.ticker, m.event.event_ticker, m.event.series.ticker
+
+
+def _filter_markets(
+    request: Request,
+    op: str,
+    markets: list[_M],
+    keys: Callable[[_M], tuple[str, str, str]],
+) -> list[_M]:
+    """The markets the request's filters (``tickers``, ``event_ticker``, ``series_ticker``,
+    mutually exclusive) keep; ``keys`` reads a market's (ticker, event, series)."""
     q = request.query_params
     tickers = set(rest._list_param(request, "tickers"))
     event_ticker = q.get("event_ticker") or None
@@ -147,13 +207,16 @@ def _filter_markets(request: Request, op: str, markets: list[PastMarket]) -> lis
         raise rest.ParamError(errors.field_violation(op, "MveFilter", "oneof"))
     if sum(1 for f in (tickers, event_ticker, series_ticker) if f) > 1:
         raise rest.ParamError(errors.bare_validation(op, "filters are mutually exclusive"))
-    return [
-        m
-        for m in markets
-        if (not tickers or m.ticker in tickers)
-        and (event_ticker is None or m.event_ticker == event_ticker)
-        and (series_ticker is None or m.series_ticker == series_ticker)
-    ]
+    kept = []
+    for m in markets:
+        ticker, event, series = keys(m)
+        if (
+            (not tickers or ticker in tickers)
+            and (event_ticker is None or event == event_ticker)
+            and (series_ticker is None or series == series_ticker)
+        ):
+            kept.append(m)
+    return kept
 
 
 def _page(request: Request, op: str, kind: str, rows: list[Any]) -> tuple[list[Any], str]:
@@ -172,9 +235,18 @@ async def historical_markets(
 ) -> Response:
     op = "GetHistoricalMarkets"
     history = history_of(state)
-    rows = _filter_markets(request, op, history.historical_markets())
+    past = _filter_markets(request, op, history.historical_markets(), _past_keys)
+    world = _filter_markets(request, op, _world_settled_before_cutoff(state), _world_keys)
+    rows: list[PastMarket | Market] = [*past, *world]  # the seeded past is older
     page, cursor = _page(request, op, "hm", rows)
-    parts = await run_in_threadpool(lambda: [_market_bytes(history, m) for m in page])
+
+    def render_page() -> list[bytes]:
+        return [
+            _market_bytes(history, m) if isinstance(m, PastMarket) else render.market_json(m)
+            for m in page
+        ]
+
+    parts = await run_in_threadpool(render_page)
     return errors.json_response(rest._join("markets", parts, cursor))
 
 
@@ -188,6 +260,9 @@ def _historical_market(state: SimState, ticker: str) -> PastMarket:
 
 @rest.endpoint(auth_required=False)
 async def historical_market(request: Request, state: SimState, account: Account | None) -> Response:
+    world = _world_historical(state, request.path_params["ticker"])
+    if world is not None:
+        return errors.json_response(b'{"market":' + render.market_json(world) + b"}")
     market = _historical_market(state, request.path_params["ticker"])
     return errors.json_response(b'{"market":' + _market_bytes(history_of(state), market) + b"}")
 
@@ -197,16 +272,22 @@ async def historical_candlesticks(
     request: Request, state: SimState, account: Account | None
 ) -> Response:
     op = "GetMarketCandlesticksHistorical"
+    world = _world_historical(state, request.path_params["ticker"])
+    if world is not None:
+        start, end, period = rest._candle_params(request, op)
+        candles = render.candlesticks(world, period, start, end)
+        body = {"ticker": world.ticker, "candlesticks": [_historical_shape(c) for c in candles]}
+        return errors.json_response(wire.encode(body))
     market = _historical_market(state, request.path_params["ticker"])
     start, end, period = rest._candle_params(request, op)
     history = history_of(state)
 
-    def render() -> bytes:
+    def draw() -> bytes:
         candles = history.candles(market.ticker, period, start, end)
         body = {"ticker": market.ticker, "candlesticks": [_candle_historical(c) for c in candles]}
         return wire.encode(body)
 
-    return errors.json_response(await run_in_threadpool(render))
+    return errors.json_response(await run_in_threadpool(draw))
 
 
 def _trade_window(request: Request, op: str) -> tuple[int | None, int | None, bool | None]:
