@@ -128,6 +128,27 @@ describe("PositionsPanel", () => {
     expect(shown).toHaveLength(1);
   });
 
+  it("the portfolio alerts dialog keeps the per-position thresholds when it saves", async () => {
+    const settings = {
+      pnl_alerts: { enabled: true, loss_dollars: null, gain_dollars: null, loss_percent: null, gain_percent: null, positions: { AAA: "5.00" } },
+    };
+    const calls = signedIn([position("AAA")], (url, init) => (url.endsWith("/account/settings") && init?.method === "PUT" ? json(200, JSON.parse(String(init.body))) : undefined));
+    calls.length = 0;
+    const original = globalThis.fetch;
+    vi.stubGlobal("fetch", async (input: RequestInfo | URL, init?: RequestInit) =>
+      String(input).endsWith("/account/settings") && init?.method !== "PUT" ? json(200, settings) : original(input, init),
+    );
+    renderWithApp(<PositionsPanel open />);
+    const user = userEvent.setup();
+    expect(await screen.findByRole("button", { name: "P&L alert for AAA: at $5.00" })).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "P&L alerts" }));
+    const dialog = screen.getByRole("dialog", { name: "P&L alerts" });
+    await user.type(within(dialog).getByLabelText("Loss of ($)"), "30");
+    await user.click(within(dialog).getByRole("button", { name: "Save" }));
+    const put = calls.find((c) => c.url.endsWith("/account/settings") && c.init?.method === "PUT");
+    expect(JSON.parse(String(put?.init?.body)).pnl_alerts).toEqual({ ...settings.pnl_alerts, loss_dollars: "30" });
+  });
+
   it("closes a position after confirming the worst price", async () => {
     const calls = signedIn([position("AAA")], (url, init) =>
       url.endsWith("/positions/AAA/close") && init?.method === "POST" ? json(201, { order_id: "o1" }) : undefined,
