@@ -258,6 +258,9 @@ class FanOut:
         self._tasks: set[asyncio.Future[None]] = set()
         self.events_published = 0
         self.frames_offered = 0
+        self.on_markets: Callable[[uuid.UUID, frozenset[str]], None] | None = None
+        """Told the union of a user's streams' ``?markets=`` whenever it may have changed
+        (the order-book feeds, :mod:`streamer.books`)."""
 
     # ---- the tracker's side ------------------------------------------------------------
 
@@ -438,6 +441,32 @@ class FanOut:
             )
         return len(user.clients)
 
+    def relay_book(self, user_id: uuid.UUID, ticker: str, data: Mapping[str, Any]) -> int:
+        """An ``orderbook`` event to the user's streams that asked for ``ticker`` only."""
+        user = self._users.get(user_id)
+        if user is None:
+            return 0
+        body: str | None = None
+        sent = 0
+        for client in user.clients:
+            if ticker not in client.markets:
+                continue
+            if body is None:
+                body = _json(data)
+            client.relayed += 1
+            client.offer(
+                encode_event(
+                    "orderbook", body, format_event_id(user.epoch, user.seq, client.relayed)
+                )
+            )
+            sent += 1
+        return sent
+
+    def _markets_changed(self, user: _User) -> None:
+        if self.on_markets is not None:
+            wanted: frozenset[str] = frozenset().union(*(c.markets for c in user.clients))
+            self.on_markets(user.user_id, wanted)
+
     def holders(self) -> Iterable[tuple[uuid.UUID, frozenset[str]]]:
         """Each watched user's held tickers (for diagnostics and tests)."""
         for user in self._users.values():
@@ -482,13 +511,17 @@ class FanOut:
         else:
             client.offer(user.snapshot_frame())
         user.clients.add(client)
+        if client.markets:
+            self._markets_changed(user)
         return client
 
     def disconnect(self, client: Client) -> None:
         client.closed = True
         user = self._users.get(client.user_id)
-        if user is not None:
+        if user is not None and client in user.clients:
             user.clients.discard(client)
+            if client.markets:
+                self._markets_changed(user)
 
     def clients(self) -> list[Client]:
         return [c for u in self._users.values() for c in u.clients]

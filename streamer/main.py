@@ -29,6 +29,8 @@ from shared.messaging.topics import (
     topic_path,
 )
 from shared.streaming.events import POSITION_EVENTS, EventSink, StreamEvent
+from streamer.baselines import SqlBaselines
+from streamer.books import BookFeeds, BookFeedSettings
 from streamer.cache import SqlPositionCache
 from streamer.credentials import VaultSigners
 from streamer.fanout import FanOut, FanOutSettings
@@ -126,6 +128,7 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
     tracker: PositionTracker | None = None
     upstream: UpstreamManager | None = None
     fanout: FanOut | None = None
+    books: BookFeeds | None = None
     forward = _Forward()
     if role in ("all", "tracker"):
         sink: EventSink = forward
@@ -146,6 +149,7 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
                 reconcile_every_s=settings.reconcile_s,
             ),
             on_key_rejected=signers.mark_rejected,
+            baselines=SqlBaselines(engine),
         )
     if role in ("all", "fanout"):
         fanout = FanOut(
@@ -157,6 +161,11 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
             ),
         )
         forward.fanout = fanout
+        books = BookFeeds(
+            VaultSigners(engine, lambda: auth.vault),
+            BookFeedSettings(ws_url=environment.ws_url),
+            fanout.relay_book,
+        )
         consume(MARKET_SNAPSHOTS, MarketRelay(fanout, tracker).handle)
         consume(BACKTEST_EVENTS, BacktestRelay(fanout, SqlRunOwners(engine)).handle)
         if role == "fanout":
@@ -175,6 +184,7 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
         cache_interval_s=settings.cache_interval_s,
         revocation_every_s=settings.revocation_check_s,
         snapshot_every_s=settings.snapshot_every_s if role == "tracker" else None,
+        books=books,
     )
     if tracker is not None:
         lifecycle = AccountLifecycle(service.account_connected, service.account_disconnected)

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from streamer.auth import RevocationCheck, SessionVerifier
+from streamer.books import BookFeeds
 from streamer.cache import CacheStore, PositionCacheWriter
 from streamer.fanout import FanOut
 from streamer.inputs import PullConsumer
@@ -53,8 +54,12 @@ class StreamerService:
         snapshot_every_s: float | None = None,
         revocation_every_s: float = 30.0,
         stop_timeout_s: float = 8.0,
+        books: BookFeeds | None = None,
     ) -> None:
         self._fanout = fanout
+        self.books = books
+        if books is not None and fanout is not None:
+            fanout.on_markets = books.want
         self._verifier = verifier
         self._revocations = revocations
         self.tracker = tracker
@@ -190,6 +195,9 @@ class StreamerService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.books is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.books.close(), 1.0)
         if self.upstream is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.upstream.stop_all(), self._stop_timeout_s / 2)

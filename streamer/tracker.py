@@ -38,6 +38,7 @@ from typing import Any
 
 from shared.account.reads import count_text, money, price_text
 from shared.domain.pnl import (
+    BaselinePoint,
     Holding,
     PositionValuation,
     Quote,
@@ -60,6 +61,10 @@ ZERO = Decimal(0)
 CONNECTION_STATUSES = frozenset(
     {"connected", "kalshi_reconnecting", "degraded", "exchange_paused", "disconnected"}
 )
+
+
+def _money_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else money(value)
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -124,6 +129,8 @@ class _Account:
     connection: str = "disconnected"
     connection_detail: str | None = None
     dirty: bool = False
+    baseline: BaselinePoint | None = None
+    net_transfers: Decimal | None = None
 
 
 def position_json(valuation: PositionValuation, state: MarketState) -> dict[str, Any]:
@@ -281,6 +288,19 @@ class PositionTracker:
             if account.opened:
                 self._emit(account, "portfolio_update", self._portfolio(account))
 
+    def set_day(
+        self, user_id: uuid.UUID, baseline: BaselinePoint | None, net_transfers: Decimal | None
+    ) -> None:
+        """The trading day's baseline (``account_baselines``) and Kalshi's cumulative net
+        transfers now: with both, the portfolio carries today's P&L as the account API
+        defines it (:func:`shared.domain.pnl.today_pnl`); without a baseline it is null."""
+        account = self._account(user_id)
+        if (account.baseline, account.net_transfers) == (baseline, net_transfers):
+            return
+        account.baseline, account.net_transfers = baseline, net_transfers
+        if account.opened:
+            self._emit(account, "portfolio_update", self._portfolio(account))
+
     def reconcile(
         self, user_id: uuid.UUID, kalshi: Sequence[MarketState], cash_dollars: Decimal | None
     ) -> list[Difference]:
@@ -418,7 +438,13 @@ class PositionTracker:
     def _portfolio(self, account: _Account) -> dict[str, Any]:
         valuations = [self._valuation(s) for s in account.markets.values()]
         cash = account.cash_dollars
-        summary = summarize_portfolio(cash if cash is not None else ZERO, valuations)
+        day = account.baseline if cash is not None and account.net_transfers is not None else None
+        summary = summarize_portfolio(
+            cash if cash is not None else ZERO,
+            valuations,
+            day,
+            account.net_transfers if account.net_transfers is not None else ZERO,
+        )
         return {
             "cash": money(cash) if cash is not None else None,
             "positions_value": money(summary.positions_value),
@@ -427,6 +453,10 @@ class PositionTracker:
             "realized_pnl": money(summary.realized_pnl),
             "fees_paid": money(summary.fees_paid),
             "position_count": summary.position_count,
+            "baseline_value": _money_or_none(summary.baseline_value),
+            "net_transfers_since_baseline": _money_or_none(summary.net_transfers_since_baseline),
+            "today_pnl": _money_or_none(summary.today_pnl),
+            "today_pnl_pct": None if summary.today_pnl_pct is None else str(summary.today_pnl_pct),
         }
 
     def _connection(self, account: _Account) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from shared.account.reads import MARKETS_PER_CALL, transfers
+from shared.domain.pnl import BaselinePoint, net_transfers
 from shared.kalshi.client import AsyncKalshiClient
 from shared.kalshi.errors import AuthenticationError, KalshiError
 from shared.kalshi.signing import KalshiSigner
@@ -56,6 +58,7 @@ from streamer.tracker import Difference, MarketState, PositionTracker
 
 __all__ = [
     "AccountSession",
+    "BaselineSource",
     "CircuitBreaker",
     "KeyRejected",
     "SignerSource",
@@ -78,6 +81,12 @@ class SignerSource(Protocol):
     """Builds the account's request signer from its stored (encrypted) key."""
 
     async def signer(self, user_id: uuid.UUID) -> KalshiSigner: ...
+
+
+class BaselineSource(Protocol):
+    """The account's baseline for the current trading day (``account_baselines``)."""
+
+    async def baseline(self, user_id: uuid.UUID) -> BaselinePoint | None: ...
 
 
 @dataclass(frozen=True)
@@ -149,10 +158,12 @@ class AccountSession:
         settings: UpstreamSettings,
         *,
         on_key_rejected: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+        baselines: BaselineSource | None = None,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.user_id = user_id
+        self._baselines = baselines
         self.tracker = tracker
         self._signers = signers
         self.settings = settings
@@ -340,6 +351,8 @@ class AccountSession:
             [_state(p) for p in positions.market_positions],
             balance.exact_balance_dollars,
         )
+        await self._refresh_quotes(client)
+        await self._refresh_day(client)
         self.reconciliations.append((reason, differences))
         if differences:
             log.warning(
@@ -355,6 +368,50 @@ class AccountSession:
         else:
             log.info("account %s: reconciliation (%s): no differences", self.user_id, reason)
         return differences
+
+    async def _refresh_quotes(self, client: AsyncKalshiClient) -> None:
+        """The held markets' quotes from ``GET /markets?tickers=``, with each
+        reconciliation: ``ticker`` sends only changes, so a market that has not moved since
+        the subscription (or moved while the socket was down) would otherwise be valued
+        without a quote, unlike the account API, which reads the same REST quotes."""
+        held = sorted(self.tracker.held_tickers(self.user_id))
+        try:
+            for start in range(0, len(held), MARKETS_PER_CALL):
+                chunk = held[start : start + MARKETS_PER_CALL]
+                page = await client.get_markets(tickers=chunk, limit=len(chunk))
+                for market in page.markets:
+                    self.tracker.on_quote(
+                        market.ticker,
+                        market.yes_bid_dollars,
+                        market.yes_ask_dollars,
+                        market.last_price_dollars,
+                    )
+        except AuthenticationError:
+            raise KeyRejected("Kalshi rejected the key on a REST read") from None
+        except Exception as exc:
+            log.warning("account %s: quotes not refreshed: %s", self.user_id, exc)
+
+    async def _refresh_day(self, client: AsyncKalshiClient) -> None:
+        """Today's P&L inputs, read with each reconciliation: the day's baseline (it changes
+        at the trading-day boundary) and Kalshi's cumulative net transfers (a deposit is not
+        a gain). A failed read keeps the previous figures rather than fail the reconcile."""
+        if self._baselines is None:
+            return
+        try:
+            baseline = await self._baselines.baseline(self.user_id)
+            if baseline is None:
+                self.tracker.set_day(self.user_id, None, None)
+                return
+            rows = transfers(
+                [d async for d in client.iter_deposits()],
+                [w async for w in client.iter_withdrawals()],
+            )
+        except AuthenticationError:
+            raise KeyRejected("Kalshi rejected the key on a REST read") from None
+        except Exception as exc:
+            log.warning("account %s: today's P&L inputs not read: %s", self.user_id, exc)
+            return
+        self.tracker.set_day(self.user_id, baseline, net_transfers(rows))
 
     async def _poll_for(self, seconds: float) -> None:
         """Degraded: REST snapshots every ``degraded_poll_s`` for ``seconds``."""
@@ -407,11 +464,13 @@ class UpstreamManager:
         settings: UpstreamSettings,
         *,
         on_key_rejected: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+        baselines: BaselineSource | None = None,
     ) -> None:
         self.tracker = tracker
         self._signers = signers
         self.settings = settings
         self._on_key_rejected = on_key_rejected
+        self._baselines = baselines
         self.sessions: dict[uuid.UUID, AccountSession] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
 
@@ -427,6 +486,7 @@ class UpstreamManager:
             self._signers,
             self.settings,
             on_key_rejected=self._on_key_rejected,
+            baselines=self._baselines,
         )
         self.sessions[user_id] = session
         self._tasks[user_id] = asyncio.create_task(

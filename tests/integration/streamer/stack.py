@@ -21,6 +21,8 @@ from shared.auth.vault import CredentialVault, KeyRing
 from shared.db.roles import deployable_url, ensure_local_logins
 from shared.kalshi.client import KalshiClient
 from shared.kalshi.signing import KalshiSigner
+from streamer.baselines import SqlBaselines
+from streamer.books import BookFeeds, BookFeedSettings
 from streamer.cache import SqlPositionCache
 from streamer.credentials import VaultSigners
 from streamer.fanout import FanOut, FanOutSettings
@@ -83,12 +85,21 @@ class Stack:
                 **{"reconcile_every_s": 60.0, **overrides},
             ),
             on_key_rejected=signers.mark_rejected,
+            baselines=SqlBaselines(self.engine),
         )
 
         async def known() -> list[uuid.UUID]:
             return list(self.accounts)
 
+        books = BookFeeds(
+            signers,
+            BookFeedSettings(
+                ws_url=self.simulator.ws_url, backoff_initial_s=0.2, backoff_max_s=1.0
+            ),
+            fanout.relay_book,
+        )
         return StreamerService(
+            books=books,
             fanout=fanout,
             verifier=verifier,
             revocations=verifier,

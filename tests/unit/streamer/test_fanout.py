@@ -371,3 +371,29 @@ def test_the_replay_buffer_forgets_events_older_than_its_age_bound() -> None:
     too_old, recent = run(scenario())
     assert [e["event"] for e in too_old] == ["snapshot"]
     assert [(e["event"], e["id"]) for e in recent] == [("position_update", f"{EPOCH}-2")]
+
+
+def test_books_go_only_to_the_streams_that_opened_the_market_and_feeds_follow_them() -> None:
+    wanted: list[tuple[uuid.UUID, frozenset[str]]] = []
+
+    async def scenario() -> tuple[list[dict[str, str]], list[dict[str, str]], int]:
+        fan = FanOut(Source())
+        fan.on_markets = lambda user, markets: wanted.append((user, markets))
+        page = await fan.connect(ALICE, markets=["M1", "M2"])
+        plain = await fan.connect(ALICE)
+        other = await fan.connect(BOB, markets=["M1"])
+        sent = fan.relay_book(ALICE, "M1", {"ticker": "M1", "orderbook_fp": {}})
+        sent += fan.relay_book(ALICE, "M9", {"ticker": "M9", "orderbook_fp": {}})
+        page_events, plain_events = parse(await take(fan, page)), parse(await take(fan, plain))
+        other_events = parse(await take(fan, other))
+        assert [e["event"] for e in other_events] == ["snapshot"]
+        return page_events, plain_events, sent
+
+    page_events, plain_events, sent = run(scenario())
+    assert sent == 1
+    assert [e["event"] for e in page_events] == ["snapshot", "orderbook"]
+    assert json.loads(page_events[1]["data"])["ticker"] == "M1"
+    assert [e["event"] for e in plain_events] == ["snapshot"]
+    # Told on connect, and again as each stream with markets ends (take() ends them).
+    assert wanted[:2] == [(ALICE, frozenset({"M1", "M2"})), (BOB, frozenset({"M1"}))]
+    assert (ALICE, frozenset()) in wanted and (BOB, frozenset()) in wanted

@@ -218,3 +218,26 @@ def test_a_streamed_fill_is_named_as_the_rest_list_names_it() -> None:
     (fill,) = sink.of(ALICE, "fill")
     assert fill.data["fill_id"] == example["trade_id"]
     assert fill.data["created_at"] is None or fill.data["created_at"].endswith("Z")
+
+
+def test_todays_pnl_follows_the_account_apis_definition() -> None:
+    from shared.domain.pnl import BaselinePoint, today_pnl
+
+    sink = Sink()
+    tracker = PositionTracker(sink)
+    tracker.open(ALICE)
+    tracker.reconcile(ALICE, [MarketState("M", D("10"), D("4.20"))], D("100.00"))
+    assert tracker.positions(ALICE)
+    portfolio = sink.of(ALICE, "portfolio_update")[-1].data
+    assert portfolio["today_pnl"] is None and portfolio["baseline_value"] is None
+    baseline = BaselinePoint(value=D("90.00"), net_transfers=D("5.00"))
+    tracker.set_day(ALICE, baseline, D("25.00"))  # 20.00 deposited since the baseline
+    portfolio = sink.of(ALICE, "portfolio_update")[-1].data
+    pnl, pct = today_pnl(D(portfolio["total_value"]), baseline, D("25.00"))
+    assert portfolio["today_pnl"] == money(pnl)
+    assert portfolio["today_pnl_pct"] == (None if pct is None else str(pct))
+    assert portfolio["net_transfers_since_baseline"] == money(D("20.00"))
+    assert portfolio["baseline_value"] == money(D("90.00"))
+    count = len(sink.events)
+    tracker.set_day(ALICE, baseline, D("25.00"))  # unchanged: no event
+    assert len(sink.events) == count

@@ -55,7 +55,7 @@ CREDENTIAL_STATUS = "SELECT (user_id, status)"
 GRANTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "ki_account": [(WRITE, NEW_TABLES)],
     "ki_streamer": [
-        (READ, ("user_sessions", "api_tokens", "user_settings")),
+        (READ, ("user_sessions", "api_tokens", "user_settings", "account_baselines")),
         # A key Kalshi rejects on the live socket is marked invalid by the streamer itself.
         ("UPDATE (status, invalid_reason, updated_at)", ("user_credentials",)),
     ],
