@@ -40,8 +40,8 @@ def _get(server: SimulatorServer, path: str, **params: Any) -> httpx.Response:
 
 
 def _settled_world_markets(server: SimulatorServer) -> list[dict[str, Any]]:
-    body = _get(server, "/markets", event_ticker=EVENT, limit=1000).json()
-    return body["markets"]
+    markets: list[dict[str, Any]] = _get(server, "/markets", event_ticker=EVENT).json()["markets"]
+    return markets
 
 
 def _candles(server: SimulatorServer, path: str, market: dict[str, Any]) -> list[dict[str, Any]]:
@@ -49,7 +49,8 @@ def _candles(server: SimulatorServer, path: str, market: dict[str, Any]) -> list
     closed = int(dt.datetime.fromisoformat(market["close_time"]).timestamp())
     response = _get(server, path, start_ts=opened, end_ts=closed + 3600, period_interval=60)
     assert response.status_code == 200, response.text
-    return response.json()["candlesticks"]
+    candles: list[dict[str, Any]] = response.json()["candlesticks"]
+    return candles
 
 
 def test_world_markets_settled_before_the_cutoff_are_served_by_the_historical_tier(
