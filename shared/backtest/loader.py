@@ -429,26 +429,49 @@ def expand_to_polls(
         return rows
     ts = rows.ts
     n_polls = len(polls)
+    # Each step below writes into as few fresh arrays as it can: at a million rows the
+    # page faults of a new 8 MB array cost as much as the arithmetic.
     first = np.searchsorted(polls, ts, side="right")  # polls strictly after the row
-    distinct = n_polls < 2 or bool(np.all(polls[1:] > polls[:-1]))
     same_next = rows.market[1:] == rows.market[:-1]
-    next_ts = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    next_ts[:-1] = np.where(same_next, ts[1:], next_ts[:-1])
-    other = np.minimum(ts + heartbeat_us, last_seen[rows.market] + 1)
-    if distinct:
-        # polls < the next row's time = polls <= it, less one when it is a poll's time.
-        prior = polls[np.maximum(first - 1, 0)] if n_polls else np.zeros(n, np.int64)
-        at_poll = (first > 0) & (prior == ts)
-        last = np.full(n, n_polls, dtype=np.int64)
-        last[:-1] = np.where(same_next, first[1:] - at_poll[1:], n_polls)
-        again = np.flatnonzero(other < next_ts)
-        if len(again):
-            last[again] = np.minimum(last[again], np.searchsorted(polls, other[again], side="left"))
+    other = ts + heartbeat_us
+    seen = last_seen[rows.market]
+    seen += 1
+    np.minimum(other, seen, out=other)
+    del seen
+    again = np.ones(n, dtype=np.bool_)  # rows whose bound is not their market's next row
+    np.less(other[:-1], ts[1:], out=again[:-1])
+    again[:-1] |= ~same_next
+    if n_polls >= 2 and not np.all(polls[1:] > polls[:-1]):
+        # Repeated poll times: count directly (the shortcut below assumes distinct polls).
+        bound = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        bound[:-1][same_next] = ts[1:][same_next]
+        np.minimum(bound, other, out=bound)
+        last = np.searchsorted(polls, bound, side="left")
     else:
-        last = np.searchsorted(polls, np.minimum(next_ts, other), side="left")
-    extra = np.where(rows.poll, np.maximum(last - first, 0), 0)
+        # polls < the next row's time = polls <= it, less one when it is a poll's time.
+        last = np.empty(n, dtype=np.int64)
+        if n_polls:
+            at_poll = polls.take(first - 1, mode="clip") == ts
+            at_poll &= first > 0
+            np.subtract(first[1:], at_poll[1:], out=last[:-1])
+            del at_poll
+        else:
+            last[:-1] = 0
+        last[:-1][~same_next] = n_polls
+        last[-1] = n_polls
+        rows_again = np.flatnonzero(again)
+        last[rows_again] = np.minimum(
+            last[rows_again], np.searchsorted(polls, other[rows_again], side="left")
+        )
+    del other, again
+    extra = last
+    extra -= first
+    np.maximum(extra, 0, out=extra)
+    if not rows.poll.all():
+        extra[~rows.poll] = 0
     if not extra.any():
-        keep = (ts >= start_us) & (ts <= end_us)
+        keep = ts >= start_us
+        keep &= ts <= end_us
         if keep.all():
             return rows
         return StoredRows(*(getattr(rows, f)[keep] for f in StoredRows.__dataclass_fields__))
