@@ -8,7 +8,11 @@ and goes to whichever tier holds it (both, for a trade window across the cutoff)
 
 Candles come in two shapes: the live endpoint's ``yes_bid.open_dollars`` / ``volume_fp``
 and the historical one's ``yes_bid.open`` / ``volume``; :func:`parse_candle` reads either
-into one :class:`KalshiCandle` of exact decimals. The budget comes from
+into one :class:`KalshiCandle` of exact decimals. A market's candles are asked of the tier
+its settlement time names (:attr:`MarketInfo.historical`); if that tier answers 404 for
+the market (an exchange whose tiers disagree with its own cutoff, or a cutoff that moved
+between the listing and the read), the other tier is asked once, and the answer is
+remembered for the market's other requests. The budget comes from
 ``/account/limits`` and ``/account/endpoint_costs`` when the client signs (a key), Kalshi's
 Basic tier otherwise (:func:`read_budget`).
 """
@@ -22,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.kalshi.client import KalshiClient, api_path
-from shared.kalshi.errors import KalshiAPIError
+from shared.kalshi.errors import KalshiAPIError, NotFoundError
 
 __all__ = [
     "CANDLE_PERIODS",
@@ -206,6 +210,7 @@ class KalshiHistory:
     def __init__(self, client: KalshiClient) -> None:
         self.client = client
         self._cutoff: Cutoff | None = None
+        self._tier: dict[str, bool] = {}  # ticker -> historical, learnt from a 404
 
     @property
     def requests(self) -> int:
@@ -276,17 +281,44 @@ class KalshiHistory:
                 "end_ts": int(hi.timestamp()),
                 "period_interval": period,
             }
-            if market.historical:
-                path = api_path("historical", "markets", market.ticker, "candlesticks")
-            else:
-                if not market.series_ticker:
-                    raise ValueError(f"{market.ticker}: the live candles need its series")
-                path = api_path(
-                    "series", market.series_ticker, "markets", market.ticker, "candlesticks"
-                )
-            data = self.client.request("GET", path, params)
+            data = self._candle_page(market, params)
             yield [parse_candle(c) for c in data.get("candlesticks") or ()]
             lo = hi + dt.timedelta(seconds=1)
+
+    def _candle_path(self, market: MarketInfo, historical: bool) -> str | None:
+        if historical:
+            return api_path("historical", "markets", market.ticker, "candlesticks")
+        if not market.series_ticker:
+            return None  # the live candles are addressed by series
+        return api_path("series", market.series_ticker, "markets", market.ticker, "candlesticks")
+
+    def _candle_page(self, market: MarketInfo, params: dict[str, Any]) -> dict[str, Any]:
+        """One candle request, to the market's tier; a 404 there tries the other tier once."""
+        historical = self._tier.get(market.ticker, market.historical)
+        path = self._candle_path(market, historical)
+        if path is None:
+            raise ValueError(f"{market.ticker}: the live candles need its series")
+        try:
+            first: dict[str, Any] = self.client.request("GET", path, params)
+            return first
+        except KalshiAPIError as exc:
+            other = self._candle_path(market, not historical)
+            if exc.status != 404 or other is None or market.ticker in self._tier:
+                raise
+            try:
+                data: dict[str, Any] = self.client.request("GET", other, params)
+            except KalshiAPIError as second:
+                if second.status != 404:
+                    raise
+                raise NotFoundError(
+                    404,
+                    "not_found",
+                    f"{market.ticker}: neither tier has its candlesticks ({path}, {other})",
+                    method="GET",
+                    path=other,
+                ) from None
+            self._tier[market.ticker] = not historical
+            return data
 
     def trades(self, ticker: str, start: dt.datetime, end: dt.datetime) -> Iterator[list[TradeRow]]:
         """The market's public trades in ``[start, end]``, a page at a time, from whichever
