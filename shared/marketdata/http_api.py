@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import ApiError, bad_request, invalid_cursor, not_found
 from shared.api.http import NO_STORE, JsonResponse, json_response, public_cache
+from shared.api.http import _matches as etag_matches
 from shared.api.openapi import OPENAPI_DIR, load_document
 from shared.api.routing import HttpRequest, Router
 from shared.api.validation import QueryParams, validate_path_value
@@ -113,6 +114,64 @@ class _TtlCache:
             self._entries[key] = (time.monotonic() + self.ttl, value)
 
 
+class _PollCache:
+    """Rendered list pages of this instance, valid until the next poll (ADR 0215).
+
+    The list changes only when a poll (or the day-boundary job that also writes
+    ``market_polls``) commits, so a page is rendered once per poll per distinct query and
+    every later request is a dictionary lookup. Which poll is current is read from
+    ``market_polls`` at most once per ``revalidate_seconds`` for all keys together (one
+    indexed query a second, not one a request); a new poll id empties the cache. A page
+    may so be served up to ``revalidate_seconds`` after the poll that changed it, well
+    inside the list's advertised ``max-age``.
+    """
+
+    def __init__(self, revalidate_seconds: float = 1.0, max_entries: int = 2048) -> None:
+        self.revalidate_seconds = revalidate_seconds
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._poll: int | None = None
+        self._checked = float("-inf")
+        self._pages: dict[tuple[Any, ...], JsonResponse] = {}
+
+    def current(self, read_poll: Callable[[], int | None]) -> int | None:
+        """The current poll id, re-read when the last read is older than the interval."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked < self.revalidate_seconds:
+                return self._poll
+        poll = read_poll()
+        with self._lock:
+            if poll != self._poll:
+                self._pages.clear()
+                self._poll = poll
+            self._checked = now
+        return poll
+
+    def get(self, poll: int | None, key: tuple[Any, ...]) -> JsonResponse | None:
+        with self._lock:
+            if poll != self._poll:
+                return None
+            return self._pages.get(key)
+
+    def put(self, poll: int | None, key: tuple[Any, ...], response: JsonResponse) -> None:
+        with self._lock:
+            if poll != self._poll:
+                return  # rendered from an older poll than the cache now holds
+            if len(self._pages) >= self.max_entries:
+                self._pages.clear()
+            self._pages[key] = response
+
+
+def _answer(cached: JsonResponse, request_headers: Mapping[str, str]) -> JsonResponse:
+    """A cached 200 page for this request: a bodiless 304 when the client has it."""
+    tag = cached.headers.get("ETag")
+    if tag and etag_matches(request_headers.get("If-None-Match"), tag):
+        headers = {k: v for k, v in cached.headers.items() if k != "Content-Type"}
+        return JsonResponse(304, b"", headers)
+    return JsonResponse(cached.status, cached.body, dict(cached.headers))
+
+
 @dataclass(frozen=True)
 class _CachedBook:
     book: km.Orderbook
@@ -149,8 +208,10 @@ class MarketsApi:
         poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS,
         openapi: Callable[[], dict[str, Any]] = load_openapi,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        list_revalidate_seconds: float = 1.0,
     ) -> None:
         self._engine = engine
+        self._list_cache = _PollCache(list_revalidate_seconds)
         self._orderbooks = orderbooks
         self._orderbook_cache = _TtlCache(orderbook_cache_seconds)
         self._poll_interval = poll_interval_seconds
@@ -201,6 +262,12 @@ class MarketsApi:
         fingerprint = f"{sort}|{order}|{filters.fingerprint()}"
         after = self._position(cursor, sort, fingerprint) if cursor else None
 
+        key = (fingerprint, limit, cursor)
+        caching = self._list_cache.revalidate_seconds > 0
+        poll = self._list_cache.current(self._current_poll) if caching else None
+        cached = self._list_cache.get(poll, key) if caching else None
+        if cached is not None:
+            return _answer(cached, request.headers)
         with self._engine().connect() as connection:
             page = queries.list_markets(
                 connection, filters=filters, sort=sort, order=order, limit=limit, after=after
@@ -215,7 +282,14 @@ class MarketsApi:
             "sort": sort,
             "order": order,
         }
-        return json_response(body, cache_control=LIST_CACHE, request_headers=request.headers)
+        rendered = json_response(body, cache_control=LIST_CACHE)
+        if caching:
+            self._list_cache.put(poll, key, rendered)
+        return _answer(rendered, request.headers)
+
+    def _current_poll(self) -> int | None:
+        with self._engine().connect() as connection:
+            return queries.current_poll(connection)
 
     @staticmethod
     def _position(cursor: str, sort: str, fingerprint: str) -> tuple[Any, str]:
@@ -467,4 +541,5 @@ def api_from_settings(
         kalshi,
         orderbook_cache_seconds=settings.orderbook_cache_seconds,
         poll_interval_seconds=settings.poll_interval_seconds,
+        list_revalidate_seconds=settings.list_revalidate_seconds,
     )

@@ -37,6 +37,7 @@ __all__ = [
     "ListPage",
     "MarketFilter",
     "choose_interval",
+    "current_poll",
     "get_history",
     "get_market",
     "iso_z",
@@ -235,6 +236,12 @@ def get_market(connection: Connection, ticker: str) -> dict[str, Any] | None:
         .first()
     )
     return dict(row) if row is not None else None
+
+
+def current_poll(connection: Connection) -> int | None:
+    """The newest poll's id (None before the first): what the list's cache is keyed by."""
+    value = connection.execute(text("SELECT max(id) FROM market_polls")).scalar()
+    return None if value is None else int(value)
 
 
 def last_poll(connection: Connection) -> dict[str, Any] | None:

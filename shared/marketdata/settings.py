@@ -47,6 +47,9 @@ class MarketDataSettings:
       on; unset or blank is the default, like every flag).
     - ``orderbook_cache_seconds``: how long the API reuses a live order book
       (``ORDERBOOK_CACHE_SECONDS``, default 1.5).
+    - ``list_revalidate_seconds``: the market list's rendered pages are kept per poll; how
+      often an instance asks which poll is current (``MARKETS_LIST_REVALIDATE_SECONDS``,
+      default 1; 0 turns the cache off, every request queries). ADR 0215.
     - ``poll_interval_seconds``: how often the scheduler polls (Cloud Scheduler's cron, or
       the local launcher's ``--poll-every``), which ``/health`` judges staleness by
       (``POLL_INTERVAL_SECONDS``, default 60; an unusable value falls back to it).
@@ -70,6 +73,7 @@ class MarketDataSettings:
     event_list_threshold: int = 25
     publish_snapshots: bool = True
     orderbook_cache_seconds: float = 1.5
+    list_revalidate_seconds: float = 1.0
     poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS
     snapshot_heartbeat_seconds: float = 3_600.0
     snapshot_retention_days: int = 90
@@ -96,6 +100,9 @@ class MarketDataSettings:
             ),
             publish_snapshots=config.flag("POLL_PUBLISH", True, env),
             orderbook_cache_seconds=config.number("ORDERBOOK_CACHE_SECONDS", 1.5, env, minimum=0),
+            list_revalidate_seconds=config.number(
+                "MARKETS_LIST_REVALIDATE_SECONDS", 1.0, env, minimum=0
+            ),
             poll_interval_seconds=_poll_interval(env),
             snapshot_heartbeat_seconds=config.number(
                 "SNAPSHOT_HEARTBEAT_SECONDS", 3_600.0, env, minimum=0
