@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from devstack.gateway import IMMUTABLE, REVALIDATE
-from tests.infra.tf import REPO_ROOT
+from tests.infra.tf import REPO_ROOT, load_modules
 
 ORDER = ["lint", "unit", "integration", "package-functions", "publish-artifacts"]
 DEPLOY_ORDER = [
@@ -176,6 +176,25 @@ def test_deploy_uploads_the_dashboard_with_the_gateways_cache_rules(
     ), "the no-cache pass leaves assets/ and index.html to their own commands"
     assert destination(uploads[-1]) == "${bucket}/index.html", "index.html goes last"
     assert "build/dashboard/index.html" in uploads[-1]
+
+
+def test_the_uploading_account_may_write_the_dashboard_bucket_and_nothing_more(
+    deploy: dict[str, Any],
+) -> None:
+    """upload-dashboard runs as the deploy build's own account (_BUILD_SA), which Terraform
+    knows as migrator_email; the platform hands exactly that account to the lb module's
+    static_uploaders, which grants object admin on the dashboard bucket alone."""
+    plan = "\n".join({s["id"]: s for s in deploy["steps"]}["terraform-plan"]["args"])
+    assert '-var="migrator_email=${_BUILD_SA}"' in plan
+    modules = load_modules()
+    lb_call = dict(modules["modules/platform"].module_calls("/lb"))["lb"]
+    assert lb_call["static_uploaders"] == ["serviceAccount:${var.migrator_email}"]
+    grants = dict(modules["modules/lb"].resources_of("google_storage_bucket_iam_member"))
+    grant = grants["static_uploaders"]
+    assert grant["bucket"] == "${google_storage_bucket.static.name}"
+    assert grant["role"] == "roles/storage.objectAdmin"
+    assert grant["member"] == "${each.value}"
+    assert grant["for_each"] == "${toset(var.static_uploaders)}"
 
 
 def test_substitutions_have_defaults_and_builds_run_as_dedicated_accounts(
