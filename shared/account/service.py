@@ -62,6 +62,7 @@ from shared.auth.principal import (
 )
 from shared.auth.ratelimit import RateLimited, SigninLimiter
 from shared.auth.sessions import IssuedSession
+from shared.db.autocommit import autocommitted
 from shared.domain.pnl import BaselinePoint
 from shared.kalshi.client import KalshiClient, RetryPolicy
 from shared.kalshi.errors import (
@@ -258,19 +259,20 @@ class AccountService:
     @contextmanager
     def authenticated_on_one_connection(self, request: Any) -> Iterator[Principal]:
         """Authenticate on a connection the request's own work then continues on
-        (:meth:`held_connection`; ADR 0205): the order path's one pool checkout (one
-        pre-ping), and the authentication's statement in the same transaction as the
-        audit insert (no ``COMMIT``/``BEGIN`` between them). The connection goes back to
-        the pool at the end of the block; whatever was not committed by then (a request
-        that failed before its first commit) is rolled back, the token's ``last_used_at``
-        stamp with it (it is written again on the next request)."""
+        (:meth:`held_connection`; ADR 0205): the order path's one pool checkout. The
+        authentication's statement is sent in the driver's autocommit (ADR 0221): one
+        round trip, a token's ``last_used_at`` stamp committed with it, no ``BEGIN`` or
+        ``COMMIT``; the order's own statements follow the same way. The connection goes
+        back to the pool at the end of the block."""
         headers = request.headers
         if headers.get("Authorization") is None and not parse_cookies(headers.get("Cookie")).get(
             SESSION_COOKIE
         ):
             raise AuthError(401, "not_signed_in", "sign in, or send an API token")
         with self.engine.connect() as conn:
-            principal = self.auth.authenticate(request, conn=conn, now=self._now())
+            # One round trip, committed as Postgres answers (ADR 0221): no BEGIN/COMMIT.
+            with autocommitted(conn):
+                principal = self.auth.authenticate(request, conn=conn, now=self._now())
             token = self._held.set(conn)
             try:
                 yield principal
@@ -279,7 +281,7 @@ class AccountService:
 
     def held_connection(self) -> Connection | None:
         """The connection this request authenticated on (inside
-        :meth:`authenticated_on_one_connection`), its transaction still open; else None."""
+        :meth:`authenticated_on_one_connection`), out of any transaction; else None."""
         return self._held.get()
 
     # ---- sign-in

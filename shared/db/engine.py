@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -265,7 +266,50 @@ def _bound(engine: Engine, settings: DatabaseSettings) -> Engine:
         _bound_socket(dbapi_connection, socket_timeout)
 
     event.listen(engine, "handle_error", _on_error)
+    _ping_when_idle(engine, PING_AFTER_IDLE_S)
     return engine
+
+
+# A connection used this recently is not pinged on checkout: see _ping_when_idle.
+PING_AFTER_IDLE_S = 2.0
+_IDLE_SINCE = "ki_idle_since"
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection on checkout only when it sat idle ``idle_seconds`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout; pg8000 sends it as ``BEGIN``
+    and ``SELECT 1``, two round trips, each a CPU wait on a loaded instance, in front of
+    every request (docs/decisions/0220). The connections that die under a function are the
+    idle ones (a CPU-throttled gap between requests, Cloud SQL's idle timeout, a restart
+    while nothing ran); one that answered a statement a moment ago is alive unless the
+    server went away in that moment. This is SQLAlchemy's documented pessimistic-disconnect
+    recipe on the pool's ``checkout`` event, limited to idle connections: a failed ping
+    raises ``DisconnectionError``, which makes the pool discard that connection and check
+    out (or open) another, so the request never sees it. A connection that breaks within
+    the idle window fails its request's first statement instead; ``_on_error`` (or the
+    dialect's disconnect check) discards it then, so it still leaves the pool
+    (docs/decisions/0081). A freshly opened connection is not pinged: it just spoke.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as error:  # any failure: this connection cannot serve a request
+            log.info("pooled connection failed its ping (%s); replacing it", type(error).__name__)
+            raise sqlalchemy.exc.DisconnectionError(type(error).__name__) from None
 
 
 def create_database(
@@ -287,8 +331,9 @@ def create_database(
         "pool_timeout": settings.pool_timeout,
         # Cloud SQL drops idle connections; recycle well before that.
         "pool_recycle": settings.pool_recycle,
-        # A connection idle across a function's CPU-throttled gap may be dead: check it.
-        "pool_pre_ping": True,
+        # A connection idle across a function's CPU-throttled gap may be dead: checked on
+        # checkout when it has been idle a while (_ping_when_idle), not on every checkout.
+        "pool_pre_ping": False,
     }
     if "poolclass" in engine_options:
         for key in ("pool_size", "max_overflow", "pool_timeout"):

@@ -25,10 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from shared.auth.principal import Principal
+from shared.db.autocommit import autocommitted
 
 __all__ = [
     "AuditAnswer",
     "AuditRow",
+    "autocommitted",
     "list_audit",
     "order_sides",
     "record_answer",
@@ -205,30 +207,10 @@ def record_answer(
 def record_answer_alone(
     conn: Connection, user_id: uuid.UUID, audit_id: int, answer: AuditAnswer
 ) -> None:
-    """Complete row ``audit_id`` in one statement outside any transaction, on a connection
-    whose earlier work is committed (ADR 0205).
-
-    pg8000 opens a transaction with a ``BEGIN`` round trip of its own before a statement
-    unless its connection is in autocommit mode, and SQLAlchemy's ``AUTOCOMMIT`` isolation
-    level costs a ``BEGIN``, ``SET SESSION CHARACTERISTICS`` and ``COMMIT`` when the
-    connection goes back to the pool. So the driver's own autocommit flag is switched on
-    for this statement alone (and off again): one round trip, committed when Postgres
-    answers. A driver without the flag gets a short transaction instead."""
-    driver = conn.connection.driver_connection
-    if conn.in_transaction():
-        conn.commit()
-    if driver is None or not hasattr(driver, "autocommit"):
+    """Complete row ``audit_id`` in one statement outside any transaction
+    (:func:`autocommitted`), on a connection whose earlier work is then committed."""
+    with autocommitted(conn):
         record_answer(conn, user_id, audit_id, answer)
-        conn.commit()
-        return
-    driver.autocommit = True
-    try:
-        record_answer(conn, user_id, audit_id, answer)
-    finally:
-        driver.autocommit = False
-    # SQLAlchemy began a transaction of its own for the statement; the driver has none
-    # open, so ending it sends nothing.
-    conn.rollback()
 
 
 def order_sides(conn: Connection, user_id: uuid.UUID, order_ids: Iterable[str]) -> dict[str, str]:

@@ -371,17 +371,17 @@ class TradingService:
         self, principal: Principal, ticket: Ticket, action: str, *, enforce_limits: bool
     ) -> dict[str, Any]:
         """Check, record, send, complete, on one database connection in as few round trips
-        as the audit allows (ADR 0197, ADR 0205): the market's rules come first, from this
-        instance's cache (Kalshi only on a miss), then one statement inserts the audit row
-        as ``sent`` and reads the user's settings, the switch and limits are checked, and
-        the transaction commits (a refusal completes the row first); Kalshi's answer then
-        completes the row in one statement sent outside any transaction.
+        as the audit allows (ADR 0197, ADR 0205, ADR 0221): the market's rules come first,
+        from this instance's cache (Kalshi only on a miss), then one statement, committed
+        as Postgres answers it, inserts the audit row as ``sent`` and reads the user's
+        settings; the switch and limits are checked (a refusal completes the row in one
+        more statement); Kalshi's answer then completes the row in one statement sent
+        outside any transaction.
 
         Inside a request, the connection is the one the request authenticated on
-        (:meth:`AccountService.held_connection`), its transaction still open: the
-        authentication and the audit insert commit together. When the market's rules are
-        not cached, that transaction is committed before Kalshi is asked, so no
-        transaction (nor a token's ``last_used_at`` row lock) waits on the network."""
+        (:meth:`AccountService.held_connection`), the authentication's statement already
+        committed. Should it hold an open transaction (a caller's own), that transaction is
+        committed before Kalshi is asked, so no transaction waits on the network."""
         # The client order id is fixed before anything is recorded or sent: the audit row
         # names the id Kalshi will see, and a retried create reuses it.
         ticket = replace(ticket, client_order_id=ticket.client_order_id or str(uuid.uuid4()))
@@ -409,20 +409,27 @@ class TradingService:
                 conn.commit()
                 raise refusal
             create = self._create_order(ticket, rules)
-            audit_id, settings = audit.record_sent_reading_settings(
-                conn,
-                principal,
-                action,
-                {**ticket.to_json(), "kalshi": create.body()},
-                ticker=rules.ticker,
-                client_order_id=create.client_order_id,
-            )
-            refusal = self._gate(ticket, stored_trading(settings), enforce_limits=enforce_limits)
-            if refusal is not None:
-                audit.record_answer(
-                    conn, principal.user_id, audit_id, _error_answer(refusal), unsent=True
+            # Each statement commits when Postgres answers (ADR 0221): the row is durable
+            # as `sent` before anything is sent, with no BEGIN/COMMIT round trips. A
+            # refusal completes it in a second statement; until then (or if the instance
+            # dies in between) it reads `sent`, the state ADR 0197 gives every row whose
+            # fate the function never recorded.
+            with audit.autocommitted(conn):
+                audit_id, settings = audit.record_sent_reading_settings(
+                    conn,
+                    principal,
+                    action,
+                    {**ticket.to_json(), "kalshi": create.body()},
+                    ticker=rules.ticker,
+                    client_order_id=create.client_order_id,
                 )
-            conn.commit()
+                refusal = self._gate(
+                    ticket, stored_trading(settings), enforce_limits=enforce_limits
+                )
+                if refusal is not None:
+                    audit.record_answer(
+                        conn, principal.user_id, audit_id, _error_answer(refusal), unsent=True
+                    )
             if refusal is not None:
                 raise refusal
             # The row is committed and the connection out of any transaction: the

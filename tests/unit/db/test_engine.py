@@ -87,7 +87,9 @@ def test_cloud_sql_pool_is_small_and_recycled() -> None:
         assert pool._max_overflow == 2
         assert pool._timeout == 30
         assert pool._recycle == 1800
-        assert pool._pre_ping is True
+        # Idle connections are pinged by the engine's own checkout listener (ADR 0220).
+        assert pool._pre_ping is False
+        assert len(pool.dispatch.checkout) >= 1
     finally:
         database.dispose()
 
