@@ -280,7 +280,8 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
     SQLAlchemy's ``pool_pre_ping`` pings on every checkout; pg8000 sends it as ``BEGIN``
     and ``SELECT 1``, two round trips, each a CPU wait on a loaded instance, in front of
-    every request (docs/decisions/0220). The connections that die under a function are the
+    every request (docs/decisions/0220). Here a ping is one round trip, and most checkouts
+    of a busy instance send none. The connections that die under a function are the
     idle ones (a CPU-throttled gap between requests, Cloud SQL's idle timeout, a restart
     while nothing ran); one that answered a statement a moment ago is alive unless the
     server went away in that moment. This is SQLAlchemy's documented pessimistic-disconnect
@@ -301,12 +302,19 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         since = record.info.get(_IDLE_SINCE)
         if since is None or time.monotonic() - since < idle_seconds:
             return
+        # In the driver's autocommit: pg8000 sends the SELECT alone (no BEGIN) and leaves no
+        # transaction open behind the pool's back (shared/db/autocommit.py relies on it).
+        autocommit = getattr(dbapi_connection, "autocommit", None)
         try:
+            if autocommit is not None:
+                dbapi_connection.autocommit = True
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+                if autocommit is not None:
+                    dbapi_connection.autocommit = autocommit
         except Exception as error:  # any failure: this connection cannot serve a request
             log.info("pooled connection failed its ping (%s); replacing it", type(error).__name__)
             raise sqlalchemy.exc.DisconnectionError(type(error).__name__) from None
