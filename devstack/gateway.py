@@ -396,6 +396,23 @@ class _Proxy:
         return response
 
 
+class _Spread:
+    """A route may name several upstreams, comma-separated (``kalshi-insights up
+    --streamer-split N``: the streamer's fan-outs): requests go round-robin across them, as
+    the load balancer spreads Cloud Run instances."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+
+    def pick(self, upstream: str) -> str:
+        if "," not in upstream:
+            return upstream
+        choices = [u.strip() for u in upstream.split(",") if u.strip()]
+        n = self._next.get(upstream, 0)
+        self._next[upstream] = (n + 1) % len(choices)
+        return choices[n % len(choices)]
+
+
 def create_app(
     routes: Mapping[str, str],
     *,
@@ -409,6 +426,7 @@ def create_app(
     http://127.0.0.1:8091). ``port`` is what the Host check accepts; ``database_url`` feeds
     the status page's poll count."""
     routes = dict(routes)
+    spread = _Spread()
     polls = _PollCounter(database_url)
     dist = dist_dir.resolve() if dist_dir is not None else None
     proxy = _Proxy()
@@ -449,7 +467,8 @@ def create_app(
             return JSONResponse({"status": "ok", "routes": routes})
         matched = match_route(path, routes)
         if matched is not None:
-            return await proxy.forward(request, *matched, max_body_bytes)
+            prefix, upstream = matched
+            return await proxy.forward(request, prefix, spread.pick(upstream), max_body_bytes)
         if path == "/api" or path.startswith("/api/"):
             return _error(404, "not_found", f"no service handles {path}")
         if request.method not in ("GET", "HEAD"):

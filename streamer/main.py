@@ -92,21 +92,26 @@ class _Forward:
             self.fanout.publish(event)
 
 
-def _ensure_subscription(project: str, topic: str, name: str, *, ordered: bool) -> None:
+def _ensure_subscription(
+    project: str, topic: str, name: str, *, ordered: bool, expires: bool = False
+) -> None:
+    """Create the pull subscription unless it exists. ``expires``: an autoscaled fan-out's
+    own subscription, deleted by Pub/Sub a day after its instance stopped pulling."""
     from google.api_core import exceptions
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+    request: dict[str, Any] = {
+        "name": subscription_path(project, name),
+        "topic": topic_path(project, topic),
+        "enable_message_ordering": ordered,
+    }
+    if expires:
+        request["expiration_policy"] = {"ttl": {"seconds": 86_400}}
     with (
         pubsub_v1.SubscriberClient() as subscriber,
         contextlib.suppress(exceptions.AlreadyExists),
     ):
-        subscriber.create_subscription(
-            request={
-                "name": subscription_path(project, name),
-                "topic": topic_path(project, topic),
-                "enable_message_ordering": ordered,
-            }
-        )
+        subscriber.create_subscription(request=request)
 
 
 def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext) -> StreamerService:
@@ -122,7 +127,9 @@ def build_service(settings: StreamerSettings, engine: Engine, auth: AuthContext)
             return
         name = settings.subscription(topic)
         if settings.create_subscriptions:
-            _ensure_subscription(project, topic, name, ordered=ordered)
+            _ensure_subscription(
+                project, topic, name, ordered=ordered, expires=settings.per_instance
+            )
         consumers.append(PullConsumer(subscription_path(project, name), handler))
 
     tracker: PositionTracker | None = None

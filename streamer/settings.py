@@ -5,7 +5,7 @@
 | ``PORT`` | 8080 | listening port (Cloud Run sets it) |
 | ``STREAMER_HOST`` | ``0.0.0.0`` | listening address |
 | ``STREAMER_ROLE`` | ``all`` | ``all`` (one instance), ``tracker`` or ``fanout`` (split mode) |
-| ``STREAMER_INSTANCE`` | ``0`` | a fan-out's index: names its ``position-events`` subscription |
+| ``STREAMER_INSTANCE`` | ``0`` | names a fan-out's own subscriptions; ``auto``: per process |
 | ``STREAMER_HEARTBEAT_S`` | 15 | quiet time before a heartbeat comment |
 | ``STREAMER_REPLAY_EVENTS`` | 256 | events kept per user for resumes (at most 120 s old) |
 | ``STREAMER_CLIENT_QUEUE`` | 256 | frames a slow client may lag before one coalesced snapshot |
@@ -16,6 +16,10 @@
 | ``STREAMER_CREATE_SUBSCRIPTIONS`` | false | create missing subscriptions (local only) |
 | ``<TOPIC>_SUBSCRIPTION`` | derived | e.g. ``MARKET_SNAPSHOTS_SUBSCRIPTION`` (Terraform) |
 
+``STREAMER_INSTANCE=auto`` is for autoscaled fan-outs (Cloud Run instances cannot be
+numbered): each process names its subscriptions with a random id and creates them with a
+one-day expiry, so an instance's subscriptions disappear after it does.
+
 Kalshi's URLs come from ``KALSHI_BASE_URL``/``KALSHI_WS_URL``/``KALSHI_ENV``
 (:func:`shared.kalshi.environments.environment_from_env`), the database from
 ``DATABASE_URL`` and friends, the session and vault keys from Secret Manager
@@ -24,6 +28,7 @@ Kalshi's URLs come from ``KALSHI_BASE_URL``/``KALSHI_WS_URL``/``KALSHI_ENV``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,7 +45,7 @@ class StreamerSettings:
     host: str = "0.0.0.0"  # noqa: S104 (a container listens on every interface)
     port: int = 8080
     role: str = "all"
-    instance: int = 0
+    instance: str = "0"
     heartbeat_s: float = 15.0
     replay_events: int = 256
     client_queue: int = 256
@@ -62,7 +67,7 @@ class StreamerSettings:
             host=config.text("STREAMER_HOST", env, cls.host) or cls.host,
             port=config.integer("PORT", cls.port, env, minimum=1, maximum=65_535),
             role=role,
-            instance=config.integer("STREAMER_INSTANCE", 0, env, maximum=999),
+            instance=_instance(config.text("STREAMER_INSTANCE", env, "0") or "0"),
             heartbeat_s=config.seconds("STREAMER_HEARTBEAT_S", cls.heartbeat_s, env),
             replay_events=config.integer(
                 "STREAMER_REPLAY_EVENTS", cls.replay_events, env, minimum=1
@@ -83,6 +88,12 @@ class StreamerSettings:
             ),
         )
 
+    @property
+    def per_instance(self) -> bool:
+        """Subscriptions named for this process alone (``STREAMER_INSTANCE=auto``): created
+        at start-up with an expiry, so an autoscaled instance's die with it."""
+        return self.instance.startswith("i")
+
     def subscription(self, topic: str) -> str:
         """This instance's pull subscription to ``topic``."""
         explicit = dict(self.subscriptions).get(topic)
@@ -92,3 +103,11 @@ class StreamerSettings:
             return f"{topic}-fanout-{self.instance}"
         suffix = "streamer" if self.role == "all" else f"streamer-{self.role}-{self.instance}"
         return f"{topic}-{suffix}"
+
+
+def _instance(value: str) -> str:
+    if value == "auto":
+        return "i" + uuid.uuid4().hex[:12]
+    if not value.isdigit() or int(value) > 999:
+        raise config.ConfigError("STREAMER_INSTANCE must be 0-999 or auto")
+    return str(int(value))

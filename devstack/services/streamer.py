@@ -12,6 +12,8 @@ Events reach the browser as they are written.
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,9 +37,18 @@ class StreamerProcess(ProcessHarness):
     description = "streamer"
     start_timeout = 90.0
 
-    def __init__(self, port: int, log_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        port: int,
+        log_path: Path,
+        env: Mapping[str, str],
+        role: str = "all",
+        instance: int = 0,
+    ) -> None:
         super().__init__(port, log_path)
         self._env = env
+        self.role = role
+        self.instance = instance
 
     @property
     def url(self) -> str:
@@ -50,7 +61,7 @@ class StreamerProcess(ProcessHarness):
         return ROOT
 
     def process_env(self) -> Mapping[str, str | None]:
-        return {
+        env: dict[str, str | None] = {
             **as_role(dict(self._env), "streamer"),
             "PORT": str(self.port),
             "STREAMER_HOST": "127.0.0.1",
@@ -62,32 +73,89 @@ class StreamerProcess(ProcessHarness):
             "KALSHI_KEY_ID": None,
             "KALSHI_PRIVATE_KEY_PATH": None,
         }
+        if self.role != "all":  # split mode only; the single instance keeps the defaults
+            env.update(STREAMER_ROLE=self.role, STREAMER_INSTANCE=str(self.instance))
+        return env
 
     def ready(self) -> Ready:
         return http_ok(self.url + "/readyz", accept=lambda status: status == 200)
 
 
 class StreamerService:
+    """The streamer, as one instance or split (``--streamer-split N``): one tracker (the
+    Kalshi sockets and P&L, publishing ``position-events``) and N fan-outs (the SSE
+    clients, each on its own ordered subscription), the gateway spreading
+    ``/api/v1/stream`` across the fan-outs, as Cloud Run's load balancer would."""
+
     name = "streamer"
 
     def __init__(self) -> None:
         self.server: StreamerProcess | None = None
+        self.tracker: StreamerProcess | None = None
+        self.fanouts: list[StreamerProcess] = []
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--streamer-split",
+            type=int,
+            default=0,
+            metavar="N",
+            help="run the streamer split: one tracker and N fan-out processes (default: one "
+            "process doing both)",
+        )
 
     def start(self, ctx: StackContext) -> None:
         missing = [name for name in _NEEDS if not ctx.env.get(name)]
         if missing:
             raise RuntimeError(f"streamer needs {', '.join(missing)} from earlier services")
-        port = remembered_port(ctx.state_dir, "streamer", None)
-        self.server = StreamerProcess(port, ctx.logs_dir / "streamer.log", dict(ctx.env)).start()
-        ctx.gateway_routes[ROUTE] = self.server.url
+        split = int(getattr(ctx.options, "streamer_split", 0) or 0)
+        if split < 0:
+            raise RuntimeError("--streamer-split must be 0 (one process) or more fan-outs")
+        env = dict(ctx.env)
+        if split == 0:
+            port = remembered_port(ctx.state_dir, "streamer", None)
+            self.server = StreamerProcess(port, ctx.logs_dir / "streamer.log", env).start()
+            ctx.gateway_routes[ROUTE] = self.server.url
+            return
+        # The topic exists before either side uses it: the fan-outs create their ordered
+        # subscriptions to it, the tracker publishes to it.
+        ensure_position_events(env)
+        port = remembered_port(ctx.state_dir, "streamer-tracker", None)
+        self.tracker = StreamerProcess(
+            port, ctx.logs_dir / "streamer-tracker.log", env, role="tracker"
+        ).start()
+        for n in range(split):
+            port = remembered_port(ctx.state_dir, f"streamer-fanout-{n}", None)
+            log_path = ctx.logs_dir / f"streamer-fanout-{n}.log"
+            self.fanouts.append(
+                StreamerProcess(port, log_path, env, role="fanout", instance=n).start()
+            )
+        ctx.gateway_routes[ROUTE] = ",".join(f.url for f in self.fanouts)
 
     def stop(self) -> None:
-        stop_all(self.server)
+        stop_all(*reversed(self.fanouts), self.tracker, self.server)
 
     def check(self) -> str | None:
-        return first_failure(self.server)
+        return first_failure(self.server, self.tracker, *self.fanouts)
 
     def describe(self) -> list[str]:
-        if self.server is None:
-            return []
-        return [f"Streamer     SSE {self.server.url}{ROUTE}  log {self.server.log_path}"]
+        if self.server is not None:
+            return [f"Streamer     SSE {self.server.url}{ROUTE}  log {self.server.log_path}"]
+        lines = []
+        if self.tracker is not None:
+            lines.append(f"Streamer     tracker {self.tracker.url}  log {self.tracker.log_path}")
+        for n, fanout in enumerate(self.fanouts):
+            lines.append(f"Streamer     fan-out {n} SSE {fanout.url}{ROUTE}  log {fanout.log_path}")
+        return lines
+
+
+def ensure_position_events(env: Mapping[str, str]) -> None:
+    """Create ``position-events`` and its dead-letter topic on the emulator (idempotent)."""
+    from devstack.pubsub_admin import ensure_topology
+    from shared.messaging.topics import POSITION_EVENTS
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PUBSUB_")})
+    ensure_topology(
+        env.get("PUBSUB_PROJECT_ID", "kalshi-insights-local"), topics=(POSITION_EVENTS,)
+    )

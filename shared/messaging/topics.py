@@ -8,6 +8,7 @@ __all__ = [
     "BACKTEST_EVENTS",
     "MARKET_SNAPSHOTS",
     "POLL_TRIGGER",
+    "POSITION_EVENTS",
     "dead_letter_subscription",
     "dead_letter_topic",
     "push_subscription",
@@ -19,8 +20,16 @@ POLL_TRIGGER = "poll-trigger"
 MARKET_SNAPSHOTS = "market-snapshots"
 ACCOUNT_EVENTS = "account-events"
 BACKTEST_EVENTS = "backtest-events"
+POSITION_EVENTS = "position-events"
+"""The streamer's split mode: tracker -> fan-outs (ordering key: the user id)."""
 
-ALL_TOPICS: tuple[str, ...] = (POLL_TRIGGER, MARKET_SNAPSHOTS, ACCOUNT_EVENTS, BACKTEST_EVENTS)
+ALL_TOPICS: tuple[str, ...] = (
+    POLL_TRIGGER,
+    MARKET_SNAPSHOTS,
+    ACCOUNT_EVENTS,
+    BACKTEST_EVENTS,
+    POSITION_EVENTS,
+)
 
 
 def dead_letter_topic(name: str) -> str:

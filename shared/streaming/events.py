@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.messaging.envelope import Envelope, InvalidMessage
+from shared.messaging.topics import POSITION_EVENTS
 
 __all__ = [
     "POSITION_EVENTS",
@@ -48,8 +49,6 @@ __all__ = [
     "position_event_envelope",
 ]
 
-POSITION_EVENTS = "position-events"
-"""The split mode's topic (ordering key: the user id)."""
 POSITION_EVENT_TYPE = "position_events.event"
 POSITION_EVENT_VERSION = 1
 

@@ -228,9 +228,17 @@ def test_platform_deploys_each_function_with_explicit_limits(modules: dict[str, 
 
 
 def test_streamer_is_a_single_always_on_instance(modules: dict[str, TfModule]) -> None:
-    calls = modules["modules/platform"].module_calls("/run_service")
-    assert len(calls) == 1
-    _, streamer = calls[0]
+    calls = dict(modules["modules/platform"].module_calls("/run_service"))
+    assert set(calls) == {"streamer", "streamer_fanout"}
+    streamer = calls["streamer"]
+    # Split mode is an option: the fan-out exists only with streamer_fanout_max_instances > 0,
+    # autoscales, runs as the streamer's account and creates its own subscriptions.
+    fanout = calls["streamer_fanout"]
+    assert fanout["count"] == "${local.streamer_split ? 1 : 0}"
+    assert fanout["max_instance_count"] == "${var.streamer_fanout_max_instances}"
+    assert fanout["service_account_email"] == "${module.streamer.service_account_email}"
+    assert fanout["cpu_idle"] is False and fanout["timeout"] == "3600s"
+    assert 'STREAMER_ROLE="fanout"' in str(fanout["environment_variables"]).replace(" ", "")
     assert streamer["min_instance_count"] == 1
     assert streamer["max_instance_count"] == 1
     assert streamer["cpu_idle"] is False
@@ -243,7 +251,10 @@ def test_streamer_is_a_single_always_on_instance(modules: dict[str, TfModule]) -
     assert scaling["max_instance_count"] == "${var.max_instance_count}"
     assert template["timeout"] == "${var.timeout}"
     assert template["session_affinity"] == "${var.session_affinity}"
-    assert template["service_account"] == "${google_service_account.runtime.email}"
+    # Its own account, or (the split's fan-out) the streamer's: never the default compute one.
+    assert template["service_account"] == "${local.runtime_email}"
+    runtime = modules["modules/run_service"].locals["runtime_email"]
+    assert "var.service_account_email" in runtime and "google_service_account.runtime" in runtime
     resources = one(one(template["containers"])["resources"])
     assert resources["cpu_idle"] == "${var.cpu_idle}"
 

@@ -9,6 +9,7 @@
 #   market-snapshots  poll_markets         -> streamer (pull)
 #   account-events    account              -> streamer (pull)
 #   backtest-events   backtests, worker    -> streamer (pull)
+#   position-events   streamer (tracker)   -> streamer fan-outs (pull, split mode only)
 # Each topic has <topic>-dead-letter and <topic>-dead-letter-sub (docs/decisions/0040).
 
 data "google_project" "this" {
@@ -76,9 +77,15 @@ locals {
   db_connections = (local.db_pool_size + local.db_max_overflow) * (
     var.function_max_instances.poll_markets + var.function_max_instances.markets +
     var.function_max_instances.backtests + var.function_max_instances.backtest_worker +
-    var.function_max_instances.account + 1 + # the streamer: exactly one instance
+    var.function_max_instances.account + 1 + # the streamer: exactly one instance (the tracker)
+    var.streamer_fanout_max_instances +      # split: its fan-out instances
     1                                        # the backfill: one task at a time
   )
+  # The streamer split (docs/scaling.md): the tracker stays the singleton above, the fan-outs
+  # autoscale behind /api/v1/stream. Each fan-out instance names and creates its own pull
+  # subscriptions at start-up (STREAMER_INSTANCE=auto, one-day expiry), since every
+  # instance must see every user's events; hence pubsub.editor for the streamer's account.
+  streamer_split = var.streamer_fanout_max_instances > 0
 
   # Cloud Run's deterministic URL, known before the worker exists: the OIDC audience of
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
@@ -396,6 +403,24 @@ module "topic_backtest_events" {
   }
   pull_subscriptions = {
     streamer = { subscriber_members = { streamer = module.streamer.service_account_member } }
+  }
+
+  depends_on = [module.project_services]
+}
+
+# The streamer's split mode: the tracker publishes each user's events (ordering key: the user
+# id); each fan-out instance pulls its own ordered subscription, created at its start-up.
+# Declared whether or not the split is on, so switching it on is one variable.
+module "topic_position_events" {
+  source = "../pubsub"
+
+  project_id     = var.project_id
+  project_number = data.google_project.this.number
+  name           = "position-events"
+  labels         = local.labels
+
+  publisher_members = {
+    streamer = module.streamer.service_account_member
   }
 
   depends_on = [module.project_services]
@@ -735,7 +760,7 @@ module "streamer" {
   description        = "Kalshi WebSocket sessions, position tracker and SSE at /api/v1/stream."
   image              = var.streamer_image
   service_account_id = local.account_ids.streamer
-  project_roles      = toset(local.db_project_roles)
+  project_roles      = toset(concat(local.db_project_roles, local.streamer_split ? ["roles/pubsub.editor"] : []))
   labels             = local.labels
 
   # The singleton that holds every account's upstream WebSocket (docs/architecture.md, planned).
@@ -756,6 +781,44 @@ module "streamer" {
     MARKET_SNAPSHOTS_SUBSCRIPTION = "market-snapshots-streamer"
     ACCOUNT_EVENTS_SUBSCRIPTION   = "account-events-streamer"
     BACKTEST_EVENTS_SUBSCRIPTION  = "backtest-events-streamer"
+    STREAMER_ROLE                 = local.streamer_split ? "tracker" : "all"
+  })
+
+  depends_on = [module.project_services]
+}
+
+# Split mode only: the browsers' side, autoscaled on concurrent streams, running as the
+# streamer's account (same database user, grants and key ring access: the order-book feeds
+# sign with the user's own key). Fed by position-events; snapshots from position_cache.
+module "streamer_fanout" {
+  source = "../run_service"
+  count  = local.streamer_split ? 1 : 0
+
+  project_id            = var.project_id
+  region                = var.region
+  name                  = "streamer-fanout"
+  description           = "Streamer fan-out: SSE at /api/v1/stream from position-events (split mode)."
+  image                 = var.streamer_image
+  service_account_email = module.streamer.service_account_email
+  labels                = local.labels
+
+  min_instance_count               = 1
+  max_instance_count               = var.streamer_fanout_max_instances
+  cpu_idle                         = false
+  timeout                          = "3600s"
+  session_affinity                 = true
+  max_instance_request_concurrency = 1000
+  cpu                              = "1"
+  memory                           = "1Gi"
+  ingress                          = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  allow_unauthenticated            = true
+  deletion_protection              = var.environment == "prod"
+
+  environment_variables = merge(local.common_env, local.secret_name_env, local.db_env.streamer, {
+    DB_USER                       = local.db_users.streamer
+    STREAMER_ROLE                 = "fanout"
+    STREAMER_INSTANCE             = "auto"
+    STREAMER_CREATE_SUBSCRIPTIONS = "true"
   })
 
   depends_on = [module.project_services]
@@ -790,7 +853,7 @@ module "lb" {
       paths             = ["/api/v1/account", "/api/v1/account/*", "/api/v1/openapi/account.json"]
     }
     streamer = {
-      cloud_run_service = module.streamer.name
+      cloud_run_service = local.streamer_split ? module.streamer_fanout[0].name : module.streamer.name
       paths             = ["/api/v1/stream", "/api/v1/stream/*"]
     }
   }

@@ -58,6 +58,17 @@ variable "streamer_image" {
   description = "Streamer image by digest (...@sha256:...), pushed by Cloud Build."
 }
 
+variable "streamer_fanout_max_instances" {
+  type        = number
+  description = "Split the streamer (docs/scaling.md): 0 runs one instance doing everything; N > 0 runs the tracker alone (min = max = 1, publishing position-events) and an autoscaled fan-out service of 1 to N instances serving /api/v1/stream."
+  default     = 0
+
+  validation {
+    condition     = var.streamer_fanout_max_instances >= 0 && var.streamer_fanout_max_instances <= 100
+    error_message = "streamer_fanout_max_instances must be between 0 (no split) and 100."
+  }
+}
+
 variable "kalshi_env" {
   type        = string
   description = "Kalshi environment the deployables talk to (KALSHI_ENV)."

@@ -7,10 +7,16 @@
 # 3600 s maximum request timeout (SSE clients reconnect with Last-Event-ID after it).
 
 resource "google_service_account" "runtime" {
+  count = var.service_account_email == null ? 1 : 0
+
   project      = var.project_id
   account_id   = coalesce(var.service_account_id, "run-${var.name}")
   display_name = "Runtime identity of Cloud Run service ${var.name}"
   description  = "Used only by the ${var.name} service; roles are granted per resource."
+}
+
+locals {
+  runtime_email = var.service_account_email != null ? var.service_account_email : google_service_account.runtime[0].email
 }
 
 resource "google_project_iam_member" "runtime" {
@@ -18,7 +24,7 @@ resource "google_project_iam_member" "runtime" {
 
   project = var.project_id
   role    = each.value
-  member  = "serviceAccount:${google_service_account.runtime.email}"
+  member  = "serviceAccount:${local.runtime_email}"
 }
 
 resource "google_cloud_run_v2_service" "this" {
@@ -31,7 +37,7 @@ resource "google_cloud_run_v2_service" "this" {
   deletion_protection = var.deletion_protection
 
   template {
-    service_account                  = google_service_account.runtime.email
+    service_account                  = local.runtime_email
     timeout                          = var.timeout
     session_affinity                 = var.session_affinity
     max_instance_request_concurrency = var.max_instance_request_concurrency

@@ -13,10 +13,10 @@ output "uri" {
 
 output "service_account_email" {
   description = "E-mail of the runtime service account."
-  value       = google_service_account.runtime.email
+  value       = local.runtime_email
 }
 
 output "service_account_member" {
   description = "The runtime account as an IAM member string."
-  value       = "serviceAccount:${google_service_account.runtime.email}"
+  value       = "serviceAccount:${local.runtime_email}"
 }

@@ -42,6 +42,12 @@ variable "service_account_id" {
   default     = null
 }
 
+variable "service_account_email" {
+  type        = string
+  description = "Run as this existing account instead of creating one (the streamer's fan-out runs as the streamer: same database user and grants); null creates the service's own."
+  default     = null
+}
+
 variable "project_roles" {
   type        = set(string)
   description = "Project-level roles for the runtime account, only where no per-resource binding exists."

@@ -14,6 +14,7 @@ def test_topic_names_are_the_design_contract():
         "market-snapshots",
         "account-events",
         "backtest-events",
+        "position-events",
     )
     assert topics.dead_letter_topic(topics.POLL_TRIGGER) == "poll-trigger-dead-letter"
     assert topics.topic_path("p", "t") == "projects/p/topics/t"

@@ -30,3 +30,14 @@ def test_terraform_names_and_split_roles_choose_the_subscriptions() -> None:
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         StreamerSettings.from_env(env)
+
+
+def test_an_autoscaled_fan_out_names_its_own_subscriptions() -> None:
+    one = StreamerSettings.from_env({"STREAMER_ROLE": "fanout", "STREAMER_INSTANCE": "auto"})
+    two = StreamerSettings.from_env({"STREAMER_ROLE": "fanout", "STREAMER_INSTANCE": "auto"})
+    assert one.per_instance and two.per_instance
+    assert one.subscription("position-events") != two.subscription("position-events")
+    assert one.subscription("market-snapshots") != two.subscription("market-snapshots")
+    assert not StreamerSettings.from_env({"STREAMER_INSTANCE": "3"}).per_instance
+    with pytest.raises(ConfigError):
+        StreamerSettings.from_env({"STREAMER_INSTANCE": "x1"})
