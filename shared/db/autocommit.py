@@ -33,7 +33,7 @@ def autocommitted(conn: Connection) -> Iterator[None]:
     if conn.in_transaction():
         conn.commit()
     driver = conn.connection.driver_connection
-    if getattr(driver, "_in_transaction", False):
+    if driver is not None and getattr(driver, "_in_transaction", False):
         # A transaction the driver opened behind SQLAlchemy's back (SQLAlchemy's own
         # pool_pre_ping sends BEGIN and SELECT 1 with pg8000): end it, or the statements
         # below would run inside it and be rolled back with it.
