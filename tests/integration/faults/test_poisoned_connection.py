@@ -91,6 +91,8 @@ def _seed(url: str) -> None:
                     strategy_version="1",
                     start_ts=datetime(2026, 6, 1, tzinfo=UTC),
                     end_ts=datetime(2026, 6, 2, tzinfo=UTC),
+                    # The test client's own run (anonymous runs belong to an address).
+                    owner_address="127.0.0.1",
                 )
             )
     finally:
@@ -110,6 +112,8 @@ def handlers(migrated_database: str) -> Iterator[dict[str, Any]]:
         "APP_ENVIRONMENT": "local",
         "CLOUD_TASKS_QUEUE": "projects/ki-faults/locations/local/queues/backtests",
         "BACKTEST_WORKER_URL": "http://127.0.0.1:9/worker",
+        # Runs have owners (0150); these calls are the local stack's anonymous client.
+        "BACKTEST_ANONYMOUS_SUBMISSIONS": "true",
     }
     with function_environment(wanted):
         yield {

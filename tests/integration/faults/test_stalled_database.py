@@ -92,6 +92,11 @@ def functions(stallable_postgres: LocalPostgres, simulator: Any) -> Iterator[dic
         "APP_ENVIRONMENT": "local",
         "CLOUD_TASKS_QUEUE": QUEUE,
         "BACKTEST_WORKER_URL": "http://127.0.0.1:9/worker",
+        # Runs have owners (0150); these calls are the local stack's anonymous client.
+        "BACKTEST_ANONYMOUS_SUBMISSIONS": "true",
+        # Every list call reaches the database (no page served from the per-poll cache,
+        # 0215): what is under test is how a stalled database is answered.
+        "MARKETS_LIST_REVALIDATE_SECONDS": "0",
         "KALSHI_BASE_URL": simulator.base_url,
         "POLL_PUBLISH": "false",
     }
