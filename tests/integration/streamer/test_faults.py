@@ -1,8 +1,10 @@
 """The issue's fault test, on both deployments: while the simulator fills orders for four
 accounts, the socket is dropped every couple of seconds, a ``fill`` is dropped, a
 ``market_position`` is dropped (and later both of one fill), an order-book ``seq`` is
-skipped and every frame is delayed; at the end the positions and P&L on every SSE client
-equal the simulator's exactly and every reconciliation is logged.
+skipped under a market page's live books and every frame is delayed; at the end the
+positions and P&L on every SSE client equal the simulator's exactly (the portfolio equals
+the account API's), the page's books equal the REST books, and every reconciliation is
+logged.
 
 In ``make test`` each mode runs for about 12 s. The one-minute version of the issue:
 ``STREAMER_FAULT_SECONDS=60 .venv/bin/pytest -m integration
@@ -20,8 +22,11 @@ from typing import Any
 
 import pytest
 
+from shared.account.cache import AccountCache
+from shared.account.reads import AccountReader
 from shared.kalshi.client import KalshiClient
 from shared.messaging.pubsub import Publisher
+from streamer.books import BookFeeds, BookFeedSettings
 from streamer.cache import SqlPositionCache
 from streamer.credentials import VaultSigners
 from streamer.fanout import FanOut, FanOutSettings
@@ -74,6 +79,50 @@ def _shown_cash(client: SseClient) -> Decimal | None:
     return Decimal(cash) if cash is not None else None
 
 
+def _open_markets(stack: Stack) -> list[str]:
+    signer = stack.accounts[ALICE].signer
+    with KalshiClient(base_url=stack.simulator.base_url, signer=signer) as client:
+        return [m.ticker for m in client.get_markets(status="open", limit=3).markets]
+
+
+def _books_equal_rest(stack: Stack, page: SseClient, tickers: list[str]) -> bool:
+    shown: dict[str, Any] = {}
+    for event in page.of("orderbook"):
+        body = event.json()
+        shown[body["ticker"]] = {
+            side: [(Decimal(p), Decimal(s)) for p, s in body["orderbook_fp"].get(side, [])]
+            for side in ("yes_dollars", "no_dollars")
+        }
+    signer = stack.accounts[ALICE].signer
+    with KalshiClient(base_url=stack.simulator.base_url, signer=signer) as client:
+        for ticker in tickers:
+            book = client.get_orderbook(ticker)
+            rest = {
+                "yes_dollars": [tuple(level) for level in book.yes_dollars or []],
+                "no_dollars": [tuple(level) for level in book.no_dollars or []],
+            }
+            if shown.get(ticker) != rest:
+                return False
+    return True
+
+
+_PORTFOLIO = ("cash", "positions_value", "total_value", "unrealized_pnl", "realized_pnl")
+
+
+def _portfolio_equals_account_api(stack: Stack, client: SseClient, user: uuid.UUID) -> bool:
+    """The client's portfolio (P&L included) equals the account API's over the simulator."""
+    shown: dict[str, Any] = {}
+    for event in client.events:
+        if event.event == "snapshot":
+            shown = event.json()["portfolio"]
+        elif event.event == "portfolio_update":
+            shown = event.json()
+    signer = stack.accounts[user].signer
+    with KalshiClient(base_url=stack.simulator.base_url, signer=signer) as kalshi:
+        api = AccountReader(kalshi, cache=AccountCache(ttl_seconds=0)).portfolio(None)
+    return all(api[name] == shown.get(name) for name in _PORTFOLIO)
+
+
 def _run_faults(stack: Stack, simulator: Any, clients: dict[uuid.UUID, list[SseClient]]) -> None:
     """Fill orders for every account for ``SECONDS`` under every fault, then converge."""
     for group in clients.values():
@@ -93,6 +142,7 @@ def _run_faults(stack: Stack, simulator: Any, clients: dict[uuid.UUID, list[SseC
                 simulator.set_faults(ws_drop=True)
             if round_ % 10 == 5:
                 simulator.set_faults(ws_skip_seq=1)
+                simulator.advance(3)  # book changes, one of whose frames is swallowed
             if not armed["fill"] and elapsed > SECONDS * 0.25:
                 simulator.set_faults(ws_drop_fill=1)
                 armed["fill"] = True
@@ -121,6 +171,7 @@ def _run_faults(stack: Stack, simulator: Any, clients: dict[uuid.UUID, list[SseC
             )
             assert not client.ended.is_set()
             assert kalshi_books(stack, user)  # the accounts really traded
+            eventually(lambda c=client, u=user: _portfolio_equals_account_api(stack, c, u))
 
 
 def _assert_reconciliations_logged(
@@ -142,9 +193,15 @@ def test_single_instance_under_faults_every_client_equals_kalshi(
     caplog.set_level("INFO", logger="streamer.upstream")
     server = four.start(reconcile_every_s=RECONCILE_S)
     clients = {user: [SseClient(server.origin, four.session(user)).start()] for user in USERS}
+    tickers = _open_markets(four)
+    page = SseClient(server.origin, four.session(ALICE), markets=",".join(tickers)).start()
+    clients[ALICE].append(page)
     _run_faults(four, simulator, clients)
     sessions = server.call(lambda: dict(server.service.upstream.sessions))
     _assert_reconciliations_logged(sessions, caplog)
+    books = server.service.books
+    assert books is not None and books.gaps > 0 and books.resyncs > 0  # a skipped seq, repaired
+    eventually(lambda: _books_equal_rest(four, page, tickers))
 
 
 def test_split_mode_under_faults_every_client_equals_kalshi(
@@ -184,14 +241,22 @@ def test_split_mode_under_faults_every_client_equals_kalshi(
     ).start()
     four.servers.append(tracker_server)
     origins = []
+    feeds = []
     for path in subscriptions:
         fanout = FanOut(CacheSnapshots(four.engine), FanOutSettings(heartbeat_s=1.0))
+        books = BookFeeds(
+            VaultSigners(four.engine, lambda: four.vault),
+            BookFeedSettings(ws_url=simulator.ws_url, backoff_initial_s=0.2, backoff_max_s=1.0),
+            fanout.relay_book,
+        )
+        feeds.append(books)
         server = RunningServer(
             StreamerService(
                 fanout=fanout,
                 verifier=verifier,
                 revocations=verifier,
                 consumers=[PullConsumer(path, PositionEventRelay(fanout).handle, pull_timeout_s=1)],
+                books=books,
             ),
             free_port(),
         ).start()
@@ -202,7 +267,12 @@ def test_split_mode_under_faults_every_client_equals_kalshi(
         + ([SseClient(origins[1], four.session(user)).start()] if n == 0 else [])
         for n, user in enumerate(USERS)
     }
+    tickers = _open_markets(four)
+    page = SseClient(origins[1], four.session(ALICE), markets=",".join(tickers)).start()
+    clients[ALICE].append(page)
     _run_faults(four, simulator, clients)
+    assert feeds[1].gaps > 0 and feeds[1].resyncs > 0 and feeds[0].published == 0
+    eventually(lambda: _books_equal_rest(four, page, tickers))
     sessions = tracker_server.call(lambda: dict(tracker_server.service.upstream.sessions))
     _assert_reconciliations_logged(sessions, caplog)
     assert sink.failures == 0
