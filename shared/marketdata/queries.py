@@ -390,6 +390,17 @@ _BASELINE_SNAPSHOT = (
 )
 
 
+def _with_inline_baseline(sql: str, interval_seconds: int) -> str:
+    """``sql`` with the volume baseline (the last rollup before the range) as a scalar
+    subquery instead of a bound value: one statement and one round trip instead of two
+    (Postgres runs the uncorrelated subquery once, as an InitPlan)."""
+    subquery = "(" + _BASELINE_ROLLUP.format(r=rollup_resolution(interval_seconds)) + ")"
+    placeholder = "CAST(:baseline AS numeric)"
+    if placeholder not in sql:
+        raise ValueError("history SQL without a volume baseline")
+    return sql.replace(placeholder, subquery)
+
+
 def history_bounds(connection: Connection, ticker: str) -> tuple[datetime, datetime] | None:
     """First and last hour the rollups cover for ``ticker`` (None without any poll)."""
     row = connection.execute(
@@ -425,12 +436,9 @@ def get_history(
     seconds = HISTORY_INTERVALS[name]
     aligned = bucket_start(start, seconds)
     params: dict[str, Any] = {"ticker": request.ticker, "start": aligned, "end": end}
-    baseline = connection.execute(
-        text(_BASELINE_ROLLUP.format(r=rollup_resolution(seconds))), params
-    ).scalar()
     rows = connection.execute(
-        text(history_sql(request.price, True, seconds)),
-        {**params, "i": seconds, "baseline": baseline},
+        text(_with_inline_baseline(history_sql(request.price, True, seconds), seconds)),
+        {**params, "i": seconds},
     ).all()
     candles = [
         Candle(r.bucket, r.open, r.high, r.low, r.close, r.volume, int(r.samples)) for r in rows

@@ -4,7 +4,9 @@ holds until the next one, its heartbeat, or the market's last poll; other source
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from shared.backtest import loader
 from shared.backtest.loader import StoredRows, expand_to_polls
 
 M = 60_000_000  # a minute in microseconds
@@ -101,9 +103,14 @@ def reference_expand(
     )
 
 
-def test_matches_the_plain_formulation_on_random_histories() -> None:
+@pytest.mark.parametrize("block_rows", [1 << 20, 7])
+def test_matches_the_plain_formulation_on_random_histories(
+    block_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Change-only and full histories, rows on and off the poll grid, repeated poll times,
-    markets last seen early or never: the fast path and the plain one agree exactly."""
+    markets last seen early or never, in one block or in blocks of whole markets: the fast
+    path and the plain one agree exactly."""
+    monkeypatch.setattr(loader, "_EXPAND_BLOCK_ROWS", block_rows)
     rng = np.random.default_rng(7)
     for case in range(300):
         n_polls = int(rng.integers(0, 40))

@@ -58,12 +58,14 @@ def test_days_in_ticker_order_are_placed_exactly_as_a_sort_places_them() -> None
         parts = [
             random_day(rng, day, n_markets, ticker_order) for day in range(int(rng.integers(1, 6)))
         ]
-        assert_same(_merge_by_market(parts, n_markets), sorted_by_lexsort(parts))
+        want = sorted_by_lexsort(parts)
+        assert_same(_merge_by_market(parts, n_markets), want)
+        assert parts == []  # placed parts are let go
 
 
 def test_overlapping_parts_and_split_runs_fall_back_to_a_sort() -> None:
     overlapping = [part([(0, 5, 1), (1, 9, 2)]), part([(0, 3, 3), (1, 7, 4)])]
-    assert_same(_merge_by_market(overlapping, 2), sorted_by_lexsort(overlapping))
+    assert_same(_merge_by_market(list(overlapping), 2), sorted_by_lexsort(overlapping))
     split = [part([(0, 5, 1), (1, 6, 2), (0, 7, 3)]), part([(1, DAY, 4)])]
-    assert_same(_merge_by_market(split, 2), sorted_by_lexsort(split))
+    assert_same(_merge_by_market(list(split), 2), sorted_by_lexsort(split))
     assert _merge_by_market([part([]), part([])], 3).ts.tolist() == []
