@@ -23,4 +23,6 @@ module "platform" {
   sql_availability_type   = "ZONAL"
   sql_deletion_protection = false
   sql_max_connections     = var.sql_max_connections
+
+  streamer_fanout_max_instances = var.streamer_fanout_max_instances
 }

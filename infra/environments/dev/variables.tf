@@ -130,3 +130,14 @@ variable "migrator_email" {
     error_message = "migrator_email must be a user-managed service account e-mail."
   }
 }
+
+variable "streamer_fanout_max_instances" {
+  type        = number
+  description = "0: the streamer is one instance. N > 0: split into the tracker and an autoscaled fan-out service of up to N instances (docs/scaling.md)."
+  default     = 0
+
+  validation {
+    condition     = var.streamer_fanout_max_instances >= 0 && var.streamer_fanout_max_instances <= 100
+    error_message = "streamer_fanout_max_instances must be between 0 (no split) and 100."
+  }
+}

@@ -24,4 +24,6 @@ module "platform" {
   sql_availability_type   = "REGIONAL"
   sql_deletion_protection = true
   sql_max_connections     = var.sql_max_connections
+
+  streamer_fanout_max_instances = var.streamer_fanout_max_instances
 }
