@@ -154,11 +154,20 @@ def bench_poll(server: LocalPostgres, args: argparse.Namespace) -> dict[str, flo
 
     n = args.poll_markets
     print(f"1b. steady poll of {n:,} markets, 10 % changed: database time of write_poll")
+    if args.known_markets > n or args.background_snapshots:
+        print(
+            f"   with {max(args.known_markets, n):,} markets in market_latest and "
+            f"{args.background_snapshots:,} snapshots over the {args.days} days before"
+        )
     base = synthetic_poll(n)
     rng = random.Random(3)
     out: dict[str, float] = {}
     for label, heartbeat in (("every snapshot", 0.0), ("change-only", 3_600.0)):
         engine = new_database(server, f"bench_hist_poll_{int(heartbeat)}")
+        started = time.perf_counter()
+        _background(engine, args.known_markets - n, args.background_snapshots, args.days)
+        if args.known_markets > n or args.background_snapshots:
+            print(f"   background filled in {time.perf_counter() - started:.0f} s")
         observations = list(base)
         times: list[float] = []
         stored: list[int] = []
@@ -207,6 +216,84 @@ def bench_poll(server: LocalPostgres, args: argparse.Namespace) -> dict[str, flo
         f"; change-only = {out['change-only'] / out['change-only floor']:.2f}x the floor"
     )
     return out
+
+
+_BACKGROUND_RAW = json.dumps(
+    {
+        "ticker": "KXBG",
+        "status": "active",
+        "yes_bid_dollars": "0.4700",
+        "yes_ask_dollars": "0.4900",
+        "no_bid_dollars": "0.5100",
+        "no_ask_dollars": "0.5300",
+        "last_price_dollars": "0.4800",
+        "previous_price_dollars": "0.4600",
+        "volume_fp": "1234.00",
+        "volume_24h_fp": "120.00",
+        "open_interest_fp": "800.00",
+        "liquidity_dollars": "1520.5000",
+        "yes_bid_size_fp": "150.00",
+        "yes_ask_size_fp": "75.00",
+        "updated_time": "2026-02-28T23:59:00Z",
+        "close_time": "2026-12-31T00:00:00Z",
+        "rules_primary": "If the bench market resolves Yes, the market settles to Yes.",
+    }
+)
+
+
+def _background(engine: sa.Engine, markets: int, snapshots: int, days: int) -> None:
+    """Production-sized tables around the poll: ``markets`` other markets known (in
+    ``markets`` and ``market_latest``) and ``snapshots`` poll snapshots of them, with the
+    recorded-size ``raw``, spread over the ``days`` daily partitions before ``T0``."""
+    from shared.history.partitions import ensure_partitions
+
+    if markets <= 0 and snapshots <= 0:
+        return
+    markets = max(markets, 1)
+    first = T0 - timedelta(days=days)
+    with engine.begin() as c:
+        ensure_partitions(c, first.date(), days + 2)
+        c.execute(
+            sa.text(
+                "INSERT INTO markets (ticker, event_ticker, status) "
+                "SELECT 'KXBG-' || lpad(m::text, 7, '0'), 'KXBGE-' || (m / 10), 'active' "
+                "FROM generate_series(0, :n - 1) AS m"
+            ),
+            {"n": markets},
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO market_latest (ticker, ts, sequence, status, yes_bid_dollars, "
+                "yes_ask_dollars, volume_fp) SELECT 'KXBG-' || lpad(m::text, 7, '0'), "
+                ":ts, 1, 'active', 0.47, 0.49, m FROM generate_series(0, :n - 1) AS m"
+            ),
+            {"n": markets, "ts": T0 - timedelta(minutes=1)},
+        )
+    step = timedelta(days=days) / max(snapshots, 1)
+    batch = 1_000_000
+    for lo in range(0, snapshots, batch):
+        with engine.begin() as c:
+            c.execute(
+                sa.text(
+                    "INSERT INTO market_snapshots (ticker, ts, source, sequence, "
+                    "yes_bid_dollars, yes_ask_dollars, volume_fp, raw) "
+                    "SELECT 'KXBG-' || lpad(mod(i, :n)::text, 7, '0'), "
+                    "CAST(:first AS timestamptz) + i * CAST(:step AS interval), "
+                    "'poll', i / :n + 1, 0.47, 0.49, i / :n, CAST(:raw AS jsonb) "
+                    "FROM generate_series(:lo, :hi - 1) AS i"
+                ),
+                {
+                    "n": markets,
+                    "first": first,
+                    "step": step,
+                    "raw": _BACKGROUND_RAW,
+                    "lo": lo,
+                    "hi": min(snapshots, lo + batch),
+                },
+            )
+    with engine.connect() as c:
+        c.execute(sa.text("ANALYZE"))
+        c.commit()
 
 
 # ---------------------------------------------------------------------------- 2. history
@@ -464,6 +551,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--archive-markets", type=int, default=1_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--known-markets", type=int, default=0, help="poll: markets in market_latest (all)"
+    )
+    parser.add_argument(
+        "--background-snapshots", type=int, default=0, help="poll: snapshots before the polls"
+    )
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="ki-bench-hist-"))
     base.chmod(0o755)
