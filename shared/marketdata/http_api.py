@@ -114,6 +114,10 @@ class _TtlCache:
             self._entries[key] = (time.monotonic() + self.ttl, value)
 
 
+RENDER_WAIT_SECONDS = 10.0
+"""How long a list request waits for another request's render of the same page."""
+
+
 class _PollCache:
     """Rendered list pages of this instance, valid until the next poll (ADR 0215).
 
@@ -133,6 +137,7 @@ class _PollCache:
         self._poll: int | None = None
         self._checked = float("-inf")
         self._pages: dict[tuple[Any, ...], JsonResponse] = {}
+        self._rendering: dict[tuple[Any, ...], threading.Event] = {}
 
     def current(self, read_poll: Callable[[], int | None]) -> int | None:
         """The current poll id, re-read when the last read is older than the interval."""
@@ -153,6 +158,37 @@ class _PollCache:
             if poll != self._poll:
                 return None
             return self._pages.get(key)
+
+    def get_or_render(
+        self, poll: int | None, key: tuple[Any, ...], render: Callable[[], JsonResponse]
+    ) -> JsonResponse:
+        """The cached page, else one ``render`` for all who ask at once.
+
+        When a poll lands, every client's next request misses together; only the first
+        runs the query, the others wait for its page (at most ``RENDER_WAIT_SECONDS``,
+        then, or when that render failed, they render their own), so a poll costs one
+        query per page, not one per waiting request.
+        """
+        flight = (poll, key)
+        with self._lock:
+            if poll == self._poll and key in self._pages:
+                return self._pages[key]
+            waiter = self._rendering.get(flight)
+            leader = waiter is None
+            if waiter is None:
+                waiter = self._rendering[flight] = threading.Event()
+        if not leader:
+            waiter.wait(RENDER_WAIT_SECONDS)
+            cached = self.get(poll, key)
+            return cached if cached is not None else render()
+        try:
+            response = render()
+            self.put(poll, key, response)
+            return response
+        finally:
+            with self._lock:
+                self._rendering.pop(flight, None)
+            waiter.set()
 
     def put(self, poll: int | None, key: tuple[Any, ...], response: JsonResponse) -> None:
         with self._lock:
@@ -263,29 +299,30 @@ class MarketsApi:
         after = self._position(cursor, sort, fingerprint) if cursor else None
 
         key = (fingerprint, limit, cursor)
-        caching = self._list_cache.revalidate_seconds > 0
-        poll = self._list_cache.current(self._current_poll) if caching else None
-        cached = self._list_cache.get(poll, key) if caching else None
-        if cached is not None:
-            return _answer(cached, request.headers)
-        with self._engine().connect() as connection:
-            page = queries.list_markets(
-                connection, filters=filters, sort=sort, order=order, limit=limit, after=after
-            )
-        next_cursor = None
-        if page.next_position is not None:
-            value, ticker = page.next_position
-            next_cursor = encode_cursor({"f": fingerprint, "v": _cursor_value(value), "t": ticker})
-        body = {
-            "markets": [queries.row_json(row) for row in page.rows],
-            "next_cursor": next_cursor,
-            "sort": sort,
-            "order": order,
-        }
-        rendered = json_response(body, cache_control=LIST_CACHE)
-        if caching:
-            self._list_cache.put(poll, key, rendered)
-        return _answer(rendered, request.headers)
+
+        def render() -> JsonResponse:
+            with self._engine().connect() as connection:
+                page = queries.list_markets(
+                    connection, filters=filters, sort=sort, order=order, limit=limit, after=after
+                )
+            next_cursor = None
+            if page.next_position is not None:
+                value, ticker = page.next_position
+                next_cursor = encode_cursor(
+                    {"f": fingerprint, "v": _cursor_value(value), "t": ticker}
+                )
+            body = {
+                "markets": [queries.row_json(row) for row in page.rows],
+                "next_cursor": next_cursor,
+                "sort": sort,
+                "order": order,
+            }
+            return json_response(body, cache_control=LIST_CACHE)
+
+        if self._list_cache.revalidate_seconds > 0:
+            poll = self._list_cache.current(self._current_poll)
+            return _answer(self._list_cache.get_or_render(poll, key, render), request.headers)
+        return _answer(render(), request.headers)
 
     def _current_poll(self) -> int | None:
         with self._engine().connect() as connection:

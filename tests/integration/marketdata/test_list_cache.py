@@ -107,3 +107,39 @@ def test_revalidate_zero_turns_the_cache_off(engine: sa.Engine) -> None:
     for _ in range(3):
         assert _get(router).status == 200
     assert counting.list_queries == 3
+
+
+class SlowEngine:
+    """The real engine whose connections open slowly, so concurrent misses overlap."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def connect(self) -> Any:
+        time.sleep(0.2)
+        return self.engine.connect()
+
+
+def test_concurrent_misses_render_a_page_once(engine: sa.Engine) -> None:
+    import threading
+
+    _seed(engine)
+    counting = CountingEngine(engine)
+    slow = SlowEngine(engine)
+    router = build_router(
+        MarketsApi(lambda: slow, lambda: None, list_revalidate_seconds=60)  # type: ignore[arg-type,return-value]
+    )
+    barrier = threading.Barrier(8)
+    bodies: list[bytes] = []
+
+    def client() -> None:
+        barrier.wait()
+        bodies.append(_get(router).body)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(bodies) == 8 and len(set(bodies)) == 1
+    assert counting.list_queries == 1
