@@ -162,8 +162,9 @@ def record_sent_reading_settings(
 ) -> tuple[int, Any]:
     """Insert the request as ``sent`` and read the user's settings document in the same
     statement (one round trip on the hot path): ``(row id, settings or None)``. The caller
-    decides with the settings inside the same transaction and, when they refuse the order,
-    completes the row with :func:`record_answer` (``unsent=True``) before committing."""
+    decides with the settings and, when they refuse the order, completes the row with
+    :func:`record_answer` (``unsent=True``) before answering; the order path sends both in
+    the driver's autocommit (:func:`autocommitted`, ADR 0221)."""
     row = conn.execute(
         _INSERT_SENT_READING_SETTINGS,
         {
