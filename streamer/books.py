@@ -15,8 +15,9 @@ again. If the resync itself fails the socket is dropped and the next connection
 resubscribes (a fresh snapshot per market). Every valid book change becomes one
 ``orderbook`` event in the REST ``GET /markets/{ticker}/orderbook`` shape, sent only to the
 user's streams that asked for that market (:meth:`FanOut.relay_book`); like
-``market_update`` it is relayed, not part of the user's sequence, and never replayed: a
-resumed stream gets the next snapshot of the book.
+``market_update`` it is relayed, not part of the user's sequence, and never replayed; every
+valid book is also re-sent every ``refresh_s`` (5 s), so a resumed stream, or one that was
+coalesced to a snapshot, has the current book within seconds.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class BookFeedSettings:
     backoff_initial_s: float = 2.0
     backoff_max_s: float = 32.0
     read_timeout_s: float = 0.5
+    refresh_s: float = 5.0
+    """Every book is re-sent this often even when unchanged: a stream that was coalesced to
+    a snapshot (books are relayed, not in snapshots) or resumed catches up within it."""
 
 
 def book_json(ticker: str, book: OrderBook) -> dict[str, Any]:
@@ -151,10 +155,18 @@ class BookFeeds:
     async def _follow(self, user_id: uuid.UUID, ws: KalshiWebSocket) -> None:
         sid: int | None = None
         subscribed: frozenset[str] = frozenset()
+        loop = asyncio.get_running_loop()
+        refresh_at = loop.time() + self.settings.refresh_s
         while True:
             wanted = self._wanted.get(user_id, frozenset())
             if not wanted:
                 return
+            if sid is not None and loop.time() >= refresh_at:
+                refresh_at = loop.time() + self.settings.refresh_s
+                for ticker in sorted(subscribed):
+                    book = ws.order_book(ticker, sid)
+                    if book is not None and book.valid:
+                        self.published += self._publish(user_id, ticker, book_json(ticker, book))
             if wanted != subscribed:
                 if sid is None:
                     subs = await ws.subscribe(["orderbook_delta"], sorted(wanted))
