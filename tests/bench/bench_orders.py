@@ -25,6 +25,12 @@ a second): Kalshi's Basic tier allows 10 writes a second per key and the account
 function's client keeps under it by waiting, which would be measured as overhead. Prints
 p50/p95/p99 per path, each API path's p95 overhead over the baseline (target: at most
 10 ms) and the machine's load average.
+
+To compare two versions under the same load, run two of these at once, one from an export
+of the older commit with ``PYTHONPATH`` pointing at it (the stack's processes inherit it, so
+the functions import that tree's ``shared``). To see where the function's time goes, attach
+``py-spy record --idle --threads --pid <account worker>`` (the gunicorn worker is the
+child of the functions-framework process serving the ``account`` port in ``ports.json``).
 """
 
 from __future__ import annotations
