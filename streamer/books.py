@@ -15,9 +15,10 @@ again. If the resync itself fails the socket is dropped and the next connection
 resubscribes (a fresh snapshot per market). Every valid book change becomes one
 ``orderbook`` event in the REST ``GET /markets/{ticker}/orderbook`` shape, sent only to the
 user's streams that asked for that market (:meth:`FanOut.relay_book`); like
-``market_update`` it is relayed, not part of the user's sequence, and never replayed; every
-valid book is also re-sent every ``refresh_s`` (5 s), so a resumed stream, or one that was
-coalesced to a snapshot, has the current book within seconds.
+``market_update`` it is relayed, not part of the user's sequence, and never replayed. Every
+``refresh_s`` (30 s) the feed asks for fresh snapshots anyway: a gap shows only when the
+next delta arrives, so a lost last change would stay unseen, and the snapshots bring a
+resumed stream, or one coalesced to a snapshot, up to date.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ class BookFeedSettings:
     backoff_initial_s: float = 2.0
     backoff_max_s: float = 32.0
     read_timeout_s: float = 0.5
-    refresh_s: float = 5.0
-    """Every book is re-sent this often even when unchanged: a stream that was coalesced to
-    a snapshot (books are relayed, not in snapshots) or resumed catches up within it."""
+    refresh_s: float = 30.0
+    """Every this often the feed asks Kalshi for fresh snapshots of its books: a ``seq`` gap
+    shows only when the next delta arrives, so a lost *last* change would otherwise stay
+    unseen; the snapshots also re-send every book, so a stream that was coalesced to a
+    snapshot (which carries no books) or resumed is current again."""
 
 
 def book_json(ticker: str, book: OrderBook) -> dict[str, Any]:
@@ -92,6 +95,7 @@ class BookFeeds:
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.gaps = 0
         self.resyncs = 0
+        self.refreshes = 0
         self.published = 0
 
     def want(self, user_id: uuid.UUID, markets: frozenset[str]) -> None:
@@ -161,12 +165,10 @@ class BookFeeds:
             wanted = self._wanted.get(user_id, frozenset())
             if not wanted:
                 return
-            if sid is not None and loop.time() >= refresh_at:
+            if sid is not None and subscribed and loop.time() >= refresh_at:
                 refresh_at = loop.time() + self.settings.refresh_s
-                for ticker in sorted(subscribed):
-                    book = ws.order_book(ticker, sid)
-                    if book is not None and book.valid:
-                        self.published += self._publish(user_id, ticker, book_json(ticker, book))
+                await ws.get_snapshot(sid, sorted(subscribed))  # published as they arrive
+                self.refreshes += 1
             if wanted != subscribed:
                 if sid is None:
                     subs = await ws.subscribe(["orderbook_delta"], sorted(wanted))

@@ -94,7 +94,10 @@ class Stack:
         books = BookFeeds(
             signers,
             BookFeedSettings(
-                ws_url=self.simulator.ws_url, backoff_initial_s=0.2, backoff_max_s=1.0
+                ws_url=self.simulator.ws_url,
+                backoff_initial_s=0.2,
+                backoff_max_s=1.0,
+                refresh_s=2.0,
             ),
             fanout.relay_book,
         )

@@ -246,7 +246,9 @@ def test_split_mode_under_faults_every_client_equals_kalshi(
         fanout = FanOut(CacheSnapshots(four.engine), FanOutSettings(heartbeat_s=1.0))
         books = BookFeeds(
             VaultSigners(four.engine, lambda: four.vault),
-            BookFeedSettings(ws_url=simulator.ws_url, backoff_initial_s=0.2, backoff_max_s=1.0),
+            BookFeedSettings(
+                ws_url=simulator.ws_url, backoff_initial_s=0.2, backoff_max_s=1.0, refresh_s=2.0
+            ),
             fanout.relay_book,
         )
         feeds.append(books)
