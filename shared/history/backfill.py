@@ -57,6 +57,7 @@ __all__ = [
     "BackfillProgress",
     "BackfillReport",
     "BackfillRequest",
+    "SendTimeBucket",
     "limiter_for",
     "market_window",
 ]
@@ -123,6 +124,36 @@ BURST_MARGIN = 2.0
 JITTER_S = 1.0
 
 
+class SendTimeBucket(TokenBucket):
+    """A :class:`TokenBucket` that takes its tokens when the caller wakes up to send.
+
+    The plain bucket reserves a turn and lets the caller sleep until it; a worker thread
+    descheduled past its turn on a loaded machine then sends together with the turns after
+    it, a burst the server's bucket may not hold (measured: ADR 0222). Here ``reserve``
+    sleeps in the calling thread until the bucket holds ``cost`` tokens *now* and takes
+    them then, so the moments requests are released obey the bucket however late their
+    threads run; it always returns 0 (nothing left to wait). Threads only: the backfill's
+    workers use the synchronous client.
+    """
+
+    def reserve(self, cost: float = 1.0) -> float:
+        if cost <= 0:
+            return 0.0
+        if cost > self.capacity:
+            raise ValueError(f"cost {cost:g} exceeds the bucket capacity {self.capacity:g}")
+        while True:
+            with self._lock:
+                now = self._clock()
+                elapsed = max(0.0, now - self._updated)
+                self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+                self._updated = now
+                if self._tokens >= cost:
+                    self._tokens -= cost
+                    return 0.0
+                wait = (cost - self._tokens) / self.rate
+            time.sleep(wait)
+
+
 def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:
     """Client-side buckets at ``share`` of the budget: the Read bucket refills at the
     budget's requests per second with its burst; writes never happen here."""
@@ -135,7 +166,7 @@ def limiter_for(budget: Budget, share: float = 1.0) -> KalshiRateLimiter:
     rate = budget.requests_per_s * share * RATE_MARGIN
     margin = max(BURST_MARGIN, rate * JITTER_S)
     burst = max(1.0, budget.burst_requests * share - margin)
-    read = TokenBucket(rate, burst)
+    read = SendTimeBucket(rate, burst)
     return KalshiRateLimiter(read, TokenBucket(1.0, 1.0))
 
 

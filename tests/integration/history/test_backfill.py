@@ -4,7 +4,9 @@ A simulator with a fixed start and a metered, enforced Read budget; the past's m
 day is in Kalshi's live tier, the rest historical, so both paths are read. The command
 line runs as a child process and is killed (SIGKILL) halfway; the restart finishes with
 every expected candle and trade exactly once, and never over the budget, having used at
-least 90% of it; a re-run loads nothing and sends no history request.
+least 90% of it (the simulator bills each request when it was sent, as Kalshi's edge does
+on arrival, not when a descheduled simulator got round to it: ADR 0222); a re-run loads
+nothing and sends no history request.
 """
 
 from __future__ import annotations

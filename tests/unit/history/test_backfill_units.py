@@ -16,6 +16,7 @@ from shared.history.backfill import (
     RATE_MARGIN,
     BackfillReport,
     BackfillRequest,
+    SendTimeBucket,
     limiter_for,
     market_window,
 )
@@ -240,3 +241,29 @@ def test_the_fan_out_names_each_task_after_its_series_and_window() -> None:
         "until": until.isoformat(),
         "series": ["KXHIGHNY"],
     }
+
+
+def test_send_time_bucket_takes_tokens_when_the_late_thread_wakes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread that oversleeps its turn does not send its turn and the next together: the
+    tokens are taken when it wakes, so the next caller waits a full interval again."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def oversleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds + 2.0  # descheduled for two seconds past its turn
+
+    monkeypatch.setattr("shared.history.backfill.time.sleep", oversleep)
+    bucket = SendTimeBucket(2.0, 1.0, clock=lambda: now[0])
+    assert bucket.reserve() == 0.0  # the burst
+    assert bucket.reserve() == 0.0  # slept 0.5 s, woke at 2.5 s with a full bucket
+    assert sleeps == [0.5]
+    released = now[0]
+    assert bucket.reserve() == 0.0
+    # Taken at wake-up, the bucket was empty: the third waited again rather than going at
+    # once (a reservation made before the oversleep would have been due already).
+    assert sleeps == [0.5, 0.5]
+    assert now[0] - released >= 0.5
+    assert isinstance(limiter_for(Budget(30.0, 30.0, 10, "account")).read, SendTimeBucket)
