@@ -69,6 +69,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The session's waits (backoff, start-up spread, degraded polls) go through this name, so a
+# test replaces them here alone: patching ``asyncio.sleep`` itself would also reach every
+# other event loop in the process (an in-process simulator's server thread, say).
+_sleep = asyncio.sleep
+
 PRIVATE_CHANNELS = ("fill", "market_positions")
 ORDER_CHANNEL = "user_orders"
 
@@ -189,7 +194,7 @@ class AccountSession:
         """
         delays = reconnect_delays(self.settings, self._rng)
         if start_delay > 0:
-            await asyncio.sleep(start_delay)
+            await _sleep(start_delay)
         try:
             while True:
                 connected_before = self.connects
@@ -226,7 +231,7 @@ class AccountSession:
                 if self.breaker.open:
                     await self._poll_for(wait)
                 else:
-                    await asyncio.sleep(wait)
+                    await _sleep(wait)
         finally:
             if self._rest is not None:
                 with contextlib.suppress(Exception):
@@ -426,7 +431,7 @@ class AccountSession:
             left = deadline - self._clock()
             if left <= 0:
                 return
-            await asyncio.sleep(min(self.settings.degraded_poll_s, left))
+            await _sleep(min(self.settings.degraded_poll_s, left))
 
     async def _exchange_paused(self) -> bool:
         try:

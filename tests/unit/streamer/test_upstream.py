@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -89,13 +91,33 @@ def _session(monkeypatch: pytest.MonkeyPatch, failure: BaseException) -> tuple[A
     monkeypatch.setattr(session, "_connected_session", fail)
     monkeypatch.setattr(session, "_exchange_paused", paused)
     monkeypatch.setattr(session, "reconcile", reconcile)
-    monkeypatch.setattr(upstream_module.asyncio, "sleep", sleep)
+    monkeypatch.setattr(upstream_module, "_sleep", sleep)
     session.test_record = (rejected, polls, slept)
     return session, sink
 
 
+@pytest.fixture
+def another_event_loop() -> Iterator[None]:
+    """An event loop sleeping in another thread, as an in-process simulator's server does
+    while unit tests run: the session's patched waits must not reach it (they once did,
+    through ``asyncio.sleep`` itself, and its sleeps used up the test's budget)."""
+    stop = threading.Event()
+
+    async def keep_sleeping() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+
+    thread = threading.Thread(target=lambda: asyncio.run(keep_sleeping()), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def test_repeated_failures_show_reconnecting_then_degraded_with_rest_polls(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, another_event_loop: None
 ) -> None:
     session, sink = _session(monkeypatch, OSError("connection refused"))
     with pytest.raises(asyncio.CancelledError):
