@@ -4,7 +4,7 @@ Signing in needs a Kalshi API key; on the local stack the simulator is Kalshi. T
 fresh RSA key pair here, registers the public half with the simulator's admin API
 (``POST /_sim/accounts``, as the test fixtures do) and prints what the sign-in form takes::
 
-    {"key_id": "...", "private_key_pem": "-----BEGIN PRIVATE KEY-----..."}
+    {"key_id": "...", "private_key_pem": "<the key's PKCS#8 PEM>"}
 
 on stdout (and nothing else there), so ``kalshi-insights demo-account > me.json`` is a
 second user for trying the dashboard with two accounts. The private key exists only in that

