@@ -18,7 +18,7 @@ from typing import Any
 from shared.api.http import dumps
 from shared.backtest.service import BacktestService
 from shared.backtest.settings import BacktestSettings
-from shared.messaging.tasks import Forbidden, TaskAuth, verify_task_request
+from shared.messaging.tasks import TaskAuth
 
 __all__ = ["WorkerApi"]
 
@@ -54,24 +54,10 @@ class WorkerApi:
         self._settings = settings
         self._auth = auth
 
-    def _from_queue(self, request: Any) -> bool:
-        if not self._settings.queue:
-            return False
-        try:
-            return verify_task_request(
-                dict(request.headers),
-                expected_queue=self._settings.queue,
-                audience=self._auth.audience,
-                mode=self._auth.mode,
-                service_account_email=self._auth.invoker,
-            )
-        except Forbidden:
-            return False
-
     def handle(self, request: Any) -> Answer:
         if request.method != "POST":
             return _answer(405, {"error": "method_not_allowed", "message": "use POST"})
-        if not self._from_queue(request):
+        if not self._auth.admits(request.headers, self._settings.queue):
             return _answer(
                 403, {"error": "forbidden", "message": "only the task queue may call this"}
             )

@@ -30,7 +30,7 @@ from shared.db.engine import Database
 from shared.history.backfill import Backfill, BackfillReport, BackfillRequest, limiter_for
 from shared.history.backfill_kalshi import KalshiHistory, read_budget
 from shared.history.backfill_settings import BackfillSettings
-from shared.messaging.tasks import Forbidden, TaskAuth, verify_task_request
+from shared.messaging.tasks import TaskAuth
 
 __all__ = ["BackfillApi", "BackfillService", "service_from_settings"]
 
@@ -151,24 +151,10 @@ class BackfillApi:
         self._settings = settings
         self._auth = auth
 
-    def _from_queue(self, request: Any) -> bool:
-        if not self._settings.queue:
-            return False
-        try:
-            return verify_task_request(
-                dict(request.headers),
-                expected_queue=self._settings.queue,
-                audience=self._auth.audience,
-                mode=self._auth.mode,
-                service_account_email=self._auth.invoker,
-            )
-        except Forbidden:
-            return False
-
     def handle(self, request: Any) -> Answer:
         if request.method != "POST":
             return _answer(405, {"error": "method_not_allowed", "message": "use POST"})
-        if not self._from_queue(request):
+        if not self._auth.admits(request.headers, self._settings.queue):
             return _answer(
                 403, {"error": "forbidden", "message": "only the task queue may call this"}
             )

@@ -221,6 +221,22 @@ class TaskAuth:
                 )
         return cls(mode=mode, audience=audience, invoker=invoker)
 
+    def admits(self, headers: Mapping[str, str], queue: str | None) -> bool:
+        """Whether a request with ``headers`` came from ``queue`` (no queue configured:
+        nothing is admitted). The one check every task receiver makes before any work."""
+        if not queue:
+            return False
+        try:
+            return verify_task_request(
+                dict(headers),
+                expected_queue=queue,
+                audience=self.audience,
+                mode=self.mode,
+                service_account_email=self.invoker,
+            )
+        except Forbidden:
+            return False
+
 
 def _default_token_verifier(token: str, audience: str | None) -> Mapping[str, Any]:
     from google.auth.transport import requests as google_requests
