@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,8 +32,8 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.postgres import LocalPostgres, free_port
-from tests.integration.devstack.test_up import READY_TIMEOUT, STOP_TIMEOUT, Launcher
+from tests.integration.devstack.test_up import Launcher
+from tests.live_stack import live_stack
 
 pytestmark = pytest.mark.integration
 
@@ -62,44 +59,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    base = Path(tempfile.mkdtemp(prefix="ki-test-account-"))
-    base.chmod(0o755)  # as root, the postgres user must reach the data directory
-    state = base / "state"
-    previous = {k: os.environ.get(k) for k in ("AUTH_SIGNIN_MAX_PER_ADDRESS",)}
     # Every request of this module comes from 127.0.0.1; the per-address budget is raised
     # so the per-key limit can be shown alone (it stays at its default, 5).
-    os.environ["AUTH_SIGNIN_MAX_PER_ADDRESS"] = "1000"
-    port = free_port()
-    launcher = Launcher(port, state)
-    try:
-        launcher.wait_for_line("Dashboard:", READY_TIMEOUT)
-    except BaseException:
-        launcher.kill()
-        raise
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    try:
-        running = Stack(f"http://127.0.0.1:{port}", state, launcher)
-        # The living exchange also fills demo accounts at random: off, so each account's
-        # fills are exactly the ones the tests make.
-        httpx.post(f"{running.simulator}/_sim/settings", json={"account_fill_rate": 0}, timeout=10)
-        yield running
-    finally:
-        launcher.process.terminate()
-        try:
-            launcher.finish(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
-        ports = state / "ports.json"
-        if ports.exists():
-            pg = json.loads(ports.read_text()).get("postgres")
-            if pg:
-                LocalPostgres.in_state_dir(state, int(pg)).stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with live_stack("ki-test-account-", {"AUTH_SIGNIN_MAX_PER_ADDRESS": "1000"}) as (
+        origin,
+        state,
+        launcher,
+    ):
+        yield Stack(origin, state, launcher)
 
 
 def demo_account(stack: Stack) -> Account:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,10 +32,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from devstack.postgres import DEFAULT_DATABASE, LocalPostgres, free_port
+from devstack.postgres import DEFAULT_DATABASE, LocalPostgres
 from shared.domain.fees import rates_for, trade_fee_micro
 from shared.domain.units import COUNT_SCALE, MICRO_PER_DOLLAR, PRICE_SCALE
-from tests.integration.devstack.test_up import READY_TIMEOUT, STOP_TIMEOUT, Launcher
+from tests.integration.devstack.test_up import Launcher
+from tests.live_stack import live_stack
 
 pytestmark = pytest.mark.integration
 
@@ -66,34 +65,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    base = Path(tempfile.mkdtemp(prefix="ki-test-trading-"))
-    base.chmod(0o755)  # as root, the postgres user must reach the data directory
-    state = base / "state"
-    port = free_port()
-    launcher = Launcher(port, state)
-    try:
-        launcher.wait_for_line("Dashboard:", READY_TIMEOUT)
-    except BaseException:
-        launcher.kill()
-        raise
-    try:
-        running = Stack(f"http://127.0.0.1:{port}", state, launcher)
-        # The living exchange also fills demo accounts at random: off, so every fill here
-        # is one of the orders below.
-        httpx.post(f"{running.simulator}/_sim/settings", json={"account_fill_rate": 0}, timeout=10)
-        yield running
-    finally:
-        launcher.process.terminate()
-        try:
-            launcher.finish(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
-        ports = state / "ports.json"
-        if ports.exists():
-            pg = json.loads(ports.read_text()).get("postgres")
-            if pg:
-                LocalPostgres.in_state_dir(state, int(pg)).stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with live_stack("ki-test-trading-") as (origin, state, launcher):
+        yield Stack(origin, state, launcher)
 
 
 def demo_account(stack: Stack) -> dict[str, str]:
