@@ -50,7 +50,7 @@ from shared.account.preferences import (
 )
 from shared.account.reads import AccountReader, KalshiMarketLookup
 from shared.account.settings import AccountSettings
-from shared.auth import api_tokens, credentials, session_store
+from shared.auth import api_tokens, credentials, ratelimit, session_store
 from shared.auth.csrf import SESSION_COOKIE, new_csrf_token
 from shared.auth.pem import InvalidPrivateKey, load_rsa_private_key
 from shared.auth.principal import (
@@ -624,12 +624,28 @@ class AccountService:
             return self.reader(Principal(user_id, "session", "read"))
 
         report = baselines.record_day_boundary(self.engine, users, reader_for, day, now=self._now)
+        purged = self.purge_expired()
         return {
             "users": len(users),
             "recorded": report.recorded,
             "already": report.already,
             "failed": len(report.failed),
+            "purged": purged,
         }
+
+    def purge_expired(self) -> dict[str, int]:
+        """Delete sessions, revocations and sign-in counters that can no longer matter.
+
+        Expired sessions and revocations verify as expired anyway, and a counter whose
+        window ended resets on its next hit, so their rows only cost space and index
+        size on tables every authenticated request reads. The daily job runs this after
+        the baselines: nothing else would ever delete them.
+        """
+        now = self._now()
+        with self.engine.begin() as conn:
+            sessions = session_store.purge_expired(conn, now=now)
+            counters = ratelimit.purge_counters(conn, now=now)
+        return {"sessions": sessions.sessions, "revoked": sessions.revoked, "counters": counters}
 
 
 def _token_json(info: api_tokens.TokenInfo) -> dict[str, Any]:

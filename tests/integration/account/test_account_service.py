@@ -168,6 +168,42 @@ def test_the_day_boundary_job_records_each_user_once(
     ]
 
 
+def test_the_daily_job_purges_expired_sessions_revocations_and_counters(
+    service: tuple[AccountService, _Events], sim_account: Any
+) -> None:
+    svc, _ = service
+    live = svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.12")
+    with svc.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_sessions (jti, user_id, issued_at, expires_at) "
+                "SELECT 'expired-jti', user_id, now() - interval '3 days', "
+                "now() - interval '1 day' FROM user_sessions LIMIT 1"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO revoked_tokens (jti, expires_at) "
+                "VALUES ('expired-revocation', now() - interval '1 hour')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO rate_limit_counters (bucket, window_start, hits, expires_at) "
+                "VALUES ('signin:addr:old', now() - interval '1 hour', 3, "
+                "now() - interval '1 minute')"
+            )
+        )
+    report = svc.record_day_boundary(svc.trading_day())
+    assert report["purged"]["sessions"] == 1
+    assert report["purged"]["revoked"] == 1
+    assert report["purged"]["counters"] >= 1
+    with svc.engine.begin() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM user_sessions")).scalar_one()
+    assert left == 1  # the live session stays, and still authenticates
+    assert svc.authenticate(_cookie_request(live.session.token)).user_id
+
+
 def test_kalshi_down_is_503_with_retry_after_and_a_cached_view_is_served_stale(
     service: tuple[AccountService, _Events], sim_account: Any, simulator: Any
 ) -> None:
