@@ -6,8 +6,9 @@ The same validation, engine and storage as the API and the worker, without the q
         --param lookback=20 --grid threshold=0.03,0.05 --series KXHIGHNY
     kalshi-insights backtest strategies
 
-The run is stored in ``backtest_runs`` like any other (so the dashboard shows it) and its
-metrics are printed; a progress bar on stderr follows the worker's progress reports.
+The run is stored in ``backtest_runs`` like any other, owned by the client address
+``--owner-address`` (default 127.0.0.1, so the local dashboard used without signing in lists
+it), and its metrics are printed; a progress bar on stderr follows the worker's progress reports.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--state-dir",
         default=".local",
         help="state directory of 'kalshi-insights up' (default: .local)",
+    )
+    runner.add_argument(
+        "--owner-address",
+        default="127.0.0.1",
+        help=(
+            "client address that owns the run (default 127.0.0.1: the local dashboard, used "
+            "without signing in from this machine, lists it)"
+        ),
     )
     runner.add_argument("--json", action="store_true", help="print the full result as JSON")
     runner.set_defaults(handler=run_backtest)
@@ -152,6 +161,7 @@ def run_backtest(args: Any) -> int:
     from devstack.state import local_database_url
     from shared.backtest.adapters import load_strategy_modules
     from shared.backtest.errors import BacktestError
+    from shared.backtest.runs import RunOwner
     from shared.backtest.service import BacktestService
     from shared.config import ConfigError
 
@@ -173,7 +183,9 @@ def run_backtest(args: Any) -> int:
         from shared.db.engine import get_database
 
         service = BacktestService(get_database())
-        created = service.submit(_body(args))
+        # Owned by a client address, as the local stack's anonymous submissions are: a run
+        # with no owner at all would be listed to nobody (ADR 0150).
+        created = service.submit(_body(args), owner=RunOwner(address=args.owner_address))
         run_id = created["id"]
         print(f"backtest {run_id}", file=sys.stderr)
         import uuid

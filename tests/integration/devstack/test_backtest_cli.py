@@ -52,3 +52,17 @@ def test_a_run_with_more_trades_than_it_prints_completes_without_a_cursor_key(
     assert code == 0, err
     assert '"status": "completed"' in out
     assert '"trades_next_cursor": "' in out or '"next_cursor": "' in out, out[-2000:]
+    # Owned by the local anonymous visitor (127.0.0.1), so the dashboard lists it; never by
+    # nobody (a run with no owner is listed to no one).
+    from shared.backtest.runs import RunOwner
+    from shared.backtest.service import BacktestService
+
+    database = create_database(DatabaseSettings(database_url=migrated_database))
+    try:
+        service = BacktestService(database)
+        listed = service.list_runs(owner=RunOwner(address="127.0.0.1"))["items"]
+        elsewhere = service.list_runs(owner=RunOwner(address="203.0.113.7"))["items"]
+    finally:
+        database.dispose()
+    assert len(listed) == 1 and listed[0]["status"] == "completed"
+    assert elsewhere == []
