@@ -67,12 +67,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BackfillRequest:
-    """What to load: a window and either series, market tickers, or (neither) everything."""
+    """What to load: a window and either series, market tickers, or (neither) everything.
+
+    ``settled_only``: only markets Kalshi has settled (a result). The daily schedule asks
+    for this: a settled market's window never grows again, so once loaded its checkpoint
+    covers every later day's window and it costs no request; an open market would be
+    loaded again every day (its window ends at each run's ``until``), and the poller keeps
+    it while it is open. It is loaded, with the days the poller missed, once it settles.
+    """
 
     since: dt.datetime
     until: dt.datetime
     series: tuple[str, ...] = ()
     markets: tuple[str, ...] = ()
+    settled_only: bool = False
 
     def __post_init__(self) -> None:
         if self.since.tzinfo is None or self.until.tzinfo is None:
@@ -220,7 +228,12 @@ class Backfill:
                 for market in self.history.markets_of_series(s):
                     found.setdefault(market.ticker, market)
         return sorted(
-            (m for m in found.values() if market_window(m, request.since, request.until)),
+            (
+                m
+                for m in found.values()
+                if market_window(m, request.since, request.until)
+                and (m.result is not None or not request.settled_only)
+            ),
             key=lambda m: (m.close_time or request.until, m.ticker),
         )
 

@@ -1,18 +1,28 @@
 """The ``backfill`` function: a Cloud Tasks fan-out, one task per series or batch of markets.
 
 ``functions/backfill/main.py`` only builds :class:`BackfillService` lazily and hands each
-request to :meth:`BackfillApi.handle`. Only the queue may call it (as the backtest worker).
-A task body is one of:
+request to :meth:`BackfillApi.handle`. Two kinds of caller:
 
-- ``{"fan_out": {"since"?, "until"?, "series"?: [...]}}``: list the series (all of Kalshi's
-  when none are named) and enqueue one task per series for the window (default: the last
-  ``BACKFILL_DAYS`` days), each named after its series and window, so a fan-out delivered
-  twice enqueues nothing new;
-- ``{"since", "until", "series": [...]}`` or ``{"since", "until", "markets": [...]}``: run
-  :class:`~shared.history.backfill.Backfill` for that batch.
+The queue (as the backtest worker: :meth:`TaskAuth.admits`), with a task body that is one of
+
+- ``{"fan_out": {"since"?, "until"?, "series"?: [...], "settled_only"?}}``: list the series
+  (all of Kalshi's when none are named) and enqueue one task per series for the window
+  (default: the last ``BACKFILL_DAYS`` days), each named after its series and window, so a
+  fan-out delivered twice enqueues nothing new;
+- ``{"since", "until", "series": [...]}`` or ``{"since", "until", "markets": [...]}`` (and
+  ``"settled_only"``): run :class:`~shared.history.backfill.Backfill` for that batch.
 
 A batch with failed markets answers 503 so the queue retries it: the checkpoints make the
 retry resume where the failure was; the last attempt answers 200 with the failures listed.
+A body that can never run answers 400 (Cloud Tasks retries any non-2xx up to the queue's
+attempts, a few cheap refusals, and the task ends failed where an operator sees it).
+
+Cloud Scheduler, once a day (``POST /_jobs/backfill``, body ``{"day"?: "YYYY-MM-DD"}``,
+an OIDC token of the scheduler's invoker account, checked here; none on the local stack):
+it enqueues one fan-out task named after the day, for the ``BACKFILL_DAYS`` days before
+that day's UTC midnight, settled markets only (ADR 0232). The name makes a second trigger
+the same day queue nothing; the checkpoints make any repeat that does run cost no history
+request.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from shared.history.backfill_kalshi import KalshiHistory, read_budget
 from shared.history.backfill_settings import BackfillSettings
 from shared.messaging.tasks import TaskAuth
 
-__all__ = ["BackfillApi", "BackfillService", "service_from_settings"]
+__all__ = ["JOB_PATH", "BackfillApi", "BackfillService", "daily_window", "service_from_settings"]
 
 log = logging.getLogger("functions.backfill")
 
@@ -50,6 +60,23 @@ def _instant(value: object, default: dt.datetime) -> dt.datetime:
         raise ValueError("times must be ISO 8601 strings")
     parsed = dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _flag(value: object) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError("settled_only must be true or false")
+    return value
+
+
+def daily_window(day: dt.date, days: int) -> tuple[dt.datetime, dt.datetime]:
+    """The scheduled fan-out's window for ``day``: the ``days`` days before its UTC midnight.
+
+    Whole UTC days, so every trigger of one day names the same window (and the same tasks).
+    """
+    until = dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
+    return until - dt.timedelta(days=days), until
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -88,18 +115,45 @@ class BackfillService:
         backfill = Backfill(self.history, self.database, workers=self.settings.workers)
         return backfill.run(request)
 
-    def fan_out(self, since: dt.datetime, until: dt.datetime, series: Sequence[str]) -> list[str]:
+    def fan_out(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        series: Sequence[str],
+        *,
+        settled_only: bool = False,
+    ) -> list[str]:
         """One task per series for ``[since, until]``; returns the task names."""
         if self._enqueue is None:
             raise RuntimeError("fan-out needs BACKFILL_QUEUE and BACKFILL_URL")
         names = list(series) or self.history.series_tickers()
-        window = f"{since:%Y%m%d%H%M}-{until:%Y%m%d%H%M}"
+        window = f"{since:%Y%m%d%H%M}-{until:%Y%m%d%H%M}" + ("-settled" if settled_only else "")
         tasks = []
         for s in names:
             digest = hashlib.sha256(s.encode()).hexdigest()[:12]  # task ids: [A-Za-z0-9_-]
-            body = {"since": since.isoformat(), "until": until.isoformat(), "series": [s]}
+            body: dict[str, Any] = {
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "series": [s],
+            }
+            if settled_only:
+                body["settled_only"] = True
             tasks.append(self._enqueue(body, f"backfill-{window}-{digest}"))
         return tasks
+
+    def schedule(self, day: dt.date) -> str:
+        """The daily job: one fan-out task named after ``day`` (see :func:`daily_window`)."""
+        if self._enqueue is None:
+            raise RuntimeError("the daily job needs BACKFILL_QUEUE and BACKFILL_URL")
+        since, until = daily_window(day, self.settings.days)
+        body = {
+            "fan_out": {
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "settled_only": True,
+            }
+        }
+        return self._enqueue(body, f"backfill-daily-{day:%Y%m%d}")
 
 
 def service_from_settings(settings: BackfillSettings) -> BackfillService:
@@ -138,22 +192,113 @@ def service_from_settings(settings: BackfillSettings) -> BackfillService:
     return BackfillService(get_database(), history, settings, enqueue)
 
 
+JOB_PATH = "/_jobs/backfill"
+"""Where Cloud Scheduler (and the local stack's ``DailyJob``) triggers the daily fan-out."""
+
+_GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
+
+TokenVerifier = Callable[[str, str], Mapping[str, Any]]
+"""``(token, audience) -> claims``, raising when the signature or audience is wrong."""
+
+
+def _google_verifier(token: str, audience: str) -> Mapping[str, Any]:
+    from google.auth.transport import requests as google_requests
+    from google.oauth2 import id_token
+
+    claims: Mapping[str, Any] = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
+        token, google_requests.Request(), audience=audience
+    )
+    return claims
+
+
 class BackfillApi:
-    """Checks the caller, parses the task, runs it, answers the queue."""
+    """Checks the caller, parses the task or the job, runs it, answers."""
 
     def __init__(
         self,
         service: Callable[[], BackfillService],
         settings: BackfillSettings,
         auth: TaskAuth,
+        *,
+        verifier: TokenVerifier | None = None,
+        today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
     ) -> None:
         self._service = service
         self._settings = settings
         self._auth = auth
+        self._verify = verifier or _google_verifier
+        self._today = today
 
     def handle(self, request: Any) -> Answer:
         if request.method != "POST":
             return _answer(405, {"error": "method_not_allowed", "message": "use POST"})
+        if str(getattr(request, "path", "/")).rstrip("/") == JOB_PATH:
+            return self._job(request)
+        return self._task(request)
+
+    # ------------------------------------------------------------------ the daily job
+
+    def _scheduler_refusal(self, headers: Mapping[str, str]) -> str | None:
+        """Why the request is not Cloud Scheduler's (None: it is). Fails closed in the
+        cloud: without an audience and an invoker every call is refused."""
+        if self._settings.local:
+            return None
+        audience, invoker = self._settings.job_audience, self._settings.job_invoker
+        if not audience or not invoker:
+            return "the job endpoint is not configured (audience and invoker)"
+        scheme, _, token = str(headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "the job endpoint takes only the scheduler's calls"
+        try:
+            claims = self._verify(token.strip(), audience)
+        except Exception:  # the library raises ValueError and transport errors alike
+            return "the scheduler's token did not verify"
+        if claims.get("iss") not in _GOOGLE_ISSUERS:
+            return "the token was not issued by Google"
+        if claims.get("email") != invoker or not claims.get("email_verified"):
+            return "the token belongs to another caller"
+        return None
+
+    def _job(self, request: Any) -> Answer:
+        refusal = self._scheduler_refusal(request.headers)
+        if refusal is not None:
+            return _answer(403, {"error": "forbidden", "message": refusal})
+        today = self._today()
+        try:
+            body = json.loads(request.get_data(cache=False) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the job body must be a JSON object")
+            raw = body.get("day")
+            if raw is None:
+                day = today
+            elif isinstance(raw, str):
+                day = dt.date.fromisoformat(raw)
+            else:
+                raise ValueError("day must be an ISO date (YYYY-MM-DD)")
+            if day > today + dt.timedelta(days=1):
+                raise ValueError("day must not be in the future")
+        except (ValueError, TypeError) as exc:
+            return _answer(400, {"error": "bad_request", "message": str(exc)})
+        since, until = daily_window(day, self._settings.days)
+        try:
+            task = self._service().schedule(day)
+        except Exception as exc:
+            log.error("backfill daily job for %s failed", day, exc_info=exc)
+            return _answer(503, {"error": "unavailable", "message": "could not queue the job"})
+        return _answer(
+            200,
+            {
+                "status": "queued",
+                "day": day.isoformat(),
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "task": task.rsplit("/", 1)[-1],
+            },
+        )
+
+    # ------------------------------------------------------------------ queue tasks
+
+    def _task(self, request: Any) -> Answer:
         if not self._auth.admits(request.headers, self._settings.queue):
             return _answer(
                 403, {"error": "forbidden", "message": "only the task queue may call this"}
@@ -164,26 +309,35 @@ class BackfillApi:
             if not isinstance(body, dict):
                 raise ValueError("the task body must be a JSON object")
             fan = body.get("fan_out")
-            spec = fan if isinstance(fan, dict) else body
+            if fan is not None and not isinstance(fan, dict):
+                raise ValueError("fan_out must be a JSON object")
+            spec = fan if fan is not None else body
             until = _instant(spec.get("until"), now)
             since = _instant(spec.get("since"), until - dt.timedelta(days=self._settings.days))
             series = _names(spec.get("series"))
             markets = _names(spec.get("markets"))
+            settled_only = _flag(spec.get("settled_only"))
             batch = None
             if fan is None:
                 if not (series or markets):
                     raise ValueError("a batch names its series or markets")
-                batch = BackfillRequest(since=since, until=until, series=series, markets=markets)
+                batch = BackfillRequest(
+                    since=since,
+                    until=until,
+                    series=series,
+                    markets=markets,
+                    settled_only=settled_only,
+                )
             elif since >= until:
                 raise ValueError("since must be before until")
         except (ValueError, TypeError) as exc:
-            # A malformed task can never succeed: acknowledge it so the queue drops it.
-            return _answer(200, {"status": "ignored", "reason": str(exc)})
+            # A body that can never run: refuse it (the queue's attempts are bounded).
+            return _answer(400, {"error": "bad_request", "message": str(exc)})
         retries = _retry_count(request.headers.get("X-CloudTasks-TaskRetryCount"))
         final = retries + 1 >= self._settings.max_attempts
         try:
             if batch is None:
-                tasks = self._service().fan_out(since, until, series)
+                tasks = self._service().fan_out(since, until, series, settled_only=settled_only)
                 return _answer(200, {"status": "fanned_out", "tasks": len(tasks)})
             report = self._service().run_batch(batch)
         except Exception as exc:
@@ -191,6 +345,7 @@ class BackfillApi:
             return _answer(503, {"error": "retry", "message": "temporary failure; will retry"})
         summary = {
             "status": "done" if not report.failures else "failed",
+            "markets_planned": report.markets_planned,
             "markets_done": report.markets_done,
             "markets_skipped": report.markets_skipped,
             "candles": report.candles,
@@ -199,7 +354,10 @@ class BackfillApi:
             "failures": len(report.failures),
         }
         if report.failures and not final:
-            return _answer(503, {"error": "retry", "message": "some markets failed; will retry"})
+            return _answer(
+                503,
+                {"error": "retry", "message": "some markets failed; will retry", "report": summary},
+            )
         return _answer(200, summary)
 
 

@@ -11,6 +11,11 @@
   (the queue's ``max_concurrent_dispatches`` is 1), so the share is the backfill's total.
 - ``days``: ``BACKFILL_DAYS``, the window a fan-out covers when it names none (30).
 - ``max_attempts``: ``BACKFILL_MAX_ATTEMPTS``, the queue's attempts per task.
+- ``job_audience`` / ``job_invoker``: ``BACKFILL_JOB_AUDIENCE`` and
+  ``BACKFILL_JOB_INVOKER_SA``, the OIDC audience and the only account the daily schedule's
+  ``POST /_jobs/backfill`` is accepted from (Cloud Scheduler's invoker). Without both the
+  job endpoint refuses every call, except on the local stack (``local``:
+  ``APP_ENVIRONMENT=local``), where the local scheduler calls it on loopback.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class BackfillSettings:
     budget_share: float = 0.5
     days: int = 30
     max_attempts: int = 5
+    job_audience: str | None = None
+    job_invoker: str | None = None
+    local: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BackfillSettings:
@@ -48,4 +56,7 @@ class BackfillSettings:
             budget_share=share,
             days=config.integer("BACKFILL_DAYS", cls.days, env, minimum=1),
             max_attempts=config.integer("BACKFILL_MAX_ATTEMPTS", cls.max_attempts, env, minimum=1),
+            job_audience=config.text("BACKFILL_JOB_AUDIENCE", env),
+            job_invoker=config.text("BACKFILL_JOB_INVOKER_SA", env),
+            local=config.is_local(env),
         )

@@ -168,10 +168,20 @@ def test_budget_from_the_keys_limits_or_basic_without_a_key() -> None:
 
 
 class _Request:
-    def __init__(self, body: Any, *, method: str = "POST", queue: str | None = "backfill") -> None:
+    def __init__(
+        self,
+        body: Any,
+        *,
+        method: str = "POST",
+        queue: str | None = "backfill",
+        path: str = "/",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.method = method
+        self.path = path
         self._body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.headers = {QUEUE_HEADER: queue} if queue else {}
+        self.headers.update(headers or {})
 
     def get_data(self, cache: bool = True) -> bytes:
         return self._body
@@ -181,14 +191,21 @@ class _Service:
     def __init__(self) -> None:
         self.batches: list[BackfillRequest] = []
         self.fanned: list[tuple[Any, ...]] = []
+        self.scheduled: list[dt.date] = []
 
     def run_batch(self, request: BackfillRequest) -> BackfillReport:
         self.batches.append(request)
         return BackfillReport(markets_done=2)
 
-    def fan_out(self, since: Any, until: Any, series: Any) -> list[str]:
-        self.fanned.append((since, until, tuple(series)))
+    def fan_out(
+        self, since: Any, until: Any, series: Any, *, settled_only: bool = False
+    ) -> list[str]:
+        self.fanned.append((since, until, tuple(series), settled_only))
         return ["a", "b"]
+
+    def schedule(self, day: dt.date) -> str:
+        self.scheduled.append(day)
+        return f"projects/p/locations/l/queues/backfill/tasks/backfill-daily-{day:%Y%m%d}"
 
 
 def _api(service: Any) -> BackfillApi:
@@ -196,15 +213,25 @@ def _api(service: Any) -> BackfillApi:
     return BackfillApi(lambda: service, settings, TaskAuth(mode="emulator"))
 
 
-def test_only_the_queue_may_post_and_malformed_tasks_are_dropped() -> None:
+def test_only_the_queue_may_post_and_malformed_tasks_are_refused() -> None:
     service = _Service()
     api = _api(service)
     assert api.handle(_Request({}, method="GET"))[1] == 405
-    assert api.handle(_Request({"series": ["S"]}, queue="other"))[1] == 403
-    body, status, _ = api.handle(_Request(b"not json"))
-    assert status == 200 and json.loads(body)["status"] == "ignored"
-    assert json.loads(api.handle(_Request({"since": "2026-10-01"}))[0])["status"] == "ignored"
-    assert not service.batches
+    body, status, _ = api.handle(_Request({"series": ["S"]}, queue="other"))
+    assert status == 403 and json.loads(body)["error"] == "forbidden"
+    assert api.handle(_Request({"series": ["S"]}, queue=None))[1] == 403
+    for bad in (
+        b"not json",
+        {"since": "2026-10-01"},
+        [1],
+        {"fan_out": []},
+        {"series": ["S"], "settled_only": "yes"},
+        {"series": ["S"], "since": "2026-10-02", "until": "2026-10-01"},
+    ):
+        body, status, _ = api.handle(_Request(bad))
+        assert status == 400, bad
+        assert json.loads(body)["error"] == "bad_request" and json.loads(body)["message"]
+    assert not service.batches and not service.fanned
 
 
 def test_a_batch_runs_and_a_fan_out_enqueues_per_series() -> None:
@@ -218,8 +245,12 @@ def test_a_batch_runs_and_a_fan_out_enqueues_per_series() -> None:
     assert service.batches[0].since == dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     body, status, _ = api.handle(_Request({"fan_out": {"series": ["A", "B"]}}))
     assert status == 200 and json.loads(body) == {"status": "fanned_out", "tasks": 2}
-    since, until, series = service.fanned[0]
-    assert until - since == dt.timedelta(days=7) and series == ("A", "B")
+    since, until, series, settled_only = service.fanned[0]
+    assert until - since == dt.timedelta(days=7) and series == ("A", "B") and not settled_only
+    api.handle(_Request({"fan_out": {"settled_only": True}}))
+    assert service.fanned[1][2:] == ((), True)
+    api.handle(_Request({"since": "2026-10-01", "series": ["S"], "settled_only": True}))
+    assert service.batches[-1].settled_only
 
 
 def test_the_fan_out_names_each_task_after_its_series_and_window() -> None:
@@ -267,3 +298,73 @@ def test_send_time_bucket_takes_tokens_when_the_late_thread_wakes(
     assert sleeps == [0.5, 0.5]
     assert now[0] - released >= 0.5
     assert isinstance(limiter_for(Budget(30.0, 30.0, 10, "account")).read, SendTimeBucket)
+
+
+def test_the_daily_job_queues_one_fan_out_named_after_the_day() -> None:
+    enqueued: list[tuple[dict[str, Any], str]] = []
+
+    def enqueue(body: Any, task_id: str) -> str:
+        enqueued.append((dict(body), task_id))
+        return task_id
+
+    unused: Any = None
+    service = BackfillService(unused, lambda: unused, BackfillSettings(days=30), enqueue)
+    assert service.schedule(dt.date(2026, 11, 2)) == service.schedule(dt.date(2026, 11, 2))
+    body, task_id = enqueued[0]
+    assert task_id == "backfill-daily-20261102" and enqueued[1] == enqueued[0]
+    assert body == {
+        "fan_out": {
+            "since": "2026-10-03T00:00:00+00:00",
+            "until": "2026-11-02T00:00:00+00:00",
+            "settled_only": True,
+        }
+    }
+    # The fan-out it triggers names its tasks after the (settled-only) window.
+    service.fan_out(T0, T0 + dt.timedelta(days=1), ["S"], settled_only=True)
+    assert enqueued[-1][1].startswith("backfill-202610010000-202610020000-settled-")
+    assert enqueued[-1][0]["settled_only"] is True
+
+
+def _job_api(service: Any, **settings: Any) -> BackfillApi:
+    def verify(token: str, audience: str) -> dict[str, Any]:
+        if token != "good" or audience != "https://backfill":
+            raise ValueError("bad token")
+        return {"iss": "https://accounts.google.com", "email": "sched@x", "email_verified": True}
+
+    return BackfillApi(
+        lambda: service,
+        BackfillSettings(queue="projects/p/locations/l/queues/backfill", **settings),
+        TaskAuth(mode="emulator"),
+        verifier=verify,
+        today=lambda: dt.date(2026, 11, 29),
+    )
+
+
+def test_the_job_endpoint_takes_only_the_schedulers_token_and_a_date() -> None:
+    service = _Service()
+    job = "/_jobs/backfill"
+    # Not configured: every call refused, even with a token (fail closed).
+    bare = _job_api(service)
+    assert bare.handle(_Request({}, path=job, headers={"Authorization": "Bearer good"}))[1] == 403
+    api = _job_api(service, job_audience="https://backfill", job_invoker="sched@x")
+    for headers in ({}, {"Authorization": "Bearer bad"}, {"Authorization": "Basic good"}):
+        body, status, _ = api.handle(_Request({}, path=job, queue=None, headers=headers))
+        assert status == 403 and json.loads(body)["error"] == "forbidden"
+    assert not service.scheduled
+    auth = {"Authorization": "Bearer good"}
+    body, status, _ = api.handle(_Request({}, path=job, queue=None, headers=auth))
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["day"] == "2026-11-29" and answer["task"] == "backfill-daily-20261129"
+    assert answer["until"] == "2026-11-29T00:00:00+00:00"
+    assert answer["since"] == "2026-10-30T00:00:00+00:00"
+    body, status, _ = api.handle(
+        _Request({"day": "2026-11-01"}, path=job + "/", queue=None, headers=auth)
+    )
+    assert status == 200 and service.scheduled == [dt.date(2026, 11, 29), dt.date(2026, 11, 1)]
+    for bad in (b"[]", {"day": "tomorrow"}, {"day": 20261101}, {"day": "2027-01-01"}):
+        body, status, _ = api.handle(_Request(bad, path=job, queue=None, headers=auth))
+        assert status == 400 and json.loads(body)["error"] == "bad_request", bad
+    # The local stack has no Google to sign tokens: the local scheduler calls on loopback.
+    local = _job_api(service, local=True)
+    assert local.handle(_Request({}, path=job, queue=None))[1] == 200
