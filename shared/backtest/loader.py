@@ -225,7 +225,9 @@ def estimate_snapshots(
     try:
         cursor.execute(
             "SELECT c.ticker, sum(c.samples), min(c.first_ts), max(c.last_ts), "
-            "max(l.ts) FROM market_candles c LEFT JOIN market_latest l ON l.ticker = c.ticker "
+            "max(coalesce(l.ts, m.last_polled_at)) FROM market_candles c "
+            "LEFT JOIN market_latest l ON l.ticker = c.ticker "
+            "LEFT JOIN markets m ON m.ticker = c.ticker "
             "WHERE c.ticker = ANY(%s::text[]) AND " + " AND ".join(clauses) + " GROUP BY c.ticker",
             (list(tickers), *args),
         )
@@ -569,9 +571,10 @@ def _last_seen(cursor: Cursor, tickers: Sequence[str]) -> npt.NDArray[np.int64]:
         return np.zeros(0, dtype=np.int64)
     array, value = _tickers_param(tickers)
     cursor.execute(
-        "SELECT string_agg(COALESCE((extract(epoch FROM l.ts) * 1000000)::int8, %s)::text, "
+        "SELECT string_agg(COALESCE((extract(epoch FROM coalesce(l.ts, m.last_polled_at)) "
+        "* 1000000)::int8, %s)::text, "
         f"',' ORDER BY u.i) FROM unnest({array}) WITH ORDINALITY AS u(t, i) "
-        "LEFT JOIN market_latest l ON l.ticker = u.t",
+        "LEFT JOIN market_latest l ON l.ticker = u.t LEFT JOIN markets m ON m.ticker = u.t",
         (int(_NEVER_SEEN), value),
     )
     found = cursor.fetchone()

@@ -94,6 +94,9 @@ class Market(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # When a poll last saw the market, written only when its market_latest row is pruned
+    # (migration 0010, ADR 0226); readers use coalesce(market_latest.ts, last_polled_at).
+    last_polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MarketSnapshot(Base):

@@ -1,4 +1,5 @@
-"""The history's daily round: partitions ahead, old partitions archived, old 1-min candles.
+"""The history's daily round: partitions ahead, old partitions archived, old 1-min candles,
+long-settled markets pruned from ``market_latest`` (ADR 0226).
 
 Run by the poller after a poll, at most once per UTC day per process and never twice at
 once (a session advisory lock; a second runner skips), ADR 0175. Each archived day is its
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from shared.history.archive import ArchiveError, ArchiveStore, archive_day
 from shared.history.partitions import partition_days
+from shared.history.pruning import DEFAULT_FOLLOW_WINDOW, prune_settled_markets
 from shared.history.rollups import prune_minute_candles
 
 __all__ = ["MAINTENANCE_LOCK_KEY", "MaintenanceReport", "run_maintenance"]
@@ -36,6 +38,7 @@ class MaintenanceReport:
     archived: list[date] = field(default_factory=list)
     failed: list[date] = field(default_factory=list)
     minute_candles_pruned: int = 0
+    markets_pruned: int = 0
 
 
 def run_maintenance(
@@ -47,10 +50,14 @@ def run_maintenance(
     minute_retention_days: int = 365,
     store: ArchiveStore | None = None,
     max_days: int = 3,
+    settled_market_retention_days: int = 7,
+    follow_window: timedelta = DEFAULT_FOLLOW_WINDOW,
 ) -> MaintenanceReport:
     """One round: create ``ahead_days`` daily partitions from today, archive and drop up to
     ``max_days`` partitions older than ``retention_days`` (only with a ``store``), delete
-    1-minute candles older than ``minute_retention_days``. Returns what it did."""
+    1-minute candles older than ``minute_retention_days``, and prune from ``market_latest``
+    the markets settled (or closed and no longer followed, ``follow_window``) that no poll
+    saw for ``settled_market_retention_days`` (0: never). Returns what it did."""
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     report = MaintenanceReport()
@@ -93,15 +100,23 @@ def run_maintenance(
                         UTC,
                     ),
                 )
+            report.markets_pruned = prune_settled_markets(
+                engine,
+                now,
+                window=timedelta(days=settled_market_retention_days),
+                follow_window=follow_window,
+            )
         finally:
             lock_connection.execute(
                 text("SELECT pg_advisory_unlock(:k)"), {"k": MAINTENANCE_LOCK_KEY}
             )
             lock_connection.commit()
     log.info(
-        "history maintenance: %d partitions created, archived %s, %d 1-min candles pruned",
+        "history maintenance: %d partitions created, archived %s, %d 1-min candles pruned, "
+        "%d settled markets pruned from market_latest",
         report.partitions_created,
         ", ".join(d.isoformat() for d in report.archived) or "nothing",
         report.minute_candles_pruned,
+        report.markets_pruned,
     )
     return report

@@ -248,6 +248,8 @@ class PollMarkets:
                 minute_retention_days=settings.minute_candle_retention_days,
                 store=open_archive(settings.archive_url),
                 max_days=MAINTENANCE_MAX_DAYS,
+                settled_market_retention_days=settings.settled_market_retention_days,
+                follow_window=FOLLOW_WINDOW,
             )
         except Exception:
             log.exception("history maintenance failed; the next poll retries it")

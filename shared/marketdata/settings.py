@@ -62,6 +62,9 @@ class MarketDataSettings:
       default 365); coarser candles are kept forever.
     - ``partitions_ahead_days``: daily partitions created ahead of time
       (``SNAPSHOT_PARTITIONS_AHEAD_DAYS``, default 7).
+    - ``settled_market_retention_days``: a market settled (or closed and no longer
+      followed) that no poll saw for this long leaves ``market_latest``, the list's read
+      model (``SETTLED_MARKET_RETENTION_DAYS``, default 7; 0 keeps every market). ADR 0226.
     - ``archive_url``: where archived partitions go: ``gs://bucket/prefix`` or a local
       directory (``HISTORY_ARCHIVE_URL``; unset: no archiving, nothing is dropped).
     """
@@ -79,6 +82,7 @@ class MarketDataSettings:
     snapshot_retention_days: int = 90
     minute_candle_retention_days: int = 365
     partitions_ahead_days: int = 7
+    settled_market_retention_days: int = 7
     archive_url: str | None = None
 
     @classmethod
@@ -115,6 +119,9 @@ class MarketDataSettings:
             ),
             partitions_ahead_days=int(
                 config.number("SNAPSHOT_PARTITIONS_AHEAD_DAYS", 7, env, minimum=1)
+            ),
+            settled_market_retention_days=config.integer(
+                "SETTLED_MARKET_RETENTION_DAYS", 7, env, minimum=0
             ),
             archive_url=config.text("HISTORY_ARCHIVE_URL", env),
         )

@@ -38,6 +38,7 @@ DESIGN_TABLES = {
 RESHAPED_LATER = {"backtest_runs"}  # 0006_backtest_owners: user_id -> owner_id, owner_address
 RESHAPED_LATER |= {"users", "user_credentials"}  # 0005_accounts: the vault's layout
 RESHAPED_LATER |= {"market_snapshots"}  # 0007_history_storage: partitioned, PK (id, ts)
+RESHAPED_LATER |= {"markets"}  # 0010_market_pruning: last_polled_at
 
 
 @pytest.fixture
