@@ -1,25 +1,38 @@
 """What data backed a backtest: its sources, the coverage per market, and the fallback.
 
-A run replays the project's own snapshots (``poll``, ``websocket``). A market the project
-never observed in the window may still have history from the backfill: Kalshi's 1-minute
-candlesticks (``kalshi_candles`` in ``market_candles``) or the public trade tape
-(``trades`` in ``market_trades``). :func:`fill_from_history` gives the engine those markets
-as snapshots, one per candle (at the candle's end, the mid of its closing bid and ask, to the
-nearest tick, as
-both bid and ask, or its last trade price where it has no two-sided quote) or one per trade
-(at the trade's price) where there is not even a candle, and says so: such prices carry
-no spread, so a strategy's fills on them are optimistic by half a spread (ADR 0181).
+A run replays the project's own snapshots (``poll``, ``websocket``). Where they leave a
+minute of the window uncovered (a market the project never observed, the days a new
+install backfilled before it started polling, a gap where no poll saw the market),
+backfilled history fills it: Kalshi's 1-minute candlesticks (``kalshi_candles`` in
+``market_candles``, or candles the backfill built from the trade tape, ``trades``) or,
+for a minute without even a candle, the public trade tape itself (``market_trades``).
+:func:`fill_from_history` merges those into the snapshots in time order (ADR 0235):
+
+- a candle stands for its minute ``[b, b + 60 s)`` and is replayed at its end (when it is
+  known), as one snapshot whose bid and ask are both the mid of its closing quote (to the
+  nearest tick), or its last trade price where it has no two-sided quote;
+- a trade stands for the minute it happened in and is replayed at its own time and price;
+- snapshots always win: a candle whose minute holds a snapshot is dropped, and a trade
+  whose minute holds a snapshot or a replayed candle is dropped. A candle replayed at the
+  very instant of a snapshot comes first (it is the previous minute's close);
+- replayed history has negative snapshot ids and carries no spread, so a strategy's fills
+  on it are optimistic by half a spread: the report's ``fallback`` names those markets and
+  ``fallback_detail`` says which minutes (and what share of the window) they cover.
 
 Coverage is measured at the run's resolution (one minute, the poll cadence): for each
 market, the share of the minutes of the window in which the market was listed (its open to
-close time, within the run's start and end) that hold at least one data point, from any
-source. Snapshots count as loaded, i.e. after the change-only storage was expanded back
-onto the poll grid, so a quiet market the poller kept seeing counts as covered.
+close time, within the run's start and end) that the replay holds data for: a snapshot
+(counted as loaded, i.e. after the change-only storage was expanded back onto the poll
+grid, so a quiet market the poller kept seeing counts as covered) or replayed history.
+
+The merge copies the snapshot set once: the replayed rows' places follow from one
+``searchsorted`` per market, and each column is written straight into its final array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,17 +40,39 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
+from shared.backtest.data import MarketInfo, SnapshotSet, from_micros, to_micros
 
-__all__ = ["RESOLUTION_S", "DataReport", "fill_from_history"]
+__all__ = [
+    "HISTORY_SOURCES",
+    "MAX_SPANS",
+    "RESOLUTION_S",
+    "DataReport",
+    "HistoryRows",
+    "fill_from_history",
+    "fill_from_rows",
+]
 
 RESOLUTION_S = 60
 """The run's resolution for coverage: one minute, the poll cadence."""
 
+HISTORY_SOURCES: tuple[str, ...] = ("kalshi_candles", "trades")
+"""Backfilled sources, by the code :class:`HistoryRows` keeps in ``source``."""
+
+MAX_SPANS = 8
+"""Fallback spans listed per market in the report (``spans_total`` counts them all), so a
+gappy market cannot grow a stored report without bound (2,000 markets a run)."""
+
 _MINUTE_US = RESOLUTION_S * 1_000_000
+_CANDLE, _TRADE = 0, 1
+_BLOCK_ROWS = 1 << 20
 _HOLD = timedelta(hours=2)
 """A change-only snapshot holds until the next one (heartbeat 1 h): one stored up to this
 long before the window still backs it."""
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+I8 = npt.NDArray[np.int8]
+Bools = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -48,7 +83,8 @@ class DataReport:
     sources: list[str] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)
     market_sources: dict[str, list[str]] = field(default_factory=dict)
-    fallback: dict[str, str] = field(default_factory=dict)  # ticker -> source replayed
+    fallback: dict[str, str] = field(default_factory=dict)  # ticker -> main source replayed
+    fallback_detail: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         covered = list(self.coverage.values())
@@ -59,17 +95,47 @@ class DataReport:
             "mean_coverage": round(sum(covered) / len(covered), 6) if covered else 0.0,
             "market_sources": self.market_sources,
             "fallback": self.fallback,
+            "fallback_detail": self.fallback_detail,
             "note": (
-                "markets listed in 'fallback' replayed backfilled history without a spread"
+                "markets listed in 'fallback' replayed backfilled history without a spread "
+                "for the minutes their snapshots do not cover; 'fallback_detail' says which"
                 if self.fallback
                 else None
             ),
         }
 
 
+@dataclass(frozen=True)
+class HistoryRows:
+    """Backfilled rows of one kind, grouped by market index and time-ordered within each:
+    ``market``, ``ts`` (µs; a candle's bucket start, a trade's time), ``price`` (ticks;
+    ``MISSING`` for a candle with neither a two-sided quote nor a trade) and ``source``
+    (an index into :data:`HISTORY_SOURCES`)."""
+
+    market: I32
+    ts: I64
+    price: I32
+    source: I8
+
+    @classmethod
+    def empty(cls) -> HistoryRows:
+        return cls(
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int8),
+        )
+
+    def of(self, index: int) -> tuple[I64, I32, I8]:
+        lo = int(np.searchsorted(self.market, index, side="left"))
+        hi = int(np.searchsorted(self.market, index, side="right"))
+        return self.ts[lo:hi], self.price[lo:hi], self.source[lo:hi]
+
+
 _CANDLES_SQL = (
     "COPY (SELECT s.idx, (extract(epoch FROM c.bucket_start) * 1000000)::int8, "
-    "COALESCE(round(COALESCE(c.mid_close, c.last_close) * 10000)::int4, -1) "
+    "COALESCE(round(COALESCE(c.mid_close, c.last_close) * 10000)::int4, -1), "
+    "(c.source = 'trades')::int::int2 "
     "FROM bt_selected s JOIN market_candles c ON c.ticker = s.ticker "
     "WHERE c.resolution_s = 60 AND c.source IN ('kalshi_candles', 'trades') "
     "AND c.bucket_start >= {start} AND c.bucket_start < {end} "
@@ -77,31 +143,16 @@ _CANDLES_SQL = (
 )
 _TRADES_SQL = (
     "COPY (SELECT s.idx, (extract(epoch FROM t.ts) * 1000000)::int8, "
-    "round(t.yes_price_dollars * 10000)::int4 "
+    "round(t.yes_price_dollars * 10000)::int4, 1::int2 "
     "FROM bt_selected s JOIN market_trades t ON t.ticker = s.ticker "
     "WHERE t.ts >= {start} AND t.ts <= {end} ORDER BY s.idx, t.ts) TO STDOUT (FORMAT binary)"
 )
-_FIELDS = (("market", ">i4"), ("ts", ">i8"), ("price", ">i4"))
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Rows of one kind, grouped by market index: ``market``, ``ts`` (us), ``price``
-    (ticks; the mid of a candle's closing quote to the nearest tick, else its last price)."""
-
-    market: npt.NDArray[np.int32]
-    ts: npt.NDArray[np.int64]
-    price: npt.NDArray[np.int32]
-
-    def of(self, index: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-        lo = int(np.searchsorted(self.market, index, side="left"))
-        hi = int(np.searchsorted(self.market, index, side="right"))
-        return self.ts[lo:hi], self.price[lo:hi]
+_FIELDS = (("market", ">i4"), ("ts", ">i8"), ("price", ">i4"), ("source", ">i2"))
 
 
 def _history_rows(
     raw: Any, tickers: Sequence[str], start: datetime, end: datetime
-) -> tuple[_Rows, _Rows]:
+) -> tuple[HistoryRows, HistoryRows]:
     """Backfilled 1-minute candles and trades of ``tickers`` in the window: binary COPY
     into numpy, as the loader reads snapshots (a month of minutes for 200 markets is
     ~900,000 candles)."""
@@ -121,11 +172,12 @@ def _history_rows(
     finally:
         raw.rollback()
 
-    def rows(records: npt.NDArray[Any]) -> _Rows:
-        return _Rows(
+    def rows(records: npt.NDArray[Any]) -> HistoryRows:
+        return HistoryRows(
             records["market"].astype(np.int32),
             records["ts"].astype(np.int64),
             records["price"].astype(np.int32),
+            records["source"].astype(np.int8),
         )
 
     return rows(candles), rows(trades)
@@ -137,6 +189,228 @@ def _listed_minutes(market: MarketInfo, open_ts: datetime | None, start: int, en
     return max(0, (hi - lo) // _MINUTE_US)
 
 
+def _snapshot_minutes(data: SnapshotSet, first: int, stop: int) -> I64:
+    """Per market, the distinct minutes in ``[first, stop)`` holding a snapshot: one pass
+    over the rows in blocks (the set is grouped by market and time-ordered within each, so
+    a minute is new where the market or the minute changes), so the temporaries are a
+    block's size, never the set's."""
+    counts = np.zeros(data.n_markets, dtype=np.int64)
+    previous = (-1, -1)
+    for lo in range(0, data.n_rows, _BLOCK_ROWS):
+        market = data.market[lo : lo + _BLOCK_ROWS]
+        minute = data.ts[lo : lo + _BLOCK_ROWS] // _MINUTE_US
+        new = np.empty(len(minute), dtype=np.bool_)
+        new[0] = (int(market[0]), int(minute[0])) != previous
+        np.not_equal(minute[1:], minute[:-1], out=new[1:])
+        new[1:] |= market[1:] != market[:-1]
+        new &= minute >= first
+        new &= minute < stop
+        counts += np.bincount(market[new], minlength=data.n_markets)
+        previous = (int(market[-1]), int(minute[-1]))
+    return counts
+
+
+def _holds(sorted_values: I64, queries: I64) -> Bools:
+    """Whether each of ``queries`` is in ``sorted_values``."""
+    if not len(sorted_values):
+        return np.zeros(len(queries), dtype=np.bool_)
+    at = np.searchsorted(sorted_values, queries)
+    found: Bools = sorted_values[np.minimum(at, len(sorted_values) - 1)] == queries
+    return found
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """One market's replayed history: the rows (time-ordered) and where they go."""
+
+    at: I64  # index in the snapshot set before which each row goes
+    ts: I64
+    price: I32
+    minutes: I64  # the window minutes it covers, ascending
+    minute_source: I8  # the source of each of those minutes
+
+
+def _fill_market(
+    snapshot_ts: I64,
+    offset: int,
+    candles: tuple[I64, I32, I8],
+    trades: tuple[I64, I32, I8],
+    start_us: int,
+    end_us: int,
+) -> _Fill | None:
+    """The history replayed for one market whose snapshots (``snapshot_ts``, starting at
+    row ``offset`` of the set) leave minutes uncovered: the module docstring's rules."""
+    first, stop = start_us // _MINUTE_US, -(-end_us // _MINUTE_US)
+    snapshot_minutes = snapshot_ts // _MINUTE_US
+    candle_ts, candle_price, candle_source = candles
+    keep = candle_ts >= start_us
+    keep &= candle_ts + _MINUTE_US <= end_us  # known by the window's end
+    keep &= ~_holds(snapshot_minutes, candle_ts // _MINUTE_US)
+    candle_ts, candle_price, candle_source = (
+        candle_ts[keep],
+        candle_price[keep],
+        candle_source[keep],
+    )
+    candle_minutes = candle_ts // _MINUTE_US
+    trade_ts, trade_price, _ = trades
+    trade_minutes = trade_ts // _MINUTE_US
+    keep = (trade_ts >= start_us) & (trade_ts <= end_us)
+    keep &= ~_holds(snapshot_minutes, trade_minutes)
+    keep &= ~_holds(candle_minutes, trade_minutes)
+    trade_ts, trade_price, trade_minutes = trade_ts[keep], trade_price[keep], trade_minutes[keep]
+    if not len(candle_ts) and not len(trade_ts):
+        return None
+    ts = np.concatenate((candle_ts + _MINUTE_US, trade_ts))
+    price = np.concatenate((candle_price, trade_price))
+    order = np.argsort(ts, kind="stable")
+    ts, price = ts[order], price[order]
+    trade_only = np.unique(trade_minutes)
+    minutes = np.concatenate((candle_minutes, trade_only))
+    sources = np.concatenate(
+        (candle_source, np.full(len(trade_only), _TRADE, dtype=np.int8))
+    ).astype(np.int8)
+    order = np.argsort(minutes, kind="stable")
+    minutes, sources = minutes[order], sources[order]
+    inside = (minutes >= first) & (minutes < stop)
+    return _Fill(
+        at=offset + np.searchsorted(snapshot_ts, ts, side="left").astype(np.int64),
+        ts=ts,
+        price=price,
+        minutes=minutes[inside],
+        minute_source=sources[inside],
+    )
+
+
+def _spans(fill: _Fill) -> list[dict[str, str]]:
+    """Runs of consecutive fallback minutes of one source, as ``[from, to)`` times."""
+    minutes, sources = fill.minutes, fill.minute_source
+    if not len(minutes):
+        return []
+    breaks = np.flatnonzero((np.diff(minutes) != 1) | (sources[1:] != sources[:-1])) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(minutes)]))
+    return [
+        {
+            "from": from_micros(int(minutes[a]) * _MINUTE_US).isoformat(),
+            "to": from_micros((int(minutes[b - 1]) + 1) * _MINUTE_US).isoformat(),
+            "source": HISTORY_SOURCES[int(sources[a])],
+        }
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def _merge(data: SnapshotSet, fills: Mapping[int, _Fill]) -> SnapshotSet:
+    """``data`` with the replayed rows in place: every column written once into its final
+    array (the replayed rows at their places, the snapshots into the rest), so the set is
+    copied once and no sort runs over it. Replayed rows get ids -1, -2, ... in order."""
+    if not fills:
+        return data
+    order = sorted(fills)  # market order, so the insertion points never go back
+    at = np.concatenate([fills[m].at for m in order])
+    k, n = len(at), data.n_rows
+    dest = at + np.arange(k, dtype=np.int64)
+    rest = np.ones(n + k, dtype=np.bool_)
+    rest[dest] = False
+    market = np.concatenate([np.full(len(fills[m].at), m, dtype=data.market.dtype) for m in order])
+    price = np.concatenate([fills[m].price for m in order])
+
+    # Numpy turns a boolean mask into an index array (8 bytes a row) to assign through
+    # it, so the snapshots go in block by block: that array is a block's, not the set's.
+    blocks = range(0, n + k, _BLOCK_ROWS)
+    taken = np.cumsum([0, *(int(np.count_nonzero(rest[b : b + _BLOCK_ROWS])) for b in blocks)])
+
+    def placed(column: npt.NDArray[Any], values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        out = np.empty(n + k, dtype=column.dtype)
+        out[dest] = values
+        for i, b in enumerate(blocks):
+            out[b : b + _BLOCK_ROWS][rest[b : b + _BLOCK_ROWS]] = column[taken[i] : taken[i + 1]]
+        return out
+
+    return dataclasses.replace(
+        data,
+        market=placed(data.market, market),
+        ts=placed(data.ts, np.concatenate([fills[m].ts for m in order])),
+        snapshot_id=placed(data.snapshot_id, np.arange(-1, -k - 1, -1, dtype=np.int64)),
+        yes_bid=placed(data.yes_bid, price),
+        yes_ask=placed(data.yes_ask, price),
+    )
+
+
+def fill_from_rows(
+    markets: Sequence[MarketInfo],
+    data: SnapshotSet,
+    candles: HistoryRows,
+    trades: HistoryRows,
+    start: datetime,
+    end: datetime,
+    *,
+    opens: Mapping[str, datetime | None] | None = None,
+    own_sources: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[SnapshotSet, DataReport]:
+    """``data`` with ``candles`` and ``trades`` merged into the minutes its snapshots leave
+    uncovered, and the report (see the module docstring). ``opens`` are the markets' open
+    times (coverage counts listed minutes only), ``own_sources`` each market's snapshot
+    sources in the window (default ``poll``)."""
+    opens = opens or {}
+    start_us, end_us = to_micros(start), to_micros(end)
+    first, stop = start_us // _MINUTE_US, -(-end_us // _MINUTE_US)
+    seg_start, seg_end = data.segments()
+    snapshot_minutes = _snapshot_minutes(data, first, stop)
+    with_history = np.union1d(candles.market, trades.market).astype(np.int64)
+    fills: dict[int, _Fill] = {}
+    for index in with_history.tolist():
+        if not 0 <= index < len(markets):
+            continue
+        lo, hi = int(seg_start[index]), int(seg_end[index])
+        fill = _fill_market(
+            data.ts[lo:hi], lo, candles.of(index), trades.of(index), start_us, end_us
+        )
+        if fill is not None:
+            fills[index] = fill
+    candle_markets: dict[int, set[str]] = {
+        int(m): set() for m in np.unique(candles.market).tolist()
+    }
+    for m, s in zip(candles.market.tolist(), candles.source.tolist(), strict=True):
+        candle_markets[m].add(HISTORY_SOURCES[s])
+    trade_markets = set(np.unique(trades.market).tolist())
+
+    report = DataReport()
+    all_sources: set[str] = set()
+    for index, market in enumerate(markets):
+        ticker = market.ticker
+        sources: set[str] = set()
+        if seg_end[index] > seg_start[index]:
+            sources |= set(("poll",) if own_sources is None else own_sources.get(ticker, ()))
+        sources |= candle_markets.get(index, set())
+        if index in trade_markets:
+            sources.add("trades")
+        listed = _listed_minutes(market, opens.get(ticker), start_us, end_us)
+        covered = int(snapshot_minutes[index])
+        fill = fills.get(index)
+        if fill is not None and len(fill.minutes):
+            covered += len(fill.minutes)
+            per_source = np.bincount(fill.minute_source, minlength=len(HISTORY_SOURCES))
+            main = int(np.argmax(per_source))
+            spans = _spans(fill)
+            report.fallback[ticker] = HISTORY_SOURCES[main]
+            report.fallback_detail[ticker] = {
+                "source": HISTORY_SOURCES[main],
+                "minutes": {
+                    s: int(c)
+                    for s, c in zip(HISTORY_SOURCES, per_source.tolist(), strict=True)
+                    if c
+                },
+                "share": round(min(1.0, len(fill.minutes) / listed), 6) if listed else 0.0,
+                "spans": spans[:MAX_SPANS],
+                "spans_total": len(spans),
+            }
+        report.coverage[ticker] = min(1.0, covered / listed) if listed else 0.0
+        report.market_sources[ticker] = sorted(sources)
+        all_sources |= sources
+    report.sources = sorted(all_sources)
+    return _merge(data, fills), report
+
+
 def fill_from_history(
     raw: Any,
     markets: Sequence[MarketInfo],
@@ -144,76 +418,20 @@ def fill_from_history(
     start: datetime,
     end: datetime,
 ) -> tuple[SnapshotSet, DataReport]:
-    """``data`` plus backfilled history for the markets it has no snapshot of, and the
-    report of what backed the run (see the module docstring)."""
+    """``data`` with backfilled history merged into the minutes its snapshots leave
+    uncovered, and the report of what backed the run (see the module docstring)."""
     tickers = [m.ticker for m in markets]
     candles, trades = _history_rows(raw, tickers, start, end)
-    opens = _open_times(raw, tickers)
-    seg_start, seg_end = data.segments()
-    start_us, end_us = to_micros(start), to_micros(end)
-    report = DataReport()
-    parts_market: list[npt.NDArray[np.int32]] = [data.market]
-    parts_ts: list[npt.NDArray[np.int64]] = [data.ts]
-    parts_id: list[npt.NDArray[np.int64]] = [data.snapshot_id]
-    parts_bid: list[npt.NDArray[np.int32]] = [data.yes_bid]
-    parts_ask: list[npt.NDArray[np.int32]] = [data.yes_ask]
-    own = _own_sources(raw, tickers, start, end)
-    all_sources: set[str] = set()
-    next_id = -1
-    for index, market in enumerate(markets):
-        ticker = market.ticker
-        candle_ts, candle_price = candles.of(index)
-        trade_ts, trade_price = trades.of(index)
-        has_snapshots = seg_end[index] > seg_start[index]
-        buckets = [data.ts[seg_start[index] : seg_end[index]] // _MINUTE_US]
-        sources = set(own.get(ticker, ())) if has_snapshots else set()
-        if len(candle_ts):
-            sources.add("kalshi_candles")
-            buckets.append(candle_ts // _MINUTE_US)
-        if len(trade_ts):
-            sources.add("trades")
-            buckets.append(trade_ts // _MINUTE_US)
-        if not has_snapshots:  # replay backfilled history
-            if len(candle_ts):
-                ts, ticks = candle_ts + _MINUTE_US, candle_price  # a candle is known at its end
-                report.fallback[ticker] = "kalshi_candles"
-            else:
-                ts, ticks = trade_ts, trade_price
-                if len(ts):
-                    report.fallback[ticker] = "trades"
-            keep = ts <= end_us
-            ts, ticks = ts[keep], ticks[keep]
-            n = len(ts)
-            parts_market.append(np.full(n, index, dtype=np.int32))
-            parts_ts.append(ts)
-            parts_id.append(np.arange(next_id, next_id - n, -1, dtype=np.int64))
-            parts_bid.append(ticks)
-            parts_ask.append(ticks.copy())
-            next_id -= n
-        listed = _listed_minutes(market, opens.get(ticker), start_us, end_us)
-        distinct = np.unique(np.concatenate(buckets))
-        inside = distinct[(distinct >= start_us // _MINUTE_US) & (distinct < end_us // _MINUTE_US)]
-        report.coverage[ticker] = min(1.0, len(inside) / listed) if listed else 0.0
-        report.market_sources[ticker] = sorted(sources)
-        all_sources |= sources
-    report.sources = sorted(all_sources)
-    if not report.fallback:
-        return data, report
-    market_col = np.concatenate(parts_market)
-    ts_col = np.concatenate(parts_ts)
-    order = np.lexsort((ts_col, market_col))
-    merged = SnapshotSet(
-        tickers=data.tickers,
-        series=data.series,
-        close_ts=data.close_ts,
-        settlements=data.settlements,
-        market=market_col[order],
-        ts=ts_col[order],
-        snapshot_id=np.concatenate(parts_id)[order],
-        yes_bid=np.concatenate(parts_bid)[order],
-        yes_ask=np.concatenate(parts_ask)[order],
+    return fill_from_rows(
+        markets,
+        data,
+        candles,
+        trades,
+        start,
+        end,
+        opens=_open_times(raw, tickers),
+        own_sources=_own_sources(raw, tickers, start, end),
     )
-    return merged, report
 
 
 def _open_times(raw: Any, tickers: Sequence[str]) -> dict[str, datetime | None]:
