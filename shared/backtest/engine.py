@@ -19,12 +19,18 @@ How a run goes (docs/decisions/0060-backtest-engine-design.md):
    without a result is marked at its last bid.
 5. Money stays in integer micro-dollars; the equity series is built with exact integer
    sums per sampling interval, and the metrics come from it.
+
+Memory (ADR 0229): the worker replays 10,000,000 snapshots in 2 GiB, so the engine keeps
+no per-row array it can do without. Quotes of each side are read from the snapshot set's
+own int32 columns where a trade needs them (a scalar, or a slice of the rows one position
+spans), not materialised per row; the "next exit signal" arrays are int32; the equity
+series, the look-ahead audit's per-market cut and the sampling interval are computed in
+blocks of :data:`_BLOCK_ROWS` rows, so their temporaries are a block's size.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -95,6 +101,8 @@ EXIT_KINDS = (
 )
 _MAX_BINS = 5_000_000
 _DEFAULT_INTERVAL_US = 60_000_000
+_BLOCK_ROWS = 1 << 20
+"""Rows handled at once by the block-wise passes (equity, audit cut, sampling interval)."""
 
 
 @dataclass(frozen=True)
@@ -224,35 +232,128 @@ class BacktestResult:
 # helpers on arrays
 
 
-def _next_true(mask: BoolArray) -> I64:
-    """``out[i]`` = smallest ``j >= i`` with ``mask[j]``, else ``len(mask)``; one extra slot."""
-    n = len(mask)
-    idx = np.where(mask, np.arange(n, dtype=np.int64), n)
-    out = np.empty(n + 1, dtype=np.int64)
-    out[:n] = np.minimum.accumulate(idx[::-1])[::-1]
+def _row_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """int32 row numbers while they fit (every set the worker holds), else int64."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def _next_true(mask: BoolArray | None, n: int) -> npt.NDArray[np.signedinteger[Any]]:
+    """``out[i]`` = smallest ``j >= i`` with ``mask[j]``, else ``n``; one extra slot.
+
+    ``None`` is a mask that is never true. Row numbers are int32 (4 bytes a row instead of
+    8) and the minimum runs in place over the reversed array, so the only temporary is the
+    negated mask.
+    """
+    out = np.empty(n + 1, dtype=_row_dtype(n))
     out[n] = n
+    if mask is None or n == 0:
+        out[:n] = n
+        return out
+    rows = out[:n]
+    rows[:] = np.arange(n, dtype=out.dtype)
+    rows[np.logical_not(mask)] = n
+    backwards = rows[::-1]
+    np.minimum.accumulate(backwards, out=backwards)
     return out
 
 
-def _forward_fill(values: I64, valid: BoolArray, seg_start_of_row: I64) -> I64:
-    """Last valid value at or before each row within its market; 0 before the first one."""
-    n = len(values)
-    idx = np.where(valid, np.arange(n, dtype=np.int64), -1)
-    np.maximum.accumulate(idx, out=idx)
-    ok = idx >= seg_start_of_row
-    return np.where(ok, values[np.maximum(idx, 0)], 0)
+def _side_quotes(data: SnapshotSet, side: int, lo: int, hi: int, *, ask: bool) -> I64:
+    """The ask (``ask``) or bid of ``side`` over rows ``[lo, hi)``, ticks, MISSING where
+    not tradable: YES takes the YES book; NO prices are the complement of the YES book's
+    other side (NO's ask is 1 - YES bid, NO's bid is 1 - YES ask)."""
+    from_ask = ask == (side == 1)
+    raw = (data.yes_ask if from_ask else data.yes_bid)[lo:hi].astype(np.int64)
+    ok = (raw > 0) & (raw < PRICE_SCALE)
+    if side == 1:
+        return np.where(ok, raw, MISSING)
+    return np.where(ok, PRICE_SCALE - raw, MISSING)
+
+
+def _quote_at(data: SnapshotSet, side: int, row: int, *, ask: bool) -> int:
+    """:func:`_side_quotes` at one row, on Python integers."""
+    from_ask = ask == (side == 1)
+    raw = int((data.yes_ask if from_ask else data.yes_bid)[row])
+    if not 0 < raw < PRICE_SCALE:
+        return MISSING
+    return raw if side == 1 else PRICE_SCALE - raw
+
+
+def _next_bid_row(data: SnapshotSet, side: int, lo: int, hi: int) -> int:
+    """First row in ``[lo, hi)`` with a bid on ``side``, else ``hi`` (usually ``lo``)."""
+    chunk = 64
+    while lo < hi:
+        top = min(hi, lo + chunk)
+        valid = _side_quotes(data, side, lo, top, ask=False) >= 0
+        if valid.any():
+            return lo + int(np.argmax(valid))
+        lo = top
+        chunk *= 4
+    return hi
+
+
+def _marks_at(data: SnapshotSet, sides: I8, rows: I64, seg_start: I64) -> I64:
+    """The mark of ``sides`` at ``rows``: the last bid at or before each row within its
+    market (``seg_start``, per request), 0 before the first; what a forward fill of every
+    row would give there, read only where asked."""
+    out = np.zeros(len(rows), dtype=np.int64)
+    for side in (1, -1):
+        picked = np.flatnonzero(sides == side)
+        if not len(picked):
+            continue
+        at = rows[picked]
+        raw = (data.yes_bid if side == 1 else data.yes_ask)[at].astype(np.int64)
+        ok = (raw > 0) & (raw < PRICE_SCALE)
+        out[picked[ok]] = raw[ok] if side == 1 else PRICE_SCALE - raw[ok]
+        for k in np.flatnonzero(~ok).tolist():
+            out[picked[k]] = _mark_before(data, side, int(at[k]), int(seg_start[picked[k]]))
+    return out
+
+
+def _mark_before(data: SnapshotSet, side: int, row: int, first: int) -> int:
+    """The last bid of ``side`` in ``[first, row]``, else 0 (a backward chunked scan)."""
+    chunk = 64
+    top = row + 1
+    while top > first:
+        lo = max(first, top - chunk)
+        bids = _side_quotes(data, side, lo, top, ask=False)
+        valid = np.flatnonzero(bids >= 0)
+        if len(valid):
+            return int(bids[valid[-1]])
+        top = lo
+        chunk *= 4
+    return 0
 
 
 def sampling_interval_us(data: SnapshotSet) -> int:
-    """The median spacing between consecutive snapshots of the same market (µs)."""
-    if data.n_rows < 2:
+    """The median spacing between consecutive snapshots of the same market (µs).
+
+    The positive gaps are gathered block by block into one array (8 bytes a row at most)
+    and partitioned in place: the same value ``np.median`` gives, without its copies.
+    """
+    n = data.n_rows
+    if n < 2:
         return _DEFAULT_INTERVAL_US
-    same = data.market[1:] == data.market[:-1]
-    gaps = (data.ts[1:] - data.ts[:-1])[same]
-    gaps = gaps[gaps > 0]
-    if len(gaps) == 0:
+    gaps = np.empty(n - 1, dtype=np.int64)
+    found = 0
+    for lo in range(0, n - 1, _BLOCK_ROWS):
+        hi = min(n - 1, lo + _BLOCK_ROWS)
+        step = data.ts[lo + 1 : hi + 1] - data.ts[lo:hi]
+        keep = data.market[lo + 1 : hi + 1] == data.market[lo:hi]
+        keep &= step > 0
+        part = step[keep]
+        gaps[found : found + len(part)] = part
+        found += len(part)
+    if found == 0:
         return _DEFAULT_INTERVAL_US
-    return max(1, int(np.median(gaps)))
+    gaps = gaps[:found]
+    half = found // 2
+    if found % 2:
+        gaps.partition(half)
+        median = float(gaps[half])
+    else:
+        gaps.partition((half - 1, half))
+        median = (float(gaps[half - 1]) + float(gaps[half])) / 2
+    return max(1, int(median))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,18 +393,24 @@ def _signal_arrays(signals: Signals) -> dict[str, npt.NDArray[Any]]:
     }
 
 
-def _audit_masks(data: SnapshotSet) -> list[tuple[str, BoolArray]]:
+def _audit_masks(data: SnapshotSet) -> Iterator[tuple[str, BoolArray]]:
+    """The two truncations the audit replays, one at a time (each mask is 1 byte a row;
+    the per-market cut is compared block by block, without row-sized int64 temporaries)."""
+    if data.n_rows < 2:
+        return
+    moment = (int(data.ts.min()) + int(data.ts.max())) // 2
+    yield f"after {from_micros(moment).isoformat()}", data.ts <= moment
     seg_start, seg_end = data.segments()
-    masks: list[tuple[str, BoolArray]] = []
-    if data.n_rows >= 2:
-        moment = (int(data.ts.min()) + int(data.ts.max())) // 2
-        masks.append((f"after {from_micros(moment).isoformat()}", data.ts <= moment))
-        rng = np.random.default_rng(20260611)
-        lengths = seg_end - seg_start
-        cut = np.floor(rng.uniform(0.25, 1.0, len(lengths)) * lengths).astype(np.int64)
-        row_in_market = np.arange(data.n_rows, dtype=np.int64) - seg_start[data.market]
-        masks.append(("after a per-market cut", row_in_market < cut[data.market]))
-    return masks
+    rng = np.random.default_rng(20260611)
+    lengths = seg_end - seg_start
+    cut = np.floor(rng.uniform(0.25, 1.0, len(lengths)) * lengths).astype(np.int64)
+    # row - seg_start[m] < cut[m]  <=>  row < seg_start[m] + cut[m]
+    limit = seg_start + cut
+    keep = np.empty(data.n_rows, dtype=np.bool_)
+    for lo in range(0, data.n_rows, _BLOCK_ROWS):
+        hi = min(data.n_rows, lo + _BLOCK_ROWS)
+        np.less(np.arange(lo, hi, dtype=np.int64), limit[data.market[lo:hi]], out=keep[lo:hi])
+    yield "after a per-market cut", keep
 
 
 def audit_lookahead(data: SnapshotSet, strategy: Strategy, signals: Signals) -> None:
@@ -312,59 +419,45 @@ def audit_lookahead(data: SnapshotSet, strategy: Strategy, signals: Signals) -> 
     for label, keep in _audit_masks(data):
         if keep.all() or not keep.any():
             continue
-        truncated = data.subset(keep)
-        again = _signal_arrays(_call_strategy(strategy, StrategyView(truncated)))
-        for name, values in full.items():
-            other = again.get(name)
-            mine = values[keep]
-            if other is None or other.shape != mine.shape:
-                raise LookAheadError(
-                    f"strategy {strategy.name!r} looks ahead: Signals.{name} changed shape when "
-                    f"the data {label} was hidden"
-                )
-            differs = np.flatnonzero(mine != other)
-            if len(differs):
-                row = int(np.flatnonzero(keep)[differs[0]])
-                raise LookAheadError(
-                    f"strategy {strategy.name!r} (version {strategy.version}) looks ahead: its "
-                    f"decision ({name}) at snapshot {int(data.snapshot_id[row])} of "
-                    f"{data.tickers[int(data.market[row])]} at "
-                    f"{from_micros(int(data.ts[row])).isoformat()} changed when the data {label} "
-                    "was hidden. A decision may only use snapshots at or before its own time "
-                    "(use view.lag/view.change; no negative shifts or whole-series statistics)."
-                )
+        _audit_once(data, strategy, full, label, keep)
+        del keep  # the next mask is built after this one is gone
+
+
+def _audit_once(
+    data: SnapshotSet,
+    strategy: Strategy,
+    full: dict[str, npt.NDArray[Any]],
+    label: str,
+    keep: BoolArray,
+) -> None:
+    """One truncation: its copy of the data and its signals live only in this call."""
+    truncated = data.subset(keep)
+    again = _signal_arrays(_call_strategy(strategy, StrategyView(truncated)))
+    del truncated
+    for name, values in full.items():
+        other = again.get(name)
+        mine = values[keep]
+        if other is None or other.shape != mine.shape:
+            raise LookAheadError(
+                f"strategy {strategy.name!r} looks ahead: Signals.{name} changed shape when "
+                f"the data {label} was hidden"
+            )
+        differs = np.flatnonzero(mine != other)
+        if len(differs):
+            row = int(np.flatnonzero(keep)[differs[0]])
+            raise LookAheadError(
+                f"strategy {strategy.name!r} (version {strategy.version}) looks ahead: its "
+                f"decision ({name}) at snapshot {int(data.snapshot_id[row])} of "
+                f"{data.tickers[int(data.market[row])]} at "
+                f"{from_micros(int(data.ts[row])).isoformat()} changed when the data {label} "
+                "was hidden. A decision may only use snapshots at or before its own time "
+                "(use view.lag/view.change; no negative shifts or whole-series statistics)."
+            )
+        del mine
 
 
 # ---------------------------------------------------------------------------------------------
 # the run
-
-
-@dataclass
-class _Book:
-    """Derived per-row quote arrays for both sides (ticks; MISSING where not tradable)."""
-
-    ask: dict[int, I64]
-    bid: dict[int, I64]
-    mark: dict[int, I64]
-    next_bid: dict[int, I64]
-
-
-def _book(data: SnapshotSet, seg_start_of_row: I64) -> _Book:
-    yes_bid = data.yes_bid.astype(np.int64)
-    yes_ask = data.yes_ask.astype(np.int64)
-    bid_ok = (yes_bid > 0) & (yes_bid < PRICE_SCALE)
-    ask_ok = (yes_ask > 0) & (yes_ask < PRICE_SCALE)
-    ask = {
-        1: np.where(ask_ok, yes_ask, MISSING),
-        -1: np.where(bid_ok, PRICE_SCALE - yes_bid, MISSING),
-    }
-    bid = {
-        1: np.where(bid_ok, yes_bid, MISSING),
-        -1: np.where(ask_ok, PRICE_SCALE - yes_ask, MISSING),
-    }
-    mark = {s: _forward_fill(bid[s], bid[s] >= 0, seg_start_of_row) for s in (1, -1)}
-    next_bid = {s: _next_true(bid[s] >= 0) for s in (1, -1)}
-    return _Book(ask=ask, bid=bid, mark=mark, next_bid=next_bid)
 
 
 def run_backtest(
@@ -388,18 +481,12 @@ def run_backtest(
     if rules.contracts < 1:
         raise StrategyError(f"strategy {strategy.name!r}: contracts must be at least 1")
 
-    seg_start, seg_end = view.seg_start, view.seg_end
-    seg_start_of_row = seg_start[data.market] if data.n_rows else np.zeros(0, np.int64)
-    book = _book(data, seg_start_of_row)
     n = data.n_rows
-    never = np.zeros(n, dtype=bool)
-    next_exit = {
-        1: _next_true(signals.exit_yes if signals.exit_yes is not None else never),
-        -1: _next_true(signals.exit_no if signals.exit_no is not None else never),
-    }
-    trades = _walk_positions(data, strategy, view, signals, rules, config, book, next_exit)
+    next_exit = {1: _next_true(signals.exit_yes, n), -1: _next_true(signals.exit_no, n)}
+    trades = _walk_positions(data, strategy, view, signals, rules, config, next_exit)
+    del next_exit, signals  # the walk was their last reader
     report(0.85)
-    result = _account(data, strategy, trades, config, book, seg_end)
+    result = _account(data, strategy, trades, config, view.seg_start, view.seg_end)
     report(1.0)
     return result
 
@@ -427,8 +514,7 @@ def _walk_positions(
     signals: Signals,
     rules: ExitRules,
     config: EngineConfig,
-    book: _Book,
-    next_exit: dict[int, I64],
+    next_exit: dict[int, npt.NDArray[np.signedinteger[Any]]],
 ) -> _Raw:
     ts = data.ts
     market = data.market
@@ -442,19 +528,17 @@ def _walk_positions(
     before_us = None if rules.exit_before_close_s is None else int(rules.exit_before_close_s * 1e6)
     tp, sl = rules.take_profit_ticks, rules.stop_loss_ticks
     raw = _Raw()
-    # Python lists and bisect: per-trade scalar work is cheaper on lists than on arrays.
-    rows = candidates.tolist()
-    sides = entry[candidates].tolist()
-    row_market = market[candidates].tolist()
-    k, total = 0, len(rows)
+    # The loop runs once per trade (or skipped candidate), never per candidate: the
+    # candidates stay one int64 array (a Python list of them costs ~36 bytes each, and
+    # momentum at 10,000,000 rows has millions), searched with ``searchsorted``.
+    k, total = 0, len(candidates)
     while k < total:
-        i = rows[k]
-        m = row_market[k]
+        i = int(candidates[k])
+        m = int(market[i])
         end = int(seg_end[m])
-        side = sides[k]
-        ask = book.ask[side]
+        side = int(entry[i])
         if limits is None:
-            price = int(ask[i])
+            price = _quote_at(data, side, i, ask=True)
             if price < 0:
                 k += 1
                 continue
@@ -465,10 +549,10 @@ def _walk_positions(
             expiry = end
             if ttl_us is not None:
                 expiry = i + 1 + int(np.searchsorted(ts[i + 1 : end], ts[i] + ttl_us, "right"))
-            window = ask[i + 1 : expiry]
+            window = _side_quotes(data, side, i + 1, expiry, ask=True)
             hits = (window >= 0) & (window <= limit)
             if not hits.any():
-                k = bisect.bisect_left(rows, max(expiry, i + 1), k + 1)
+                k = _next_candidate(candidates, max(expiry, i + 1), k)
                 continue
             fill, price, maker = i + 1 + int(np.argmax(hits)), limit, True
 
@@ -487,16 +571,16 @@ def _walk_positions(
             if j < stop:
                 stop, kind = j, EXIT_BEFORE_CLOSE
         if tp is not None or sl is not None:
-            j, hit_kind = _scan_price_exits(book.bid[side], fill + 1, stop, price, tp, sl)
+            j, hit_kind = _scan_price_exits(data, side, fill + 1, stop, price, tp, sl)
             if j < stop:
                 stop, kind = j, hit_kind
 
         exit_row, exit_price = -1, 0
         if kind != SETTLED:
-            sale = int(book.next_bid[side][stop])
+            sale = _next_bid_row(data, side, stop, end)
             if sale < end:
                 exit_row = sale
-                exit_price = max(int(book.bid[side][sale]) - slip, 0)
+                exit_price = max(_quote_at(data, side, sale, ask=False) - slip, 0)
             else:
                 kind = SETTLED  # wanted out but nobody bid again: held to the end
         raw.market.append(m)
@@ -510,12 +594,23 @@ def _walk_positions(
         raw.entry_reasons.append(strategy.describe_entry(view, i, side) or signals.entry_reason)
         raw.exit_reasons.append(signals.exit_reason if kind == EXIT_SIGNAL else EXIT_KINDS[kind])
         resume = exit_row + 1 if exit_row >= 0 else end
-        k = bisect.bisect_left(rows, resume, k + 1)
+        k = _next_candidate(candidates, resume, k)
     return raw
 
 
+def _next_candidate(candidates: I64, row: int, k: int) -> int:
+    """The first candidate after ``k`` at or after ``row`` (``bisect_left`` from k + 1)."""
+    return max(k + 1, int(np.searchsorted(candidates, row, side="left")))
+
+
 def _scan_price_exits(
-    bid: I64, lo: int, hi: int, entry_price: int, tp: int | None, sl: int | None
+    data: SnapshotSet,
+    side: int,
+    lo: int,
+    hi: int,
+    entry_price: int,
+    tp: int | None,
+    sl: int | None,
 ) -> tuple[int, int]:
     """First row in ``[lo, hi)`` whose bid hits the take-profit or stop-loss level."""
     up = entry_price + tp if tp is not None else None
@@ -523,7 +618,7 @@ def _scan_price_exits(
     chunk = 64
     while lo < hi:
         top = min(hi, lo + chunk)
-        window = bid[lo:top]
+        window = _side_quotes(data, side, lo, top, ask=False)
         hit = np.zeros(top - lo, dtype=bool)
         if up is not None:
             hit |= window >= up
@@ -531,7 +626,7 @@ def _scan_price_exits(
             hit |= (window >= 0) & (window <= down)
         if hit.any():
             j = lo + int(np.argmax(hit))
-            is_tp = up is not None and int(bid[j]) >= up
+            is_tp = up is not None and int(window[j - lo]) >= up
             return j, EXIT_TAKE_PROFIT if is_tp else EXIT_STOP_LOSS
         lo = top
         chunk *= 4
@@ -564,7 +659,7 @@ def _account(
     strategy: Strategy,
     raw: _Raw,
     config: EngineConfig,
-    book: _Book,
+    seg_start: I64,
     seg_end: I64,
 ) -> BacktestResult:
     rules = strategy.exit_rules()
@@ -583,12 +678,9 @@ def _account(
     # Settlement of positions held to the end of their market's data.
     held = exit_row < 0
     last_row = seg_end[market] - 1 if n_trades else np.zeros(0, np.int64)
-    mark_side = np.where(side == 1, 1, -1)
-    last_mark = np.where(
-        mark_side == 1,
-        book.mark[1][last_row] if n_trades else 0,
-        book.mark[-1][last_row] if n_trades else 0,
-    )
+    first_row = seg_start[market] if n_trades else np.zeros(0, np.int64)
+    mark_side = np.where(side == 1, 1, -1).astype(np.int8)
+    last_mark = _marks_at(data, mark_side, last_row, first_row)
     settle = data.settlements
     result = settle.result[market]
     value = settle.value_ticks[market].astype(np.int64)
@@ -653,7 +745,7 @@ def _account(
         interval = span // (_MAX_BINS - 1) + 1
     n_bins = span // interval + 1 if data.n_rows else 0
     pnl_series = _pnl_series(
-        data, book, side, counts, entry_row, exit_row, last_row, held, cost,
+        data, side, counts, entry_row, exit_row, first_row, last_row, held, cost,
         entry_fee, proceeds, exit_fee, refund, exit_ts, t0, interval, n_bins,
     )  # fmt: skip
 
@@ -700,11 +792,11 @@ def _account(
 
 def _pnl_series(
     data: SnapshotSet,
-    book: _Book,
     side: I8,
     counts: I64,
     entry_row: I64,
     exit_row: I64,
+    first_row: I64,
     last_row: I64,
     held: BoolArray,
     cost: I64,
@@ -717,44 +809,119 @@ def _pnl_series(
     interval: int,
     n_bins: int,
 ) -> I64:
-    """Cumulative P&L (realised + open positions at their bid) at the end of each interval."""
+    """Cumulative P&L (realised + open positions at their bid) at the end of each interval.
+
+    Rows strictly inside a position add its size times the move of its side's mark; the
+    fill and the sale or settlement add the rest. The per-row part runs in blocks of
+    :data:`_BLOCK_ROWS` rows (open size and side, both sides' forward-filled marks and the
+    previous row's mark carried from block to block), so no array spans every row.
+    """
     if n_bins == 0:
         return np.zeros(0, dtype=np.int64)
     n = data.n_rows
-    row_bin = (data.ts - t0) // interval
-    # Rows strictly inside a position: mark-to-market moves of the held side.
+    per_bin = np.zeros(n_bins, dtype=np.float64)
     stop = np.where(held, last_row + 1, exit_row)
-    open_count = np.zeros(n + 1, dtype=np.int64)
-    open_side = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(open_count, entry_row + 1, counts)
-    np.add.at(open_count, stop, -counts)
-    np.add.at(open_side, entry_row + 1, side.astype(np.int64))
-    np.add.at(open_side, stop, -side.astype(np.int64))
-    open_count = np.cumsum(open_count[:n])
-    open_side = np.cumsum(open_side[:n])
-    # Within a covered row r, r - 1 is in the same market (the fill row at the earliest).
-    mark = np.where(open_side == 1, book.mark[1], book.mark[-1])
-    prev_yes = np.concatenate(([0], book.mark[1][:-1]))
-    prev_no = np.concatenate(([0], book.mark[-1][:-1]))
-    prev = np.where(open_side == 1, prev_yes, prev_no)
-    delta = open_count * (mark - prev)
-    per_bin = np.bincount(row_bin, weights=delta.astype(np.float64), minlength=n_bins)
+    # Position events: +size/+side after the fill row, -size/-side from the stop row.
+    at = np.concatenate((entry_row + 1, stop))
+    order = np.argsort(at, kind="stable")
+    at = at[order]
+    size_step = np.concatenate((counts, -counts))[order]
+    side_step = np.concatenate((side.astype(np.int64), -side.astype(np.int64)))[order]
+    open_count = open_side = 0
+    last = {1: (-1, 0), -1: (-1, 0)}  # per side: the last row with a bid so far, its bid
+    prev_mark = {1: 0, -1: 0}  # the mark of the row before the block
+    for lo in range(0, n, _BLOCK_ROWS):
+        hi = min(n, lo + _BLOCK_ROWS)
+        e_lo, e_hi = np.searchsorted(at, (lo, hi), side="left")
+        count_row = np.zeros(hi - lo, dtype=np.int64)
+        side_row = np.zeros(hi - lo, dtype=np.int64)
+        if e_hi > e_lo:
+            where = at[e_lo:e_hi] - lo
+            np.add.at(count_row, where, size_step[e_lo:e_hi])
+            np.add.at(side_row, where, side_step[e_lo:e_hi])
+        count_row[0] += open_count
+        side_row[0] += open_side
+        np.cumsum(count_row, out=count_row)
+        np.cumsum(side_row, out=side_row)
+        open_count, open_side = int(count_row[-1]), int(side_row[-1])
+        if not count_row.any():  # nothing open anywhere in the block
+            for s in (1, -1):
+                last[s], prev_mark[s] = _carry_marks(data, s, lo, hi, last[s])
+            continue
+        starts = _segment_starts(data, lo, hi)
+        marks = {}
+        for s in (1, -1):
+            marks[s], last[s] = _forward_marks(data, s, lo, hi, starts, last[s])
+        yes_on = side_row == 1
+        mark = np.where(yes_on, marks[1], marks[-1])
+        prev = np.empty(hi - lo, dtype=np.int64)
+        prev[1:] = np.where(yes_on[1:], marks[1][:-1], marks[-1][:-1])
+        prev[0] = prev_mark[1] if yes_on[0] else prev_mark[-1]
+        prev_mark = {1: int(marks[1][-1]), -1: int(marks[-1][-1])}
+        mark -= prev
+        mark *= count_row
+        row_bin = data.ts[lo:hi] - t0
+        row_bin //= interval
+        per_bin += np.bincount(row_bin, weights=mark.astype(np.float64), minlength=n_bins)
+        del count_row, side_row, marks, mark, prev, row_bin, yes_on
 
     # Position events: the fill, then the sale or the settlement.
     if len(counts):
-        mark_of = {s: book.mark[s] for s in (1, -1)}
-        entry_mark = np.where(side == 1, mark_of[1][entry_row], mark_of[-1][entry_row])
+        entry_mark = _marks_at(data, side, entry_row, first_row)
         before_stop = np.maximum(stop - 1, 0)
-        stop_mark = np.where(side == 1, mark_of[1][before_stop], mark_of[-1][before_stop])
+        stop_mark = _marks_at(data, side, before_stop, first_row)
         # A position with no covered rows has stop - 1 == fill: the fill booked that mark.
         at_fill = -cost - entry_fee + counts * entry_mark
         at_exit = proceeds - exit_fee - counts * stop_mark + refund
         exit_bin = np.clip((exit_ts - t0) // interval, 0, n_bins - 1)
-        per_bin += np.bincount(
-            row_bin[entry_row], weights=at_fill.astype(np.float64), minlength=n_bins
-        )
+        entry_bin = (data.ts[entry_row] - t0) // interval
+        per_bin += np.bincount(entry_bin, weights=at_fill.astype(np.float64), minlength=n_bins)
         per_bin += np.bincount(exit_bin, weights=at_exit.astype(np.float64), minlength=n_bins)
     return np.cumsum(np.rint(per_bin).astype(np.int64))
+
+
+def _segment_starts(data: SnapshotSet, lo: int, hi: int) -> I64:
+    """The first row of each row's market, for rows ``[lo, hi)``."""
+    markets = data.market[lo:hi]
+    first, last = int(markets[0]), int(markets[-1])
+    span = np.arange(first, last + 1, dtype=np.int32)
+    starts = np.searchsorted(data.market, span, side="left").astype(np.int64)
+    return starts[markets - first]
+
+
+def _forward_marks(
+    data: SnapshotSet,
+    side: int,
+    lo: int,
+    hi: int,
+    starts: I64,
+    carry: tuple[int, int],
+) -> tuple[I64, tuple[int, int]]:
+    """The mark of ``side`` at rows ``[lo, hi)``: the last bid at or before each row within
+    its market, 0 before the first; ``carry`` is the last row with a bid before ``lo`` and
+    that bid (row -1 when none), and the block's own comes back for the next block."""
+    bids = _side_quotes(data, side, lo, hi, ask=False)
+    index = np.where(bids >= 0, np.arange(lo, hi, dtype=np.int64), -1)
+    np.maximum.accumulate(index, out=index)
+    np.maximum(index, carry[0], out=index)
+    local = index - lo
+    values = np.where(local >= 0, bids[np.maximum(local, 0)], carry[1])
+    marks = np.where(index >= starts, values, 0)
+    return marks, (int(index[-1]), int(values[-1]))
+
+
+def _carry_marks(
+    data: SnapshotSet, side: int, lo: int, hi: int, carry: tuple[int, int]
+) -> tuple[tuple[int, int], int]:
+    """A block no position covers: only the carries move on (last bid, the last row's mark)."""
+    bids = _side_quotes(data, side, lo, hi, ask=False)
+    valid = np.flatnonzero(bids >= 0)
+    if len(valid):
+        carry = (lo + int(valid[-1]), int(bids[valid[-1]]))
+    row = hi - 1
+    market_start = int(np.searchsorted(data.market, data.market[row], side="left"))
+    mark = carry[1] if carry[0] >= market_start else 0
+    return carry, mark
 
 
 def _exposure(entry_ts: I64, exit_ts: I64, span: int) -> float:
