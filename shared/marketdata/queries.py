@@ -3,7 +3,9 @@
 All reads go to the read models the ingest maintains (ADR 0050, 0051):
 
 - the list and detail read ``market_latest`` joined to ``markets``: one row per market,
-  never a DISTINCT ON over the snapshot history;
+  never a DISTINCT ON over the snapshot history. Long-settled markets are pruned from
+  ``market_latest`` (ADR 0226): the list shows only markets still in it, the detail (a
+  LEFT JOIN) every market, a pruned one without prices;
 - history reads the rollups in ``market_candles`` at the coarsest stored resolution that
   divides the interval (1m, 5m, 1h, 1d; 4h from the hourly ones), so an answer reads at
   most a few thousand rows and never the snapshots, which may be archived (ADR 0173).
@@ -223,7 +225,8 @@ def list_markets(
 
 
 def get_market(connection: Connection, ticker: str) -> dict[str, Any] | None:
-    """One market's metadata and latest prices (prices None before its first poll)."""
+    """One market's metadata and latest prices: every market ``markets`` knows, prices None
+    before its first poll and once a long-settled market left ``market_latest`` (ADR 0226)."""
     row = (
         connection.execute(
             text(
