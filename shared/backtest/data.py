@@ -137,7 +137,7 @@ class SnapshotSet:
                 raise ValueError(f"column {name} has {len(getattr(self, name))} rows, want {n}")
         if len(self.close_ts) != len(self.tickers) or len(self.series) != len(self.tickers):
             raise ValueError("per-market columns must have one entry per ticker")
-        if n and np.any(np.diff(self.market) < 0):
+        if n and np.any(self.market[1:] < self.market[:-1]):  # no int diff array
             raise ValueError("rows must be grouped by market (market index non-decreasing)")
 
     @property

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -447,9 +447,26 @@ def expand_to_polls(
         done = _expand_block(view, polls, last_seen, start_us, end_us, heartbeat_us)
         unchanged = unchanged and done is view
         blocks.append(done)
-    return rows if unchanged else StoredRows.concat(blocks)
+    if unchanged:
+        return rows
+    # Joined column by column, each block's column released as soon as it is copied: the
+    # peak is the blocks plus one column, not the blocks twice over.
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for name in StoredRows.__dataclass_fields__:
+        parts = [getattr(block, name) for block in blocks]
+        blocks = [replace(block, **{name: _EMPTY[name]}) for block in blocks]
+        columns[name] = _join_released(parts)
+    return StoredRows(**columns)
 
 
+_EMPTY: dict[str, npt.NDArray[Any]] = {
+    "market": np.zeros(0, np.int32),
+    "ts": np.zeros(0, np.int64),
+    "snapshot_id": np.zeros(0, np.int64),
+    "yes_bid": np.zeros(0, np.int32),
+    "yes_ask": np.zeros(0, np.int32),
+    "poll": np.zeros(0, np.bool_),
+}
 _EXPAND_BLOCK_ROWS = 1 << 20
 """Rows :func:`expand_to_polls` handles at once (rounded up to whole markets)."""
 
@@ -584,17 +601,109 @@ def _last_seen(cursor: Cursor, tickers: Sequence[str]) -> npt.NDArray[np.int64]:
     return np.array(text.split(","), dtype=np.int64)
 
 
-def _stored_rows(raw: bytes) -> StoredRows:
-    records, market_ids, counts = _parse_packed(raw, _PACKED_RECORD)
-    market = np.repeat(np.array(market_ids, dtype=np.int32), np.array(counts, dtype=np.int64))
-    return StoredRows(
-        market=market,
-        ts=records["ts"].astype(np.int64) + PG_EPOCH_US,
-        snapshot_id=records["id"].astype(np.int64),
-        yes_bid=records["bid"].astype(np.int32),
-        yes_ask=records["ask"].astype(np.int32),
-        poll=records["poll"] == 1,
-    )
+class _PackedSink:
+    """The stream the packed snapshot COPY writes to: each market's records are decoded into
+    native columns as its message arrives, so the COPY's bytes are never held whole.
+
+    Holding the stream and then parsing it (``BytesIO.getvalue`` copies it once more) costs
+    the records three times over before the first column exists (~80 bytes a stored row);
+    here it is the columns' 25 bytes plus one market's message. pg8000 writes one COPY
+    data message at a time (the header, one row per market, the trailer); a row split over
+    two writes is kept until it is whole.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._header = False
+        self.finished = False
+        self.markets: list[int] = []
+        self.counts: list[int] = []
+        self.parts: dict[str, list[npt.NDArray[Any]]] = {
+            "ts": [],
+            "snapshot_id": [],
+            "yes_bid": [],
+            "yes_ask": [],
+            "poll": [],
+        }
+
+    def write(self, data: bytes) -> int:
+        if self._pending:
+            self._pending += data
+            used = self._consume(bytes(self._pending))
+            del self._pending[:used]
+        else:
+            used = self._consume(data)
+            if used < len(data):
+                self._pending = bytearray(data[used:])
+        return len(data)
+
+    def _consume(self, buf: bytes) -> int:
+        """Decode every whole row of ``buf``; how many bytes were used."""
+        offset = 0
+        size = _PACKED_RECORD.itemsize
+        if not self._header:
+            if len(buf) < 19:
+                return 0
+            if not buf.startswith(_SIGNATURE):
+                raise ValueError("not a binary COPY stream")
+            offset = 19 + int.from_bytes(buf[15:19], "big")
+            if len(buf) < offset:
+                return 0
+            self._header = True
+        while len(buf) - offset >= 2:
+            nfields = int.from_bytes(buf[offset : offset + 2], "big", signed=True)
+            if nfields == -1:
+                self.finished = True
+                return len(buf)
+            if len(buf) - offset < 14:
+                break
+            if nfields != 2 or int.from_bytes(buf[offset + 2 : offset + 6], "big") != 4:
+                raise ValueError("unexpected row layout in the packed COPY stream")
+            market = int.from_bytes(buf[offset + 6 : offset + 10], "big", signed=True)
+            length = int.from_bytes(buf[offset + 10 : offset + 14], "big", signed=True)
+            if length < 0 or length % size:
+                raise ValueError("packed snapshots are not a whole number of records")
+            if len(buf) - offset - 14 < length:
+                break
+            records = np.frombuffer(buf, dtype=_PACKED_RECORD, count=length // size,
+                                    offset=offset + 14)  # fmt: skip
+            self.parts["ts"].append(records["ts"].astype(np.int64))
+            self.parts["snapshot_id"].append(records["id"].astype(np.int64))
+            self.parts["yes_bid"].append(records["bid"].astype(np.int32))
+            self.parts["yes_ask"].append(records["ask"].astype(np.int32))
+            self.parts["poll"].append(records["poll"] == 1)
+            del records
+            self.markets.append(market)
+            self.counts.append(length // size)
+            offset += 14 + length
+        return offset
+
+    def rows(self) -> StoredRows:
+        """The decoded rows (the parts are released column by column as they are joined)."""
+        if not self.finished:
+            raise ValueError("the packed COPY stream ended early")
+        counts = np.array(self.counts, dtype=np.int64)
+        columns = {name: _join_released(parts) for name, parts in self.parts.items()}
+        columns["ts"] += PG_EPOCH_US
+        market = np.repeat(np.array(self.markets, dtype=np.int32), counts)
+        return StoredRows(market=market, **columns)
+
+
+def _join_released(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """``np.concatenate(parts)``, emptying ``parts`` so each piece goes once it is copied."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    if len(parts) == 1:
+        return parts.pop()
+    out = np.concatenate(parts)
+    parts.clear()
+    return out
+
+
+def _stored_rows(cursor: Cursor, sql: str) -> StoredRows:
+    sink = _PackedSink()
+    cursor.execute(sql, stream=sink)
+    return sink.rows()
 
 
 def _dictionary_chunks(column: Any) -> list[Any]:
@@ -801,7 +910,7 @@ def load_snapshots(
         if in_postgres:
             _select_markets(cursor, [m.ticker for m in markets])
             sql = _PACKED_SQL.format(start=_literal_ts(early), end=_literal_ts(end))
-            rows = _stored_rows(_copy_out(cursor, sql))
+            rows = _stored_rows(cursor, sql)
         polls = _micros_column(
             _copy_out(cursor, _POLLS_SQL.format(start=_literal_ts(early), end=_literal_ts(end)))
         )
