@@ -225,7 +225,7 @@ class Backfill:
         else:
             series = request.series or tuple(self.history.series_tickers())
             for s in series:
-                for market in self.history.markets_of_series(s):
+                for market in self.history.markets_of_series(s, since=request.since):
                     found.setdefault(market.ticker, market)
         return sorted(
             (

@@ -17,10 +17,11 @@ retry resume where the failure was; the last attempt answers 200 with the failur
 A body that can never run answers 400 (Cloud Tasks retries any non-2xx up to the queue's
 attempts, a few cheap refusals, and the task ends failed where an operator sees it).
 
-Cloud Scheduler, once a day (``POST /_jobs/backfill``, body ``{"day"?: "YYYY-MM-DD"}``,
-an OIDC token of the scheduler's invoker account, checked here; none on the local stack):
-it enqueues one fan-out task named after the day, for the ``BACKFILL_DAYS`` days before
-that day's UTC midnight, settled markets only (ADR 0232). The name makes a second trigger
+Cloud Scheduler, once a day (``POST /_jobs/backfill``, body ``{"day"?: "YYYY-MM-DD",
+"series"?: [...]}``, an OIDC token of the scheduler's invoker account, checked here; none
+on the local stack): it enqueues one fan-out task named after the day (and the series, when
+named; all of Kalshi's otherwise), for the ``BACKFILL_DAYS`` days before that day's UTC
+midnight, settled markets only (ADR 0232). The name makes a second trigger
 the same day queue nothing; the checkpoints make any repeat that does run cost no history
 request.
 """
@@ -141,19 +142,22 @@ class BackfillService:
             tasks.append(self._enqueue(body, f"backfill-{window}-{digest}"))
         return tasks
 
-    def schedule(self, day: dt.date) -> str:
-        """The daily job: one fan-out task named after ``day`` (see :func:`daily_window`)."""
+    def schedule(self, day: dt.date, series: Sequence[str] = ()) -> str:
+        """The daily job: one fan-out task named after ``day`` (see :func:`daily_window`)
+        and, when the job names its series, after them too."""
         if self._enqueue is None:
             raise RuntimeError("the daily job needs BACKFILL_QUEUE and BACKFILL_URL")
         since, until = daily_window(day, self.settings.days)
-        body = {
-            "fan_out": {
-                "since": since.isoformat(),
-                "until": until.isoformat(),
-                "settled_only": True,
-            }
+        fan: dict[str, Any] = {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "settled_only": True,
         }
-        return self._enqueue(body, f"backfill-daily-{day:%Y%m%d}")
+        task_id = f"backfill-daily-{day:%Y%m%d}"
+        if series:
+            fan["series"] = sorted(set(series))
+            task_id += "-" + hashlib.sha256(",".join(fan["series"]).encode()).hexdigest()[:12]
+        return self._enqueue({"fan_out": fan}, task_id)
 
 
 def service_from_settings(settings: BackfillSettings) -> BackfillService:
@@ -277,11 +281,12 @@ class BackfillApi:
                 raise ValueError("day must be an ISO date (YYYY-MM-DD)")
             if day > today + dt.timedelta(days=1):
                 raise ValueError("day must not be in the future")
+            series = _names(body.get("series"))
         except (ValueError, TypeError) as exc:
             return _answer(400, {"error": "bad_request", "message": str(exc)})
         since, until = daily_window(day, self._settings.days)
         try:
-            task = self._service().schedule(day)
+            task = self._service().schedule(day, series)
         except Exception as exc:
             log.error("backfill daily job for %s failed", day, exc_info=exc)
             return _answer(503, {"error": "unavailable", "message": "could not queue the job"})

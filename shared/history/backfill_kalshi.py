@@ -240,15 +240,27 @@ class KalshiHistory:
         data = self.client.request("GET", "/series")
         return sorted(s["ticker"] for s in data.get("series") or ())
 
-    def markets_of_series(self, series: str) -> list[MarketInfo]:
-        """Every market of the series: archived, recently settled and live, each once."""
+    def markets_of_series(self, series: str, since: dt.datetime | None = None) -> list[MarketInfo]:
+        """Every market of the series: archived, recently settled and live, each once.
+
+        ``since``: only markets that may still have been listed after it are needed (a
+        market closes before it settles), so the archive, which holds only markets settled
+        before the cutoff, is not read at all when ``since`` is past the cutoff, and the
+        live listings ask Kalshi for markets closing (settling) after ``since``. A daily
+        backfill's window is then listed in a few requests per series, not the series'
+        whole archive. Kalshi may still send more; the caller cuts to its window anyway.
+        """
         cutoff = self.cutoff()
         seen: dict[str, MarketInfo] = {}
-        sources = (
-            ("/historical/markets", {"series_ticker": series}),
-            ("/markets", {"series_ticker": series, "status": "settled"}),
-            ("/markets", {"series_ticker": series}),
-        )
+        settled: dict[str, Any] = {"series_ticker": series, "status": "settled"}
+        listed: dict[str, Any] = {"series_ticker": series}
+        sources: list[tuple[str, dict[str, Any]]] = []
+        if since is None or since < cutoff.market_settled:
+            sources.append(("/historical/markets", {"series_ticker": series}))
+        if since is not None:
+            settled["min_settled_ts"] = int(since.timestamp())
+            listed["min_close_ts"] = int(since.timestamp())
+        sources += [("/markets", settled), ("/markets", listed)]
         for path, params in sources:
             for data in self._pages(path, "markets", params):
                 seen.setdefault(data["ticker"], parse_market(data, series, cutoff))

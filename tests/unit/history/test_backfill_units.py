@@ -24,6 +24,7 @@ from shared.history.backfill_api import BackfillApi, BackfillService
 from shared.history.backfill_kalshi import (
     Budget,
     Cutoff,
+    KalshiHistory,
     MarketInfo,
     parse_candle,
     parse_market,
@@ -203,8 +204,9 @@ class _Service:
         self.fanned.append((since, until, tuple(series), settled_only))
         return ["a", "b"]
 
-    def schedule(self, day: dt.date) -> str:
+    def schedule(self, day: dt.date, series: Any = ()) -> str:
         self.scheduled.append(day)
+        self.scheduled_series = tuple(series)
         return f"projects/p/locations/l/queues/backfill/tasks/backfill-daily-{day:%Y%m%d}"
 
 
@@ -319,6 +321,10 @@ def test_the_daily_job_queues_one_fan_out_named_after_the_day() -> None:
             "settled_only": True,
         }
     }
+    named = service.schedule(dt.date(2026, 11, 2), ["KXB", "KXA", "KXB"])
+    assert named.startswith("backfill-daily-20261102-") and named != task_id
+    assert enqueued[-1][0]["fan_out"]["series"] == ["KXA", "KXB"]
+    assert service.schedule(dt.date(2026, 11, 2), ["KXA", "KXB"]) == named
     # The fan-out it triggers names its tasks after the (settled-only) window.
     service.fan_out(T0, T0 + dt.timedelta(days=1), ["S"], settled_only=True)
     assert enqueued[-1][1].startswith("backfill-202610010000-202610020000-settled-")
@@ -362,9 +368,48 @@ def test_the_job_endpoint_takes_only_the_schedulers_token_and_a_date() -> None:
         _Request({"day": "2026-11-01"}, path=job + "/", queue=None, headers=auth)
     )
     assert status == 200 and service.scheduled == [dt.date(2026, 11, 29), dt.date(2026, 11, 1)]
-    for bad in (b"[]", {"day": "tomorrow"}, {"day": 20261101}, {"day": "2027-01-01"}):
+    assert service.scheduled_series == ()
+    api.handle(_Request({"series": ["KXA", "KXB"]}, path=job, queue=None, headers=auth))
+    assert service.scheduled_series == ("KXA", "KXB")
+    bad_bodies: list[Any] = [b"[]", {"day": "tomorrow"}, {"day": 20261101}, {"day": "2027-01-01"}]
+    for bad in [*bad_bodies, {"series": "KXA"}, {"series": [""]}]:
         body, status, _ = api.handle(_Request(bad, path=job, queue=None, headers=auth))
         assert status == 400 and json.loads(body)["error"] == "bad_request", bad
     # The local stack has no Google to sign tokens: the local scheduler calls on loopback.
     local = _job_api(service, local=True)
     assert local.handle(_Request({}, path=job, queue=None))[1] == 200
+
+
+class _ListingClient:
+    """Answers the cutoff and empty market pages; records what was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, method: str, path: str, params: Any = None) -> dict[str, Any]:
+        self.asked.append((path, dict(params or {})))
+        if path == "/historical/cutoff":
+            return {
+                "market_settled_ts": "2026-10-01T00:00:00Z",
+                "trades_created_ts": "2026-10-01T00:00:00Z",
+            }
+        return {"markets": [], "cursor": ""}
+
+
+def test_a_series_is_listed_only_from_the_window_on() -> None:
+    client = _ListingClient()
+    history = KalshiHistory(client)  # type: ignore[arg-type]
+    history.markets_of_series("S")
+    assert [p for p, _ in client.asked[1:]] == ["/historical/markets", "/markets", "/markets"]
+    # A window after the cutoff needs no archive; the live listings start at the window.
+    client.asked.clear()
+    since = dt.datetime(2026, 10, 5, tzinfo=dt.UTC)
+    history.markets_of_series("S", since=since)
+    assert [p for p, _ in client.asked] == ["/markets", "/markets"]
+    settled, listed = (params for _, params in client.asked)
+    assert settled["status"] == "settled" and settled["min_settled_ts"] == int(since.timestamp())
+    assert listed["min_close_ts"] == int(since.timestamp()) and "status" not in listed
+    # A window reaching before the cutoff reads the archive too.
+    client.asked.clear()
+    history.markets_of_series("S", since=since - dt.timedelta(days=10))
+    assert client.asked[0][0] == "/historical/markets"
