@@ -280,3 +280,25 @@ def _history(url: str, functions_framework: Any, ticker: str) -> list[Any]:
             assert body["candles"], interval
             answers.append(body["candles"])
         return answers
+
+
+def test_the_poller_prunes_and_the_worker_reads_the_last_poll_as_their_roles(
+    world_engine: tuple[sa.Engine, str],
+) -> None:
+    from shared.db.roles import deployable_url, ensure_local_logins
+
+    engine, url = world_engine
+    with engine.begin() as c:
+        ensure_local_logins(c)
+    poller = sa.create_engine(deployable_url(url, "poll_markets"), poolclass=NullPool)
+    try:
+        report = run_maintenance(poller, now=LAST + timedelta(days=WINDOW_DAYS + 1))
+    finally:
+        poller.dispose()
+    assert report.markets_pruned == len(SETTLED)
+    worker = sa.create_engine(deployable_url(url, "backtest_worker"), poolclass=NullPool)
+    try:
+        loaded, _ = _load(worker)
+    finally:
+        worker.dispose()
+    assert loaded.n_rows > 0
