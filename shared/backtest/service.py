@@ -697,8 +697,8 @@ class BacktestService:
                 heartbeat_seconds=self.worker.snapshot_heartbeat_seconds,
                 archive=open_archive(self.worker.archive_url),
             )
-            # Markets without snapshots replay backfilled candles or trades; the report of
-            # sources and coverage is stored with the result.
+            # Minutes no snapshot covers replay backfilled candles or trades (ADR 0235); the
+            # report of sources and coverage is stored with the result.
             data, data_report = fill_from_history(raw, markets, data, request.start, request.end)
             record(0.1, "computing")
             self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
