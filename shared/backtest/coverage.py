@@ -367,11 +367,11 @@ def fill_from_rows(
         )
         if fill is not None:
             fills[index] = fill
-    candle_markets: dict[int, set[str]] = {
-        int(m): set() for m in np.unique(candles.market).tolist()
-    }
-    for m, s in zip(candles.market.tolist(), candles.source.tolist(), strict=True):
-        candle_markets[m].add(HISTORY_SOURCES[s])
+    candle_markets: dict[int, set[str]] = {}
+    pairs = np.unique(candles.market.astype(np.int64) * len(HISTORY_SOURCES) + candles.source)
+    for pair in pairs.tolist():  # (market, source) pairs: a few per market, not per candle
+        market_index, source = divmod(pair, len(HISTORY_SOURCES))
+        candle_markets.setdefault(market_index, set()).add(HISTORY_SOURCES[source])
     trade_markets = set(np.unique(trades.market).tolist())
 
     report = DataReport()

@@ -291,3 +291,14 @@ def test_the_merge_copies_the_snapshot_set_once(monkeypatch: pytest.MonkeyPatch)
     # One copy, its placement mask (a byte a row) and SnapshotSet's own check that rows
     # are grouped (np.diff of the market column): ~1.25; the old merge peaked at ~2.3.
     assert peak < 1.35 * size, (peak, size)
+
+
+def test_candles_built_from_the_trade_tape_are_reported_as_trades() -> None:
+    markets = [_market()]
+    data = _snapshots(markets, {"KXM-A": []})
+    built = _rows([(0, T0_US + m * MINUTE, 5_000, TRADES) for m in range(3)])
+    merged, report = fill_from_rows(markets, data, built, HistoryRows.empty(), T0, END)
+    assert merged.n_rows == 3
+    assert report.fallback == {"KXM-A": "trades"}
+    assert report.fallback_detail["KXM-A"]["minutes"] == {"trades": 3}
+    assert report.market_sources == {"KXM-A": ["trades"]}
