@@ -88,7 +88,7 @@ def _seed(database: Database) -> None:
     # snapshots (the quote changed), the other polls hold the one before (ADR 0170).
     raw = database.engine.raw_connection()
     try:
-        cursor = raw.cursor()
+        cursor: Any = raw.cursor()
         polls = [T0 + m * MINUTE + timedelta(seconds=2) for m in range(FIRST_POLL, MINUTES)]
         ids = []
         for at in polls:
