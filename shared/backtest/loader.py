@@ -930,6 +930,9 @@ def load_snapshots(
         parts.append(rows)
         del rows
         rows = _merge_by_market(parts, len(markets))  # empties ``parts`` as it goes
+        # Arrow's allocator keeps the pages of the freed day tables for reuse; the engine
+        # allocates through numpy, so give them back before it runs (~240 MB at 10M rows).
+        pa.default_memory_pool().release_unused()
     rows = expand_to_polls(rows, polls, last_seen, to_micros(start), to_micros(end), heartbeat_us)
     return SnapshotSet.of_markets(
         markets,

@@ -17,7 +17,10 @@ Run: ``.venv/bin/python -m tests.bench.bench_backtest [markets] [snapshots_per_m
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import io
+import json
 import multiprocessing as mp
 import resource
 import sys
@@ -144,8 +147,301 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# The worker-shaped run at the issue's size (``--worker``)
+
+WORKER_T0 = datetime(2026, 3, 2, tzinfo=UTC)
+POLL_S = 60
+HEARTBEAT_POLLS = 60  # the poller's hourly heartbeat at one poll a minute (ADR 0170)
+_RECORDED_RAW = json.dumps(
+    {
+        "ticker": "KXPL",
+        "status": "active",
+        "yes_bid_dollars": "0.4700",
+        "yes_ask_dollars": "0.4900",
+        "no_bid_dollars": "0.5100",
+        "no_ask_dollars": "0.5300",
+        "last_price_dollars": "0.4800",
+        "previous_price_dollars": "0.4600",
+        "volume_fp": "1234.00",
+        "volume_24h_fp": "120.00",
+        "open_interest_fp": "800.00",
+        "liquidity_dollars": "1520.5000",
+        "yes_bid_size_fp": "150.00",
+        "yes_ask_size_fp": "75.00",
+        "updated_time": "2026-03-01T23:59:00Z",
+        "close_time": "2026-12-31T00:00:00Z",
+        "rules_primary": "If the bench market resolves Yes, the market settles to Yes.",
+    }
+)
+"""A recorded-size ``raw`` (~600 bytes, as the poller stores Kalshi's market object)."""
+
+
+def _fill_production(port: int, n_markets: int, polls: int, changed: float) -> None:
+    """Production-shaped snapshots: ``polls`` polls a minute apart (``market_polls``), each
+    storing, in poll order, the markets whose quote changed (a ``changed`` share, chosen
+    by a hash of market and poll) plus every market's hourly heartbeat, with the
+    recorded-size ``raw``; ``markets`` and ``market_latest`` (when a poll last saw each)."""
+    import sqlalchemy as sa
+
+    from shared.history.partitions import ensure_partitions
+
+    engine = sa.create_engine(f"postgresql+pg8000://postgres@127.0.0.1:{port}/kalshi_insights")
+    days = (polls * POLL_S) // 86_400 + 2
+    last = WORKER_T0 + timedelta(seconds=POLL_S * (polls - 1))
+    with engine.begin() as c:
+        ensure_partitions(c, WORKER_T0.date(), days)
+        c.execute(
+            sa.text(
+                "INSERT INTO markets (ticker, event_ticker, series_ticker, title, status, "
+                "close_time, result) SELECT 'KXPL-' || lpad(m::text, 6, '0'), "
+                "'KXPLE-' || (m / 10), 'KXPL', 't', 'finalized', :close, "
+                "CASE WHEN mod(m, 2) = 0 THEN 'yes' ELSE 'no' END "
+                "FROM generate_series(0, :n - 1) AS m"
+            ),
+            {"n": n_markets, "close": last + timedelta(days=1)},
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO market_latest (ticker, ts, sequence, status) "
+                "SELECT 'KXPL-' || lpad(m::text, 6, '0'), :ts, :polls, 'active' "
+                "FROM generate_series(0, :n - 1) AS m"
+            ),
+            {"n": n_markets, "ts": last, "polls": polls},
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO market_polls (message_id, polled_at, market_count) "
+                "SELECT 'p-' || p, CAST(:t0 AS timestamptz) + p * interval '1 minute', :n "
+                "FROM generate_series(0, :polls - 1) AS p"
+            ),
+            {"t0": WORKER_T0, "polls": polls, "n": n_markets},
+        )
+    threshold = round(changed * 1000)
+    batch = max(1, 1_000_000 // n_markets)
+    for lo in range(0, polls, batch):
+        with engine.begin() as c:
+            c.execute(
+                sa.text(
+                    "INSERT INTO market_snapshots (ticker, ts, source, sequence, "
+                    "yes_bid_dollars, yes_ask_dollars, volume_fp, raw) "
+                    "SELECT 'KXPL-' || lpad(m::text, 6, '0'), "
+                    "CAST(:t0 AS timestamptz) + p * interval '1 minute', 'poll', p + 1, "
+                    "q / 10000.0, (q + 200) / 10000.0, p, CAST(:raw AS jsonb) "
+                    "FROM generate_series(:lo, :hi - 1) AS p, "
+                    "generate_series(0, :n - 1) AS m, "
+                    "LATERAL (SELECT 4000 + round(2500 * sin(p / 400.0 + m))::int "
+                    "+ mod(m * 31 + p * 17, 41) * 20 AS q) AS price "
+                    "WHERE mod(p, :hb) = 0 "
+                    "OR mod(m::int8 * 2654435761 + p::int8 * 40503, 1000) < :threshold "
+                    "ORDER BY p, m"
+                ),
+                {
+                    "t0": WORKER_T0,
+                    "lo": lo,
+                    "hi": min(polls, lo + batch),
+                    "n": n_markets,
+                    "hb": HEARTBEAT_POLLS,
+                    "threshold": threshold,
+                    "raw": _RECORDED_RAW,
+                },
+            )
+    engine.dispose()
+    conn = _connect(port)
+    conn.autocommit = True
+    conn.cursor().execute("VACUUM ANALYZE")
+    conn.close()
+
+
+def _status_mb(field_name: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Reset this process's high-water RSS to its current RSS (Linux ``clear_refs``), so
+    each stage's peak is measured on its own."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _worker_run(port: int, body: dict[str, Any], out: Any) -> None:
+    """Child process: what the worker runs for one run (``BacktestService.execute``: claim,
+    load, fill from history, the sweep with the look-ahead audit, metrics, store,
+    announce), with the high-water RSS of each stage."""
+    from shared.backtest.service import BacktestService, parse_request
+    from shared.backtest.settings import WorkerSettings
+    from shared.config import DatabaseSettings
+    from shared.db.engine import create_database
+
+    database = create_database(
+        DatabaseSettings(database_url=f"postgresql://postgres@127.0.0.1:{port}/kalshi_insights")
+    )
+    service = BacktestService(database, worker=WorkerSettings())
+    run_id = service.create_run(parse_request(body))
+    stages: dict[str, float] = {}
+    times: dict[str, float] = {}
+    current = ["start"]
+    _reset_peak()
+    base = _status_mb("VmRSS")
+    started = time.perf_counter()
+
+    def on_progress(progress: float, stage: str) -> None:
+        label = {"loading": "load", "done": "announced"}.get(stage, stage)
+        if stage == "computing":
+            label = "store" if progress >= 0.9 - 1e-9 else "compute"
+        if label == current[0]:
+            return
+        stages[current[0]] = _status_mb("VmHWM")
+        times[current[0]] = time.perf_counter() - started
+        current[0] = label
+        _reset_peak()
+
+    outcome = service.execute(run_id, final_attempt=True, on_progress=on_progress)
+    stages[current[0]] = max(stages.get(current[0], 0.0), _status_mb("VmHWM"))
+    times[current[0]] = time.perf_counter() - started
+    run = service.get_run(run_id, trades_limit=0)
+    database.dispose()
+    out.put(
+        {
+            "outcome": outcome.status,
+            "trades": outcome.trades,
+            "base_mb": base,
+            "stages": stages,
+            "times": times,
+            "peak_mb": max(stages.values()),
+            "metrics": run.get("metrics"),
+        }
+    )
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """``--worker``: the issue's size, production-shaped, through the worker's own code."""
+    from devstack.postgres import LocalPostgres, free_port
+    from shared.backtest.engine import EngineConfig, run_backtest
+    from shared.backtest.loader import (
+        MarketFilter,
+        copy_floor_packed,
+        load_snapshots,
+        resolve_markets,
+    )
+    from shared.backtest.strategies import create
+    from shared.db import migrate
+
+    polls = args.snapshots // args.markets
+    shape = f"{args.markets}x{polls}@{args.changed}"
+    keep = args.fixture is not None
+    base = Path(args.fixture or tempfile.mkdtemp(prefix="ki-bench-btw-"))
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    pg = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
+    marker = base / "shape"
+    reuse = keep and marker.exists() and marker.read_text() == shape and pg.initialized()
+    if keep and not reuse and pg.initialized():
+        pg.destroy()
+    pg.start()
+    try:
+        migrate.upgrade(pg.url)  # a reused fixture catches up with new migrations
+        if not reuse:
+            t = time.perf_counter()
+            _fill_production(pg.port, args.markets, polls, args.changed)
+            print(f"filled in {time.perf_counter() - t:.0f} s")
+            if keep:
+                marker.write_text(shape)
+        else:
+            print(f"reusing the fixture in {base} ({shape})")
+        start = WORKER_T0
+        end = WORKER_T0 + timedelta(seconds=POLL_S * (polls - 1))
+        conn = _connect(pg.port)
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM market_snapshots")
+        stored = int(cur.fetchone()[0])
+        conn.rollback()
+        markets = resolve_markets(conn.cursor(), MarketFilter())
+        conn.rollback()
+        tickers = [m.ticker for m in markets]
+        floors, loads = [], []
+        data = None
+        for _ in range(args.repeat):  # alternating, so both see the same machine
+            t = time.perf_counter()
+            floor_arrays = copy_floor_packed(conn, tickers, start, end)
+            floors.append(time.perf_counter() - t)
+            del floor_arrays
+            data = None
+            t = time.perf_counter()
+            data = load_snapshots(conn, markets, start, end)
+            loads.append(time.perf_counter() - t)
+        conn.close()
+        assert data is not None
+        computes = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            result = run_backtest(data, create(STRATEGY, PARAMS), EngineConfig())
+            computes.append(time.perf_counter() - t)
+        rows = data.n_rows
+        del data
+        body = {
+            "strategy": STRATEGY,
+            "params": PARAMS,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
+        ctx = mp.get_context("spawn")
+        runs = []
+        for _ in range(args.worker_runs):
+            queue: Any = ctx.Queue()
+            child = ctx.Process(target=_worker_run, args=(pg.port, body, queue))
+            child.start()
+            runs.append(queue.get(timeout=3600))
+            child.join(timeout=60)
+        floor, load, compute = min(floors), min(loads), min(computes)
+        print(
+            f"snapshots: {rows:,} loaded ({stored:,} stored change-only, {args.changed:.0%} of "
+            f"markets changed a poll + the hourly heartbeat; {args.markets:,} markets x "
+            f"{polls:,} polls)   strategy: {STRATEGY} (defaults)   trades: "
+            f"{len(result.trades):,}"
+        )
+        print(f"packed COPY floor (stored rows, 4 columns): {floor:.3f} s  [runs {floors}]")
+        print(f"load_snapshots (5 columns, grid rebuilt): {load:.3f} s  [runs {loads}]")
+        print(f"  load / packed floor: {load / floor:.2f}x   (bar: <= 1.5x)")
+        print(
+            f"compute (run_backtest with the audit): {compute:.3f} s = "
+            f"{rows / compute / 1e6:.2f}M snapshots/s (bar: >= 2M/s)  [runs {computes}]"
+        )
+        for run in runs:
+            stages = ", ".join(
+                f"{k} {v:.0f} MB ({run['times'][k]:.1f} s)" for k, v in run["stages"].items()
+            )
+            print(
+                f"worker run ({run['outcome']}, {run['trades']:,} trades): peak RSS "
+                f"{run['peak_mb']:.0f} MB (bar: <= 1,536 MB; the worker has 2,048); "
+                f"before loading {run['base_mb']:.0f} MB; by stage: {stages}"
+            )
+        peak = max(r["peak_mb"] for r in runs)
+        grown = peak - min(r["base_mb"] for r in runs)
+        print(f"  bytes per snapshot above the baseline, whole run: {grown * 2**20 / rows:.0f}")
+    finally:
+        if keep:
+            pg.stop()
+        else:
+            pg.destroy()
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--worker" in argv:
+        parser = argparse.ArgumentParser(description="the worker-shaped run at a size")
+        parser.add_argument("--worker", action="store_true")
+        parser.add_argument("--snapshots", type=int, default=1_000_000)
+        parser.add_argument("--markets", type=int, default=1_000)
+        parser.add_argument("--changed", type=float, default=0.3)
+        parser.add_argument("--repeat", type=int, default=3)
+        parser.add_argument("--worker-runs", type=int, default=1)
+        parser.add_argument("--fixture", default=None)
+        worker_main(parser.parse_args(argv))
+        return
     n_markets = int(argv[0]) if argv else 1_000
     per_market = int(argv[1]) if len(argv) > 1 else 1_000
 
