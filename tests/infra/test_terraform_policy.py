@@ -378,6 +378,23 @@ def test_scheduler_and_queue_have_explicit_retry_settings(modules: dict[str, TfM
     )
 
 
+def test_the_daily_backfill_is_an_oidc_job_the_backfill_function_checks(
+    modules: dict[str, TfModule],
+) -> None:
+    platform = modules["modules/platform"]
+    job = dict(platform.module_calls("/http_scheduler"))["backfill_schedule"]
+    assert job["uri"] == "${local.backfill_url}/_jobs/backfill"
+    assert job["audience"] == "${local.backfill_url}"
+    invoker = "${google_service_account.scheduler_invoker.email}"
+    assert job["oidc_service_account_email"] == invoker
+    assert job["time_zone"] == "Etc/UTC"
+    fn = dict(platform.module_calls("/function"))["fn_backfill"]
+    env = fn["environment_variables"]
+    assert "BACKFILL_JOB_AUDIENCE = local.backfill_url" in env
+    assert "BACKFILL_JOB_INVOKER_SA = google_service_account.scheduler_invoker.email" in env
+    assert "scheduler" in fn["invoker_members"]
+
+
 def test_required_apis_are_enabled_and_never_disabled(modules: dict[str, TfModule]) -> None:
     apis = set(modules["modules/platform"].locals["apis"])
     for api in (

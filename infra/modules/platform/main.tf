@@ -679,10 +679,15 @@ module "fn_backfill" {
     TASKS_INVOKER_SA      = module.backfill_queue.invoker_email
     BACKFILL_BUDGET_SHARE = "0.5"
     BACKFILL_MAX_ATTEMPTS = "5"
+    BACKFILL_DAYS         = tostring(var.backfill_days)
+    # The daily job (below): the OIDC audience and the only caller /_jobs/backfill accepts.
+    BACKFILL_JOB_AUDIENCE   = local.backfill_url
+    BACKFILL_JOB_INVOKER_SA = google_service_account.scheduler_invoker.email
   })
 
   invoker_members = {
     cloud_tasks = module.backfill_queue.invoker_member
+    scheduler   = "serviceAccount:${google_service_account.scheduler_invoker.email}"
   }
 
   depends_on = [module.project_services]
@@ -730,7 +735,7 @@ resource "google_service_account" "scheduler_invoker" {
   project      = var.project_id
   account_id   = "${local.prefix}-sched-invoker"
   display_name = "Cloud Scheduler HTTP invoker (${var.environment})"
-  description  = "OIDC identity of HTTP scheduler jobs; the account function accepts only it."
+  description  = "OIDC identity of HTTP scheduler jobs; the account and backfill job endpoints accept only it."
 }
 
 module "day_boundary_schedule" {
@@ -745,6 +750,28 @@ module "day_boundary_schedule" {
   uri                        = "${local.account_url}/_jobs/day-boundary"
   oidc_service_account_email = google_service_account.scheduler_invoker.email
   audience                   = local.account_url
+
+  depends_on = [module.project_services]
+}
+
+# The daily backfill (docs/decisions/0232): Kalshi's history of the markets settled in the last
+# backfill_days days, so a deployment keeps the days it did not poll and every new result.
+# The job queues one fan-out task named after the day on the backfill queue (a second trigger
+# the same day queues nothing); each series' task skips the markets its checkpoints cover.
+module "backfill_schedule" {
+  source = "../http_scheduler"
+
+  project_id                 = var.project_id
+  region                     = var.region
+  name                       = "${local.prefix}-backfill"
+  description                = "Queues the daily backfill of settled markets (backfill function)."
+  schedule                   = var.backfill_schedule
+  time_zone                  = "Etc/UTC"
+  paused                     = var.backfill_paused
+  uri                        = "${local.backfill_url}/_jobs/backfill"
+  body_json                  = jsonencode(length(var.backfill_series) > 0 ? { series = var.backfill_series } : {})
+  oidc_service_account_email = google_service_account.scheduler_invoker.email
+  audience                   = local.backfill_url
 
   depends_on = [module.project_services]
 }
