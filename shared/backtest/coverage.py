@@ -126,9 +126,14 @@ class HistoryRows:
             np.zeros(0, np.int8),
         )
 
-    def of(self, index: int) -> tuple[I64, I32, I8]:
-        lo = int(np.searchsorted(self.market, index, side="left"))
-        hi = int(np.searchsorted(self.market, index, side="right"))
+    def bounds(self, n_markets: int) -> I64:
+        """Where each market's rows start (``n_markets + 1`` entries): one search for all
+        of them, keyed in the column's own type (a Python int key would cast the whole
+        column on every call, once per market)."""
+        keys = np.arange(n_markets + 1, dtype=self.market.dtype)
+        return np.searchsorted(self.market, keys, side="left").astype(np.int64)
+
+    def slice(self, lo: int, hi: int) -> tuple[I64, I32, I8]:
         return self.ts[lo:hi], self.price[lo:hi], self.source[lo:hi]
 
 
@@ -260,17 +265,23 @@ def _fill_market(
     trade_ts, trade_price, trade_minutes = trade_ts[keep], trade_price[keep], trade_minutes[keep]
     if not len(candle_ts) and not len(trade_ts):
         return None
-    ts = np.concatenate((candle_ts + _MINUTE_US, trade_ts))
-    price = np.concatenate((candle_price, trade_price))
-    order = np.argsort(ts, kind="stable")
-    ts, price = ts[order], price[order]
-    trade_only = np.unique(trade_minutes)
-    minutes = np.concatenate((candle_minutes, trade_only))
-    sources = np.concatenate(
-        (candle_source, np.full(len(trade_only), _TRADE, dtype=np.int8))
-    ).astype(np.int8)
-    order = np.argsort(minutes, kind="stable")
-    minutes, sources = minutes[order], sources[order]
+    if len(trade_ts):
+        ts = np.concatenate((candle_ts + _MINUTE_US, trade_ts))
+        price = np.concatenate((candle_price, trade_price))
+        order = np.argsort(ts, kind="stable")
+        ts, price = ts[order], price[order]
+        trade_only = np.unique(trade_minutes)
+        minutes = np.concatenate((candle_minutes, trade_only))
+        sources = np.concatenate((candle_source, np.full(len(trade_only), _TRADE, np.int8)))
+        order = np.argsort(minutes, kind="stable")
+        minutes, sources = minutes[order], sources[order].astype(np.int8)
+    else:  # candles alone: already in time order
+        ts, price, minutes, sources = (
+            candle_ts + _MINUTE_US,
+            candle_price,
+            candle_minutes,
+            candle_source,
+        )
     inside = (minutes >= first) & (minutes < stop)
     return _Fill(
         at=offset + np.searchsorted(snapshot_ts, ts, side="left").astype(np.int64),
@@ -299,21 +310,43 @@ def _spans(fill: _Fill) -> list[dict[str, str]]:
     ]
 
 
-def _merge(data: SnapshotSet, fills: Mapping[int, _Fill]) -> SnapshotSet:
+def _detail(fill: _Fill, listed: int) -> dict[str, Any]:
+    """One market's ``fallback_detail`` (``source`` the one with the most minutes)."""
+    per_source = np.bincount(fill.minute_source, minlength=len(HISTORY_SOURCES))
+    spans = _spans(fill)
+    return {
+        "source": HISTORY_SOURCES[int(np.argmax(per_source))],
+        "minutes": {
+            s: int(c) for s, c in zip(HISTORY_SOURCES, per_source.tolist(), strict=True) if c
+        },
+        "share": round(min(1.0, len(fill.minutes) / listed), 6) if listed else 0.0,
+        "spans": spans[:MAX_SPANS],
+        "spans_total": len(spans),
+    }
+
+
+def _merge(data: SnapshotSet, fills: dict[int, _Fill]) -> SnapshotSet:
     """``data`` with the replayed rows in place: every column written once into its final
     array (the replayed rows at their places, the snapshots into the rest), so the set is
-    copied once and no sort runs over it. Replayed rows get ids -1, -2, ... in order."""
+    copied once and no sort runs over it. Replayed rows get ids -1, -2, ... in order.
+    ``fills`` is emptied as its rows are gathered."""
     if not fills:
         return data
-    order = sorted(fills)  # market order, so the insertion points never go back
-    at = np.concatenate([fills[m].at for m in order])
-    k, n = len(at), data.n_rows
-    dest = at + np.arange(k, dtype=np.int64)
+    k, n = sum(len(f.at) for f in fills.values()), data.n_rows
+    dest = np.empty(k, dtype=np.int64)
+    ts = np.empty(k, dtype=data.ts.dtype)
+    price = np.empty(k, dtype=np.int32)
+    market = np.empty(k, dtype=data.market.dtype)
+    placed_rows = 0
+    for index in sorted(fills):  # market order, so the insertion points never go back
+        fill = fills.pop(index)
+        rows = slice(placed_rows, placed_rows + len(fill.at))
+        dest[rows], ts[rows], price[rows], market[rows] = fill.at, fill.ts, fill.price, index
+        placed_rows = rows.stop
+        del fill
+    dest += np.arange(k, dtype=np.int64)  # each earlier replayed row shifts the next one
     rest = np.ones(n + k, dtype=np.bool_)
     rest[dest] = False
-    market = np.concatenate([np.full(len(fills[m].at), m, dtype=data.market.dtype) for m in order])
-    price = np.concatenate([fills[m].price for m in order])
-
     # Numpy turns a boolean mask into an index array (8 bytes a row) to assign through
     # it, so the snapshots go in block by block: that array is a block's, not the set's.
     blocks = range(0, n + k, _BLOCK_ROWS)
@@ -329,7 +362,7 @@ def _merge(data: SnapshotSet, fills: Mapping[int, _Fill]) -> SnapshotSet:
     return dataclasses.replace(
         data,
         market=placed(data.market, market),
-        ts=placed(data.ts, np.concatenate([fills[m].ts for m in order])),
+        ts=placed(data.ts, ts),
         snapshot_id=placed(data.snapshot_id, np.arange(-1, -k - 1, -1, dtype=np.int64)),
         yes_bid=placed(data.yes_bid, price),
         yes_ask=placed(data.yes_ask, price),
@@ -354,61 +387,56 @@ def fill_from_rows(
     opens = opens or {}
     start_us, end_us = to_micros(start), to_micros(end)
     first, stop = start_us // _MINUTE_US, -(-end_us // _MINUTE_US)
+    n_markets = len(markets)
     seg_start, seg_end = data.segments()
-    snapshot_minutes = _snapshot_minutes(data, first, stop)
-    with_history = np.union1d(candles.market, trades.market).astype(np.int64)
+    covered = _snapshot_minutes(data, first, stop)
+    listed = [_listed_minutes(m, opens.get(m.ticker), start_us, end_us) for m in markets]
+    candle_at, trade_at = candles.bounds(n_markets), trades.bounds(n_markets)
+    with_history = np.flatnonzero((candle_at[1:] > candle_at[:-1]) | (trade_at[1:] > trade_at[:-1]))
+    report = DataReport()
     fills: dict[int, _Fill] = {}
     for index in with_history.tolist():
-        if not 0 <= index < len(markets):
-            continue
         lo, hi = int(seg_start[index]), int(seg_end[index])
         fill = _fill_market(
-            data.ts[lo:hi], lo, candles.of(index), trades.of(index), start_us, end_us
+            data.ts[lo:hi],
+            lo,
+            candles.slice(int(candle_at[index]), int(candle_at[index + 1])),
+            trades.slice(int(trade_at[index]), int(trade_at[index + 1])),
+            start_us,
+            end_us,
         )
-        if fill is not None:
-            fills[index] = fill
-    candle_markets: dict[int, set[str]] = {}
+        if fill is None:
+            continue
+        if len(fill.minutes):
+            ticker = markets[index].ticker
+            covered[index] += len(fill.minutes)
+            detail = _detail(fill, listed[index])
+            report.fallback[ticker] = detail["source"]
+            report.fallback_detail[ticker] = detail
+        fills[index] = dataclasses.replace(fill, minutes=_NO_MINUTES, minute_source=_NO_SOURCES)
+    candle_sources: dict[int, set[str]] = {}
     pairs = np.unique(candles.market.astype(np.int64) * len(HISTORY_SOURCES) + candles.source)
     for pair in pairs.tolist():  # (market, source) pairs: a few per market, not per candle
         market_index, source = divmod(pair, len(HISTORY_SOURCES))
-        candle_markets.setdefault(market_index, set()).add(HISTORY_SOURCES[source])
-    trade_markets = set(np.unique(trades.market).tolist())
-
-    report = DataReport()
+        candle_sources.setdefault(market_index, set()).add(HISTORY_SOURCES[source])
     all_sources: set[str] = set()
     for index, market in enumerate(markets):
         ticker = market.ticker
-        sources: set[str] = set()
+        sources: set[str] = set(candle_sources.get(index, ()))
         if seg_end[index] > seg_start[index]:
             sources |= set(("poll",) if own_sources is None else own_sources.get(ticker, ()))
-        sources |= candle_markets.get(index, set())
-        if index in trade_markets:
+        if trade_at[index + 1] > trade_at[index]:
             sources.add("trades")
-        listed = _listed_minutes(market, opens.get(ticker), start_us, end_us)
-        covered = int(snapshot_minutes[index])
-        fill = fills.get(index)
-        if fill is not None and len(fill.minutes):
-            covered += len(fill.minutes)
-            per_source = np.bincount(fill.minute_source, minlength=len(HISTORY_SOURCES))
-            main = int(np.argmax(per_source))
-            spans = _spans(fill)
-            report.fallback[ticker] = HISTORY_SOURCES[main]
-            report.fallback_detail[ticker] = {
-                "source": HISTORY_SOURCES[main],
-                "minutes": {
-                    s: int(c)
-                    for s, c in zip(HISTORY_SOURCES, per_source.tolist(), strict=True)
-                    if c
-                },
-                "share": round(min(1.0, len(fill.minutes) / listed), 6) if listed else 0.0,
-                "spans": spans[:MAX_SPANS],
-                "spans_total": len(spans),
-            }
-        report.coverage[ticker] = min(1.0, covered / listed) if listed else 0.0
+        n_listed = listed[index]
+        report.coverage[ticker] = min(1.0, int(covered[index]) / n_listed) if n_listed else 0.0
         report.market_sources[ticker] = sorted(sources)
         all_sources |= sources
     report.sources = sorted(all_sources)
     return _merge(data, fills), report
+
+
+_NO_MINUTES = np.zeros(0, dtype=np.int64)
+_NO_SOURCES = np.zeros(0, dtype=np.int8)
 
 
 def fill_from_history(
