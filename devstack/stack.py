@@ -36,6 +36,7 @@ SERVICES: tuple[str, ...] = (
     "devstack.services.secret_manager:SecretManagerService",
     "devstack.services.marketdata:MarketDataService",
     "devstack.services.backtests:BacktestsService",
+    "devstack.services.backfill:DailyBackfillService",
     "devstack.services.account:AccountService",
     "devstack.services.streamer:StreamerService",
     "devstack.services.gateway:GatewayService",

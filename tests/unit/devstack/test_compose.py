@@ -95,6 +95,7 @@ COUNTERPARTS: dict[str, tuple[str, ...]] = {
     "devstack.services.secret_manager:SecretManagerService": ("secret-manager", "seed-secrets"),
     "devstack.services.marketdata:MarketDataService": ("poll-markets", "markets", "scheduler"),
     "devstack.services.backtests:BacktestsService": ("backtests", "backtest-worker"),
+    "devstack.services.backfill:DailyBackfillService": ("backfill", "backfill-daily"),
     "devstack.services.account:AccountService": ("account", "day-boundary"),
     "devstack.services.streamer:StreamerService": ("streamer",),
     "devstack.services.gateway:GatewayService": ("gateway",),
