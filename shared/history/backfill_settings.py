@@ -9,7 +9,8 @@
 - ``budget_share``: ``BACKFILL_BUDGET_SHARE``, the share of the key's Read budget one task
   may use (default 0.5: the poller shares the key). Cloud Tasks runs one task at a time
   (the queue's ``max_concurrent_dispatches`` is 1), so the share is the backfill's total.
-- ``days``: ``BACKFILL_DAYS``, the window a fan-out covers when it names none (30).
+- ``days``: ``BACKFILL_DAYS``, the window a fan-out covers when it names none, and the
+  days before each UTC midnight the daily job covers (30; ADR 0232).
 - ``max_attempts``: ``BACKFILL_MAX_ATTEMPTS``, the queue's attempts per task.
 - ``job_audience`` / ``job_invoker``: ``BACKFILL_JOB_AUDIENCE`` and
   ``BACKFILL_JOB_INVOKER_SA``, the OIDC audience and the only account the daily schedule's
