@@ -35,7 +35,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -71,6 +72,7 @@ __all__ = [
     "fold_candles",
     "lock_market_data",
     "metadata_hash",
+    "planner_settings",
     "rebuild_candles",
     "write_poll",
 ]
@@ -157,6 +159,8 @@ CREATE TEMPORARY TABLE poll_staging (
     status varchar(16) NOT NULL,
     snapshot_hash bigint NOT NULL,
     store boolean NOT NULL DEFAULT true,
+    has_latest boolean NOT NULL DEFAULT false,
+    meta_stale boolean NOT NULL DEFAULT true,
     seen_ts timestamptz,
     held_stored_ts timestamptz,
     held_yes_bid_dollars numeric(10, 4),
@@ -185,24 +189,6 @@ CREATE TEMPORARY TABLE poll_meta_staging (
 ) ON COMMIT DROP
 """
 
-# One round trip, one row: how many markets have no market_latest row yet, and the
-# positions of the markets whose metadata differs from what the last poll wrote (the
-# fingerprint in market_latest), split into unknown to ``markets`` (COPY-ed in) and known
-# (upserted). Comma-separated integers decode in microseconds; 10,000 tickers took ~20 ms.
-# OFFSET 0 keeps the subquery whole, so each EXISTS probe runs once, not once per FILTER.
-_DIFF = """
-SELECT count(*) FILTER (WHERE d.no_latest),
-       coalesce(string_agg(d.ord::text, ',') FILTER (WHERE NOT d.known), ''),
-       coalesce(string_agg(d.ord::text, ',') FILTER (WHERE d.known), '')
-FROM (
-    SELECT s.ord, l.ticker IS NULL AS no_latest,
-           EXISTS (SELECT 1 FROM markets m WHERE m.ticker = s.ticker) AS known
-    FROM poll_staging s LEFT JOIN market_latest l ON l.ticker = s.ticker
-    WHERE l.meta_hash IS DISTINCT FROM s.meta_hash
-    OFFSET 0
-) d
-"""
-
 # Change-only snapshots (ADR 0170). A market's snapshot is stored when it is new, when
 # what it carries changed since its last stored snapshot (the fingerprint in
 # market_latest), when its heartbeat is due, when it was missing from the previous poll
@@ -210,7 +196,14 @@ FROM (
 # this poll is late (market_latest already holds a newer observation). :full stores
 # every one (heartbeat 0). The values the market's last stored snapshot carried, which
 # market_latest holds until this poll rewrites it, are kept for the candle fold.
-# Returns the positions of the markets NOT stored (integers decode in microseconds).
+#
+# The same visit of each market's latest row compares its metadata fingerprint
+# (meta_stale stays true for a market without one) and marks the row found (has_latest),
+# so no later statement joins market_latest to learn either (ADR 0223). Under
+# _PROBE_SETTINGS each market costs one probe of market_latest's primary key, whatever
+# the table holds.
+# Answers, in one row: how many markets have a latest row, the positions of those NOT
+# stored (integers decode in microseconds) and how many have changed metadata.
 _CHOOSE_STORED = """
 WITH held AS (
     UPDATE poll_staging s SET
@@ -220,6 +213,8 @@ WITH held AS (
                  OR l.ts >= CAST(:ts AS timestamptz)
                  OR l.ts < coalesce((SELECT max(p.polled_at) FROM market_polls p
                                      WHERE p.polled_at < CAST(:ts AS timestamptz)), l.ts)),
+        has_latest = true,
+        meta_stale = l.meta_hash IS DISTINCT FROM s.meta_hash,
         seen_ts = l.ts,
         held_stored_ts = l.stored_ts,
         held_yes_bid_dollars = l.yes_bid_dollars,
@@ -228,10 +223,39 @@ WITH held AS (
         held_volume_fp = l.volume_fp
     FROM market_latest l
     WHERE l.ticker = s.ticker
-    RETURNING s.ord, s.store
+    RETURNING s.ord, s.store, s.meta_stale
 )
-SELECT coalesce(string_agg(ord::text, ',') FILTER (WHERE NOT store), '') FROM held
+SELECT count(*), coalesce(string_agg(ord::text, ',') FILTER (WHERE NOT store), ''),
+       count(*) FILTER (WHERE meta_stale)
+FROM held
 """
+
+# Only when some market lacks a latest row or changed metadata (a first poll, new
+# markets, a status change): the positions of the markets whose metadata must be written,
+# split into unknown to ``markets`` (COPY-ed in) and known (upserted). A LEFT JOIN, not
+# EXISTS: Postgres may answer an EXISTS by hashing all of ``markets``, where the join
+# under _PROBE_SETTINGS probes its key once per market to write.
+_DIFF = """
+SELECT coalesce(string_agg(s.ord::text, ',') FILTER (WHERE m.ticker IS NULL), ''),
+       coalesce(string_agg(s.ord::text, ',') FILTER (WHERE m.ticker IS NOT NULL), '')
+FROM poll_staging s LEFT JOIN markets m ON m.ticker = s.ticker
+WHERE s.meta_stale
+"""
+
+# Every statement from the choice of stored snapshots on joins the poll's staged markets
+# to a table that holds every market ever seen (market_latest, markets, market_candles).
+# The planner does not know how many rows the temporary staging table holds (it is never
+# analyzed: ANALYZE of 10,000 rows costs ~30 ms) and, facing 100,000 latest rows, hashed
+# or merged all of them (~40 ms per statement at 100,000 markets, growing with the
+# markets known). With hash and merge joins off, each staged market probes the big
+# table's primary key: the cost follows the markets polled (ADR 0223). JIT off: the
+# priced-out plans' costs would otherwise trigger JIT compilation (15-200 ms measured)
+# for statements that run in milliseconds.
+_PROBE_SETTINGS: dict[str, str] = {
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "jit": "off",
+}
 
 # Results newly known, counted before the upsert overwrites them.
 _NEW_RESULTS = """
@@ -296,10 +320,12 @@ UPDATE market_latest AS l SET
     snapshot_hash = s.snapshot_hash,
     stored_ts = CASE WHEN s.store THEN CAST(:ts AS timestamptz) ELSE l.stored_ts END
 FROM poll_staging s
-WHERE l.ticker = s.ticker AND l.ts <= CAST(:ts AS timestamptz)
+WHERE s.has_latest AND l.ticker = s.ticker AND l.ts <= CAST(:ts AS timestamptz)
 """
 
-# Markets seen for the first time. Under the write lock nobody else can insert them.
+# Markets seen for the first time (or again after pruning: shared.history.pruning), as
+# the choice of stored snapshots found them. Under the write lock nobody else can insert
+# them.
 _INSERT_LATEST = """
 INSERT INTO market_latest (
     ticker, ts, sequence, yes_bid_dollars, yes_ask_dollars, no_bid_dollars, no_ask_dollars,
@@ -311,7 +337,7 @@ SELECT s.ticker, :ts, :sequence, s.yes_bid_dollars, s.yes_ask_dollars, s.no_bid_
        coalesce(s.volume_fp, 0), s.volume_24h_fp, s.open_interest_fp, s.meta_hash, s.status,
        s.snapshot_hash, :ts
 FROM poll_staging s
-WHERE NOT EXISTS (SELECT 1 FROM market_latest l WHERE l.ticker = s.ticker)
+WHERE NOT s.has_latest
 """
 
 # Every column of a candle, in the order both inserters (a poll's new buckets, a rebuild)
@@ -330,17 +356,25 @@ _BUCKETS_VALUES = ", ".join(
 )
 
 
-# This poll's observation of each market, as the candles fold it. OFFSET 0 keeps the
-# planner from inlining the subquery, which would compute mid and last once per reference
-# (up to eight times a row) instead of once.
+# This poll's observation of each market in its bucket at every resolution, as the
+# candles fold it. OFFSET 0 keeps the planner from inlining the subquery, which would
+# compute mid and last once per reference (up to eight times a row) instead of once.
 # Only the snapshots this poll stores are folded (ADR 0170): a rollup is the rollup of the
 # stored snapshots, each holding until the next.
-_CANDLE_SOURCE = f"""(
-    SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last, volume_fp,
-           seen_ts, held_stored_ts, {MID_SQL.format(p="held_")} AS held_mid,
-           {LAST_SQL.format(p="held_")} AS held_last, held_volume_fp
-    FROM poll_staging WHERE store OFFSET 0
-) s CROSS JOIN (VALUES {_BUCKETS_VALUES}) AS r(res, bucket)"""
+# The resolutions are unnested side by side in the select list (one row per resolution,
+# no join), each with this poll's bucket start.
+_CANDLE_ROWS = f"""
+    SELECT o.*, unnest(ARRAY[{", ".join(str(r) for r in CANDLE_RESOLUTIONS_S)}]) AS res,
+           unnest(ARRAY[{
+    ", ".join(f"CAST(:bucket_{r} AS timestamptz)" for r in CANDLE_RESOLUTIONS_S)
+}]) AS bucket
+    FROM (
+        SELECT ticker, {MID_SQL.format(p="")} AS mid, {LAST_SQL.format(p="")} AS last,
+               volume_fp, seen_ts, held_stored_ts, {MID_SQL.format(p="held_")} AS held_mid,
+               {LAST_SQL.format(p="held_")} AS held_last, held_volume_fp
+        FROM poll_staging WHERE store OFFSET 0
+    ) o"""
+_CANDLE_SOURCE = f"({_CANDLE_ROWS}\n) s"
 
 # Fold one observation per market into its existing bucket at every rollup resolution.
 # Open and close are the first and last non-NULL values by observation time, so a late,
@@ -396,7 +430,14 @@ _OWN_CANDLE = f"c.source IN {OWN_SOURCES_SQL}"
 # never as a filter on c.source in WHERE: Postgres estimates an equality on an unanalyzed
 # column at 0.5 % of the rows, and with that estimate it planned a nested loop that
 # rescanned the staging table once per candle (minutes at 10,000 markets).
+#
+# The rows are one materialized set, so the only join is with market_candles on its whole
+# primary key: under _PROBE_SETTINGS (and the scans fold_candles prices out) one key probe
+# per stored market and resolution. Joined as two relations, the planner probed by
+# ticker alone and filtered every candle the ticker has (ADR 0223).
 _UPDATE_CANDLES = f"""
+WITH s AS MATERIALIZED ({_CANDLE_ROWS}
+)
 UPDATE market_candles AS c SET
     {
     ", ".join(
@@ -404,8 +445,8 @@ UPDATE market_candles AS c SET
         for col, (fold, fresh) in _FOLD_SETS.items()
     )
 }
-FROM {_CANDLE_SOURCE}
-WHERE c.ticker = s.ticker AND c.resolution_s = r.res AND c.bucket_start = r.bucket
+FROM s
+WHERE c.ticker = s.ticker AND c.resolution_s = s.res AND c.bucket_start = s.bucket
 """
 
 # Buckets this poll opens (a new bucket, a new market): every row the UPDATE above did not
@@ -420,7 +461,7 @@ WHERE c.ticker = s.ticker AND c.resolution_s = r.res AND c.bucket_start = r.buck
 # When the market was seen earlier in this bucket (``seen_ts``) but nothing was stored
 # then, its held snapshot (the values market_latest kept) was the bucket's opening
 # observation: the candle opens from it, as it would have with every poll stored.
-_HELD = "CASE WHEN s.seen_ts >= r.bucket AND s.seen_ts < CAST(:ts AS timestamptz) THEN {x} END"
+_HELD = "CASE WHEN s.seen_ts >= s.bucket AND s.seen_ts < CAST(:ts AS timestamptz) THEN {x} END"
 _INSERT_CANDLES = f"""
 {_INSERT_INTO_CANDLES[:-1]}, source)
 SELECT ticker, res, bucket, first_ts, :ts,
@@ -429,8 +470,8 @@ SELECT ticker, res, bucket, first_ts, :ts,
        coalesce(last, h_last),
        coalesce(h_vol, volume_fp), coalesce(volume_fp, h_vol), 1, '{POLL_SOURCE}'
 FROM (
-    SELECT s.ticker, r.res, r.bucket, s.mid, s.last, s.volume_fp,
-           coalesce({_HELD.format(x="greatest(r.bucket, s.held_stored_ts)")},
+    SELECT s.ticker, s.res, s.bucket, s.mid, s.last, s.volume_fp,
+           coalesce({_HELD.format(x="greatest(s.bucket, s.held_stored_ts)")},
                     CAST(:ts AS timestamptz)) AS first_ts,
            {_HELD.format(x="s.held_mid")} AS h_mid, {_HELD.format(x="s.held_last")} AS h_last,
            {_HELD.format(x="s.held_volume_fp")} AS h_vol
@@ -727,7 +768,12 @@ def write_poll(
             lambda: copy_payload(connection, "poll_staging", _STAGING_COLUMNS, staging_payload),
         )
         full = heartbeat_seconds <= 0
-        unchanged_csv = t.measure(
+        # Put back before returning; when a statement fails, the aborted transaction's
+        # rollback undoes them.
+        planner_before = t.measure(
+            "planner_settings", lambda: _apply_settings(connection, _PROBE_SETTINGS)
+        )
+        with_latest, unchanged_csv, meta_changed = t.measure(
             "choose_stored",
             lambda: run(
                 text(_CHOOSE_STORED),
@@ -736,8 +782,9 @@ def write_poll(
                     "full": full,
                     "heartbeat_due": polled_at - timedelta(seconds=max(heartbeat_seconds, 0)),
                 },
-            ).scalar_one(),
+            ).one(),
         )
+        without_latest = len(ordered) - int(with_latest)
         unchanged = set(_positions(unchanged_csv))
         stored = [i for i in range(len(ordered)) if i not in unchanged]
         t.measure(
@@ -758,8 +805,10 @@ def write_poll(
             if stored
             else 0
         )
-        without_latest, new_csv, known_csv = t.measure(
-            "diff_metadata", lambda: run(text(_DIFF)).one()
+        new_csv, known_csv = (
+            t.measure("diff_metadata", lambda: run(text(_DIFF)).one())
+            if without_latest or meta_changed
+            else ("", "")
         )
         new_markets = [ordered[i] for i in _positions(new_csv)]
         known_changed = [ordered[i] for i in _positions(known_csv)]
@@ -801,6 +850,7 @@ def write_poll(
             t.measure("insert_candles", lambda: run(text(_INSERT_CANDLES), ts_params))
         if inside:
             t.measure("repair_candles", lambda: run(text(_REPAIR_LATE_CANDLES), ts_params))
+        t.measure("planner_settings", lambda: _apply_settings(connection, planner_before))
     seconds = time.perf_counter() - started
     t.measure(
         "finish_poll_row",
@@ -823,22 +873,47 @@ def write_poll(
 
 
 def fold_candles(connection: Connection, params: dict[str, Any]) -> tuple[int, int]:
-    """Run :data:`_FOLD_CANDLES` with sequential scans priced out for that one statement.
+    """Run :data:`_FOLD_CANDLES` with scans and hash/merge joins priced out for that one
+    statement.
 
-    The fold must probe ``market_candles`` by its primary key once per stored market and
-    resolution, whatever the table's statistics say. Fresh or stale statistics made the
-    planner expect a handful of candles and loop over the staging table once per candle
-    (minutes at 10,000 markets); with a scan of ``market_candles`` disabled the only plan
-    left is the one ADR 0091 wants: the staging rows outside, a key probe inside.
+    The fold must probe ``market_candles`` by its whole primary key once per stored market
+    and resolution, whatever the table's statistics say. Fresh or stale statistics made
+    the planner expect a handful of candles and loop over the staging table once per candle
+    (minutes at 10,000 markets), or hash every candle of the bucket, or probe by ticker and
+    filter every candle the ticker has; with a scan of ``market_candles`` and the hash and
+    merge joins disabled the only plan left is the one ADR 0091 wants: the staging rows
+    outside, a key probe inside (ADR 0223).
     """
-    # jit off too: the disabled scans' huge costs would otherwise trigger JIT compilation
-    # (~0.1 s) for a statement that runs in milliseconds.
-    connection.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off"))
-    try:
+    with planner_settings(connection, {"enable_seqscan": "off", **_PROBE_SETTINGS}):
         row = connection.execute(text(_FOLD_CANDLES), params).one()
-    finally:
-        connection.execute(text("SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL jit TO DEFAULT"))
     return int(row[0]), int(row[1])
+
+
+@contextmanager
+def planner_settings(connection: Connection, settings: dict[str, str]) -> Iterator[None]:
+    """Apply planner ``settings`` to the statements run inside, then put back the values
+    they had (one round trip each way).
+
+    Transaction-scoped (``set_config(..., true)``, as ``SET LOCAL``). When the body raises,
+    nothing is put back: the failed statement aborted the transaction, which refuses any
+    further statement, and its rollback undoes the settings anyway.
+    """
+    before = _apply_settings(connection, settings)
+    yield
+    _apply_settings(connection, before)
+
+
+def _apply_settings(connection: Connection, settings: dict[str, str]) -> dict[str, str]:
+    """Set ``settings`` for the rest of the transaction; the values they replaced."""
+    names = list(settings)
+    columns = ", ".join(
+        f"current_setting(:n{i}), set_config(:n{i}, :v{i}, true)" for i in range(len(names))
+    )
+    values: dict[str, str] = {}
+    for i, name in enumerate(names):
+        values[f"n{i}"], values[f"v{i}"] = name, settings[name]
+    row = connection.execute(text(f"SELECT {columns}"), values).one()
+    return {name: str(row[2 * i]) for i, name in enumerate(names)}
 
 
 # The fold, counting the candles it updated and those this poll landed strictly inside of
