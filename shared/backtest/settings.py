@@ -27,10 +27,11 @@ __all__ = [
     "WorkerSettings",
 ]
 
-BYTES_PER_SNAPSHOT = 256
+BYTES_PER_SNAPSHOT = 112
 """Peak worker memory per loaded snapshot (load, one strategy run, store), rounded up from
-the 232 bytes measured on a million snapshots (82 after the load alone); measured by
-``python -m tests.bench.bench_backtest``, derivation in ADR 0085."""
+the 97 bytes measured on the worker's whole run over 10,000,000 production-shaped
+snapshots (``python -m tests.bench.bench_backtest --worker``; 232 before the engine and
+loader dropped their row-sized temporaries, ADR 0229-0230); derivation in ADR 0085."""
 BASELINE_MB = 400
 """The worker's memory before it loads anything (interpreter, functions-framework, numpy,
 the database and Google clients), rounded well up from what the benchmark measures."""
@@ -74,7 +75,7 @@ class WorkerSettings:
 
         Usable memory is 75 % of the instance (the rest for allocator fragmentation and
         the result set being written) minus the baseline; each snapshot costs
-        :data:`BYTES_PER_SNAPSHOT` at peak. 2 GiB gives about 4.6 million snapshots.
+        :data:`BYTES_PER_SNAPSHOT` at peak. 2 GiB gives about 10.6 million snapshots.
         """
         usable = self.memory_mb * 0.75 - BASELINE_MB
         return max(0, int(usable * 1024 * 1024 // BYTES_PER_SNAPSHOT))

@@ -134,7 +134,7 @@ def test_submit_sizes_the_run_from_the_hourly_rollups(seeded: Database) -> None:
 
 def test_submit_refuses_more_snapshots_than_the_workers_memory_holds(seeded: Database) -> None:
     tiny = BacktestService(seeded, worker=WorkerSettings(memory_mb=534))
-    assert tiny.worker.max_snapshots == 2_048  # 0.5 MB usable at 256 bytes a snapshot
+    assert tiny.worker.max_snapshots == 4_681  # 0.5 MB usable at 112 bytes a snapshot
     assert tiny.submit(REQUEST)["status"] == "queued"  # 360 snapshots
     with seeded.engine.begin() as connection:  # twenty times the data: 7,200 snapshots
         connection.execute(text("UPDATE market_candles SET samples = samples * 20"))
@@ -146,7 +146,7 @@ def test_submit_refuses_more_snapshots_than_the_workers_memory_holds(seeded: Dat
 def test_the_worker_refuses_a_run_that_outgrew_its_memory_before_loading(
     seeded: Database,
 ) -> None:
-    tiny = WorkerSettings(memory_mb=534)  # 2,048 snapshots
+    tiny = WorkerSettings(memory_mb=534)  # 4,681 snapshots
     run_id = uuid.UUID(BacktestService(seeded, worker=tiny).submit(REQUEST)["id"])
     with seeded.engine.begin() as connection:  # the data grew after the submission
         connection.execute(text("UPDATE market_candles SET samples = samples * 20"))

