@@ -520,7 +520,11 @@ def bench_archive(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
         raw.close()
     assert data.n_rows == markets * per_market, (data.n_rows, markets * per_market)
     strategy = registry.create("momentum")
-    compute = min(timed(lambda d=data: run_backtest(d, strategy), 2, warmup=0))
+
+    def compute_once(loaded: Any = data) -> Any:
+        return run_backtest(loaded, strategy)
+
+    compute = min(timed(compute_once, 2, warmup=0))
     data_rows = data.n_rows
     print(f"   read the Parquet columns into numpy (floor)    {floor_s:8.2f} s")
     print(f"   load_snapshots from the archive                {load_s:8.2f} s"
