@@ -11,9 +11,11 @@ is skipped, as Cloud Scheduler skips missed runs, rather than published late in 
 
 :class:`DailyJob` stands in for an HTTP Cloud Scheduler job that runs once a day at a
 wall-clock time in a time zone (the account function's day-boundary baselines at midnight
-America/New_York, ``infra/modules/platform/main.tf``): it POSTs ``{"day": "YYYY-MM-DD"}``
-to a URL, the day being the one that just began in that zone. DST is the zone's business
-(:mod:`zoneinfo`): the job runs at local midnight, 23 or 25 hours apart on change days.
+America/New_York, ``infra/modules/platform/main.tf``; with ``up --backfill-daily`` also the
+backfill function's job at 07:00 UTC, ``devstack/services/backfill.py``): it POSTs
+``{"day": "YYYY-MM-DD"}`` to a URL, the day being the one that just began in that zone.
+DST is the zone's business (:mod:`zoneinfo`): the job runs at local midnight, 23 or 25
+hours apart on change days.
 """
 
 from __future__ import annotations
