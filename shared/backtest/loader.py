@@ -455,7 +455,7 @@ def expand_to_polls(
     for name in StoredRows.__dataclass_fields__:
         parts = [getattr(block, name) for block in blocks]
         blocks = [replace(block, **{name: _EMPTY[name]}) for block in blocks]
-        columns[name] = _join_released(parts)
+        columns[name] = _join_released(parts, _EMPTY[name].dtype)
     return StoredRows(**columns)
 
 
@@ -683,16 +683,18 @@ class _PackedSink:
         if not self.finished:
             raise ValueError("the packed COPY stream ended early")
         counts = np.array(self.counts, dtype=np.int64)
-        columns = {name: _join_released(parts) for name, parts in self.parts.items()}
+        columns = {
+            name: _join_released(parts, _EMPTY[name].dtype) for name, parts in self.parts.items()
+        }
         columns["ts"] += PG_EPOCH_US
         market = np.repeat(np.array(self.markets, dtype=np.int32), counts)
         return StoredRows(market=market, **columns)
 
 
-def _join_released(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+def _join_released(parts: list[npt.NDArray[Any]], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """``np.concatenate(parts)``, emptying ``parts`` so each piece goes once it is copied."""
     if not parts:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=dtype)
     if len(parts) == 1:
         return parts.pop()
     out = np.concatenate(parts)
