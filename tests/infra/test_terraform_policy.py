@@ -239,6 +239,17 @@ def test_streamer_is_a_single_always_on_instance(modules: dict[str, TfModule]) -
     assert fanout["service_account_email"] == "${module.streamer.service_account_email}"
     assert fanout["cpu_idle"] is False and fanout["timeout"] == "3600s"
     assert 'STREAMER_ROLE="fanout"' in str(fanout["environment_variables"]).replace(" ", "")
+    # Its subscriptions need a custom role of three permissions, never roles/pubsub.editor.
+    assert "pubsub.editor" not in str(streamer["project_roles"])
+    assert "local.streamer_subscriptions_role" in str(streamer["project_roles"])
+    role = dict(modules["modules/platform"].resources_of("google_project_iam_custom_role"))[
+        "streamer_subscriptions"
+    ]
+    assert sorted(role["permissions"]) == [
+        "pubsub.subscriptions.consume",
+        "pubsub.subscriptions.create",
+        "pubsub.topics.attachSubscription",
+    ]
     assert streamer["min_instance_count"] == 1
     assert streamer["max_instance_count"] == 1
     assert streamer["cpu_idle"] is False

@@ -84,8 +84,11 @@ locals {
   # The streamer split (docs/scaling.md): the tracker stays the singleton above, the fan-outs
   # autoscale behind /api/v1/stream. Each fan-out instance names and creates its own pull
   # subscriptions at start-up (STREAMER_INSTANCE=auto, one-day expiry), since every
-  # instance must see every user's events; hence pubsub.editor for the streamer's account.
+  # instance must see every user's events; hence a custom role for the streamer's account
+  # with exactly the permissions that takes (google_project_iam_custom_role below).
   streamer_split = var.streamer_fanout_max_instances > 0
+  # Known before apply (for_each keys in run_service must be), unlike the resource's name.
+  streamer_subscriptions_role = "projects/${var.project_id}/roles/kiStreamerSubscriptions_${var.environment}"
 
   # Cloud Run's deterministic URL, known before the worker exists: the OIDC audience of
   # every task and the URL tasks are sent to (a function cannot reference its own URL).
@@ -778,6 +781,23 @@ module "backfill_schedule" {
 
 # ================================================================ streamer (Cloud Run)
 
+# Split mode only: what a fan-out instance does with Pub/Sub, create its own pull
+# subscriptions (streamer/main.py, _ensure_subscription) and pull from them. Narrower than
+# roles/pubsub.editor, which could also delete topics and every other subscription.
+resource "google_project_iam_custom_role" "streamer_subscriptions" {
+  count = local.streamer_split ? 1 : 0
+
+  project     = var.project_id
+  role_id     = "kiStreamerSubscriptions_${var.environment}"
+  title       = "Kalshi Insights streamer: its own pull subscriptions"
+  description = "Create pull subscriptions on the platform's topics and consume them (streamer fan-out)."
+  permissions = [
+    "pubsub.subscriptions.create",
+    "pubsub.subscriptions.consume",
+    "pubsub.topics.attachSubscription",
+  ]
+}
+
 module "streamer" {
   source = "../run_service"
 
@@ -787,7 +807,7 @@ module "streamer" {
   description        = "Kalshi WebSocket sessions, position tracker and SSE at /api/v1/stream."
   image              = var.streamer_image
   service_account_id = local.account_ids.streamer
-  project_roles      = toset(concat(local.db_project_roles, local.streamer_split ? ["roles/pubsub.editor"] : []))
+  project_roles      = toset(concat(local.db_project_roles, local.streamer_split ? [local.streamer_subscriptions_role] : []))
   labels             = local.labels
 
   # The singleton that holds every account's upstream WebSocket (docs/architecture.md, planned).
@@ -811,7 +831,7 @@ module "streamer" {
     STREAMER_ROLE                 = local.streamer_split ? "tracker" : "all"
   })
 
-  depends_on = [module.project_services]
+  depends_on = [module.project_services, google_project_iam_custom_role.streamer_subscriptions]
 }
 
 # Split mode only: the browsers' side, autoscaled on concurrent streams, running as the
