@@ -65,8 +65,13 @@ class WorkerApi:
             body = json.loads(request.get_data(cache=False) or b"null")
             run_id = uuid.UUID(str(body["run_id"]))
         except (ValueError, KeyError, TypeError):
-            # A malformed task can never succeed: acknowledge it so the queue drops it.
-            return _answer(200, {"status": "ignored", "reason": "malformed task body"})
+            # A malformed task can never succeed. 400, not a 200 that would report it done:
+            # the queue retries it a bounded number of times (each a parse, no database
+            # work) and then shows it failed (ADR 0233, as the backfill's receiver does).
+            return _answer(
+                400,
+                {"error": "bad_request", "message": 'the task body must be {"run_id": "<uuid>"}'},
+            )
         retries = _retry_count(request.headers.get("X-CloudTasks-TaskRetryCount"))
         final = retries + 1 >= self._settings.max_attempts
         try:

@@ -330,6 +330,15 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
     # The worker refuses callers that are not the queue.
     refused = httpx.post(stack["worker"], json={"run_id": created["id"]}, timeout=10)
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    # A body that can never run is a 400 JSON error, not a 200 the queue would count done.
+    for bad in (b"not json", b"{}", b'{"run_id": "not-a-uuid"}', b"[1]"):
+        answer = httpx.post(
+            stack["worker"],
+            content=bad,
+            headers={"X-CloudTasks-QueueName": stack["queue"]},
+            timeout=10,
+        )
+        assert answer.status_code == 400 and answer.json()["error"] == "bad_request", bad
 
     assert httpx.delete(run_url, timeout=10).status_code == 204
     gone = httpx.get(run_url, timeout=10)
