@@ -189,6 +189,19 @@ CREATE TEMPORARY TABLE poll_meta_staging (
 ) ON COMMIT DROP
 """
 
+# A candle the fold must find: the market's last stored snapshot (before this poll) lies
+# earlier in this poll's bucket, and every stored snapshot is folded into its buckets.
+# The candle insert skips these rows (they would only conflict) once the fold has found
+# every one of them; otherwise it tries every row, as ON CONFLICT keeps it right.
+_EXPECTED = (
+    "coalesce(s.held_stored_ts >= s.bucket AND s.held_stored_ts < CAST(:ts AS timestamptz), false)"
+)
+_EXPECTED_COUNT = " + ".join(
+    f"coalesce((held_stored_ts >= CAST(:bucket_{r} AS timestamptz) "
+    "AND held_stored_ts < CAST(:ts AS timestamptz))::int, 0)"
+    for r in CANDLE_RESOLUTIONS_S
+)
+
 # Change-only snapshots (ADR 0170). A market's snapshot is stored when it is new, when
 # what it carries changed since its last stored snapshot (the fingerprint in
 # market_latest), when its heartbeat is due, when it was missing from the previous poll
@@ -203,8 +216,9 @@ CREATE TEMPORARY TABLE poll_meta_staging (
 # _PROBE_SETTINGS each market costs one probe of market_latest's primary key, whatever
 # the table holds.
 # Answers, in one row: how many markets have a latest row, the positions of those NOT
-# stored (integers decode in microseconds) and how many have changed metadata.
-_CHOOSE_STORED = """
+# stored (integers decode in microseconds), how many have changed metadata, and how many
+# candles the fold must find (_EXPECTED).
+_CHOOSE_STORED = f"""
 WITH held AS (
     UPDATE poll_staging s SET
         store = (CAST(:full AS boolean) OR l.stored_ts IS NULL
@@ -223,10 +237,11 @@ WITH held AS (
         held_volume_fp = l.volume_fp
     FROM market_latest l
     WHERE l.ticker = s.ticker
-    RETURNING s.ord, s.store, s.meta_stale
+    RETURNING s.ord, s.store, s.meta_stale, s.held_stored_ts
 )
 SELECT count(*), coalesce(string_agg(ord::text, ',') FILTER (WHERE NOT store), ''),
-       count(*) FILTER (WHERE meta_stale)
+       count(*) FILTER (WHERE meta_stale),
+       coalesce(sum({_EXPECTED_COUNT}) FILTER (WHERE store), 0)
 FROM held
 """
 
@@ -487,6 +502,11 @@ ON CONFLICT (ticker, resolution_s, bucket_start) DO UPDATE SET
     samples = excluded.samples, source = excluded.source
 WHERE market_candles.source NOT IN {OWN_SOURCES_SQL}
 """
+# The rows of _INSERT_CANDLES the fold did not certainly find (_EXPECTED).
+_INSERT_OPENED_CANDLES = _INSERT_CANDLES.replace(
+    f"FROM {_CANDLE_SOURCE}\n", f"FROM {_CANDLE_SOURCE}\n    WHERE NOT {_EXPECTED}\n"
+)
+assert _INSERT_OPENED_CANDLES != _INSERT_CANDLES
 
 
 @dataclass
@@ -773,12 +793,12 @@ def write_poll(
         planner_before = t.measure(
             "planner_settings", lambda: _apply_settings(connection, _PROBE_SETTINGS)
         )
-        with_latest, unchanged_csv, meta_changed = t.measure(
+        with_latest, unchanged_csv, meta_changed, expected = t.measure(
             "choose_stored",
             lambda: run(
                 text(_CHOOSE_STORED),
                 {
-                    "ts": polled_at,
+                    **ts_params,
                     "full": full,
                     "heartbeat_due": polled_at - timedelta(seconds=max(heartbeat_seconds, 0)),
                 },
@@ -841,13 +861,15 @@ def write_poll(
             t.measure("update_latest", lambda: run(text(_UPDATE_LATEST), ts_params))
         if without_latest:
             t.measure("insert_latest", lambda: run(text(_INSERT_LATEST), ts_params))
-        folded, inside = (
+        folded, inside, found = (
             t.measure("update_candles", lambda: fold_candles(connection, ts_params))
             if stored
-            else (0, 0)
+            else (0, 0, 0)
         )
         if stored and folded < len(stored) * len(CANDLE_RESOLUTIONS_S):
-            t.measure("insert_candles", lambda: run(text(_INSERT_CANDLES), ts_params))
+            # Only the rows the fold did not certainly find, when it found all it expected.
+            insert = _INSERT_OPENED_CANDLES if found == expected else _INSERT_CANDLES
+            t.measure("insert_candles", lambda: run(text(insert), ts_params))
         if inside:
             t.measure("repair_candles", lambda: run(text(_REPAIR_LATE_CANDLES), ts_params))
         t.measure("planner_settings", lambda: _apply_settings(connection, planner_before))
@@ -872,7 +894,7 @@ def write_poll(
     )
 
 
-def fold_candles(connection: Connection, params: dict[str, Any]) -> tuple[int, int]:
+def fold_candles(connection: Connection, params: dict[str, Any]) -> tuple[int, int, int]:
     """Run :data:`_FOLD_CANDLES` with scans and hash/merge joins priced out for that one
     statement.
 
@@ -886,7 +908,7 @@ def fold_candles(connection: Connection, params: dict[str, Any]) -> tuple[int, i
     """
     with planner_settings(connection, {"enable_seqscan": "off", **_PROBE_SETTINGS}):
         row = connection.execute(text(_FOLD_CANDLES), params).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 @contextmanager
@@ -916,15 +938,16 @@ def _apply_settings(connection: Connection, settings: dict[str, str]) -> dict[st
     return {name: str(row[2 * i]) for i, name in enumerate(names)}
 
 
-# The fold, counting the candles it updated and those this poll landed strictly inside of
-# (after the candle's first and before its last observation: a late delivery).
+# The fold, counting the candles it updated, those this poll landed strictly inside of
+# (after the candle's first and before its last observation: a late delivery), and those
+# it was expected to find (_EXPECTED).
 _FOLD_CANDLES = f"""
 WITH folded AS (
     {_UPDATE_CANDLES}
     RETURNING c.first_ts < CAST(:ts AS timestamptz) AND c.last_ts > CAST(:ts AS timestamptz)
-        AS inside
+        AS inside, {_EXPECTED} AS expected
 )
-SELECT count(*), count(*) FILTER (WHERE inside) FROM folded
+SELECT count(*), count(*) FILTER (WHERE inside), count(*) FILTER (WHERE expected) FROM folded
 """
 
 # A late observation inside a candle's span cannot be folded exactly: the open is the

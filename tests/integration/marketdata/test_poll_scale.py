@@ -187,3 +187,36 @@ def test_the_poll_statements_probe_primary_keys(engine):
     for column in ("ticker", "resolution_s", "bucket_start"):
         assert column in probe, fold
     assert "Hash" not in fold and "Merge" not in fold, fold
+
+
+def test_a_candle_the_fold_expected_but_missed_is_still_written(engine):
+    """The candle insert skips the rows whose candle the fold must have found (the
+    market's last stored snapshot is earlier in the bucket), but only once the fold found
+    every one of them: a candle gone missing meanwhile is written again from this poll."""
+    first = synthetic_poll(20)
+    with engine.begin() as c:
+        write_poll(c, message_id="m-0", polled_at=T0, observations=first)
+    with engine.begin() as c:  # the hour's candle of one market is lost
+        c.execute(
+            sa.text(
+                "DELETE FROM market_candles WHERE ticker = :t AND resolution_s = 3600 "
+                "AND bucket_start = :b"
+            ),
+            {"t": first[3].ticker, "b": bucket_start(T0, 3600)},
+        )
+    moved = [replace(o, volume_fp=(o.volume_fp or 0) + 1) for o in first]
+    with engine.begin() as c:
+        write_poll(c, message_id="m-1", polled_at=T0 + timedelta(minutes=1), observations=moved)
+    with engine.connect() as c:
+        hourly = dict(
+            c.execute(
+                sa.text(
+                    "SELECT ticker, samples FROM market_candles WHERE resolution_s = 3600 "
+                    "AND bucket_start = :b"
+                ),
+                {"b": bucket_start(T0, 3600)},
+            ).all()
+        )
+    assert len(hourly) == 20
+    assert hourly.pop(first[3].ticker) == 1  # written again from this poll alone
+    assert set(hourly.values()) == {2}
