@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
+from shared.backtest.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from shared.history.stores import ArchiveStore
@@ -925,18 +926,19 @@ def load_snapshots(
 
         tickers = [m.ticker for m in markets]
         market_of = pa.array(tickers, pa.string())
-        parts = [
-            _archived_rows(archive, day, tickers, market_of, to_micros(early), to_micros(end))
-            for day in archived
-        ]
+        parts = []
+        for day in archived:
+            parts.append(
+                _archived_rows(archive, day, tickers, market_of, to_micros(early), to_micros(end))
+            )
+            # The day's Arrow table is gone (its columns are numpy copies): hand its pages
+            # back, or every day's would add up in the allocators.
+            release_freed_memory()
         parts.append(rows)
         del rows
         rows = _merge_by_market(parts, len(markets))  # empties ``parts`` as it goes
-        # Arrow's allocator keeps the pages of the freed day tables for reuse; the engine
-        # allocates through numpy, so give them back before it runs (~240 MB at 10M rows).
-        pa.default_memory_pool().release_unused()
     rows = expand_to_polls(rows, polls, last_seen, to_micros(start), to_micros(end), heartbeat_us)
-    return SnapshotSet.of_markets(
+    loaded = SnapshotSet.of_markets(
         markets,
         market=rows.market,
         ts=rows.ts,
@@ -944,6 +946,9 @@ def load_snapshots(
         yes_bid=rows.yes_bid,
         yes_ask=rows.yes_ask,
     )
+    del rows
+    release_freed_memory()  # the engine's arrays are not stacked on the load's freed ones
+    return loaded
 
 
 def copy_floor(
