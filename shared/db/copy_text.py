@@ -8,6 +8,7 @@ and backslash escapes for backslash, tab, newline and carriage return.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -103,9 +104,23 @@ def _chunks(payload: bytes) -> list[memoryview]:
     return [view[i : i + _CHUNK_BYTES] for i in range(0, len(view), _CHUNK_BYTES)]
 
 
+def _no_delay(dbapi: Any) -> None:
+    """Turn Nagle's algorithm off on the driver's TCP socket (libpq does; pg8000 does not).
+
+    pg8000 flushes CopyDone on its own after the last CopyData: with Nagle on, that small
+    segment waits for the server to acknowledge the previous one, and the server, which
+    has nothing to answer before CopyDone, delays its ACK (~40 ms on Linux). A COPY of a
+    few new markets measured ~45 ms instead of ~2 ms.
+    """
+    sock = getattr(dbapi, "_usock", None)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def copy_payload(connection: Connection, table: str, columns: Sequence[str], payload: bytes) -> int:
     """Like :func:`copy_rows` with rows already encoded by :func:`encode_copy_rows`."""
     dbapi: Any = connection.connection.dbapi_connection
+    _no_delay(dbapi)
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     error_class: type[Exception] = connection.dialect.loaded_dbapi.Error
     cursor = dbapi.cursor()

@@ -220,3 +220,16 @@ def test_a_candle_the_fold_expected_but_missed_is_still_written(engine):
     assert len(hourly) == 20
     assert hourly.pop(first[3].ticker) == 1  # written again from this poll alone
     assert set(hourly.values()) == {2}
+
+
+def test_a_copy_turns_nagle_off_on_the_drivers_socket(engine):
+    """pg8000 sends CopyDone in a segment of its own; with Nagle's algorithm on it waited
+    for the server's delayed ACK (~40 ms per small COPY: a poll's few new markets)."""
+    import socket
+
+    with engine.begin() as c:
+        sock = c.connection.dbapi_connection._usock  # type: ignore[union-attr]
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        copy_payload(c, "market_polls", ("message_id", "polled_at", "market_count"),
+                     b"nagle\t2026-06-11T09:30:00+00:00\t0\n")  # fmt: skip
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
