@@ -197,6 +197,10 @@ def test_every_function_is_bounded_and_has_its_own_identity(modules: dict[str, T
     service = one(functions[0][1]["service_config"])
     assert service["max_instance_count"] == "${var.max_instance_count}"
     assert service["service_account_email"] == "${google_service_account.runtime.email}"
+    # gunicorn's threads follow the concurrency Cloud Run sends, not the host's CPU count.
+    assert "THREADS = tostring(var.max_instance_request_concurrency)" in str(
+        service["environment_variables"]
+    ).replace('"', "")
     assert one(functions[0][1]["build_config"])["service_account"] == (
         "${var.build_service_account_id}"
     )
