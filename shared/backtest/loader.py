@@ -32,7 +32,6 @@ import numpy.typing as npt
 
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
-from shared.backtest.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from shared.history.stores import ArchiveStore
@@ -926,19 +925,21 @@ def load_snapshots(
 
         tickers = [m.ticker for m in markets]
         market_of = pa.array(tickers, pa.string())
+        pool = pa.default_memory_pool()
         parts = []
         for day in archived:
             parts.append(
                 _archived_rows(archive, day, tickers, market_of, to_micros(early), to_micros(end))
             )
-            # The day's Arrow table is gone (its columns are numpy copies): hand its pages
-            # back, or every day's would add up in the allocators.
-            release_freed_memory()
+            # The day's Arrow table is gone (its columns are numpy copies), but Arrow's
+            # allocator keeps its pages for Arrow alone: hand them back, or every day's
+            # would stay under the engine's numpy arrays (ADR 0230).
+            pool.release_unused()
         parts.append(rows)
         del rows
         rows = _merge_by_market(parts, len(markets))  # empties ``parts`` as it goes
     rows = expand_to_polls(rows, polls, last_seen, to_micros(start), to_micros(end), heartbeat_us)
-    loaded = SnapshotSet.of_markets(
+    return SnapshotSet.of_markets(
         markets,
         market=rows.market,
         ts=rows.ts,
@@ -946,9 +947,6 @@ def load_snapshots(
         yes_bid=rows.yes_bid,
         yes_ask=rows.yes_ask,
     )
-    del rows
-    release_freed_memory()  # the engine's arrays are not stacked on the load's freed ones
-    return loaded
 
 
 def copy_floor(

@@ -38,7 +38,6 @@ from shared.backtest.loader import (
     load_snapshots,
     resolve_markets,
 )
-from shared.backtest.memory import release_freed_memory
 from shared.backtest.metrics import RANKABLE
 from shared.backtest.runs import Claim, RunOwner, Runs, StoreOutcome
 from shared.backtest.settings import HEARTBEAT_S, STALE_AFTER_S, WorkerSettings
@@ -720,7 +719,6 @@ class BacktestService:
                 rank_by=request.rank_by,
                 progress=progress,
             )
-            release_freed_memory()  # the engine's temporaries, before the result's text
             record(0.95, "storing")
             with self.runs.transaction(raw) as tx:
                 return tx.complete(
