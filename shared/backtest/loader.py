@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
+from shared.backtest.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from shared.history.stores import ArchiveStore
@@ -939,7 +940,7 @@ def load_snapshots(
         del rows
         rows = _merge_by_market(parts, len(markets))  # empties ``parts`` as it goes
     rows = expand_to_polls(rows, polls, last_seen, to_micros(start), to_micros(end), heartbeat_us)
-    return SnapshotSet.of_markets(
+    loaded = SnapshotSet.of_markets(
         markets,
         market=rows.market,
         ts=rows.ts,
@@ -947,6 +948,9 @@ def load_snapshots(
         yes_bid=rows.yes_bid,
         yes_ask=rows.yes_ask,
     )
+    del rows
+    release_freed_memory()  # once: the engine's arrays would not reuse what the load freed
+    return loaded
 
 
 def copy_floor(
