@@ -47,9 +47,11 @@ __all__ = [
     "MAX_SPANS",
     "RESOLUTION_S",
     "DataReport",
+    "HistoryContext",
     "HistoryRows",
     "fill_from_history",
     "fill_from_rows",
+    "read_history_context",
 ]
 
 RESOLUTION_S = 60
@@ -445,11 +447,22 @@ def fill_from_history(
     data: SnapshotSet,
     start: datetime,
     end: datetime,
+    *,
+    context: HistoryContext | None = None,
 ) -> tuple[SnapshotSet, DataReport]:
     """``data`` with backfilled history merged into the minutes its snapshots leave
-    uncovered, and the report of what backed the run (see the module docstring)."""
+    uncovered, and the report of what backed the run (see the module docstring).
+
+    ``context`` is :func:`read_history_context` for the same markets and window, read
+    beforehand (the worker reads it on a second connection while the loader's COPY runs,
+    ADR 0240); without it, it is read here. The candle and trade COPY runs only when the
+    context found a backfilled row in the window."""
     tickers = [m.ticker for m in markets]
-    candles, trades = _history_rows(raw, tickers, start, end)
+    if context is None:
+        context = read_history_context(raw, tickers, start, end)
+    candles, trades = HistoryRows.empty(), HistoryRows.empty()
+    if context.candles or context.trades:
+        candles, trades = _history_rows(raw, tickers, start, end)
     return fill_from_rows(
         markets,
         data,
@@ -457,35 +470,98 @@ def fill_from_history(
         trades,
         start,
         end,
-        opens=_open_times(raw, tickers),
-        own_sources=_own_sources(raw, tickers, start, end),
+        opens=context.opens,
+        own_sources=context.own_sources,
     )
 
 
-def _open_times(raw: Any, tickers: Sequence[str]) -> dict[str, datetime | None]:
-    cursor = raw.cursor()
-    try:
-        cursor.execute(
-            "SELECT ticker, open_time FROM markets WHERE ticker = ANY(%s::text[])",
-            (list(tickers),),
-        )
-        return {t: o for t, o in cursor.fetchall()}
-    finally:
-        raw.rollback()
+@dataclass(frozen=True)
+class HistoryContext:
+    """What :func:`fill_from_history` reads besides the backfilled rows themselves: the
+    markets' open times, their own snapshot sources in the window, and whether any
+    backfilled candle or trade lies in it."""
+
+    opens: dict[str, datetime | None]
+    own_sources: dict[str, list[str]]
+    candles: bool  # a backfilled 1-minute candle of the selection lies in the window
+    trades: bool  # so does a trade
 
 
-def _own_sources(
+_POLL = "poll"
+
+# Per market: its open time and whether a poll snapshot and any other snapshot lie in the
+# window. The poll probe stops at the market's first entry of the (ticker, ts, source)
+# index; the other one reads the market's entries of the window without aggregating them
+# (the DISTINCT it replaces sorted every one), and finds nothing unless the streamer wrote.
+_CONTEXT_SQL = (
+    "SELECT u.t, m.open_time, "
+    "EXISTS (SELECT 1 FROM market_snapshots s WHERE s.ticker = u.t AND s.ts >= %s "
+    f"AND s.ts <= %s AND s.source = '{_POLL}'), "
+    "EXISTS (SELECT 1 FROM market_snapshots s WHERE s.ticker = u.t AND s.ts >= %s "
+    f"AND s.ts <= %s AND s.source <> '{_POLL}') "
+    "FROM {array_sql} AS u(t) LEFT JOIN markets m ON m.ticker = u.t"
+)
+_HISTORY_EXISTS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM market_candles c WHERE c.ticker = ANY({array_sql}) "
+    "AND c.resolution_s = 60 AND c.source IN ('kalshi_candles', 'trades') "
+    "AND c.bucket_start >= %s AND c.bucket_start < %s), "
+    "EXISTS (SELECT 1 FROM market_trades t WHERE t.ticker = ANY({array_sql}) "
+    "AND t.ts >= %s AND t.ts <= %s)"
+)
+
+
+def read_history_context(
     raw: Any, tickers: Sequence[str], start: datetime, end: datetime
-) -> dict[str, list[str]]:
-    """The snapshot sources of each market in the window (one index range per market)."""
+) -> HistoryContext:
+    """Open times, each market's own snapshot sources in the window (from ``_HOLD``
+    before it), and whether any backfilled candle or trade of ``tickers`` lies in it.
+
+    Two statements, whatever the window holds: per market its open time and two probes
+    of the (ticker, ts, source) index (a poll snapshot: its first entry; another source:
+    its entries of the window, without the sort the DISTINCT it replaces ran over every
+    one), then one probe for backfilled rows. Only a market with another source reads
+    the full list of its sources."""
+    from shared.backtest.loader import _tickers_param
+
+    opens: dict[str, datetime | None] = {}
+    own: dict[str, list[str]] = {}
+    if not tickers:
+        return HistoryContext(opens, own, candles=False, trades=False)
+    array_sql, value = _tickers_param(tickers)
+    low = start - _HOLD
     cursor = raw.cursor()
     try:
         cursor.execute(
-            "SELECT t.ticker, array(SELECT DISTINCT s.source FROM market_snapshots s "
-            "WHERE s.ticker = t.ticker AND s.ts >= %s AND s.ts <= %s) "
-            "FROM unnest(%s::text[]) AS t(ticker)",
-            (start - _HOLD, end, list(tickers)),
+            _CONTEXT_SQL.replace("{array_sql}", f"unnest({array_sql})"),
+            (low, end, low, end, value),
         )
-        return {t: list(s or ()) for t, s in cursor.fetchall()}
+        mixed: list[str] = []
+        for ticker, open_time, polled, other in cursor.fetchall():
+            opens[ticker] = open_time
+            own[ticker] = [_POLL] if polled else []
+            if other:
+                mixed.append(ticker)
+        if mixed:  # rare: a market with snapshots of another source lists them all
+            own.update(_own_sources_now(cursor, mixed, start, end))
+        cursor.execute(
+            _HISTORY_EXISTS_SQL.replace("{array_sql}", array_sql),
+            (value, start, end, value, start, end),
+        )
+        found = cursor.fetchone()
     finally:
         raw.rollback()
+    return HistoryContext(
+        opens, own, candles=bool(found and found[0]), trades=bool(found and found[1])
+    )
+
+
+def _own_sources_now(
+    cursor: Any, tickers: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[str]]:
+    cursor.execute(
+        "SELECT t.ticker, array(SELECT DISTINCT s.source FROM market_snapshots s "
+        "WHERE s.ticker = t.ticker AND s.ts >= %s AND s.ts <= %s ORDER BY 1) "
+        "FROM unnest(%s::text[]) AS t(ticker)",
+        (start - _HOLD, end, list(tickers)),
+    )
+    return {t: list(s or ()) for t, s in cursor.fetchall()}

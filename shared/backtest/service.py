@@ -18,6 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import INVALID_CURSOR_MESSAGE, ApiError
-from shared.backtest.coverage import fill_from_history
+from shared.backtest.coverage import HistoryContext, fill_from_history, read_history_context
 from shared.backtest.engine import EngineConfig
 from shared.backtest.errors import (
     BacktestError,
@@ -688,18 +689,28 @@ class BacktestService:
             request = BacktestRequest.from_json(stored_request)
             markets = resolve_markets(raw.cursor(), request.markets)
             raw.rollback()
-            self._check_fits(raw, [m.ticker for m in markets], request)
-            data = load_snapshots(
-                raw,
-                markets,
-                request.start,
-                request.end,
-                heartbeat_seconds=self.worker.snapshot_heartbeat_seconds,
-                archive=open_archive(self.worker.archive_url),
-            )
+            tickers = [m.ticker for m in markets]
+            self._check_fits(raw, tickers, request)
+            # What the coverage reads besides the backfilled rows (open times, own sources,
+            # whether any history lies in the window) is read on a second connection while
+            # the loader's COPY keeps this one's server busy, so it adds nothing to the
+            # stage (ADR 0240).
+            with ThreadPoolExecutor(1, thread_name_prefix="backtest-context") as background:
+                context = background.submit(self._history_context, tickers, request)
+                data = load_snapshots(
+                    raw,
+                    markets,
+                    request.start,
+                    request.end,
+                    heartbeat_seconds=self.worker.snapshot_heartbeat_seconds,
+                    archive=open_archive(self.worker.archive_url),
+                )
+                history = context.result()
             # Minutes no snapshot covers replay backfilled candles or trades (ADR 0235); the
             # report of sources and coverage is stored with the result.
-            data, data_report = fill_from_history(raw, markets, data, request.start, request.end)
+            data, data_report = fill_from_history(
+                raw, markets, data, request.start, request.end, context=history
+            )
             record(0.1, "computing")
             self._progress_event(run_id, base_payload, 0.1, "computing", on_progress)
             last = [0.1]
@@ -749,6 +760,10 @@ class BacktestService:
 
     def _publish_completed(self, payload: Mapping[str, Any]) -> None:
         self._publish("backtest.completed", f"backtest:{payload['run_id']}:completed", payload)
+
+    def _history_context(self, tickers: list[str], request: BacktestRequest) -> HistoryContext:
+        with self.runs.connection() as raw:
+            return read_history_context(raw, tickers, request.start, request.end)
 
     def _check_fits(self, raw: Any, tickers: list[str], request: BacktestRequest) -> None:
         """Refuse, before loading, a run this worker's memory cannot hold (the data grew
