@@ -770,12 +770,16 @@ def _dictionary_chunks(column: Any) -> list[Any]:
 def _through_dictionary(column: Any, lookup: Any) -> npt.NDArray[Any]:
     """``lookup(dictionary)`` (a numpy array, one entry per dictionary value) taken at each
     row's index: a per-row mapping that touches only integers, never the strings."""
-    parts = []
+    out: npt.NDArray[Any] | None = None
+    at = 0
     for chunk in _dictionary_chunks(column):
         values = lookup(chunk.dictionary)
+        if out is None:  # each chunk's rows land in place: no per-chunk parts to join
+            out = np.empty(len(column), dtype=values.dtype)
         indices = chunk.indices.to_numpy(zero_copy_only=False)
-        parts.append(values[indices])
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        np.take(values, indices, out=out[at : at + len(indices)], mode="clip")
+        at += len(indices)
+    return out if out is not None else np.zeros(0, dtype=np.int32)
 
 
 def _archived_rows(
@@ -795,7 +799,6 @@ def _archived_rows(
     from Arrow buffers to numpy without a per-row step. ``market_of`` is the selection as
     an Arrow array (the value set of ``index_in``).
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from shared.history.archive import read_day
@@ -814,11 +817,12 @@ def _archived_rows(
 
     def ints(name: str, dtype: Any, missing: int | None = None) -> npt.NDArray[Any]:
         column = table.column(name)
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.int64())
         if missing is not None and column.null_count:
             column = pc.fill_null(column, missing)
-        return np.asarray(column.to_numpy(), dtype=dtype)
+        values = column.to_numpy()
+        if values.dtype.kind == "M":  # a timestamp's stored int64, viewed: no Arrow cast copy
+            values = values.view(np.int64)
+        return np.asarray(values, dtype=dtype)
 
     market = _through_dictionary(table.column("ticker"), market_index)
     ts = ints("ts", np.int64)
