@@ -222,15 +222,19 @@ def estimate_snapshots(
     if end is not None:
         clauses.append("c.bucket_start <= %s AND c.first_ts <= %s")
         args += [end, end]
+    # The rollups are summed per market before the joins (one probe of market_latest and
+    # markets per market, not per market-hour), and the tickers go as one bound string.
+    array, value = _tickers_param(tickers)
     cursor = connection.cursor()
     try:
         cursor.execute(
-            "SELECT c.ticker, sum(c.samples), min(c.first_ts), max(c.last_ts), "
-            "max(coalesce(l.ts, m.last_polled_at)) FROM market_candles c "
+            "SELECT c.ticker, c.samples, c.first_ts, c.last_ts, "
+            "coalesce(l.ts, m.last_polled_at) FROM (SELECT c.ticker, sum(c.samples) AS samples, "
+            "min(c.first_ts) AS first_ts, max(c.last_ts) AS last_ts FROM market_candles c "
+            f"WHERE c.ticker = ANY({array}) AND " + " AND ".join(clauses) + " GROUP BY c.ticker) c "
             "LEFT JOIN market_latest l ON l.ticker = c.ticker "
-            "LEFT JOIN markets m ON m.ticker = c.ticker "
-            "WHERE c.ticker = ANY(%s::text[]) AND " + " AND ".join(clauses) + " GROUP BY c.ticker",
-            (list(tickers), *args),
+            "LEFT JOIN markets m ON m.ticker = c.ticker",
+            (value, *args),
         )
         per_market = cursor.fetchall()
         polls = np.zeros(0, dtype=np.int64)
@@ -246,15 +250,18 @@ def estimate_snapshots(
         connection.rollback()
     if not per_market:
         return DataRange(snapshots=0, first=None, last=None)
-    total = 0
+    lowers, uppers, stored = [], [], []
     for _ticker, samples, first, last, seen in per_market:
-        lower = to_micros(first if start is None else max(first, start))
+        lowers.append(to_micros(first if start is None else max(first, start)))
         upper_at = seen or last
         if end is not None:
             upper_at = min(upper_at, end)
-        upper = to_micros(upper_at)
-        on_grid = int(np.searchsorted(polls, upper, "right") - np.searchsorted(polls, lower))
-        total += max(int(samples), on_grid)
+        uppers.append(to_micros(upper_at))
+        stored.append(int(samples))
+    on_grid = np.searchsorted(polls, np.array(uppers, np.int64), "right") - np.searchsorted(
+        polls, np.array(lowers, np.int64)
+    )  # one search for every market
+    total = int(np.maximum(np.array(stored, np.int64), on_grid).sum())
     return DataRange(
         snapshots=total,
         first=min(r[2] for r in per_market),
