@@ -198,7 +198,7 @@ def _bench_poll_size(server: LocalPostgres, args: argparse.Namespace, n: int) ->
                 for i in rng.sample(range(n), n // 10):
                     o = observations[i]
                     observations[i] = replace(
-                        o, volume_fp=(o.volume_fp or 0) + 1, raw=(o.raw or b"") + b" "
+                        o, volume_fp=(o.volume_fp or Decimal(0)) + 1, raw=(o.raw or b"") + b" "
                     )
             if poll == args.poll_runs + 1:  # 1 % new markets, as many gone
                 observations = observations[len(newcomers) :] + newcomers
@@ -357,8 +357,9 @@ def bench_history(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
         step = res // 60
         for i in range(0, minutes, step):
             block = walk[i : i + step]
-            price = [Decimal(int(x)) / 10_000 for x in (block[0], block.max(), block.min(),
-                                                        block[-1])]  # fmt: skip
+            p_open, p_high, p_low, p_close = (
+                Decimal(int(x)) / 10_000 for x in (block[0], block.max(), block.min(), block[-1])
+            )
             begin = start + timedelta(minutes=i)
             rows.append(
                 CandleRow(
@@ -367,10 +368,16 @@ def bench_history(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
                     begin,
                     begin,
                     begin + timedelta(seconds=res - 60),
-                    *price,
-                    *price,
-                    Decimal(i),
-                    Decimal(i + step),
+                    mid_open=p_open,
+                    mid_high=p_high,
+                    mid_low=p_low,
+                    mid_close=p_close,
+                    last_open=p_open,
+                    last_high=p_high,
+                    last_low=p_low,
+                    last_close=p_close,
+                    volume_open_fp=Decimal(i),
+                    volume_close_fp=Decimal(i + step),
                     samples=step,
                 )
             )
