@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared.api.http import dumps
+from shared.auth.google_caller import CallerRefused, TokenVerifier, check_google_caller
 from shared.db.engine import Database
 from shared.history.backfill import Backfill, BackfillReport, BackfillRequest, limiter_for
 from shared.history.backfill_kalshi import KalshiHistory, read_budget
@@ -199,21 +200,6 @@ def service_from_settings(settings: BackfillSettings) -> BackfillService:
 JOB_PATH = "/_jobs/backfill"
 """Where Cloud Scheduler (and the local stack's ``DailyJob``) triggers the daily fan-out."""
 
-_GOOGLE_ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
-
-TokenVerifier = Callable[[str, str], Mapping[str, Any]]
-"""``(token, audience) -> claims``, raising when the signature or audience is wrong."""
-
-
-def _google_verifier(token: str, audience: str) -> Mapping[str, Any]:
-    from google.auth.transport import requests as google_requests
-    from google.oauth2 import id_token
-
-    claims: Mapping[str, Any] = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
-        token, google_requests.Request(), audience=audience
-    )
-    return claims
-
 
 class BackfillApi:
     """Checks the caller, parses the task or the job, runs it, answers."""
@@ -230,7 +216,7 @@ class BackfillApi:
         self._service = service
         self._settings = settings
         self._auth = auth
-        self._verify = verifier or _google_verifier
+        self._verify = verifier
         self._today = today
 
     def handle(self, request: Any) -> Answer:
@@ -247,20 +233,15 @@ class BackfillApi:
         cloud: without an audience and an invoker every call is refused."""
         if self._settings.local:
             return None
-        audience, invoker = self._settings.job_audience, self._settings.job_invoker
-        if not audience or not invoker:
-            return "the job endpoint is not configured (audience and invoker)"
-        scheme, _, token = str(headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return "the job endpoint takes only the scheduler's calls"
         try:
-            claims = self._verify(token.strip(), audience)
-        except Exception:  # the library raises ValueError and transport errors alike
-            return "the scheduler's token did not verify"
-        if claims.get("iss") not in _GOOGLE_ISSUERS:
-            return "the token was not issued by Google"
-        if claims.get("email") != invoker or not claims.get("email_verified"):
-            return "the token belongs to another caller"
+            check_google_caller(
+                headers,
+                audience=self._settings.job_audience,
+                invoker=self._settings.job_invoker,
+                verifier=self._verify,
+            )
+        except CallerRefused as refused:
+            return f"the job endpoint refused the call: {refused}"
         return None
 
     def _job(self, request: Any) -> Answer:

@@ -24,12 +24,13 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
 from shared import config
+from shared.auth.google_caller import CallerRefused, TokenVerifier, check_google_caller
 from shared.config import ConfigError
 from shared.domain.units import json_default
 from shared.messaging.lazy_client import LazyClient
@@ -50,7 +51,6 @@ TASK_NAME_HEADER = "X-CloudTasks-TaskName"
 RETRY_COUNT_HEADER = "X-CloudTasks-TaskRetryCount"
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 _QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]+$")
-_GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 TaskAuthMode = Literal["cloud", "emulator"]
 
@@ -238,16 +238,6 @@ class TaskAuth:
             return False
 
 
-def _default_token_verifier(token: str, audience: str | None) -> Mapping[str, Any]:
-    from google.auth.transport import requests as google_requests
-    from google.oauth2 import id_token
-
-    claims: Mapping[str, Any] = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
-        token, google_requests.Request(), audience=audience
-    )
-    return claims
-
-
 def verify_task_request(
     headers: Mapping[str, str],
     *,
@@ -255,7 +245,7 @@ def verify_task_request(
     audience: str | None,
     mode: TaskAuthMode,
     service_account_email: str | None = None,
-    token_verifier: Callable[[str, str | None], Mapping[str, Any]] | None = None,
+    token_verifier: TokenVerifier | None = None,
 ) -> bool:
     """Return True when the request came from ``expected_queue``; raise :class:`Forbidden`.
 
@@ -276,23 +266,12 @@ def verify_task_request(
         raise Forbidden("request did not come from the task queue")
     if mode != "cloud":
         raise ValueError(f"unknown task auth mode {mode!r}")
-    if not audience or not service_account_email:
-        # Fail closed: without both, any Google-signed token for any audience would pass.
-        raise Forbidden("the receiver has no audience or invoker configured")
     if sent_queue != queue_id:
         raise Forbidden("request did not come from the task queue")
-    authorization = lowered.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Forbidden("missing bearer token")
-    verifier = token_verifier or _default_token_verifier
     try:
-        claims = verifier(token.strip(), audience)
-    except Exception as exc:  # the library raises ValueError and transport errors alike
-        raise Forbidden("invalid bearer token") from exc
-    if claims.get("iss") not in _GOOGLE_ISSUERS:
-        raise Forbidden("token not issued by Google")
-    wrong_caller = claims.get("email") != service_account_email or not claims.get("email_verified")
-    if wrong_caller:
-        raise Forbidden("token belongs to another caller")
+        check_google_caller(
+            lowered, audience=audience, invoker=service_account_email, verifier=token_verifier
+        )
+    except CallerRefused as refused:
+        raise Forbidden(str(refused)) from refused
     return True
