@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import multiprocessing as mp
 import resource
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tests.bench.shapes import recorded_size_raw
 
 DESIGN_TARGET_S_PER_1000 = 10.0
 STRATEGY = "momentum"
@@ -153,27 +154,7 @@ def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
 WORKER_T0 = datetime(2026, 3, 2, tzinfo=UTC)
 POLL_S = 60
 HEARTBEAT_POLLS = 60  # the poller's hourly heartbeat at one poll a minute (ADR 0170)
-_RECORDED_RAW = json.dumps(
-    {
-        "ticker": "KXPL",
-        "status": "active",
-        "yes_bid_dollars": "0.4700",
-        "yes_ask_dollars": "0.4900",
-        "no_bid_dollars": "0.5100",
-        "no_ask_dollars": "0.5300",
-        "last_price_dollars": "0.4800",
-        "previous_price_dollars": "0.4600",
-        "volume_fp": "1234.00",
-        "volume_24h_fp": "120.00",
-        "open_interest_fp": "800.00",
-        "liquidity_dollars": "1520.5000",
-        "yes_bid_size_fp": "150.00",
-        "yes_ask_size_fp": "75.00",
-        "updated_time": "2026-03-01T23:59:00Z",
-        "close_time": "2026-12-31T00:00:00Z",
-        "rules_primary": "If the bench market resolves Yes, the market settles to Yes.",
-    }
-)
+_RECORDED_RAW = recorded_size_raw("KXPL", "2026-03-01T23:59:00Z")
 """A recorded-size ``raw`` (~600 bytes, as the poller stores Kalshi's market object)."""
 
 

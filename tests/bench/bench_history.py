@@ -55,6 +55,7 @@ import sqlalchemy as sa
 
 from devstack.postgres import LocalPostgres, free_port
 from tests.bench.bench_marketdata import new_database, percentile, report, timed
+from tests.bench.shapes import recorded_size_raw
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -260,27 +261,7 @@ def _bench_poll_size(server: LocalPostgres, args: argparse.Namespace, n: int) ->
     return out
 
 
-_BACKGROUND_RAW = json.dumps(
-    {
-        "ticker": "KXBG",
-        "status": "active",
-        "yes_bid_dollars": "0.4700",
-        "yes_ask_dollars": "0.4900",
-        "no_bid_dollars": "0.5100",
-        "no_ask_dollars": "0.5300",
-        "last_price_dollars": "0.4800",
-        "previous_price_dollars": "0.4600",
-        "volume_fp": "1234.00",
-        "volume_24h_fp": "120.00",
-        "open_interest_fp": "800.00",
-        "liquidity_dollars": "1520.5000",
-        "yes_bid_size_fp": "150.00",
-        "yes_ask_size_fp": "75.00",
-        "updated_time": "2026-02-28T23:59:00Z",
-        "close_time": "2026-12-31T00:00:00Z",
-        "rules_primary": "If the bench market resolves Yes, the market settles to Yes.",
-    }
-)
+_BACKGROUND_RAW = recorded_size_raw("KXBG", "2026-02-28T23:59:00Z")
 
 
 def _background(engine: sa.Engine, markets: int, snapshots: int, days: int) -> None:
