@@ -23,6 +23,7 @@ from shared.db import migrate
 from shared.messaging.tasks import TaskQueue
 from shared.messaging.topics import BACKTEST_EVENTS, subscription_path
 from tests.plugins.gcp_emulators import pull_envelopes
+from tests.task_relay import TaskRelay
 
 pytestmark = pytest.mark.integration
 
@@ -147,66 +148,6 @@ def stack(
         api.stop()
 
 
-class CountingRelay:
-    """An HTTP relay in front of the worker that records every delivery it passes on
-    (status and outcome), so a test can wait for a task to arrive instead of sleeping."""
-
-    def __init__(self, target: str) -> None:
-        import http.server
-        import threading
-
-        relay = self
-        self.target = target
-        self.deliveries: list[tuple[int, str]] = []
-        self._cond = threading.Condition()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                forwarded = {
-                    k: v for k, v in self.headers.items() if k.lower().startswith("x-cloudtasks")
-                }
-                answer = httpx.post(
-                    relay.target,
-                    content=body,
-                    headers={**forwarded, "Content-Type": "application/json"},
-                    timeout=60,
-                )
-                with relay._cond:
-                    relay.deliveries.append(
-                        (answer.status_code, str(answer.json().get("status", "")))
-                    )
-                    relay._cond.notify_all()
-                self.send_response(answer.status_code)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> CountingRelay:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait_for(self, count: int, *, timeout: float) -> list[tuple[int, str]]:
-        with self._cond:
-            arrived = self._cond.wait_for(lambda: len(self.deliveries) >= count, timeout=timeout)
-            if not arrived:
-                raise AssertionError(
-                    f"expected {count} deliveries within {timeout:.0f}s, got {self.deliveries}"
-                )
-            return list(self.deliveries)
-
-
 def _wait_for(url: str, status: str, timeout: float = 90.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -282,7 +223,7 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
     # direct redelivery change nothing. The duplicate goes through a counting relay in
     # front of the worker, so the test knows it was delivered and what the worker said.
     trades_before = _count_trades(stack["db"], created["id"])
-    with CountingRelay(stack["worker"]) as relay:
+    with TaskRelay(stack["worker"], timeout=60) as relay:
         TaskQueue(stack["queue"]).enqueue_http(
             relay.url,
             {"run_id": created["id"]},
@@ -290,8 +231,8 @@ def test_post_runs_through_the_queue_stores_results_and_announces_them(
             oidc_service_account=None,
             audience=None,
         )
-        delivered = relay.wait_for(1, timeout=60)
-    assert delivered[0] == (200, "already_completed")
+        delivered = relay.wait(lambda ds: len(ds) >= 1, timeout=60)
+    assert (delivered[0].status, delivered[0].body.get("status")) == (200, "already_completed")
     again = httpx.post(
         stack["worker"],
         json={"run_id": created["id"]},

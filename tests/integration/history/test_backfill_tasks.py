@@ -19,10 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +38,7 @@ from emulators.kalshi_sim.exchange import Exchange
 from emulators.kalshi_sim.history import History
 from emulators.kalshi_sim.runner import SimulatorServer
 from shared.messaging.tasks import TaskQueue
+from tests.task_relay import Delivery, TaskRelay
 
 pytestmark = pytest.mark.integration
 
@@ -90,67 +89,6 @@ class _Server:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-@dataclass(frozen=True)
-class Delivery:
-    task: str
-    retry: int
-    status: int
-    body: dict[str, Any]
-
-
-class Relay:
-    """In front of the function: passes every task delivery on and records it, so the test
-    waits for deliveries instead of sleeping. A 503 turns the Kalshi fault off (before
-    the emulator can retry: the relay answers the emulator only after recording)."""
-
-    def __init__(self, target: str, on_503: threading.Event) -> None:
-        relay = self
-        self.target = target
-        self.deliveries: list[Delivery] = []
-        self.cond = threading.Condition()
-
-        class Handler(_Handler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                forwarded = {
-                    k: v for k, v in self.headers.items() if k.lower().startswith("x-cloudtasks")
-                }
-                answer = httpx.post(
-                    relay.target,
-                    content=body,
-                    headers={**forwarded, "Content-Type": "application/json"},
-                    timeout=120,
-                )
-                delivery = Delivery(
-                    task=self.headers.get("X-CloudTasks-TaskName", ""),
-                    retry=int(self.headers.get("X-CloudTasks-TaskRetryCount") or 0),
-                    status=answer.status_code,
-                    body=answer.json(),
-                )
-                if answer.status_code == 503:
-                    on_503.set()
-                with relay.cond:
-                    relay.deliveries.append(delivery)
-                    relay.cond.notify_all()
-                self._reply(answer.status_code, answer.content)
-
-        self._server = _Server(Handler)
-        self.url = self._server.url + "/"
-
-    def wait(self, done: Any, *, timeout: float, what: str) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not done(self.deliveries):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"{what}: deliveries so far {self.deliveries}")
-                self.cond.wait(remaining)
-            return list(self.deliveries)
-
-    def close(self) -> None:
-        self._server.close()
 
 
 class FaultyKalshi:
@@ -237,7 +175,10 @@ def test_the_daily_job_fans_out_through_the_emulator_retries_and_changes_nothing
     healed = threading.Event()
     kalshi = FaultyKalshi(server.origin, poisoned.ticker, healed)
     port = free_port()
-    relay = Relay(f"http://127.0.0.1:{port}/", healed)
+    relay = TaskRelay(
+        f"http://127.0.0.1:{port}/",
+        on_answer=lambda status: healed.set() if status == 503 else None,
+    )
     function = FunctionServer(
         "backfill",
         ROOT / "functions" / "backfill" / "main.py",
