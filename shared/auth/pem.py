@@ -4,8 +4,8 @@ Sign-in receives a PEM from the browser; before it signs a request with it or se
 the vault, the key is checked here so a bad upload gets a 400 that says *what* is wrong
 (``not_pem``, ``public_key``, ``not_rsa``, ``key_too_short``, ``encrypted_key``,
 ``too_large``) instead of a generic failure deep in the Kalshi client. Kalshi hands out
-RSA keys as PKCS#1 (``BEGIN RSA PRIVATE KEY``); tools re-export them as PKCS#8
-(``BEGIN PRIVATE KEY``): both are accepted. Messages never quote the input: it may be a
+RSA keys as PKCS#1 (the RSA-specific armour); tools re-export them as PKCS#8 (the
+generic private-key armour): both are accepted. Messages never quote the input: it may be a
 real private key, and errors end up in logs and responses.
 """
 

@@ -1,6 +1,6 @@
 """The markets list under load: one ``markets`` instance, 8 concurrent clients, ``wrk``.
 
-Run: ``flock /tmp/s17/bench.lock .venv/bin/python -m tests.bench.bench_markets_list``
+Run: ``.venv/bin/python -m tests.bench.bench_markets_list``
 (needs ``wrk``: Debian's ``apt-get install -y wrk``; see ``--help`` for the sizes, the
 serving layouts and wrk's threads).
 

