@@ -399,50 +399,43 @@ _CANDLE_ROWS = f"""
     ) o"""
 _CANDLE_SOURCE = f"({_CANDLE_ROWS}\n) s"
 
+
 # Fold one observation per market into its existing bucket at every rollup resolution.
 # Open and close are the first and last non-NULL values by observation time, so a late,
 # out-of-order write still lands where it belongs; rebuild_candles computes the same thing
 # from scratch (a test holds the two equal). Every SET expression reads the row as it was.
+def _fold_open(column: str, value: str) -> tuple[str, str]:
+    """An opening value: this observation's when it is earlier than the candle's first."""
+    return (
+        f"CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
+        f"THEN coalesce({value}, c.{column}) ELSE coalesce(c.{column}, {value}) END",
+        value,
+    )
+
+
+def _fold_close(column: str, value: str) -> tuple[str, str]:
+    """A closing value: this observation's when it is not earlier than the candle's last."""
+    return (
+        f"CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
+        f"THEN coalesce({value}, c.{column}) ELSE coalesce(c.{column}, {value}) END",
+        value,
+    )
+
+
 _FOLD_SETS: dict[str, tuple[str, str]] = {
     # column: (the fold into an own candle, a fresh candle from this observation alone)
     "first_ts": ("least(c.first_ts, CAST(:ts AS timestamptz))", "CAST(:ts AS timestamptz)"),
     "last_ts": ("greatest(c.last_ts, CAST(:ts AS timestamptz))", "CAST(:ts AS timestamptz)"),
-    "mid_open": (
-        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
-        "THEN coalesce(s.mid, c.mid_open) ELSE coalesce(c.mid_open, s.mid) END",
-        "s.mid",
-    ),
+    "mid_open": _fold_open("mid_open", "s.mid"),
     "mid_high": ("greatest(c.mid_high, s.mid)", "s.mid"),
     "mid_low": ("least(c.mid_low, s.mid)", "s.mid"),
-    "mid_close": (
-        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
-        "THEN coalesce(s.mid, c.mid_close) ELSE coalesce(c.mid_close, s.mid) END",
-        "s.mid",
-    ),
-    "last_open": (
-        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
-        "THEN coalesce(s.last, c.last_open) ELSE coalesce(c.last_open, s.last) END",
-        "s.last",
-    ),
+    "mid_close": _fold_close("mid_close", "s.mid"),
+    "last_open": _fold_open("last_open", "s.last"),
     "last_high": ("greatest(c.last_high, s.last)", "s.last"),
     "last_low": ("least(c.last_low, s.last)", "s.last"),
-    "last_close": (
-        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
-        "THEN coalesce(s.last, c.last_close) ELSE coalesce(c.last_close, s.last) END",
-        "s.last",
-    ),
-    "volume_open_fp": (
-        "CASE WHEN CAST(:ts AS timestamptz) < c.first_ts "
-        "THEN coalesce(s.volume_fp, c.volume_open_fp) "
-        "ELSE coalesce(c.volume_open_fp, s.volume_fp) END",
-        "s.volume_fp",
-    ),
-    "volume_close_fp": (
-        "CASE WHEN CAST(:ts AS timestamptz) >= c.last_ts "
-        "THEN coalesce(s.volume_fp, c.volume_close_fp) "
-        "ELSE coalesce(c.volume_close_fp, s.volume_fp) END",
-        "s.volume_fp",
-    ),
+    "last_close": _fold_close("last_close", "s.last"),
+    "volume_open_fp": _fold_open("volume_open_fp", "s.volume_fp"),
+    "volume_close_fp": _fold_close("volume_close_fp", "s.volume_fp"),
     "samples": ("c.samples + 1", "1"),
     "source": ("c.source", f"'{POLL_SOURCE}'"),
 }
