@@ -151,14 +151,9 @@ class SendTimeBucket(TokenBucket):
             raise ValueError(f"cost {cost:g} exceeds the bucket capacity {self.capacity:g}")
         while True:
             with self._lock:
-                now = self._clock()
-                elapsed = max(0.0, now - self._updated)
-                self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
-                self._updated = now
-                if self._tokens >= cost:
-                    self._tokens -= cost
-                    return 0.0
-                wait = (cost - self._tokens) / self.rate
+                wait = self._take_if_held(cost)
+            if wait == 0.0:
+                return 0.0
             time.sleep(wait)
 
 

@@ -112,18 +112,25 @@ class TokenBucket:
         if cost > self.capacity:
             raise ValueError(f"cost {cost:g} exceeds the bucket capacity {self.capacity:g}")
         with self._lock:
-            now = self._clock()
-            elapsed = max(0.0, now - self._updated)
-            self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
-            self._updated = now
-            if self._tokens >= cost:
-                self._tokens -= cost
+            wait = self._take_if_held(cost)
+            if wait == 0.0:
                 return 0.0
-            wait = (cost - self._tokens) / self.rate
             if self.max_wait is not None and wait > self.max_wait:
                 raise RateLimitWaitExceeded(wait, self.max_wait)
             self._tokens -= cost
             return wait
+
+    def _take_if_held(self, cost: float) -> float:
+        """Refill up to now, then take ``cost`` tokens if the bucket holds them (0.0), or
+        take nothing and return the seconds until it will. The caller holds the lock."""
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+        self._updated = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return 0.0
+        return (cost - self._tokens) / self.rate
 
     def acquire(self, cost: float = 1.0) -> float:
         """Block the calling thread until ``cost`` tokens are ours; returns the wait."""
