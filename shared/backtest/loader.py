@@ -467,13 +467,9 @@ def expand_to_polls(
     return StoredRows(**columns)
 
 
+# Each column's empty array (its dtype), from the one place StoredRows spells them.
 _EMPTY: dict[str, npt.NDArray[Any]] = {
-    "market": np.zeros(0, np.int32),
-    "ts": np.zeros(0, np.int64),
-    "snapshot_id": np.zeros(0, np.int64),
-    "yes_bid": np.zeros(0, np.int32),
-    "yes_ask": np.zeros(0, np.int32),
-    "poll": np.zeros(0, np.bool_),
+    name: getattr(StoredRows.empty(), name) for name in StoredRows.__dataclass_fields__
 }
 _EXPAND_BLOCK_ROWS = 1 << 20
 """Rows :func:`expand_to_polls` handles at once (rounded up to whole markets)."""
