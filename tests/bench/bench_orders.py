@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -85,22 +83,14 @@ def _cent_market(simulator: str) -> str:
 
 
 def run(rounds: int = ROUNDS) -> dict[str, Any]:
-    from devstack.postgres import LocalPostgres, free_port
     from shared.kalshi.signing import KalshiSigner
-    from tests.integration.devstack.test_up import READY_TIMEOUT, STOP_TIMEOUT, Launcher
+    from tests.live_stack import live_stack
 
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-orders-"))
-    base.chmod(0o755)
-    state = base / "state"
-    port = free_port()
-    launcher = Launcher(port, state)
-    try:
-        launcher.wait_for_line("Dashboard:", READY_TIMEOUT)
+    # The whole stack on a free port; the simulator's random fills of demo accounts off.
+    with live_stack("ki-bench-orders-") as (gateway, state, _launcher):
         ports = json.loads((state / "ports.json").read_text())
         simulator = f"http://127.0.0.1:{ports['simulator']}"
-        gateway = f"http://127.0.0.1:{port}"
         function = f"http://127.0.0.1:{ports['account']}"
-        httpx.post(f"{simulator}/_sim/settings", json={"account_fill_rate": 0}, timeout=10)
         ticker = _cent_market(simulator)
 
         # API user: sign in, trading on, a trade-scoped token for the script.
@@ -176,18 +166,6 @@ def run(rounds: int = ROUNDS) -> dict[str, Any]:
             time.sleep(max(0.0, PACE_S - (time.perf_counter() - started)))
         for client in (browser, bare, direct, through, session):
             client.close()
-    finally:
-        launcher.process.terminate()
-        try:
-            launcher.finish(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
-        ports_file = state / "ports.json"
-        if ports_file.exists():
-            pg = json.loads(ports_file.read_text()).get("postgres")
-            if pg:
-                LocalPostgres.in_state_dir(state, int(pg)).stop()
-        shutil.rmtree(base, ignore_errors=True)
 
     # The machine's load: every extra hop of the API path (function, Postgres) waits for a
     # CPU, so its overhead grows with load far more than the two-hop baseline's does.
