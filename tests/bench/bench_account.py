@@ -19,20 +19,18 @@ Target: p95 <= 20 ms for the endpoint. Figures go to docs/performance.md.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
 from shared.db.migrate import upgrade
+from tests.bench.cluster import throwaway_postgres
 
 POSITIONS = 200
 REQUESTS = 400
@@ -169,15 +167,8 @@ def run(server: LocalPostgres) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-account-"))
-    base.chmod(0o755)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    try:
+    with throwaway_postgres("ki-bench-account-") as (server, _):
         run(server)
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

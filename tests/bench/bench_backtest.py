@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.bench.cluster import throwaway_postgres
 from tests.bench.shapes import recorded_size_raw
 
 DESIGN_TARGET_S_PER_1000 = 10.0
@@ -467,18 +468,13 @@ def main(argv: list[str] | None = None) -> None:
     n_markets = int(argv[0]) if argv else 1_000
     per_market = int(argv[1]) if len(argv) > 1 else 1_000
 
-    from devstack.postgres import LocalPostgres, free_port
     from shared.backtest.engine import EngineConfig, run_backtest
     from shared.backtest.loader import copy_floor, copy_floor_packed
     from shared.backtest.strategies import create
     from shared.db import migrate
     from tests.unit.backtest.synthetic import random_walk_set
 
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-bt-"))
-    base.chmod(0o755)
-    pg = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    pg.start()
-    try:
+    with throwaway_postgres("ki-bench-bt-") as (pg, _):
         migrate.upgrade(pg.url)
         t = time.perf_counter()
         start, end = _populate(pg.port, n_markets, per_market)
@@ -552,8 +548,6 @@ def main(argv: list[str] | None = None) -> None:
         for label, key in (("load", "load_peak_rss_mb"), ("load + compute + store", "peak_rss_mb")):
             grown = max(r[key] - r["base_rss_mb"] for r in runs)
             print(f"  bytes per snapshot above the baseline, {label}: {grown * mb / rows:.0f}")
-    finally:
-        pg.destroy()
 
 
 if __name__ == "__main__":

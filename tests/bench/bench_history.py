@@ -38,10 +38,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -53,8 +51,9 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
 from tests.bench.bench_marketdata import new_database, percentile, report, timed
+from tests.bench.cluster import throwaway_postgres
 from tests.bench.shapes import recorded_size_raw
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -676,17 +675,10 @@ def main(argv: list[str] | None = None) -> None:
         "--background-snapshots", type=int, default=0, help="poll: snapshots before the polls"
     )
     args = parser.parse_args(argv)
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-hist-"))
-    base.chmod(0o755)
-    args.workdir = str(base)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    try:
+    with throwaway_postgres("ki-bench-hist-") as (server, base):
+        args.workdir = str(base)
         for name in args.only or list(BENCHES):
             BENCHES[name](server, args)
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,9 @@ import argparse
 import gc
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pg8000.native
@@ -39,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
 from shared.db.migrate import upgrade
 from shared.db.models import Market, MarketSnapshot
 from shared.marketdata import ingest
@@ -52,6 +50,7 @@ from shared.marketdata.queries import (
     list_markets,
 )
 from shared.marketdata.sql import bucket_start
+from tests.bench.cluster import throwaway_postgres
 from tests.integration.marketdata.synthetic import synthetic_poll
 
 N_MARKETS = 10_000
@@ -533,18 +532,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     selected = args.only or list(BENCHES)
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-md-"))
-    base.chmod(0o755)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    try:
+    with throwaway_postgres("ki-bench-md-") as (server, _):
         for name in selected:
             BENCHES[name](server)
-    finally:
-        server.destroy()
-        import shutil
-
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

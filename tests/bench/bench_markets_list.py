@@ -40,7 +40,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -49,9 +48,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from devstack.functions_runner import FunctionServer
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import free_port
 from shared.history.maintenance import run_maintenance
 from tests.bench.bench_marketdata import new_database
+from tests.bench.cluster import throwaway_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -253,13 +253,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     layouts = _layouts(args.serving)
     default_layout = layouts[0]
-    base = Path(tempfile.mkdtemp(prefix="ki-bench-list-"))
-    base.chmod(0o755)
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    script = base / "report.lua"
-    script.write_text(_LUA)
-    try:
+    with throwaway_postgres("ki-bench-list-") as (server, base):
+        script = base / "report.lua"
+        script.write_text(_LUA)
         engine = new_database(server, "bench_list_wrk")
         url = server.url_for("bench_list_wrk")
         _seed(engine, args.markets, args.open, args.recent)
@@ -335,9 +331,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{after['p95_ms'] / max(ours['p95_ms'], 1e-9):.1f}x lower"
             )
         print(f"   load average at end {_load_average()}")
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

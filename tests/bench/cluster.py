@@ -1,0 +1,31 @@
+"""A throwaway Postgres cluster for a benchmark: its own data directory and port, destroyed
+(and the directory removed) whatever happens."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devstack.postgres import LocalPostgres, free_port
+
+__all__ = ["throwaway_postgres"]
+
+
+@contextmanager
+def throwaway_postgres(prefix: str) -> Iterator[tuple[LocalPostgres, Path]]:
+    """Yield ``(server, work_dir)``: a started cluster and a directory for the benchmark's
+    other files, both gone afterwards."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        base.chmod(0o755)  # as root, the postgres user must reach the data directory
+        server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
+        server.start()
+        try:
+            yield server, base
+        finally:
+            server.destroy()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
