@@ -28,7 +28,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,27 +127,25 @@ class BookFeeds:
 
     # ---- one user's socket ---------------------------------------------------------------
 
-    async def _run(self, user_id: uuid.UUID) -> None:
-        delays = backoff_delays(
+    def _reconnect_delays(self) -> Iterator[float]:
+        """A fresh backoff: at the start and again after every successful connect."""
+        return backoff_delays(
             initial=self.settings.backoff_initial_s,
             maximum=self.settings.backoff_max_s,
             factor=2.0,
             jitter=0.25,
             rng=self._rng,
         )
+
+    async def _run(self, user_id: uuid.UUID) -> None:
+        delays = self._reconnect_delays()
         while self._wanted.get(user_id):
             try:
                 signer = await self._signers.signer(user_id)
                 async with KalshiWebSocket.connect(
                     self.settings.ws_url, signer, track_books=True
                 ) as ws:
-                    delays = backoff_delays(
-                        initial=self.settings.backoff_initial_s,
-                        maximum=self.settings.backoff_max_s,
-                        factor=2.0,
-                        jitter=0.25,
-                        rng=self._rng,
-                    )
+                    delays = self._reconnect_delays()
                     await self._follow(user_id, ws)
             except asyncio.CancelledError:
                 raise
