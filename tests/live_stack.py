@@ -18,8 +18,13 @@ from pathlib import Path
 
 import httpx
 
-from devstack.postgres import LocalPostgres, free_port
-from tests.integration.devstack.test_up import READY_TIMEOUT, STOP_TIMEOUT, Launcher
+from devstack.postgres import free_port
+from tests.integration.devstack.test_up import (
+    READY_TIMEOUT,
+    STOP_TIMEOUT,
+    Launcher,
+    stop_stack_postgres,
+)
 
 
 @contextmanager
@@ -62,9 +67,5 @@ def live_stack(
             launcher.finish(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             launcher.kill()
-        ports_file = state / "ports.json"
-        if ports_file.exists():
-            pg = json.loads(ports_file.read_text()).get("postgres")
-            if pg:
-                LocalPostgres.in_state_dir(state, int(pg)).stop()
+        stop_stack_postgres(state)
         shutil.rmtree(base, ignore_errors=True)

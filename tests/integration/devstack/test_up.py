@@ -115,18 +115,23 @@ def port_open(port: int) -> bool:
         return False
 
 
+def stop_stack_postgres(state: Path) -> None:
+    """Stop the Postgres a stack in ``state`` started, if it got that far: whatever
+    happened to the stack, no server is left behind."""
+    ports = state / "ports.json"
+    if ports.exists():
+        port = json.loads(ports.read_text()).get("postgres")
+        if port:
+            LocalPostgres.in_state_dir(state, int(port)).stop()
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="ki-test-up-"))
     base.chmod(0o755)  # as root, the postgres user must reach the data directory
     state = base / "state"
     yield state
-    # Whatever happened, leave no server behind.
-    ports = state / "ports.json"
-    if ports.exists():
-        port = json.loads(ports.read_text()).get("postgres")
-        if port:
-            LocalPostgres.in_state_dir(state, int(port)).stop()
+    stop_stack_postgres(state)
     shutil.rmtree(base, ignore_errors=True)
 
 
