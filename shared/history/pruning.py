@@ -32,6 +32,7 @@ from sqlalchemy import Engine, text
 
 from shared.marketdata.ingest import lock_market_data
 from shared.marketdata.observation import FINAL_STATUS
+from shared.marketdata.poll_state import FOLLOW_WINDOW
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -44,10 +45,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = timedelta(days=7)
-DEFAULT_FOLLOW_WINDOW = timedelta(days=14)
-"""How long the poller keeps fetching a market that left the open list unsettled (its
-``FOLLOW_WINDOW``): a closed market is pruned only once it is no longer followed, so
-pruning never cuts short the wait for its result."""
+DEFAULT_FOLLOW_WINDOW = FOLLOW_WINDOW
+"""How long the poller keeps fetching a market that left the open list unsettled: a closed
+market is pruned only once it is no longer followed, so pruning never cuts short the wait
+for its result."""
 DEFAULT_BATCH = 5_000
 
 CLOSED_STATUSES: tuple[str, ...] = ("closed", "determined", "disputed", "amended")

@@ -25,6 +25,7 @@ from shared.marketdata.observation import FINAL_STATUS, EventInfo
 from shared.marketdata.sql import POLL_SOURCE
 
 __all__ = [
+    "FOLLOW_WINDOW",
     "already_processed",
     "claim_message",
     "followed_tickers",
@@ -33,6 +34,11 @@ __all__ = [
     "poll_by_message",
     "poll_snapshot_rows",
 ]
+
+FOLLOW_WINDOW = timedelta(days=14)
+"""Markets that left the open list less than this long ago are still followed (fetched by
+ticker, :func:`followed_tickers`) until they settle; the read model's pruning waits for it
+too (:mod:`shared.history.pruning`)."""
 
 
 def claim_message(connection: Connection, consumer: str, message_id: str) -> bool:

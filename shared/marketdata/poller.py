@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy.exc
@@ -43,6 +43,7 @@ from shared.marketdata.observation import (
     blank_to_none,
     observation_from_market,
 )
+from shared.marketdata.poll_state import FOLLOW_WINDOW
 from shared.marketdata.settings import MarketDataSettings
 from shared.marketdata.snapshot_messages import snapshot_envelopes, snapshot_item
 from shared.messaging.envelope import Envelope, InvalidMessage
@@ -65,8 +66,6 @@ MAINTENANCE_MAX_DAYS = 3
 
 CONSUMER = "poll_markets"
 POLL_TRIGGER_TYPE = "poll_markets.trigger"
-# Markets left the open list less than this long ago are still followed to settlement.
-FOLLOW_WINDOW = timedelta(days=14)
 TICKERS_PER_REQUEST = 100
 
 
