@@ -166,6 +166,10 @@ async def admin_settings(request: Request) -> Response:
                     if not 0 <= value <= 1:
                         raise ValueError(f"{name} must be between 0 and 1")
                     setattr(state.config, name, value)
+            if "paused" in body:
+                if not isinstance(body["paused"], bool):
+                    raise ValueError("paused must be true or false")
+                state.paused = body["paused"]
         except (ValueError, TypeError) as exc:
             return _admin_error(400, str(exc))
     c = state.config
@@ -174,6 +178,7 @@ async def admin_settings(request: Request) -> Response:
             "account_fill_rate": c.account_fill_rate,
             "market_activity": c.market_activity,
             "trade_probability": c.trade_probability,
+            "paused": state.paused,
         }
     )
 
@@ -210,6 +215,8 @@ async def _ticker_loop(state: SimState, interval: float) -> None:
     while True:
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - loop.time()))
+        if state.paused:
+            continue
         try:
             state.advance(1)
         except Exception:

@@ -38,6 +38,10 @@ class SimState:
         self.faults = Faults()
         self.faults.seed(config.seed)
         self.hub = Hub(config, self.faults)
+        # The real-time clock stands still while paused (``POST /_sim/settings``), so a
+        # test can compare figures that move with prices against the exchange at rest.
+        # ``POST /_sim/tick`` still advances it.
+        self.paused = False
         self._cache: dict[str, bytes] = {}
         self._cache_version = -1
 

@@ -16,6 +16,7 @@ failures included).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import subprocess
@@ -231,23 +232,37 @@ def test_each_user_sees_only_their_own_fills_positions_and_settlements(
         assert {s["ticker"] for s in settlements} == settled
 
 
+@contextlib.contextmanager
+def still_exchange(stack: Stack) -> Iterator[None]:
+    """The simulator's clock paused, and the account cache's reads from before expired:
+    prices move every tick, so figures marked at them are compared against a still world."""
+    settings = f"{stack.simulator}/_sim/settings"
+    httpx.post(settings, json={"paused": True}, timeout=10).raise_for_status()
+    try:
+        time.sleep(3.5)  # the account cache keeps reads for 3 s
+        yield
+    finally:
+        httpx.post(settings, json={"paused": False}, timeout=10).raise_for_status()
+
+
 def test_portfolio_and_positions_equal_the_simulator_to_the_cent(
     stack: Stack, users: dict[str, Any]
 ) -> None:
-    truth = kalshi_client(stack, users["a_account"])
-    try:
-        balance = truth.get_balance()
-        kalshi_positions = {p.ticker: p for p in truth.get_all_positions().market_positions}
-    finally:
-        truth.close()
-    portfolio = users["a"].get("/api/v1/account/portfolio").json()
+    with still_exchange(stack):
+        truth = kalshi_client(stack, users["a_account"])
+        try:
+            balance = truth.get_balance()
+            kalshi_positions = {p.ticker: p for p in truth.get_all_positions().market_positions}
+        finally:
+            truth.close()
+        portfolio = users["a"].get("/api/v1/account/portfolio").json()
+        rows = users["a"].get("/api/v1/account/positions").json()["positions"]
     assert Decimal(portfolio["cash"]) == balance.exact_balance_dollars
     assert portfolio["position_count"] == len(kalshi_positions)
     if balance.portfolio_value is not None:
         assert Decimal(portfolio["reported_positions_value"]) == Decimal(
             balance.portfolio_value
         ).scaleb(-2)
-    rows = users["a"].get("/api/v1/account/positions").json()["positions"]
     assert rows
     for row in rows:
         kalshi = kalshi_positions[row["ticker"]]
