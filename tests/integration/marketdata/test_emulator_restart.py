@@ -33,14 +33,18 @@ REPO = Path(__file__).resolve().parents[3]
 PROJECT = "restart-test"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, *logs: Callable[[], str]
+) -> Any:
+    """``condition()`` once true; a timeout fails with the tail of each of ``logs``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    tails = "\n".join(f"--- {log.__name__}:\n{log()[-3000:]}" for log in logs)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
 
 
 @pytest.fixture
@@ -79,6 +83,12 @@ def test_the_first_trigger_after_an_emulator_restart_is_written(
         log_path=tmp_path / "poll_markets.log",
     ).start(timeout=90)
 
+    def function_log() -> str:
+        return function.log_text()
+
+    def emulator_log() -> str:
+        return emulator.log_text()
+
     def polls() -> list[str]:
         with engine.connect() as c:
             return list(
@@ -95,7 +105,9 @@ def test_the_first_trigger_after_an_emulator_restart_is_written(
 
     try:
         before = trigger()
-        wait_for(lambda: len(polls()) == 1, 90, "the poll before the restart")
+        wait_for(
+            lambda: len(polls()) == 1, 90, "the poll before the restart", function_log, emulator_log
+        )
 
         emulator.stop()
         emulator.start(timeout=180)
@@ -103,7 +115,11 @@ def test_the_first_trigger_after_an_emulator_restart_is_written(
         assert after == before, "the restarted emulator reuses message ids (the premise)"
 
         wait_for(
-            lambda: function.log_text().count('"outcome"') >= 2, 90, "the trigger after the restart"
+            lambda: function_log().count('"outcome"') >= 2,
+            90,
+            "the trigger after the restart",
+            function_log,
+            emulator_log,
         )
         assert '"outcome": "duplicate"' not in function.log_text()
         first, second = polls()
