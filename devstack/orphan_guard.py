@@ -35,14 +35,24 @@ def main(argv: list[str]) -> int:
         print("usage: python -m devstack.orphan_guard PARENT_PID -- COMMAND ...", file=sys.stderr)
         return 2
     parent = int(argv[0])
-    child = subprocess.Popen(argv[2:], start_new_session=True)
-    group = child.pid
+    # The handlers go in before the child starts: a stop that arrives while it starts is
+    # held and forwarded once there is a group, instead of killing this guard and leaving
+    # the child running with nothing to stop it.
+    group: int | None = None
+    held: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        signal_group(group, signal.SIGKILL if signum == signal.SIGUSR1 else signum)
+        if group is None:
+            held.append(signum)
+        else:
+            signal_group(group, signal.SIGKILL if signum == signal.SIGUSR1 else signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, forward)
+    child = subprocess.Popen(argv[2:], start_new_session=True)
+    group = child.pid
+    for signum in held:
+        forward(signum, None)
 
     orphaned_at: float | None = None
     while child.poll() is None or group_alive(group):

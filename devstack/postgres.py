@@ -24,6 +24,8 @@ __all__ = ["LocalPostgres", "PostgresNotInstalled", "find_pg_bin_dir", "free_por
 
 _SEARCH_DIRS = ("/usr/lib/postgresql/{v}/bin", "/usr/local/pgsql/bin", "/opt/homebrew/bin")
 DEFAULT_DATABASE = "kalshi_insights"
+# How long a fast shutdown (its checkpoint included) may take before an immediate one.
+FAST_STOP_SECONDS = 30
 
 
 class PostgresNotInstalled(RuntimeError):
@@ -213,9 +215,20 @@ class LocalPostgres(Harness):
             conn.close()
 
     def stop(self, grace: float | None = None) -> None:
-        """``pg_ctl stop -m fast``: it waits for the server itself, so ``grace`` is unused."""
-        if self.initialized():
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
+        """``pg_ctl stop -m fast``, waiting up to ``grace`` seconds (default 30); then
+        ``-m immediate``, so a stop always ends. An immediate stop loses nothing committed:
+        the next start replays the WAL."""
+        if not self.initialized():
+            return
+        seconds = str(max(1, int(grace if grace is not None else FAST_STOP_SECONDS)))
+        data = str(self.data_dir)
+        fast = self._run(
+            "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", seconds, "stop", check=False
+        )
+        if fast.returncode != 0 and self.is_running():
+            self._run(
+                "pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "10", "stop", check=False
+            )
 
     def destroy(self) -> None:
         self.stop()

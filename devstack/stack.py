@@ -119,6 +119,8 @@ def _ignore_signals_while_stopping() -> None:
 def _stop_all(started: Sequence[Service], out: TextIO) -> bool:
     clean = True
     for service in reversed(started):
+        # One line per service, as when starting: a stop that hangs names its service.
+        print(f"Stopping {service.name} ...", file=out, flush=True)
         try:
             service.stop()
         except Exception as error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,8 +63,8 @@ def live_stack(
     finally:
         launcher.process.terminate()
         try:
-            launcher.finish(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
+            launcher.finish(STOP_TIMEOUT)  # a stop that hangs fails, with the launcher's stacks
+        finally:
             launcher.kill()
-        stop_stack_postgres(state)
-        shutil.rmtree(base, ignore_errors=True)
+            stop_stack_postgres(state)
+            shutil.rmtree(base, ignore_errors=True)

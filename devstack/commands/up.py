@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 from typing import Any
 
 NAME = "up"
@@ -35,4 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: Any) -> int:
     from devstack.stack import run_stack
 
+    # `kill -USR2 <pid>` prints every thread's stack to stderr: the way to see where a
+    # start or stop that seems stuck is waiting, without stopping it.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     return run_stack(args)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,39 @@ def test_stop_reaches_a_service_that_tries_to_leave_its_group(tmp_path: Path) ->
         assert not _alive(grandchild), "stop() left the service's child running"
     finally:
         process.stop(grace=1)
+
+
+def test_a_stop_that_arrives_while_the_child_starts_still_reaches_the_child() -> None:
+    """The SIGTERM lands right after the guard spawned its child and before it could
+    forward anything: it is held and forwarded, not the end of the guard alone (which
+    left the child running with nothing to stop it)."""
+    marker = f"ki-guard-{uuid.uuid4().hex}"
+    driver = textwrap.dedent(
+        f"""
+        import os, signal, subprocess, sys
+        import devstack.orphan_guard as guard
+        spawn = subprocess.Popen
+        def spawn_then_stop(*args, **kwargs):
+            child = spawn(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return child
+        guard.subprocess.Popen = spawn_then_stop
+        sleeper = [sys.executable, "-c", "import time; time.sleep(60)", {marker!r}]
+        sys.exit(guard.main([str(os.getppid()), "--", *sleeper]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, timeout=10
+    )
+    deadline = time.monotonic() + 5
+    while (left := _running(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the child outlived a guard stopped while it started"
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+
+
+def _running(marker: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]

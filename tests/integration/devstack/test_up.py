@@ -85,7 +85,11 @@ class Launcher:
                 return line
 
     def finish(self, timeout: float) -> int:
-        code = self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stuck = self.stuck()
+            raise AssertionError(f"launcher still running after {timeout}s:\n{stuck}") from None
         while True:
             try:
                 line = self._queue.get(timeout=5)
@@ -99,6 +103,27 @@ class Launcher:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    def stuck(self) -> str:
+        """What a launcher that will not exit is doing: its output, every thread's stack
+        (``up`` dumps them on SIGUSR2) and the processes left in its session."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 3
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+        tree = subprocess.run(
+            ["ps", "-o", "pid,ppid,pgid,stat,etime,args", "-g", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+        ).stdout
+        return f"{self.output}\n--- processes in its session:\n{tree}"
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -202,6 +227,11 @@ def test_up_serves_migrates_stops_and_keeps_data(state_dir: Path) -> None:
             assert conn.run("SELECT count(*) FROM market_polls")[0][0] >= 1  # as fn_poll_markets
         finally:
             conn.close()
+        # SIGUSR2 prints every thread's stack (for a start or stop that seems stuck) and
+        # the stack keeps running.
+        first.process.send_signal(signal.SIGUSR2)
+        first.wait_for_line("Current thread 0x", 10)
+        assert first.process.poll() is None
     except BaseException:
         first.kill()
         raise
