@@ -99,6 +99,34 @@ variable "poll_paused" {
   default     = false
 }
 
+variable "backfill_paused" {
+  type        = bool
+  description = "Create the daily backfill job paused."
+  default     = false
+}
+
+variable "backfill_days" {
+  type        = number
+  description = "Days of settled markets the daily backfill covers (BACKFILL_DAYS)."
+  default     = 30
+
+  validation {
+    condition     = var.backfill_days >= 1 && var.backfill_days <= 365 && floor(var.backfill_days) == var.backfill_days
+    error_message = "backfill_days must be a whole number of days between 1 and 365."
+  }
+}
+
+variable "backfill_series" {
+  type        = list(string)
+  description = "Series the daily backfill loads; empty: every series Kalshi lists."
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.backfill_series : can(regex("^[A-Za-z0-9._-]+$", s))])
+    error_message = "backfill_series holds Kalshi series tickers."
+  }
+}
+
 variable "sql_tier" {
   type        = string
   description = "Cloud SQL machine tier."

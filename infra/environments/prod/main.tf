@@ -18,6 +18,9 @@ module "platform" {
 
   function_max_instances = var.function_max_instances
   poll_paused            = var.poll_paused
+  backfill_paused        = var.backfill_paused
+  backfill_days          = var.backfill_days
+  backfill_series        = var.backfill_series
   migrator_email         = var.migrator_email
 
   sql_tier                = var.sql_tier
