@@ -42,16 +42,18 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
-from devstack.postgres import LocalPostgres
+from devstack.postgres import LocalPostgres, free_port
 from tests.bench.bench_marketdata import new_database, percentile, report, timed
 from tests.bench.cluster import throwaway_postgres
 from tests.bench.shapes import recorded_size_raw
@@ -488,23 +490,36 @@ def bench_archive(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
         f"3. backtest over {markets * per_market:,} archived snapshots ({markets} markets, "
         f"{days} daily partitions, raw payload): load from Parquet vs reading its columns"
     )
-    engine = new_database(server, "bench_hist_archive")
-    started = time.perf_counter()
-    _fill(engine, markets, per_market, days)
-    print(f"   filled in {time.perf_counter() - started:.0f} s")
     store = LocalArchive(Path(args.workdir) / "archive")
-    started = time.perf_counter()
-    with engine.connect() as c:
-        all_days = [d for d in partition_days(c) if d < T0.date() + timedelta(days=days)]
-    archived_bytes = 0
-    for day in all_days:
-        with engine.begin() as c:
-            archived_bytes += archive_day(c, store, day).bytes
-    archive_s = time.perf_counter() - started
-    print(
-        f"   archived {len(all_days)} days in {archive_s:.1f} s "
-        f"({archived_bytes / (markets * per_market):.1f} bytes a snapshot in Parquet)"
-    )
+    marker = Path(args.workdir) / "archive-fixture.json"
+    shape = {"snapshots": n, "markets": markets, "days": days}
+    kept = json.loads(marker.read_text()) if args.keep and marker.exists() else {}
+    if kept.get("shape") == shape:
+        # --keep: the cluster and the archive of an earlier run with the same sizes.
+        engine = sa.create_engine(server.url_for("bench_hist_archive"), poolclass=NullPool)
+        all_days = [date.fromisoformat(d) for d in kept["days"]]
+        archived_bytes = int(kept["bytes"])
+        print(f"   reusing the filled and archived fixture in {args.workdir}")
+    else:
+        marker.unlink(missing_ok=True)
+        engine = new_database(server, "bench_hist_archive")
+        started = time.perf_counter()
+        _fill(engine, markets, per_market, days)
+        print(f"   filled in {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        with engine.connect() as c:
+            all_days = [d for d in partition_days(c) if d < T0.date() + timedelta(days=days)]
+        archived_bytes = 0
+        for day in all_days:
+            with engine.begin() as c:
+                archived_bytes += archive_day(c, store, day).bytes
+        archive_s = time.perf_counter() - started
+        print(f"   archived {len(all_days)} days in {archive_s:.1f} s")
+        if args.keep:
+            record = {"shape": shape, "days": [d.isoformat() for d in all_days],
+                      "bytes": archived_bytes}  # fmt: skip
+            marker.write_text(json.dumps(record))
+    print(f"   {archived_bytes / (markets * per_market):.1f} bytes a snapshot in Parquet")
     end = T0 + timedelta(days=days)
 
     def floor() -> dict[str, Any]:
@@ -585,9 +600,10 @@ def bench_archive(server: LocalPostgres, args: argparse.Namespace) -> dict[str, 
     run = queue.get(timeout=3600)
     child.join(timeout=60)
     print(
-        f"   whole run in a fresh process: peak RSS {run['peak_mb']:.0f} MB (load "
-        f"{run['load_mb']:.0f} MB, target <= 1,024; engine + metrics {run['compute_mb']:.0f} "
-        f"MB; the worker has 2,048); before loading {run['base_mb']:.0f} MB"
+        f"   whole run in a fresh process: peak RSS {run['peak_mb']:.0f} MiB (load "
+        f"{run['load_mb']:.0f} MiB, target <= 1,024 MiB, 1 GB = 954 MiB; engine + metrics "
+        f"{run['compute_mb']:.0f} MiB; the worker has 2,048); before loading "
+        f"{run['base_mb']:.0f} MiB"
     )
     engine.dispose()
     return {
@@ -674,11 +690,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--background-snapshots", type=int, default=0, help="poll: snapshots before the polls"
     )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the cluster (stopped) and the archive in DIR; the archive bench reuses "
+        "them when the sizes match (remove DIR when done)",
+    )
     args = parser.parse_args(argv)
-    with throwaway_postgres("ki-bench-hist-") as (server, base):
+    with _cluster(args.keep) as (server, base):
         args.workdir = str(base)
         for name in args.only or list(BENCHES):
             BENCHES[name](server, args)
+
+
+@contextmanager
+def _cluster(keep: str | None) -> Iterator[tuple[LocalPostgres, Path]]:
+    """A throwaway cluster, or with ``--keep DIR`` one in ``DIR`` that is stopped, not
+    removed, at the end: the archive bench then reuses its filled and archived fixture
+    (minutes at 10,000,000 snapshots) when the sizes match."""
+    if keep is None:
+        with throwaway_postgres("ki-bench-hist-") as (server, base):
+            yield server, base
+        return
+    base = Path(keep).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)  # as root, the postgres user must reach the data directory
+    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
+    server.start()
+    try:
+        yield server, base
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ docs/strategies.md for a worked example.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, overload
 
@@ -97,7 +97,11 @@ class StrategyView:
         and history use, so a trade's "mid moved" matches the stored mid.
         """
         if self._mid is None:
-            mid = mid_price_ticks(self.yes_bid, self.yes_ask, PRICE_SCALE)
+            # Block by block into the one cached array: the rule's int64 copies and float
+            # temporaries are a block's size, not ~40 bytes a row over the whole set.
+            mid = np.empty(self.n_rows, dtype=np.float64)
+            for lo, hi in _blocks(self.n_rows):
+                mid[lo:hi] = mid_price_ticks(self.yes_bid[lo:hi], self.yes_ask[lo:hi], PRICE_SCALE)
             mid.flags.writeable = False
             self._mid = mid
         return self._mid
@@ -115,7 +119,9 @@ class StrategyView:
         """Position of each row within its market (0 for the first snapshot; cached)."""
         if self._row is None:
             row: npt.NDArray[np.int64] = np.arange(self.n_rows, dtype=np.int64)
-            self._row = row - self.seg_start[self.market]
+            for lo, hi in _blocks(self.n_rows):  # in place: no row-sized gather
+                row[lo:hi] -= self.seg_start[self.market[lo:hi]]
+            self._row = row
         return self._row
 
     # -- causal helpers -----------------------------------------------------------------------
@@ -130,13 +136,19 @@ class StrategyView:
         out = np.full(self.n_rows, np.nan)
         if k < self.n_rows:
             out[k:] = values[:-k]
-        too_early = self.row_in_market() < k
-        out[too_early] = np.nan
+        # The rows fewer than k into their market, block by block: the same rows as
+        # ``row_in_market() < k`` without building (and caching) 8 bytes a row for it.
+        for lo, hi in _blocks(self.n_rows):
+            into = np.arange(lo, hi, dtype=np.int64)
+            into -= self.seg_start[self.market[lo:hi]]
+            out[lo:hi][into < k] = np.nan
         return out
 
     def change(self, values: F64, k: int) -> F64:
         """``values - lag(values, k)``: the move over the last ``k`` snapshots."""
-        return values - self.lag(values, k)
+        out = self.lag(values, k)
+        np.subtract(values, out, out=out)  # into the lag's array: one row-sized result
+        return out
 
     def seconds_to_close(self) -> F64:
         """Seconds from each snapshot to its market's scheduled close (inf when unknown; cached)."""
@@ -146,6 +158,16 @@ class StrategyView:
             out[close == np.iinfo(np.int64).max] = np.inf
             self._to_close = out
         return self._to_close
+
+
+_BLOCK_ROWS = 1 << 20
+"""Rows the view's per-row helpers handle at once (their temporaries are a block's size)."""
+
+
+def _blocks(n: int) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` of consecutive blocks of at most :data:`_BLOCK_ROWS` rows over ``n``."""
+    for lo in range(0, n, _BLOCK_ROWS):
+        yield lo, min(n, lo + _BLOCK_ROWS)
 
 
 def _frozen(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
