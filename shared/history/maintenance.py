@@ -56,8 +56,9 @@ def run_maintenance(
     """One round: create ``ahead_days`` daily partitions from today, archive and drop up to
     ``max_days`` partitions older than ``retention_days`` (only with a ``store``), delete
     1-minute candles older than ``minute_retention_days``, and prune from ``market_latest``
-    the markets settled (or closed and no longer followed, ``follow_window``) that no poll
-    saw for ``settled_market_retention_days`` (0: never). Returns what it did."""
+    the markets settled that no poll saw for ``settled_market_retention_days`` (0: never),
+    and the unsettled ones the poller stopped following (``follow_window``). Returns what
+    it did."""
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     report = MaintenanceReport()

@@ -6,9 +6,12 @@ a while nobody lists them, yet each still costs the list's sort, the poll's diff
 choice of stored snapshots a row. The history's daily round
 (:func:`shared.history.maintenance.run_maintenance`) deletes the rows of markets that
 
-- a poll last saw settled (``finalized``), or closed (``closed``, ``determined``,
-  ``disputed``, ``amended``) and no longer followed by the poller, and
-- no poll has seen for ``window`` (default 7 days, ``SETTLED_MARKET_RETENTION_DAYS``).
+- a poll last saw settled (``finalized``) and no poll has seen for ``window`` (default
+  7 days, ``SETTLED_MARKET_RETENTION_DAYS``), or
+- in any other status (closed, or still active when Kalshi stopped returning it), no poll
+  has seen since the poller stopped following it: for ``follow_window`` (14 days, the
+  poller's own), counted back from the newest poll as well as from ``now``, so polls that
+  stopped (an outage) never empty the read model of the markets they would still see.
 
 A market's last poll moves to ``markets.last_polled_at`` in the same statement, because
 the backtest loader ends a market's last stored snapshot's hold there (it reads
@@ -26,7 +29,7 @@ idempotent: a second run finds nothing, and a market seen by a poll meanwhile (i
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
@@ -35,7 +38,6 @@ from shared.marketdata.observation import FINAL_STATUS
 from shared.marketdata.poll_state import FOLLOW_WINDOW
 
 __all__ = [
-    "CLOSED_STATUSES",
     "DEFAULT_BATCH",
     "DEFAULT_FOLLOW_WINDOW",
     "DEFAULT_WINDOW",
@@ -46,13 +48,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_FOLLOW_WINDOW = FOLLOW_WINDOW
-"""How long the poller keeps fetching a market that left the open list unsettled: a closed
-market is pruned only once it is no longer followed, so pruning never cuts short the wait
-for its result."""
+"""How long the poller keeps fetching a market that left the open list unsettled: an
+unsettled market is pruned only once it is no longer followed, so pruning never cuts short
+the wait for its result, and a market the poller would fetch again is never pruned."""
 DEFAULT_BATCH = 5_000
-
-CLOSED_STATUSES: tuple[str, ...] = ("closed", "determined", "disputed", "amended")
-"""Kalshi's statuses of a market that stopped trading but is not finalized yet."""
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One batch: pick up to :batch rows past the cutoffs in primary-key order after :after,
 # copy their last poll to markets (keeping a later one, should a rerun meet it), delete
@@ -61,9 +61,7 @@ _PRUNE_BATCH = f"""
 WITH doomed AS (
     SELECT l.ticker, l.ts FROM market_latest l
     WHERE l.ticker > :after AND l.ts < CAST(:cutoff AS timestamptz)
-      AND (l.status = '{FINAL_STATUS}'
-           OR (l.status = ANY(CAST(:closed AS text[]))
-               AND l.ts < CAST(:follow_cutoff AS timestamptz)))
+      AND (l.status = '{FINAL_STATUS}' OR l.ts < CAST(:follow_cutoff AS timestamptz))
     ORDER BY l.ticker
     LIMIT :batch
 ), marked AS (
@@ -83,17 +81,21 @@ def prune_settled_markets(
     follow_window: timedelta = DEFAULT_FOLLOW_WINDOW,
     batch: int = DEFAULT_BATCH,
 ) -> int:
-    """Delete long-settled markets' ``market_latest`` rows; returns how many went.
+    """Delete long-settled and no longer followed markets' ``market_latest`` rows; returns
+    how many went.
 
     ``window`` <= 0 prunes nothing. Batches of ``batch`` rows, each committed on its own
     under the market-data write lock; a keyset on the ticker walks the table once.
     """
     if window <= timedelta(0):
         return 0
+    with engine.connect() as connection:
+        newest = connection.execute(text("SELECT max(polled_at) FROM market_polls")).scalar()
+    # No poll yet: nothing is followed or unfollowed, so only the settled rule applies.
+    followed_since = min(now, newest) if newest is not None else _NEVER
     params = {
         "cutoff": now - window,
-        "follow_cutoff": now - max(window, follow_window),
-        "closed": list(CLOSED_STATUSES),
+        "follow_cutoff": followed_since - max(window, follow_window),
         "batch": max(batch, 1),
         "after": "",
     }
@@ -107,5 +109,5 @@ def prune_settled_markets(
             break
         params["after"] = max(tickers)
     if pruned:
-        log.info("pruned %d long-settled markets from market_latest", pruned)
+        log.info("pruned %d settled or no longer followed markets from market_latest", pruned)
     return pruned

@@ -4,8 +4,9 @@ A small world is polled through the real ingest; its last poll sees some markets
 finalized and one closed. The daily round then prunes only what no poll saw for the
 window: a backtest over the pruned markets loads and scores exactly as before (the
 loader reads their last poll from ``markets.last_polled_at``), their detail, history and
-candles still answer through the real ``markets`` function, a closed market waits until
-the poller stops following it, and a pruned market seen by a poll again is re-inserted.
+candles still answer through the real ``markets`` function, a closed or vanished active
+market waits until the poller stops following it, and a pruned market seen by a poll
+again is re-inserted.
 """
 
 from __future__ import annotations
@@ -174,20 +175,34 @@ def test_the_daily_round_prunes_only_long_settled_markets_and_backtests_do_not_c
     assert not _same(loaded, lost)
 
 
-def test_a_closed_market_is_pruned_only_once_the_poller_stops_following_it(
+def test_an_unsettled_market_goes_once_the_poller_stops_following_it(
     world_engine: tuple[sa.Engine, str],
 ) -> None:
+    """Closed, or still active but no longer returned by Kalshi: no poll will see it again
+    once the poller stops following it (14 days), so it leaves the list then, not before,
+    and not while polls have stopped."""
     engine, _ = world_engine
     closed = _ticker(engine, CLOSED)
-    quiet_active = _ticker(engine, 2)  # left the poll set early, still active
-    assert prune_settled_markets(engine, LAST + timedelta(days=13), batch=1) == len(SETTLED)
-    assert closed in _latest(engine)
-    assert prune_settled_markets(engine, LAST + timedelta(days=15), batch=1) == 1
+    vanished = _ticker(engine, 2)  # active at the last poll, then never returned again
+    seen_at = _latest(engine)
+    # Polls stopped at LAST (an outage): however late the round, only the settled go.
+    late = LAST + timedelta(days=400)
+    assert prune_settled_markets(engine, late, batch=1) == len(SETTLED)
+    assert {closed, vanished} <= set(_latest(engine))
+    # Polls go on without them: followed for 14 days after they were last seen.
+    gone = {closed, vanished, *(_ticker(engine, i) for i in SETTLED)}
+    still = [o for o in list(world(polls=POLLS))[-1][1] if o.ticker not in gone]
+    _write(engine, "p-13-days", LAST + timedelta(days=13), still)
+    assert prune_settled_markets(engine, LAST + timedelta(days=13)) == 0
+    _write(engine, "p-15-days", LAST + timedelta(days=15), still)
+    assert prune_settled_markets(engine, LAST + timedelta(days=15), batch=1) == 2
     latest = _latest(engine)
-    assert closed not in latest and quiet_active in latest
-    assert prune_settled_markets(engine, LAST + timedelta(days=400)) == 0
+    assert closed not in latest and vanished not in latest
+    assert {o.ticker for o in still} <= set(latest)
+    assert _last_polled(engine)[vanished] == seen_at[vanished]
+    assert prune_settled_markets(engine, late) == 0
     # Window 0 turns pruning off.
-    assert prune_settled_markets(engine, LAST, window=timedelta(0)) == 0
+    assert prune_settled_markets(engine, late, window=timedelta(0)) == 0
 
 
 def test_a_pruned_market_answers_its_detail_history_and_candles_and_a_relisted_one_returns(
