@@ -326,7 +326,7 @@ class AccountService:
             raise _unavailable(error) from None
         with self.engine.begin() as conn:
             user_id = self._upsert_user(conn, key_id, now)
-            credentials.save_credential(conn, self.auth.vault, user_id, key_id, pem)
+            credentials.save_credential(conn, self.auth.vault, user_id, key_id, pem, validated=True)
             if figures is not None and baselines.baseline_for(conn, user_id, now) is None:
                 baselines.record_sign_in_baseline(conn, user_id, figures, now)
             session = self.auth.tokens.issue(user_id, now)

@@ -59,11 +59,23 @@ class StoredCredential:
 
 
 def save_credential(
-    conn: Connection, vault: CredentialVault, user_id: uuid.UUID, key_id: str, pem: str | bytes
+    conn: Connection,
+    vault: CredentialVault,
+    user_id: uuid.UUID,
+    key_id: str,
+    pem: str | bytes,
+    *,
+    validated: bool = False,
 ) -> StoredCredential:
     """Validate, seal and store the user's key, replacing any earlier one (status back to
-    ``valid``). Raises :class:`~shared.auth.pem.InvalidPrivateKey` for a bad PEM."""
-    load_rsa_private_key(pem)
+    ``valid``). Raises :class:`~shared.auth.pem.InvalidPrivateKey` for a bad PEM.
+
+    ``validated=True``: the caller has just loaded this PEM with
+    :func:`~shared.auth.pem.load_rsa_private_key` (a sign-in does, to sign the check with
+    Kalshi), so the 35 ms RSA consistency check is not run a second time, inside the
+    transaction."""
+    if not validated:
+        load_rsa_private_key(pem)
     plaintext = pem.encode() if isinstance(pem, str) else bytes(pem)
     sealed = vault.seal(user_id, plaintext)
     conn.execute(

@@ -10,6 +10,8 @@ unit; the end-to-end test reads the real topic).
 
 from __future__ import annotations
 
+import ssl
+import traceback
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -95,6 +97,39 @@ def test_sign_in_stores_the_user_once_and_announces_it(
     assert b"PRIVATE KEY" not in bytes(stored)
     principal = svc.authenticate(_cookie_request(again.session.token))
     assert svc.me(principal)["credential_status"] == "valid"
+
+
+def test_a_sign_in_checks_the_key_once_and_builds_no_tls_context(
+    service: tuple[AccountService, _Events], sim_account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSL's RSA consistency check (~35 ms) runs once per sign-in, not again inside the
+    transaction that stores the key, and the Kalshi client it checks the key with reuses
+    the process's TLS context (building one loads the CA bundle: ~20 ms)."""
+    from shared.auth import pem
+
+    svc, _ = service
+    svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.11")  # warm
+    checks: list[bool] = []
+    load = pem.serialization.load_pem_private_key
+
+    def counting_load(data: bytes, password: Any, **options: Any) -> Any:
+        checks.append(not options.get("unsafe_skip_rsa_key_validation", False))
+        return load(data, password, **options)
+
+    contexts: list[object] = []
+    create = ssl.create_default_context
+
+    def counting_create(*args: Any, **kwargs: Any) -> Any:
+        # pg8000 builds one per new connection (NullPool here); the clients' are counted.
+        if any("httpx" in frame.filename for frame in traceback.extract_stack()):
+            contexts.append(object())
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(pem.serialization, "load_pem_private_key", counting_load)
+    monkeypatch.setattr(ssl, "create_default_context", counting_create)
+    svc.sign_in(sim_account.key_id, sim_account.private_key_pem, "203.0.113.11")
+    assert checks.count(True) == 1
+    assert contexts == []
 
 
 def test_a_key_kalshi_stops_accepting_is_revoked_on_the_next_read(
