@@ -30,6 +30,7 @@ blocks of :data:`_BLOCK_ROWS` rows, so their temporaries are a block's size.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -491,18 +492,25 @@ def run_backtest(
     return result
 
 
+def _ints(code: str) -> Callable[[], array[int]]:
+    return lambda: array(code)
+
+
 @dataclass
 class _Raw:
-    """Trades as Python lists while walking (appends are cheap)."""
+    """Trades while walking: numbers as typed ``array.array`` (appends as cheap as a
+    list's, 1-8 bytes an entry instead of a list's pointer plus, for most values, a
+    32-byte int: ~240 MB less at the ~1.1M trades a busy strategy makes over 10,000,000
+    rows, ADR 0225), the reasons as lists of str."""
 
-    market: list[int] = field(default_factory=list)
-    side: list[int] = field(default_factory=list)
-    entry_row: list[int] = field(default_factory=list)
-    entry_price: list[int] = field(default_factory=list)
-    maker: list[bool] = field(default_factory=list)
-    exit_row: list[int] = field(default_factory=list)
-    exit_price: list[int] = field(default_factory=list)
-    exit_kind: list[int] = field(default_factory=list)
+    market: array[int] = field(default_factory=_ints("i"))
+    side: array[int] = field(default_factory=_ints("b"))
+    entry_row: array[int] = field(default_factory=_ints("q"))
+    entry_price: array[int] = field(default_factory=_ints("q"))
+    maker: array[int] = field(default_factory=_ints("b"))  # 1 maker, 0 taker
+    exit_row: array[int] = field(default_factory=_ints("q"))
+    exit_price: array[int] = field(default_factory=_ints("q"))
+    exit_kind: array[int] = field(default_factory=_ints("b"))
     entry_reasons: list[str] = field(default_factory=list)
     exit_reasons: list[str] = field(default_factory=list)
 
@@ -587,7 +595,7 @@ def _walk_positions(
         raw.side.append(side)
         raw.entry_row.append(fill)
         raw.entry_price.append(price)
-        raw.maker.append(maker)
+        raw.maker.append(1 if maker else 0)
         raw.exit_row.append(exit_row)
         raw.exit_price.append(exit_price)
         raw.exit_kind.append(kind)
