@@ -385,7 +385,8 @@ def fill_from_rows(
     """``data`` with ``candles`` and ``trades`` merged into the minutes its snapshots leave
     uncovered, and the report (see the module docstring). ``opens`` are the markets' open
     times (coverage counts listed minutes only), ``own_sources`` each market's snapshot
-    sources in the window (default ``poll``)."""
+    sources in the window in Postgres (default ``poll``); the sources of rows the loader
+    read from the archive come with ``data`` (``archived_sources``)."""
     opens = opens or {}
     start_us, end_us = to_micros(start), to_micros(end)
     first, stop = start_us // _MINUTE_US, -(-end_us // _MINUTE_US)
@@ -427,6 +428,7 @@ def fill_from_rows(
         sources: set[str] = set(candle_sources.get(index, ()))
         if seg_end[index] > seg_start[index]:
             sources |= set(("poll",) if own_sources is None else own_sources.get(ticker, ()))
+            sources |= set(data.archived_sources.get(ticker, ()))
         if trade_at[index + 1] > trade_at[index]:
             sources.add("trades")
         n_listed = listed[index]

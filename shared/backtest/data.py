@@ -14,8 +14,8 @@ prices and the public market facts only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -129,6 +129,9 @@ class SnapshotSet:
     snapshot_id: I64
     yes_bid: I32  # ticks or MISSING
     yes_ask: I32
+    # Per ticker, the snapshot sources of its rows read from the history archive: rows
+    # carry no source, and a run's report (ADR 0235) reads the rest from Postgres.
+    archived_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.market)
@@ -167,6 +170,7 @@ class SnapshotSet:
             snapshot_id=self.snapshot_id[keep],
             yes_bid=self.yes_bid[keep],
             yes_ask=self.yes_ask[keep],
+            archived_sources=self.archived_sources,
         )
 
     @classmethod
@@ -179,6 +183,7 @@ class SnapshotSet:
         snapshot_id: I64,
         yes_bid: I32,
         yes_ask: I32,
+        archived_sources: Mapping[str, tuple[str, ...]] | None = None,
     ) -> SnapshotSet:
         """A set whose per-market columns come from ``markets`` (in order) and whose per-row
         columns are given: the one way both :meth:`from_rows` and the database loader derive
@@ -196,6 +201,7 @@ class SnapshotSet:
             snapshot_id=snapshot_id,
             yes_bid=yes_bid,
             yes_ask=yes_ask,
+            archived_sources=archived_sources or {},
         )
 
     @classmethod

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from shared.backtest.data import MarketInfo, SnapshotSet, to_micros
 from shared.backtest.errors import InvalidBacktestRequest
 from shared.backtest.memory import release_freed_memory
+from shared.history.sources import POLL, WEBSOCKET
 
 if TYPE_CHECKING:
     from shared.history.stores import ArchiveStore
@@ -843,6 +844,35 @@ def _archived_rows(
     return StoredRows(*(getattr(rows, f)[keep] for f in StoredRows.__dataclass_fields__))
 
 
+class _ArchivedSources:
+    """Which markets had poll rows, and rows of another source, among archived days.
+
+    Snapshots are the project's own observations: ``poll``, or the streamer's
+    ``websocket`` (every other source lives in the candle and trade tables)."""
+
+    def __init__(self, n_markets: int) -> None:
+        self.poll = np.zeros(n_markets, dtype=np.bool_)
+        self.other = np.zeros(n_markets, dtype=np.bool_)
+
+    def add(self, rows: StoredRows) -> None:
+        market = rows.market
+        if not len(market):
+            return
+        if rows.poll.all():  # the usual day: its markets are where the index changes
+            self.poll[market[0]] = True
+            self.poll[market[1:][market[1:] != market[:-1]]] = True
+            return
+        self.poll[market[rows.poll]] = True
+        self.other[market[~rows.poll]] = True
+
+    def by_ticker(self, tickers: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for index in np.flatnonzero(self.poll | self.other).tolist():
+            names = (POLL,) * bool(self.poll[index]) + (WEBSOCKET,) * bool(self.other[index])
+            out[tickers[index]] = names
+        return out
+
+
 def _merge_by_market(parts: list[StoredRows], n_markets: int) -> StoredRows:
     """``parts`` (days, oldest first) as one set ordered by market, time and id.
 
@@ -944,6 +974,7 @@ def load_snapshots(
     early = start - timedelta(microseconds=heartbeat_us)
     cursor = connection.cursor()
     archived: list[Any] = []
+    archived_sources: dict[str, tuple[str, ...]] = {}
     try:
         if archive is not None:
             cursor.execute(
@@ -980,6 +1011,7 @@ def load_snapshots(
         tickers = [m.ticker for m in markets]
         market_of = pa.array(tickers, pa.string())
         parts = []
+        seen = _ArchivedSources(len(markets))
         for day in archived:
             # Each day's Arrow table goes once its columns are numpy copies; Arrow's pool
             # keeps the pages and the next day's read reuses them (one day's worth, ~30 MB
@@ -989,6 +1021,8 @@ def load_snapshots(
             parts.append(
                 _archived_rows(archive, day, tickers, market_of, to_micros(early), to_micros(end))
             )
+            seen.add(parts[-1])
+        archived_sources = seen.by_ticker(tickers)
         parts.append(rows)
         del rows
         rows = _merge_by_market(parts, len(markets))  # empties ``parts`` as it goes
@@ -1000,6 +1034,7 @@ def load_snapshots(
         snapshot_id=rows.snapshot_id,
         yes_bid=rows.yes_bid,
         yes_ask=rows.yes_ask,
+        archived_sources=archived_sources,
     )
     del rows
     release_freed_memory()  # once: the engine's arrays would not reuse what the load freed

@@ -8,12 +8,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from shared.backtest.coverage import fill_from_history
 from shared.backtest.data import SnapshotSet
 from shared.backtest.engine import run_backtest
 from shared.backtest.loader import MarketFilter, load_snapshots, resolve_markets
@@ -106,6 +108,34 @@ def test_a_partition_past_the_window_is_archived_verified_and_dropped(
 
     # A second round finds nothing more to do.
     assert run_maintenance(engine, now=NOW, store=store).archived == []
+
+
+def _report(engine: sa.Engine, end: datetime, archive: LocalArchive | None = None) -> Any:
+    raw = engine.raw_connection()
+    try:
+        markets = resolve_markets(raw.cursor(), MarketFilter())
+        raw.rollback()
+        data = load_snapshots(raw, markets, T0, end, archive=archive)
+        return fill_from_history(raw, markets, data, T0, end)[1]
+    finally:
+        raw.close()
+
+
+def test_a_run_wholly_in_the_archive_reports_the_sources_it_had_before(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Postgres holds no snapshot of an archived day, so the sources of the rows the
+    loader read from Parquet come from the loader itself, not from the database."""
+    store = LocalArchive(tmp_path / "archive")
+    end = T0 + timedelta(minutes=90)  # before midnight: the first day only
+    before = _report(engine, end)
+    assert before.market_sources and all(
+        "poll" in sources for sources in before.market_sources.values()
+    )
+    assert run_maintenance(engine, now=NOW, store=store, retention_days=90).archived == [FIRST]
+    after = _report(engine, end, archive=store)
+    assert after.market_sources == before.market_sources
+    assert after.coverage == before.coverage and after.sources == before.sources
 
 
 @dataclass(frozen=True)
