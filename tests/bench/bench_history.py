@@ -57,9 +57,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from devstack.postgres import LocalPostgres, free_port
+from devstack.postgres import LocalPostgres
 from tests.bench.bench_marketdata import new_database, percentile, report, timed
-from tests.bench.cluster import throwaway_postgres
+from tests.bench.cluster import kept_postgres, throwaway_postgres
 from tests.bench.shapes import recorded_size_raw
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -719,19 +719,9 @@ def _cluster(keep: str | None) -> Iterator[tuple[LocalPostgres, Path]]:
     """A throwaway cluster, or with ``--keep DIR`` one in ``DIR`` that is stopped, not
     removed, at the end: the archive bench then reuses its filled and archived fixture
     (minutes at 10,000,000 snapshots) when the sizes match."""
-    if keep is None:
-        with throwaway_postgres("ki-bench-hist-") as (server, base):
-            yield server, base
-        return
-    base = Path(keep).resolve()
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)  # as root, the postgres user must reach the data directory
-    server = LocalPostgres(data_dir=base / "data", port=free_port(), log_file=base / "pg.log")
-    server.start()
-    try:
+    cluster = throwaway_postgres("ki-bench-hist-") if keep is None else kept_postgres(Path(keep))
+    with cluster as (server, base):
         yield server, base
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":
