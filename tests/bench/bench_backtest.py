@@ -18,7 +18,6 @@ Run: ``.venv/bin/python -m tests.bench.bench_backtest [markets] [snapshots_per_m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import multiprocessing as mp
 import resource
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tests.bench.cluster import throwaway_postgres
+from tests.bench.rss import reset_peak, status_mib
 from tests.bench.shapes import recorded_size_raw
 
 DESIGN_TARGET_S_PER_1000 = 10.0
@@ -105,10 +105,7 @@ def _new_run(conn: Any, start: datetime, end: datetime) -> uuid.UUID:
 
 def _peak_rss_mb() -> float:
     """This process's own high-water RSS (VmHWM; ru_maxrss survives exec on Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _end_to_end(port: int, start: datetime, end: datetime, out: Any) -> None:
@@ -261,20 +258,6 @@ def _build_candles(port: int, marker: Path | None) -> None:
         marker.write_text(str(written))
 
 
-def _status_mb(field_name: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_peak() -> None:
-    """Reset this process's high-water RSS to its current RSS (Linux ``clear_refs``), so
-    each stage's peak is measured on its own."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
 def _worker_run(port: int, body: dict[str, Any], out: Any) -> None:
     """Child process: what the worker runs for one run (``BacktestService.execute``: claim,
     load, fill from history, the sweep with the look-ahead audit, metrics, store,
@@ -292,8 +275,8 @@ def _worker_run(port: int, body: dict[str, Any], out: Any) -> None:
     stages: dict[str, float] = {}
     times: dict[str, float] = {}
     current = ["start"]
-    _reset_peak()
-    base = _status_mb("VmRSS")
+    reset_peak()
+    base = status_mib("VmRSS")
     started = time.perf_counter()
 
     def on_progress(progress: float, stage: str) -> None:
@@ -302,13 +285,13 @@ def _worker_run(port: int, body: dict[str, Any], out: Any) -> None:
             label = "store" if progress >= 0.9 - 1e-9 else "compute"
         if label == current[0]:
             return
-        stages[current[0]] = _status_mb("VmHWM")
+        stages[current[0]] = status_mib("VmHWM")
         times[current[0]] = time.perf_counter() - started
         current[0] = label
-        _reset_peak()
+        reset_peak()
 
     outcome = service.execute(run_id, final_attempt=True, on_progress=on_progress)
-    stages[current[0]] = max(stages.get(current[0], 0.0), _status_mb("VmHWM"))
+    stages[current[0]] = max(stages.get(current[0], 0.0), status_mib("VmHWM"))
     times[current[0]] = time.perf_counter() - started
     run = service.get_run(run_id, trades_limit=0)
     database.dispose()

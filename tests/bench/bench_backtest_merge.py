@@ -19,29 +19,17 @@ set as loaded, in MB and in copies of the set, and the ratios new / baseline.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tests.bench.rss import reset_peak, status_mib
+
 MINUTE = 60_000_000
-
-
-def _status_mb(name: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_peak() -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
 
 
 def _inputs(n_markets: int, per_market: int) -> tuple[Any, Any, Any, datetime, datetime]:
@@ -105,8 +93,8 @@ def _child(kind: str, n_markets: int, per_market: int, out: Any) -> None:
     size_mb = sum(
         getattr(data, c).nbytes for c in ("market", "ts", "snapshot_id", "yes_bid", "yes_ask")
     ) / (1 << 20)
-    _reset_peak()
-    base_mb = _status_mb("VmRSS")
+    reset_peak()
+    base_mb = status_mib("VmRSS")
     began = time.perf_counter()
     if kind == "baseline":
         merged = _baseline(data, candles)
@@ -116,7 +104,7 @@ def _child(kind: str, n_markets: int, per_market: int, out: Any) -> None:
     out.send(
         {
             "seconds": seconds,
-            "peak_mb": _status_mb("VmHWM") - base_mb,
+            "peak_mb": status_mib("VmHWM") - base_mb,
             "size_mb": size_mb,
             "rows": int(merged.n_rows),
             "snapshots": int(data.n_rows),

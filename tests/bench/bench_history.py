@@ -643,22 +643,22 @@ def _archive_run(url: str, root: str, end: datetime, out: Any) -> None:
     from shared.backtest.loader import MarketFilter, load_snapshots, resolve_markets
     from shared.backtest.strategies import registry
     from shared.history.stores import LocalArchive
-    from tests.bench.bench_backtest import _reset_peak, _status_mb
+    from tests.bench.rss import reset_peak, status_mib
 
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
-    base = _status_mb("VmRSS")
-    _reset_peak()
+    base = status_mib("VmRSS")
+    reset_peak()
     infos = resolve_markets(raw.cursor(), MarketFilter())
     raw.rollback()
     data = load_snapshots(raw, infos, T0, end, archive=LocalArchive(Path(root)))
-    load_mb = _status_mb("VmHWM")
+    load_mb = status_mib("VmHWM")
     import pyarrow as pa  # loaded by the load already: imported here, not counted before it
 
     arrow_mb = pa.default_memory_pool().max_memory() / 2**20
-    _reset_peak()
+    reset_peak()
     result = run_backtest(data, registry.create("momentum"))
-    compute_mb = _status_mb("VmHWM")
+    compute_mb = status_mib("VmHWM")
     raw.close()
     engine.dispose()
     out.put(
