@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from shared.backtest.coverage import fill_from_history
+from shared.backtest.coverage import DataReport, fill_from_history
+from shared.backtest.data import SnapshotSet
 from shared.backtest.loader import MarketFilter, load_snapshots, resolve_markets
 from shared.config import DatabaseSettings
 from shared.db.engine import Database, create_database
@@ -104,6 +105,21 @@ class _Recording:
         self.raw.commit()
 
 
+def _load_and_fill(database: Database) -> tuple[SnapshotSet, SnapshotSet, DataReport, list[str]]:
+    """Every market's snapshots loaded, then ``fill_from_history`` on a connection that
+    records its statements: the loaded set, the merged one, the report, the statements."""
+    raw = database.engine.raw_connection()
+    try:
+        markets = resolve_markets(raw.cursor(), MarketFilter(tickers=TICKERS))
+        raw.rollback()
+        loaded = load_snapshots(raw, markets, T0, END)
+        recording = _Recording(raw)
+        merged, report = fill_from_history(recording, markets, loaded, T0, END)
+    finally:
+        raw.close()
+    return loaded, merged, report, recording.statements
+
+
 def _distinct_sources(raw: Any) -> dict[str, list[str]]:
     cursor = raw.cursor()
     cursor.execute(
@@ -119,19 +135,15 @@ def _distinct_sources(raw: Any) -> dict[str, list[str]]:
 def test_no_backfilled_rows_skip_the_history_copy_and_keep_the_loaded_set(
     database: Database,
 ) -> None:
+    loaded, merged, report, statements = _load_and_fill(database)
     raw = database.engine.raw_connection()
     try:
-        markets = resolve_markets(raw.cursor(), MarketFilter(tickers=TICKERS))
-        raw.rollback()
-        loaded = load_snapshots(raw, markets, T0, END)
-        recording = _Recording(raw)
-        merged, report = fill_from_history(recording, markets, loaded, T0, END)
         expected = _distinct_sources(raw)
     finally:
         raw.close()
     assert merged is loaded  # nothing replayed: the set is not copied
-    assert not any("COPY" in sql for sql in recording.statements), recording.statements
-    assert not any("bt_selected" in sql for sql in recording.statements)
+    assert not any("COPY" in sql for sql in statements), statements
+    assert not any("bt_selected" in sql for sql in statements)
     assert report.fallback == {} and report.fallback_detail == {}
     # The report lists exactly the distinct sources of each market with loaded rows.
     assert report.market_sources == {
@@ -156,16 +168,8 @@ def test_a_trade_in_the_window_reads_the_history_and_fills_its_minute(
             ),
             {"t": STREAM_ONLY, "ts": T0 + 5 * MINUTE + timedelta(seconds=30)},
         )
-    raw = database.engine.raw_connection()
-    try:
-        markets = resolve_markets(raw.cursor(), MarketFilter(tickers=TICKERS))
-        raw.rollback()
-        loaded = load_snapshots(raw, markets, T0, END)
-        recording = _Recording(raw)
-        merged, report = fill_from_history(recording, markets, loaded, T0, END)
-    finally:
-        raw.close()
-    assert any("COPY" in sql for sql in recording.statements)
+    loaded, merged, report, statements = _load_and_fill(database)
+    assert any("COPY" in sql for sql in statements)
     assert merged.n_rows == loaded.n_rows + 1
     assert report.fallback == {STREAM_ONLY: "trades"}
     assert report.market_sources[STREAM_ONLY] == ["trades", "websocket"]
